@@ -1,0 +1,5 @@
+"""`python -m homevitals` is the `homevitals` command."""
+
+from homevitals.cli import main
+
+main()

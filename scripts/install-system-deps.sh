@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install the Debian packages the test suite and the demo need, when they are missing.
+# Runs apt-get as root, through sudo otherwise; says clearly what to do if neither works.
+# The packages' own system services are never used (the tests start their own servers).
+set -euo pipefail
+
+need=()
+have_cmd() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+have_cmd mosquitto || need+=(mosquitto)
+have_cmd mosquitto_passwd || need+=(mosquitto)
+have_cmd victoria-metrics || need+=(victoria-metrics)
+if ! have_cmd initdb && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  need+=(postgresql)
+fi
+have_cmd chromium || need+=(chromium)
+have_cmd docker-compose || need+=(docker-compose)
+have_cmd openssl || need+=(openssl)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+
+if [ ${#need[@]} -eq 0 ]; then
+  echo "system packages: all present"
+  exit 0
+fi
+# de-duplicate
+mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
+echo "system packages: installing ${need[*]}"
+
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  SUDO=(sudo -n)
+else
+  echo "error: need root or passwordless sudo to install: ${need[*]}" >&2
+  echo "       run as root: apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# Keep package installs from starting the system services (mosquitto, postgresql).
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+  "${SUDO[@]}" chmod +x /usr/sbin/policy-rc.d
+  trap '"${SUDO[@]}" rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+"${SUDO[@]}" apt-get update -qq
+"${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}"

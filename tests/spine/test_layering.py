@@ -1,0 +1,133 @@
+"""Import rules (STYLE.md layers, DESIGN.md package table), checked by walking the source ASTs.
+
+- Core modules (all of `devices`, and each package's pure modules listed in CORE) import only
+  the stdlib, numpy/scipy and other core modules: no I/O, network, BLE, MQTT, HTTP, database or
+  asyncio library, and they do not read the environment.
+- Packages import only what the design allows (gateway -> devices, alerts -> devices, ingest...).
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+PACKAGES = ("devices", "firmware_sims", "gateway", "ingest", "alerts", "homevitals")
+
+# Pure modules outside `devices` (paths relative to the repository root, files or folders).
+# Each package adds its kernels here as they land.
+CORE: tuple[str, ...] = ("devices",)
+
+ADAPTER_LIBRARIES = {
+    "asyncio",
+    "socket",
+    "ssl",
+    "subprocess",
+    "threading",
+    "multiprocessing",
+    "sqlite3",
+    "bleak",
+    "bumble",
+    "paho",
+    "aiomqtt",
+    "amqtt",
+    "influxdb_client",
+    "httpx",
+    "requests",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "sqlalchemy",
+    "alembic",
+    "psycopg",
+    "typer",
+    "pydantic",
+    "pydantic_settings",
+    "standardwebhooks",
+    "jinja2",
+    "yaml",
+    "urllib",
+}
+ALLOWED_PACKAGES = {
+    "devices": {"devices"},
+    "firmware_sims": {"devices", "firmware_sims"},
+    "gateway": {"devices", "gateway", "firmware_sims"},  # firmware_sims: the virtual-radio backend
+    "ingest": {"devices", "ingest"},
+    "alerts": {"devices", "ingest", "alerts"},
+    "homevitals": set(PACKAGES),
+}
+STDLIB = set(sys.stdlib_module_names)
+
+
+def _modules(base: str) -> Iterator[Path]:
+    path = ROOT / base
+    if path.is_file():
+        yield path
+    else:
+        yield from sorted(path.rglob("*.py"))
+
+
+def _imports(path: Path) -> Iterator[tuple[int, str]]:
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module.split(".")[0]
+
+
+def _reads_environment(path: Path) -> list[int]:
+    tree = ast.parse(path.read_text(), str(path))
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr in {"environ", "getenv"}
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "os"
+    ]
+
+
+def _core_files() -> list[Path]:
+    return [p for base in CORE if (ROOT / base).exists() for p in _modules(base)]
+
+
+@pytest.mark.parametrize("path", _core_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_core_imports_no_adapter_library(path: Path) -> None:
+    core_packages = {c.split("/")[0] for c in CORE}
+    bad = []
+    for line, top in _imports(path):
+        if top in ADAPTER_LIBRARIES:
+            bad.append(f"line {line}: {top}")
+        elif top not in STDLIB and top not in {"numpy", "scipy", "__future__"} | core_packages:
+            bad.append(f"line {line}: {top} (not stdlib, numpy/scipy or core)")
+    assert not bad, f"{path.relative_to(ROOT)} is core but imports: {bad}"
+    assert not _reads_environment(path), "core modules never read the environment"
+
+
+def _package_files() -> list[tuple[str, Path]]:
+    return [(pkg, p) for pkg in PACKAGES for p in _modules(pkg)]
+
+
+@pytest.mark.parametrize(
+    ("package", "path"), _package_files(), ids=lambda v: v if isinstance(v, str) else v.name
+)
+def test_packages_import_only_what_the_design_allows(package: str, path: Path) -> None:
+    bad = [
+        f"line {line}: {top}"
+        for line, top in _imports(path)
+        if top in PACKAGES and top not in ALLOWED_PACKAGES[package]
+    ]
+    assert not bad, f"{path.relative_to(ROOT)} ({package}) imports {bad}"
+
+
+def test_the_checker_catches_an_upward_arrow(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("import os\nimport bleak\nx = os.environ['A']\n")
+    assert "bleak" in {top for _, top in _imports(bad)}
+    assert _reads_environment(bad) == [3]
