@@ -1,0 +1,196 @@
+"""The virtual air: Bumble's in-process link bus with a link-supervision timeout and radio range.
+
+Every simulated peripheral and every central (the bleak backend's adapter, or a bridge to another
+process over HCI-over-TCP) is a Bumble `Controller` on one `SupervisedLink`. Bumble's own
+`LocalLink` delivers every PDU instantly and never loses a connection: a peripheral that powers
+off leaves the central connected forever. `SupervisedLink` adds what a real radio does
+(Core v5.4 Vol 6 Part B 4.5.2, link supervision): traffic to or from a silent device (powered off
+or out of range) is dropped, and a connection that hears nothing from its peer for
+`supervision_timeout_s` is closed on the surviving side with HCI reason 0x08 (Connection
+Timeout), which is what a host (and therefore bleak) sees from a real controller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import TracebackType
+from typing import Any
+
+from bumble import hci
+from bumble.controller import Controller
+from bumble.device import Device
+from bumble.host import Host
+from bumble.keys import MemoryKeyStore
+from bumble.link import LocalLink
+
+from firmware_sims.bleak_backend import VirtualBleakClient, VirtualBleakScanner, radio_backends
+from firmware_sims.central import CentralRadio
+from firmware_sims.errors import FirmwareSimsError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SUPERVISION_TIMEOUT_S = 2.0
+
+
+class SupervisedLink(LocalLink):
+    """A `LocalLink` that drops traffic of silent devices and times out their connections."""
+
+    def __init__(self, supervision_timeout_s: float) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        if supervision_timeout_s <= 0:
+            raise FirmwareSimsError(
+                f"supervision_timeout_s must be > 0, got {supervision_timeout_s!r}"
+            )
+        self.supervision_timeout_s = supervision_timeout_s
+        self.silent: set[str] = set()
+
+    def _is_silent(self, address: hci.Address | None) -> bool:
+        return address is not None and str(address) in self.silent
+
+    def send_acl_data(
+        self, sender_controller: Controller, destination_address: hci.Address, *args: Any
+    ) -> None:
+        if self._is_silent(sender_controller.random_address) or self._is_silent(
+            destination_address
+        ):
+            return
+        super().send_acl_data(sender_controller, destination_address, *args)
+
+    def send_advertising_pdu(self, sender_controller: Controller, packet: Any) -> None:
+        if self._is_silent(sender_controller.random_address):
+            return
+        super().send_advertising_pdu(sender_controller, packet)
+
+    def send_ll_control_pdu(
+        self, sender_address: hci.Address, receiver_address: hci.Address, packet: Any
+    ) -> None:
+        if self._is_silent(sender_address) or self._is_silent(receiver_address):
+            return
+        if self.find_le_controller(receiver_address) is None:
+            return  # the peer is gone: a real radio's PDU just goes unheard
+        super().send_ll_control_pdu(sender_address, receiver_address, packet)
+
+    def go_silent(self, address: str) -> None:
+        """Stop all traffic of `address` and start the supervision timer of its connections."""
+        self.silent.add(address)
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.supervision_timeout_s, self._supervise, address)
+
+    def come_back(self, address: str) -> None:
+        """Let `address` be heard again (back in range or powered on)."""
+        self.silent.discard(address)
+
+    def _supervise(self, address: str) -> None:
+        if address not in self.silent:
+            return  # back in range before the timeout: the links survive
+        for controller in list(self.controllers):
+            for connection in list(controller.le_connections.values()):
+                if str(connection.peer_address) == address or (
+                    str(connection.self_address) == address
+                ):
+                    logger.debug("%s: supervision timeout on %s", address, controller.name)
+                    controller.on_le_disconnected(connection, hci.HCI_CONNECTION_TIMEOUT_ERROR)
+
+
+class VirtualAir:
+    """One shared virtual radio: a `SupervisedLink` plus the devices on it.
+
+    Use it as an async context manager (Bumble controllers need a running loop)::
+
+        async with VirtualAir(supervision_timeout_s=1.0) as air:
+            meter = GlucoseMeter(air, ...)
+            await meter.power_on()
+            scanner_cls, client_cls = air.backends()
+    """
+
+    def __init__(self, *, supervision_timeout_s: float = DEFAULT_SUPERVISION_TIMEOUT_S) -> None:
+        self.link = SupervisedLink(supervision_timeout_s)
+        self._devices: list[Device] = []
+        self._controllers: dict[int, Controller] = {}
+        self._central: CentralRadio | None = None  # built on first use
+        self._central_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> VirtualAir:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def supervision_timeout_s(self) -> float:
+        """Seconds a connection survives without hearing its peer."""
+        return float(self.link.supervision_timeout_s)
+
+    def new_device(self, name: str, address: str) -> Device:
+        """Create a Bumble `Device` with its own `Controller` on this air (not yet powered on).
+
+        Raises:
+            FirmwareSimsError: the address is already on the air.
+        """
+        if any(str(d.random_address) == address for d in self._devices):
+            raise FirmwareSimsError(f"address {address} is already on the air")
+        device = Device(name, hci.Address(address, hci.Address.RANDOM_DEVICE_ADDRESS))
+        controller = Controller(name, link=self.link)
+        device.host = Host()
+        device.host.controller = controller
+        device.keystore = MemoryKeyStore()
+        self._devices.append(device)
+        self._controllers[id(device)] = controller
+        return device
+
+    def controller_of(self, device: Device) -> Controller:
+        """The controller (the radio) of a device made by `new_device`."""
+        return self._controllers[id(device)]
+
+    def remove_device(self, device: Device) -> None:
+        """Take a device's controller off the air for good (its links time out on the peers)."""
+        controller = self.controller_of(device)
+        self.link.go_silent(str(device.random_address))
+        for connection in list(controller.le_connections.values()):
+            controller.on_le_disconnected(connection, hci.HCI_CONNECTION_TIMEOUT_ERROR)
+        if controller in self.link.controllers:
+            self.link.remove_controller(controller)
+        if device in self._devices:
+            self._devices.remove(device)
+            del self._controllers[id(device)]
+
+    def set_in_range(self, address: str, in_range: bool) -> None:
+        """Move a device out of (or back into) range: out of range, its links time out."""
+        if in_range:
+            self.link.come_back(address)
+        else:
+            self.link.go_silent(address)
+
+    async def central(self) -> CentralRadio:
+        """The air's own central adapter (built on first use)."""
+        async with self._central_lock:
+            if self._central is None:
+                device = self.new_device("homevitals-central", "C0:11:22:33:44:55")
+                self._central = await CentralRadio.start(device)
+            return self._central
+
+    def backends(self) -> tuple[type[VirtualBleakScanner], type[VirtualBleakClient]]:
+        """bleak backend classes on this air's central: `BleakScanner(backend=scanner)`."""
+        return radio_backends(self.central)
+
+    async def close(self) -> None:
+        """Power every device off and stop the air's timers."""
+        for device in list(self._devices):
+            controller = self.controller_of(device)
+            self.link.silent.add(str(device.random_address))
+            for connection in list(controller.le_connections.values()):
+                controller.on_le_disconnected(
+                    connection, hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR
+                )
+            controller.le_legacy_advertiser.stop()
+            for advertising_set in controller.advertising_sets.values():
+                advertising_set.stop()
+        self._devices.clear()
+        self._controllers.clear()
+        self.link.silent.clear()
