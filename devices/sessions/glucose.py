@@ -1,0 +1,277 @@
+"""Glucose record transfer over the Record Access Control Point (GLS), as a sans-IO session.
+
+Procedure (RELIABILITY.md "RACP algorithm under test", PROFILES.md 2.4 and quirks 13-21):
+
+1. The shared steps of `BaseSession`: bond, Device Information, clock, then notifications on
+   Glucose Measurement and Glucose Measurement Context (when the meter has it) and indications
+   on the RACP.
+2. With a cursor: "report stored records >= last+1" (`01 03 01 <seq>`; operator 3 is
+   inclusive, quirk 18). Without one, or when the cursor is 65535 (the next record wraps to 0):
+   "report all records" (`01 01`).
+3. Measurements are matched to their Context by sequence number; a measurement whose "context
+   follows" flag is set waits for it, and goes out flagged `context_missing` if the next
+   measurement or the end of the procedure arrives first. Meters without 0x2A34 are fine.
+4. The RACP response ends the procedure: Success -> the records and the new cursor are emitted
+   together in one `RecordsReady` (stored in one transaction by the gateway). "No records
+   found" -> the meter is asked for its last record (`01 06`), which tells a meter that has
+   nothing new from one whose sequence numbers were reset below the cursor. "Operator / operand
+   not supported" -> fall back to "all records" and filter on the client.
+5. When fetching everything after a cursor (fallback, reset, wrap), records are kept from just
+   after the cursor's record (same sequence *and* device time) in delivery order; when that
+   record is not on the meter any more (reset, memory wrapped), all are kept and the gateway's
+   `reading_id` dedupe drops those already stored.
+6. Disconnect, silence past `silence_timeout_s`, or "procedure not completed" discard the
+   partial transfer: nothing is emitted, the cursor does not move, the next session retries.
+   RACP "delete stored records" is never sent: the meter's memory is the last copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum, auto
+
+from devices.codecs.errors import DecodeError
+from devices.codecs.glucose_measurement import GlucoseMeasurement
+from devices.codecs.glucose_measurement_context import GlucoseMeasurementContext
+from devices.codecs.racp import OpCode, RecordAccessControlPoint, ResponseCode
+from devices.errors import ReadingValidationError
+from devices.reading import Reading
+from devices.sessions import build, gatt
+from devices.sessions.base import BaseSession, SessionParams
+from devices.sessions.events import (
+    DeviceCursor,
+    Input,
+    Instant,
+    Notified,
+    OperationFailed,
+    Outcome,
+    Output,
+    RecordsReady,
+    Write,
+    WriteDone,
+)
+
+SEQUENCE_MAX = 0xFFFF
+# Answers meaning "this meter cannot do that filter": fall back to all records (quirk 19).
+NOT_SUPPORTED = frozenset(
+    {
+        ResponseCode.INVALID_OPERATOR,
+        ResponseCode.OPERATOR_NOT_SUPPORTED,
+        ResponseCode.INVALID_OPERAND,
+        ResponseCode.OPERAND_NOT_SUPPORTED,
+    }
+)
+
+
+class _Mode(Enum):
+    FILTERED = auto()  # >= last+1
+    PROBE_LAST = auto()  # last record only: reset detection when nothing new
+    ALL = auto()
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    measurement: GlucoseMeasurement
+    raw: bytes
+    context: GlucoseMeasurementContext | None
+    context_missing: bool
+    received_at: datetime
+
+    @property
+    def key(self) -> tuple[int, str | None]:
+        base = self.measurement.base_time
+        return self.measurement.sequence_number, None if base is None else base.isoformat()
+
+
+class GlucoseSession(BaseSession):
+    """One connection's worth of glucose record transfer (see the module docstring)."""
+
+    SUBSCRIPTIONS = (
+        gatt.GLUCOSE_MEASUREMENT,
+        gatt.GLUCOSE_MEASUREMENT_CONTEXT,
+        gatt.RECORD_ACCESS_CONTROL_POINT,
+    )
+
+    def __init__(self, params: SessionParams, inventory: gatt.GattInventory) -> None:
+        super().__init__(params, inventory)
+        self._mode = _Mode.FILTERED
+        self._records: list[_Record] = []
+        self._seen: set[tuple[int, str | None]] = set()
+        self._pending: tuple[GlucoseMeasurement, bytes, datetime] | None = None
+        self._fallback = False
+
+    def _required_missing(self) -> list[str]:
+        required = (gatt.GLUCOSE_MEASUREMENT, gatt.RECORD_ACCESS_CONTROL_POINT)
+        return [u for u in required if not self.inventory.has(u)]
+
+    # ----------------------------------------------------------------------------- requests
+
+    def _begin_transfer(self, at: Instant) -> list[Output]:
+        cursor = self.params.cursor
+        if cursor is None or cursor.last_sequence is None:
+            return self._request(_Mode.ALL, at)
+        if cursor.last_sequence >= SEQUENCE_MAX:
+            self._count("sequence_wrap")
+            return self._request(_Mode.ALL, at)
+        return self._request(_Mode.FILTERED, at)
+
+    def _request(self, mode: _Mode, at: Instant) -> list[Output]:
+        self._mode = mode
+        self._flush_pending()
+        self._records.clear()
+        self._seen.clear()
+        if mode is _Mode.FILTERED:
+            assert self.params.cursor is not None and self.params.cursor.last_sequence is not None
+            request = RecordAccessControlPoint.report(at_least=self.params.cursor.last_sequence + 1)
+        elif mode is _Mode.PROBE_LAST:
+            request = RecordAccessControlPoint.report_last()
+        else:
+            request = RecordAccessControlPoint.report_all()
+        data = bytes(request)
+        self._count("racp_requests")
+        return [self._command(Write(gatt.RECORD_ACCESS_CONTROL_POINT, data), at)]
+
+    # ----------------------------------------------------------------------------- inputs
+
+    def _on_transfer_input(self, event: Input, at: Instant) -> list[Output]:
+        if isinstance(event, WriteDone):
+            self._deadline_s = at.monotonic_s + self.params.silence_timeout_s
+            return []
+        if isinstance(event, OperationFailed):
+            return self._end(Outcome.DEVICE_ERROR, f"{event.uuid}: {event.reason}", at)
+        if not isinstance(event, Notified):
+            return []
+        self._deadline_s = at.monotonic_s + self.params.silence_timeout_s
+        if event.uuid == gatt.GLUCOSE_MEASUREMENT:
+            self._on_measurement(event.data, at)
+            return []
+        if event.uuid == gatt.GLUCOSE_MEASUREMENT_CONTEXT:
+            self._on_context(event.data, at)
+            return []
+        if event.uuid == gatt.RECORD_ACCESS_CONTROL_POINT:
+            return self._on_racp(event.data, at)
+        return []
+
+    def _on_measurement(self, data: bytes, at: Instant) -> None:
+        self._flush_pending()
+        try:
+            m = GlucoseMeasurement.from_bytes(data, profile=self.params.profile)
+        except DecodeError as exc:
+            self._quarantine(gatt.GLUCOSE_MEASUREMENT, data, str(exc), at)
+            return
+        self._count("measurements")
+        has_context = self.inventory.has(gatt.GLUCOSE_MEASUREMENT_CONTEXT)
+        if m.context_follows and has_context:
+            self._pending = (m, bytes(data), at.utc)
+        else:
+            self._add(_Record(m, bytes(data), None, False, at.utc))
+
+    def _on_context(self, data: bytes, at: Instant) -> None:
+        try:
+            ctx = GlucoseMeasurementContext.from_bytes(data, profile=self.params.profile)
+        except DecodeError as exc:
+            self._quarantine(gatt.GLUCOSE_MEASUREMENT_CONTEXT, data, str(exc), at)
+            return
+        pending = self._pending
+        if pending is None or pending[0].sequence_number != ctx.sequence_number:
+            reason = f"context for sequence {ctx.sequence_number} without its measurement"
+            self._quarantine(gatt.GLUCOSE_MEASUREMENT_CONTEXT, data, reason, at)
+            return
+        self._pending = None
+        self._add(_Record(pending[0], pending[1], ctx, False, pending[2]))
+
+    def _flush_pending(self) -> None:
+        if self._pending is not None:
+            m, raw, received = self._pending
+            self._pending = None
+            self._count("context_missing")
+            self._add(_Record(m, raw, None, True, received))
+
+    def _add(self, record: _Record) -> None:
+        if record.key in self._seen:
+            self._count("duplicates")  # Tidepool ff35ec1: meters re-send a record
+            return
+        self._seen.add(record.key)
+        self._records.append(record)
+
+    def _on_racp(self, data: bytes, at: Instant) -> list[Output]:
+        try:
+            response = RecordAccessControlPoint.from_bytes(data)
+        except DecodeError as exc:
+            self._quarantine(gatt.RECORD_ACCESS_CONTROL_POINT, data, str(exc), at)
+            return []
+        if response.op_code != OpCode.RESPONSE_CODE or response.response_code is None:
+            # Unknown or vendor op codes (Omron 0x11) are kept, not fatal (quirk 21).
+            self._quarantine(gatt.RECORD_ACCESS_CONTROL_POINT, data, "unexpected RACP op code", at)
+            return []
+        self._flush_pending()
+        code = response.response_code
+        if code == ResponseCode.SUCCESS:
+            return self._complete(at)
+        if code == ResponseCode.NO_RECORDS_FOUND:
+            if self._mode is _Mode.FILTERED:
+                return self._request(_Mode.PROBE_LAST, at)
+            return self._end(Outcome.NOTHING_NEW, "the meter has no records", at)
+        if code in NOT_SUPPORTED and self._mode is not _Mode.ALL:
+            self._fallback = True
+            self._count("racp_fallback")
+            return self._request(_Mode.ALL, at)
+        # Procedure not completed and the rest: discard, retry next session.
+        return self._end(Outcome.DEVICE_ERROR, f"RACP response code {code:#04x}", at)
+
+    # ----------------------------------------------------------------------------- completion
+
+    def _complete(self, at: Instant) -> list[Output]:
+        cursor = self.params.cursor
+        if self._mode is _Mode.PROBE_LAST:
+            last = self._records[-1] if self._records else None
+            if last is None or (
+                cursor is not None
+                and last.measurement.sequence_number == cursor.last_sequence
+                and last.key[1] == cursor.last_device_time
+            ):
+                return self._end(Outcome.NOTHING_NEW, "", at)
+            self._count("sequence_reset")
+            return self._request(_Mode.ALL, at)
+        records = self._records
+        if self._mode is _Mode.ALL and cursor is not None and cursor.last_sequence is not None:
+            records = self._after_cursor(records, cursor)
+        if not self._records:
+            return self._end(Outcome.NOTHING_NEW, "", at)
+        return self._emit(records, at)
+
+    def _after_cursor(self, records: list[_Record], cursor: DeviceCursor) -> list[_Record]:
+        for index, record in enumerate(records):
+            if record.key == (cursor.last_sequence, cursor.last_device_time):
+                return records[index + 1 :]
+        # The cursor's record is gone (reset, memory wrapped): keep all, dedupe by reading_id.
+        self._count("cursor_record_missing")
+        return records
+
+    def _emit(self, records: list[_Record], at: Instant) -> list[Output]:
+        assert self.device is not None
+        readings: list[Reading] = []
+        for record in records:
+            try:
+                readings.append(
+                    build.glucose_reading(
+                        record.measurement,
+                        record.context,
+                        device=self.device,
+                        patient_id=self.params.patient_id,
+                        gateway_id=self.params.gateway_id,
+                        clock=self.clock,
+                        received_at=record.received_at,
+                        context_missing=record.context_missing,
+                    )
+                )
+            except ReadingValidationError as exc:
+                self._quarantine(gatt.GLUCOSE_MEASUREMENT, record.raw, str(exc), at)
+        last = self._records[-1]  # delivery order: the meter's newest record
+        cursor = DeviceCursor(last.measurement.sequence_number, last.key[1])
+        self._count("readings", len(readings))
+        ready = RecordsReady(tuple(readings), cursor, tuple(self.quarantined))
+        outcome = Outcome.COMPLETE if readings or self.quarantined else Outcome.NOTHING_NEW
+        self.quarantined = []
+        return [ready, *self._end(outcome, "", at)]

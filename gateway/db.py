@@ -1,0 +1,91 @@
+"""The gateway's SQLite file: one place that opens connections, so every one of them is durable.
+
+`synchronous` is a per-connection setting that SQLite does not store in the file
+(RELIABILITY.md finding 10): WAL alone survives a process crash but may roll back the last
+commits on power loss, so every connection sets WAL *and* `synchronous=FULL`, and
+`durability()` reports what a connection really runs with (a test asserts it).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Final
+
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS readings (
+    reading_id      TEXT PRIMARY KEY,
+    device_id       TEXT NOT NULL,
+    payload         TEXT NOT NULL,          -- reading_to_json, exactly what is published
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'retired')),
+    stored_at_s     REAL NOT NULL,          -- gateway UTC epoch seconds
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_s  REAL NOT NULL,
+    retired_at_s    REAL,
+    retired_as      TEXT CHECK (retired_as IN ('committed', 'quarantined'))
+);
+CREATE INDEX IF NOT EXISTS readings_due ON readings (state, next_attempt_s);
+CREATE INDEX IF NOT EXISTS readings_device ON readings (device_id, stored_at_s);
+CREATE TABLE IF NOT EXISTS cursors (
+    device_id          TEXT PRIMARY KEY,
+    last_sequence      INTEGER,
+    last_device_time   TEXT,
+    updated_at_s       REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quarantine (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id       TEXT NOT NULL,
+    characteristic  TEXT NOT NULL,
+    raw             BLOB NOT NULL,
+    reason          TEXT NOT NULL,
+    received_at_s   REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS devices (
+    device_id       TEXT PRIMARY KEY,
+    address         TEXT NOT NULL,
+    name            TEXT,
+    kind            TEXT NOT NULL,
+    patient_id      TEXT NOT NULL,
+    manufacturer    TEXT,
+    model           TEXT,
+    serial          TEXT,
+    firmware        TEXT,
+    paired_at_s     REAL NOT NULL,
+    last_sync_at_s  REAL,
+    last_outcome    TEXT
+);
+"""
+
+
+def connect(path: Path, *, max_size_bytes: int | None = None) -> sqlite3.Connection:
+    """Open the gateway database with WAL and `synchronous=FULL`, creating the schema.
+
+    `max_size_bytes` caps the file (SQLite then fails writes with SQLITE_FULL, exactly as a full
+    disk does), so an outbox cannot eat the hub's whole disk during a long outage.
+
+    Raises:
+        sqlite3.Error: the file cannot be opened or is not a database.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.executescript(SCHEMA)
+    if max_size_bytes is not None:
+        page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        conn.execute(f"PRAGMA max_page_count={max(1, max_size_bytes // page_size)}")
+    return conn
+
+
+def durability(conn: sqlite3.Connection) -> tuple[str, int]:
+    """Return (journal_mode, synchronous) as this connection really runs them (FULL is 2)."""
+    mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+    sync = int(conn.execute("PRAGMA synchronous").fetchone()[0])
+    return mode, sync
+
+
+def is_disk_full(exc: sqlite3.Error) -> bool:
+    """True when SQLite failed because the disk (or the size cap) is full."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_FULL or "database or disk is full" in str(exc)

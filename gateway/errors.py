@@ -1,0 +1,60 @@
+"""The gateway's exception hierarchy: one base, typed subclasses carrying data as attributes."""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base class of every error the gateway raises."""
+
+
+class OutboxFullError(GatewayError):
+    """The outbox could not store a session: the disk (or the outbox's size cap) is full.
+
+    Nothing of the session was stored and the device cursor did not move, so the same records
+    are fetched again on the next session once space is freed.
+
+    Attributes:
+        path: the outbox database file.
+    """
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"outbox {path} is full: the session was not stored")
+        self.path = path
+
+
+class SettingsError(GatewayError):
+    """The gateway's settings are invalid.
+
+    Attributes:
+        key: the offending setting (dotted for nested ones).
+        reason: what is wrong with it.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"setting {key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class UnknownDeviceError(GatewayError):
+    """A device id is not in the pairing registry.
+
+    Attributes:
+        device_id: the id asked for.
+    """
+
+    def __init__(self, device_id: str) -> None:
+        super().__init__(f"device {device_id} is not paired")
+        self.device_id = device_id
+
+
+class PublishError(GatewayError):
+    """The broker did not accept a batch (refused connection or a failure PUBACK reason code).
+
+    Attributes:
+        reason: the broker's reason, in words.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

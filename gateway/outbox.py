@@ -1,0 +1,309 @@
+"""The durable outbox: readings stay on the hub's disk until ingest says it has them.
+
+A session's readings, its quarantined packets and the device's new cursor are written in one
+SQLite transaction before anything is published, so the cursor is never ahead of stored data.
+A reading leaves the `pending` state only when ingest's end-to-end receipt names it
+(RELIABILITY.md finding 1: a broker PUBACK is not delivery). Retired rows are kept (state
+`retired`), so a record the device sends again (wrap, reset, a re-pair) is recognised by its
+`reading_id` and not queued twice. Unconfirmed readings are re-published with exponential
+backoff. A full disk raises `OutboxFullError` and rolls the whole session back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from devices.reading import Reading, reading_from_json, reading_to_json
+from devices.sessions.events import DeviceCursor, QuarantinedPacket
+from gateway import db
+from gateway.errors import OutboxFullError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Resend schedule for unconfirmed readings: first_s, doubling, capped at max_s."""
+
+    first_s: float = 30.0
+    max_s: float = 3600.0
+
+    def delay_s(self, attempts: int) -> float:
+        """Delay before the next attempt after `attempts` publishes (attempts >= 1)."""
+        return float(min(self.max_s, self.first_s * 2 ** max(0, attempts - 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    """What a commit stored: new readings, ones already known (by reading id), packets kept."""
+
+    stored: int
+    already_known: int
+    quarantined: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    """Counts for the status topic and the pairing page."""
+
+    pending: int
+    retired: int
+    quarantined: int
+    oldest_pending_s: float | None
+
+
+class Outbox:
+    """SQLite outbox (thread-safe: one connection behind a lock; call it from a worker thread)."""
+
+    def __init__(
+        self, path: Path, *, backoff: Backoff | None = None, max_size_bytes: int | None = None
+    ) -> None:
+        """Open (or create) the outbox at `path`.
+
+        Raises:
+            sqlite3.Error: the file cannot be opened.
+        """
+        self.path = path
+        self.backoff = backoff or Backoff()
+        self._conn = db.connect(path, max_size_bytes=max_size_bytes)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
+
+    def durability(self) -> tuple[str, int]:
+        """(journal_mode, synchronous) of the outbox's connection: ("wal", 2) when durable."""
+        with self._lock:
+            return db.durability(self._conn)
+
+    def store(
+        self,
+        device_id: str,
+        readings: Sequence[Reading],
+        cursor: DeviceCursor | None,
+        quarantined: Sequence[QuarantinedPacket],
+        now: datetime,
+    ) -> StoreResult:
+        """Store a session's readings, quarantined packets and cursor in one transaction.
+
+        Raises:
+            OutboxFullError: the disk or the size cap is full; nothing was stored.
+            sqlite3.Error: any other database failure; nothing was stored.
+        """
+        now_s = now.timestamp()
+        rows = [
+            (r.reading_id, device_id, json.dumps(reading_to_json(r)), now_s, now_s)
+            for r in readings
+        ]
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                before = self._conn.total_changes
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO readings"
+                    " (reading_id, device_id, payload, state, stored_at_s, next_attempt_s)"
+                    " VALUES (?, ?, ?, 'pending', ?, ?)",
+                    rows,
+                )
+                stored = self._conn.total_changes - before
+                self._conn.executemany(
+                    "INSERT INTO quarantine (device_id, characteristic, raw, reason, received_at_s)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (device_id, q.uuid, q.raw, q.reason, q.received_at.timestamp())
+                        for q in quarantined
+                    ],
+                )
+                if cursor is not None:
+                    self._conn.execute(
+                        "INSERT INTO cursors (device_id, last_sequence, last_device_time,"
+                        " updated_at_s) VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET"
+                        " last_sequence = excluded.last_sequence,"
+                        " last_device_time = excluded.last_device_time,"
+                        " updated_at_s = excluded.updated_at_s",
+                        (device_id, cursor.last_sequence, cursor.last_device_time, now_s),
+                    )
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                if db.is_disk_full(exc):
+                    log.error(
+                        "%s: outbox full, session of %d readings not stored", device_id, len(rows)
+                    )
+                    raise OutboxFullError(str(self.path)) from exc
+                raise
+        return StoreResult(stored, len(rows) - stored, len(quarantined))
+
+    def cursor(self, device_id: str) -> DeviceCursor | None:
+        """The device's stored cursor, or None before its first stored session."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT last_sequence, last_device_time FROM cursors WHERE device_id = ?",
+                (device_id,),
+            ).fetchone()
+        return None if row is None else DeviceCursor(row[0], row[1])
+
+    def due(self, now: datetime, limit: int) -> list[Reading]:
+        """Pending readings whose next attempt is due, oldest first.
+
+        Payloads were produced by `reading_to_json` from valid readings; parsing them back
+        re-checks them. A row that no longer parses (disk corruption, a hand edit) is moved to
+        quarantine with its raw payload rather than published or left to block the queue.
+        """
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT reading_id, device_id, payload FROM readings"
+                " WHERE state = 'pending' AND next_attempt_s <= ? ORDER BY stored_at_s, rowid"
+                " LIMIT ?",
+                (now.timestamp(), limit),
+            ).fetchall()
+        out: list[Reading] = []
+        for reading_id, device_id, payload in rows:
+            try:
+                out.append(reading_from_json(json.loads(payload)))
+            except (ValueError, RecursionError) as exc:
+                log.error(
+                    "%s: outbox row %s is corrupt, quarantined: %s", device_id, reading_id, exc
+                )
+                self._quarantine_row(str(reading_id), str(device_id), str(payload), str(exc), now)
+        return out
+
+    def _quarantine_row(
+        self, reading_id: str, device_id: str, payload: str, reason: str, now: datetime
+    ) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute(
+                "INSERT INTO quarantine (device_id, characteristic, raw, reason, received_at_s)"
+                " VALUES (?, 'outbox', ?, ?, ?)",
+                (device_id, payload.encode(), f"corrupt outbox row: {reason}", now.timestamp()),
+            )
+            self._conn.execute(
+                "UPDATE readings SET state = 'retired', retired_as = 'quarantined',"
+                " retired_at_s = ? WHERE reading_id = ?",
+                (now.timestamp(), reading_id),
+            )
+            self._conn.execute("COMMIT")
+
+    def mark_attempted(self, reading_ids: Iterable[str], now: datetime) -> None:
+        """Record a publish attempt and schedule the next one by the backoff.
+
+        Called before the publish, so a crash right after still counts the attempt.
+
+        Raises:
+            sqlite3.Error: the update failed.
+        """
+        ids = list(reading_ids)
+        now_s = now.timestamp()
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for reading_id in ids:
+                    row = self._conn.execute(
+                        "SELECT attempts FROM readings WHERE reading_id = ? AND state = 'pending'",
+                        (reading_id,),
+                    ).fetchone()
+                    if row is None:
+                        continue
+                    attempts = int(row[0]) + 1
+                    self._conn.execute(
+                        "UPDATE readings SET attempts = ?, next_attempt_s = ? WHERE reading_id = ?",
+                        (attempts, now_s + self.backoff.delay_s(attempts), reading_id),
+                    )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def reschedule_now(self, reading_ids: Iterable[str], now: datetime) -> None:
+        """Make readings due again now (the broker refused them, or the link dropped)."""
+        with self._lock:
+            self._conn.executemany(
+                "UPDATE readings SET next_attempt_s = ? WHERE reading_id = ? AND state = 'pending'",
+                [(now.timestamp(), reading_id) for reading_id in reading_ids],
+            )
+
+    def retire(self, committed: Iterable[str], quarantined: Iterable[str], now: datetime) -> int:
+        """Retire readings named by an end-to-end receipt; returns how many were pending.
+
+        Raises:
+            sqlite3.Error: the update failed (the receipt will be re-earned by a resend).
+        """
+        now_s = now.timestamp()
+        params = [(now_s, "committed", i) for i in committed]
+        params += [(now_s, "quarantined", i) for i in quarantined]
+        with self._lock:
+            before = self._conn.total_changes
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(
+                "UPDATE readings SET state = 'retired', retired_at_s = ?, retired_as = ?"
+                " WHERE reading_id = ? AND state = 'pending'",
+                params,
+            )
+            self._conn.execute("COMMIT")
+            return self._conn.total_changes - before
+
+    def state_of(self, reading_id: str) -> str | None:
+        """'pending', 'retired' or None (unknown)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT state FROM readings WHERE reading_id = ?", (reading_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def reading_ids(self, device_id: str | None = None) -> list[str]:
+        """Every reading id the outbox holds (pending and retired), optionally for one device."""
+        with self._lock:
+            if device_id is None:
+                rows = self._conn.execute("SELECT reading_id FROM readings").fetchall()
+            else:
+                rows = self._conn.execute(
+                    "SELECT reading_id FROM readings WHERE device_id = ?", (device_id,)
+                ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def latest(self, device_id: str, limit: int) -> list[Reading]:
+        """The device's most recently measured readings (for the pairing page)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT payload FROM readings WHERE device_id = ?"
+                " ORDER BY json_extract(payload, '$.measured_at') DESC LIMIT ?",
+                (device_id, limit),
+            ).fetchall()
+        return [reading_from_json(json.loads(row[0])) for row in rows]
+
+    def quarantined(self, device_id: str | None = None) -> list[QuarantinedPacket]:
+        """Packets kept in quarantine, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT characteristic, raw, reason, received_at_s FROM quarantine"
+                " WHERE ? IS NULL OR device_id = ? ORDER BY id",
+                (device_id, device_id),
+            ).fetchall()
+        return [
+            QuarantinedPacket(str(c), bytes(r), str(why), datetime.fromtimestamp(t, UTC))
+            for c, r, why, t in rows
+        ]
+
+    def stats(self, now: datetime) -> OutboxStats:
+        """Pending/retired/quarantined counts and the age of the oldest pending reading."""
+        with self._lock:
+            pending, oldest = self._conn.execute(
+                "SELECT count(*), min(stored_at_s) FROM readings WHERE state = 'pending'"
+            ).fetchone()
+            retired = self._conn.execute(
+                "SELECT count(*) FROM readings WHERE state = 'retired'"
+            ).fetchone()[0]
+            quarantined = self._conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+        age = None if oldest is None else max(0.0, now.timestamp() - float(oldest))
+        return OutboxStats(int(pending), int(retired), int(quarantined), age)

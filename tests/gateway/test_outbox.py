@@ -1,0 +1,110 @@
+"""The durable outbox on a real SQLite file: atomic store, retire only on receipt, disk full."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from devices.sessions.events import DeviceCursor, QuarantinedPacket
+from gateway import db
+from gateway.errors import OutboxFullError
+from gateway.outbox import Backoff, Outbox
+from tests.gateway.factories import T0, glucose, meter
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Outbox:
+    box = Outbox(tmp_path / "gw.sqlite", backoff=Backoff(first_s=10, max_s=40))
+    yield box  # type: ignore[misc]
+    box.close()
+
+
+def test_every_connection_is_wal_and_synchronous_full(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "gw.sqlite")
+    assert box.durability() == ("wal", 2)
+    other = db.connect(tmp_path / "gw.sqlite")
+    assert db.durability(other) == ("wal", 2)
+    other.close()
+    box.close()
+
+
+def test_store_writes_readings_quarantine_and_cursor_together(outbox: Outbox) -> None:
+    dev = meter()
+    readings = [glucose(s) for s in range(1, 6)]
+    bad = QuarantinedPacket("2a18", b"\x10\x01", "truncated", T0)
+    result = outbox.store(dev.id, readings, DeviceCursor(5, readings[-1].device_time), [bad], T0)
+    assert (result.stored, result.already_known, result.quarantined) == (5, 0, 1)
+    assert outbox.cursor(dev.id) == DeviceCursor(5, readings[-1].device_time)
+    assert [r.reading_id for r in outbox.due(T0, 100)] == [r.reading_id for r in readings]
+    assert outbox.quarantined(dev.id) == [bad]
+
+
+def test_a_reading_stored_twice_is_kept_once(outbox: Outbox) -> None:
+    dev = meter()
+    outbox.store(dev.id, [glucose(1), glucose(2)], DeviceCursor(2, None), [], T0)
+    outbox.retire([glucose(1).reading_id], [], T0)
+    again = outbox.store(
+        dev.id, [glucose(1), glucose(2), glucose(3)], DeviceCursor(3, None), [], T0
+    )
+    assert (again.stored, again.already_known) == (1, 2)
+    assert outbox.state_of(glucose(1).reading_id) == "retired"
+    assert sorted(outbox.reading_ids(dev.id)) == sorted(glucose(s).reading_id for s in (1, 2, 3))
+
+
+def test_only_a_receipt_retires_and_resends_back_off(outbox: Outbox) -> None:
+    dev = meter()
+    r1, r2 = glucose(1), glucose(2)
+    outbox.store(dev.id, [r1, r2], DeviceCursor(2, None), [], T0)
+    outbox.mark_attempted([r1.reading_id, r2.reading_id], T0)
+    assert outbox.due(T0 + timedelta(seconds=9), 10) == []
+    assert len(outbox.due(T0 + timedelta(seconds=10), 10)) == 2
+    outbox.mark_attempted([r1.reading_id, r2.reading_id], T0 + timedelta(seconds=10))
+    # second attempt waits twice as long
+    assert outbox.due(T0 + timedelta(seconds=29), 10) == []
+    assert outbox.retire([r1.reading_id], [r2.reading_id], T0) == 2
+    assert outbox.retire([r1.reading_id], [], T0) == 0
+    assert outbox.due(T0 + timedelta(days=1), 10) == []
+    stats = outbox.stats(T0)
+    assert (stats.pending, stats.retired, stats.oldest_pending_s) == (0, 2, None)
+
+
+def test_backoff_is_capped() -> None:
+    backoff = Backoff(first_s=10, max_s=40)
+    assert [backoff.delay_s(n) for n in (1, 2, 3, 4, 9)] == [10, 20, 40, 40, 40]
+
+
+def test_refused_batches_become_due_again_now(outbox: Outbox) -> None:
+    r1 = glucose(1)
+    outbox.store(meter().id, [r1], None, [], T0)
+    outbox.mark_attempted([r1.reading_id], T0)
+    outbox.reschedule_now([r1.reading_id], T0 + timedelta(seconds=1))
+    assert outbox.due(T0 + timedelta(seconds=1), 10) == [r1]
+
+
+def test_disk_full_stores_nothing_and_keeps_the_cursor(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "small.sqlite", max_size_bytes=64 * 1024)
+    dev = meter()
+    box.store(dev.id, [glucose(1)], DeviceCursor(1, "a"), [], T0)
+    many = [glucose(s) for s in range(2, 400)]
+    with pytest.raises(OutboxFullError) as info:
+        box.store(dev.id, many, DeviceCursor(399, "b"), [], T0)
+    assert info.value.path.endswith("small.sqlite")
+    assert box.cursor(dev.id) == DeviceCursor(1, "a")
+    assert box.reading_ids(dev.id) == [glucose(1).reading_id]
+    box.close()
+
+
+def test_a_corrupted_row_is_quarantined_not_published(outbox: Outbox, tmp_path: Path) -> None:
+    outbox.store(meter().id, [glucose(1)], None, [], T0)
+    conn = sqlite3.connect(tmp_path / "gw.sqlite")
+    conn.execute("UPDATE readings SET payload = json_set(payload, '$.sequence', 99)")
+    conn.commit()
+    conn.close()
+    assert outbox.due(T0, 10) == []
+    [kept] = outbox.quarantined()
+    assert kept.uuid == "outbox"
+    assert b'"sequence":99' in kept.raw.replace(b" ", b"")
+    assert "reading_id" in kept.reason
