@@ -13,7 +13,9 @@ import sys
 import typer
 
 # (command group, module that defines `app`, help) - a group is listed once its module exists.
-GROUPS: tuple[tuple[str, str, str], ...] = ()
+GROUPS: tuple[tuple[str, str, str], ...] = (
+    ("ingest", "ingest.cli", "MQTT to the record store, receipts, time-series mirror."),
+)
 
 app = typer.Typer(
     name="homevitals",

@@ -24,6 +24,8 @@ CORE: tuple[str, ...] = (
     "devices",
     "firmware_sims/advertising.py",
     "firmware_sims/errors.py",
+    "ingest/points.py",
+    "ingest/rows.py",
 )
 
 ADAPTER_LIBRARIES = {

@@ -1,0 +1,331 @@
+"""The MQTT consumer: batches of reading payloads in, one commit, then receipts and acks.
+
+At-least-once by construction (RELIABILITY.md findings 1-4):
+- paho-mqtt 2.x, MQTT 5, ``clean_start=False`` and a Session Expiry Interval: a restarted
+  ingest gets back the messages it had not acknowledged;
+- ``manual_ack=True``: a message is PUBACKed only after the transaction holding its readings
+  (or its quarantine row) has committed, in receive order;
+- Receive Maximum bounds what the broker sends ahead; `on_message` puts into a bounded queue
+  and blocks when it is full, so a slow database slows consumption and never drops;
+- acks belong to one connection: after a reconnect the broker redelivers what was in flight
+  (with DUP set), so a message received on an earlier connection is written (idempotently) but
+  never acknowledged with a packet id that now means something else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import sqlalchemy as sa
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from devices.errors import ReadingValidationError
+from devices.reading import Reading
+from devices.wire import (
+    Receipt,
+    decode_batch,
+    encode_receipt,
+    gateway_id_from_topic,
+    receipts_topic,
+)
+from ingest.errors import StoreError
+from ingest.rows import QuarantineItem, rejected_payload, unique_ids
+from ingest.settings import Settings
+from ingest.store import write_batch
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC (the adapter's clock; cores get time passed in)."""
+    return datetime.now(UTC)
+
+
+def sigkill_self(point: str) -> None:
+    """Die at once, as a crash would (test failpoints only)."""
+    log.warning("failpoint %s: SIGKILL", point)
+    logging.shutdown()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass(slots=True)
+class Inbound:
+    """One received PUBLISH, not yet acknowledged."""
+
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    dup: bool
+    generation: int
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """Counters that move (logged; read by the tests through the log)."""
+
+    batches: int = 0
+    messages: int = 0
+    redelivered: int = 0
+    readings: int = 0
+    inserted: int = 0
+    quarantined: int = 0
+    store_errors: int = 0
+
+
+@dataclass(slots=True)
+class _Decoded:
+    readings: list[Reading]
+    quarantined: list[QuarantineItem]
+    committed_by_gw: dict[str, list[str]]
+    quarantined_by_gw: dict[str, list[str]]
+
+
+def decode_messages(messages: list[Inbound], now: datetime) -> _Decoded:
+    """Validate every message of a batch; what fails becomes a quarantine item."""
+    out = _Decoded([], [], defaultdict(list), defaultdict(list))
+    for msg in messages:
+        try:
+            gateway_id = gateway_id_from_topic(msg.topic)
+            batch = decode_batch(msg.payload, topic_gateway_id=gateway_id, now=now)
+        except ReadingValidationError as exc:
+            gw = None
+            if msg.topic.count("/") == 4 and msg.topic.startswith("hv/v1/gw/"):
+                gw = msg.topic.split("/")[3] or None
+            out.quarantined.append(
+                QuarantineItem(msg.topic, msg.payload, exc.field, exc.reason, gateway_id=gw)
+            )
+            continue
+        out.readings.extend(batch.readings)
+        out.committed_by_gw[gateway_id].extend(r.reading_id for r in batch.readings)
+        for bad in batch.rejected:
+            out.quarantined.append(
+                QuarantineItem(
+                    msg.topic,
+                    rejected_payload(bad.raw),
+                    bad.error.field,
+                    bad.error.reason,
+                    gateway_id=gateway_id,
+                    reading_id=bad.reading_id,
+                    index=bad.index,
+                )
+            )
+            if bad.reading_id is not None:
+                out.quarantined_by_gw[gateway_id].append(bad.reading_id)
+    return out
+
+
+class Consumer:
+    """One ingest replica's MQTT session and batching writer."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: sa.Engine,
+        *,
+        clock: Clock = utc_now,
+        die: Callable[[str], None] = sigkill_self,
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._clock = clock
+        self._die = die
+        self._inbox: queue.Queue[Inbound] = queue.Queue(maxsize=2 * settings.receive_maximum)
+        self._conn_lock = threading.Lock()
+        self._generation = 0
+        self._connected = threading.Event()
+        self.stats = IngestStats()
+        self._client = self._make_client()
+
+    # -- MQTT side (paho's network thread) ---------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        s = self._settings
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=s.client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if s.mqtt_username is not None:
+            password = s.mqtt_password.get_secret_value() if s.mqtt_password else None
+            client.username_pw_set(s.mqtt_username, password)
+        client.max_inflight_messages_set(1000)  # outgoing receipts in flight
+        client.max_queued_messages_set(0)
+        client.reconnect_delay_set(min_delay=1, max_delay=5)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        return client
+
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: object, _mid: int, reasons: Any, _p: object
+    ) -> None:
+        codes = list(reasons)
+        if any(code.is_failure for code in codes):
+            log.error("%s: subscription refused: %s", self._settings.client_id, codes)
+        else:
+            log.info("%s: subscribed to %s", self._settings.client_id, self._settings.subscription)
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, flags: Any, reason: Any, _p: object
+    ) -> None:
+        if reason.is_failure:
+            log.error("%s: broker refused the connection: %s", self._settings.client_id, reason)
+            return
+        with self._conn_lock:
+            self._generation += 1
+        log.info(
+            "%s: connected (session present: %s)",
+            self._settings.client_id,
+            flags.session_present,
+        )
+        client.subscribe(self._settings.subscription, options=SubscribeOptions(qos=1))
+        self._connected.set()
+
+    def _on_disconnect(
+        self, _c: mqtt.Client, _u: object, _f: object, reason: Any, _p: object
+    ) -> None:
+        with self._conn_lock:
+            self._generation += 1
+        self._connected.clear()
+        log.warning("%s: disconnected: %s", self._settings.client_id, reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        inbound = Inbound(
+            msg.mid, msg.qos, msg.topic, bytes(msg.payload), bool(msg.dup), self._generation
+        )
+        self._inbox.put(inbound)  # blocks when full: backpressure, never a drop
+
+    def start(self) -> None:
+        """Connect (asynchronously, retrying) and start paho's network thread."""
+        s = self._settings
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = s.session_expiry_s
+        props.ReceiveMaximum = s.receive_maximum
+        self._client.connect_async(
+            s.mqtt_host, s.mqtt_port, s.keepalive_s, clean_start=False, properties=props
+        )
+        self._client.loop_start()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        """Block until the first successful connection (or the timeout)."""
+        return self._connected.wait(timeout_s)
+
+    def close(self) -> None:
+        """Disconnect (the session stays on the broker until it expires) and stop paho."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    # -- writer side (the caller's thread) ---------------------------------------------------
+
+    def _collect(self, stop: threading.Event) -> list[Inbound]:
+        try:
+            first = self._inbox.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self._settings.batch_max_wait_ms / 1000
+        while len(batch) < self._settings.batch_max_messages and not stop.is_set():
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining > 0:
+                    batch.append(self._inbox.get(timeout=remaining))
+                else:
+                    batch.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _ack(self, messages: list[Inbound]) -> int:
+        acked = 0
+        with self._conn_lock:
+            for msg in messages:  # receive order
+                if msg.qos > 0 and msg.generation == self._generation:
+                    self._client.ack(msg.mid, msg.qos)
+                    acked += 1
+        return acked
+
+    def _failpoint(self, point: str) -> None:
+        s = self._settings
+        if s.failpoint == point and self.stats.batches == s.failpoint_batch:
+            self._die(point)
+
+    def _commit(self, decoded: _Decoded, stop: threading.Event) -> bool:
+        while True:
+            try:
+                result = write_batch(
+                    self._engine,
+                    decoded.readings,
+                    decoded.quarantined,
+                    now=self._clock(),
+                    hook=self._failpoint if self._settings.failpoint else None,
+                )
+            except StoreError as exc:
+                self.stats.store_errors += 1
+                log.error("%s: %s (retrying)", self._settings.client_id, exc)
+                if stop.wait(exc.retry_after_s):
+                    return False
+            else:
+                self.stats.inserted += len(result.inserted_ids)
+                self.stats.quarantined += result.quarantined_new
+                return True
+
+    def _receipt(self, decoded: _Decoded) -> None:
+        for gateway_id in sorted(set(decoded.committed_by_gw) | set(decoded.quarantined_by_gw)):
+            receipt = Receipt(
+                unique_ids(decoded.committed_by_gw.get(gateway_id, [])),
+                unique_ids(decoded.quarantined_by_gw.get(gateway_id, [])),
+            )
+            self._client.publish(receipts_topic(gateway_id), encode_receipt(receipt), qos=1)
+
+    def process(self, messages: list[Inbound], stop: threading.Event) -> None:
+        """Validate, commit, receipt and acknowledge one batch of messages."""
+        self.stats.batches += 1
+        redelivered = sum(1 for m in messages if m.dup)
+        decoded = decode_messages(messages, self._clock())
+        if self._settings.unsafe_ack_before_commit:
+            self._ack(messages)  # the wrong order, for the test of the loss checker only
+        inserted_before = self.stats.inserted
+        if not self._commit(decoded, stop):
+            return  # stopping: unacknowledged messages are redelivered to the next run
+        self._failpoint("after_commit")
+        self._receipt(decoded)
+        if not self._settings.unsafe_ack_before_commit:
+            self._ack(messages)
+        self.stats.messages += len(messages)
+        self.stats.redelivered += redelivered
+        self.stats.readings += len(decoded.readings)
+        if redelivered:
+            log.info(
+                "%s: batch %d: redelivered=%d messages, already_stored=%d readings",
+                self._settings.client_id,
+                self.stats.batches,
+                redelivered,
+                len({r.reading_id for r in decoded.readings})
+                - (self.stats.inserted - inserted_before),
+            )
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until `stop` is set; the batch in progress is finished first."""
+        while not stop.is_set():
+            messages = self._collect(stop)
+            if messages:
+                self.process(messages, stop)
+        log.info("%s: stopping: %s", self._settings.client_id, self.stats)

@@ -1,0 +1,89 @@
+"""Wiring of one ingest process: record store, MQTT consumer and time-series mirror.
+
+`run_service` is what `python -m ingest run` (and `homevitals ingest run`) execute in each
+worker process. It owns every client it opens and closes them on the way out.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+
+from ingest.consumer import Consumer, utc_now
+from ingest.mirror import InfluxLineWriter, run_mirror
+from ingest.settings import Settings
+from ingest.store import make_engine, migrate
+
+log = logging.getLogger(__name__)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Log to stderr, one line per record, process id first (several workers share stderr)."""
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _install_stop(stop: threading.Event) -> None:
+    def _handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: finishing the current batch and stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _handler)
+    signal.signal(signal.SIGINT, _handler)
+
+
+def run_service(settings: Settings, *, mirror: bool = True, consume: bool = True) -> None:
+    """Run consumer and mirror until SIGTERM/SIGINT.
+
+    Raises:
+        ingest.errors.StoreError: the record store is unusable at start-up (bad URL, migration).
+    """
+    url = settings.db_url.get_secret_value()
+    if settings.migrate_on_start:
+        migrate(url)
+    engine = make_engine(url)
+    stop = threading.Event()
+    _install_stop(stop)
+    mirror_thread: threading.Thread | None = None
+    writer: InfluxLineWriter | None = None
+    if mirror and settings.tsdb_url is not None and settings.tsdb_token is not None:
+        writer = InfluxLineWriter(
+            settings.tsdb_url,
+            settings.tsdb_token.get_secret_value(),
+            settings.tsdb_org,
+            settings.tsdb_bucket,
+        )
+        mirror_thread = threading.Thread(
+            target=run_mirror,
+            args=(engine, writer, stop),
+            kwargs={
+                "name": settings.mirror_name,
+                "limit": settings.mirror_batch,
+                "idle_s": settings.mirror_idle_ms / 1000,
+                "clock": utc_now,
+            },
+            name="mirror",
+            daemon=True,
+        )
+        mirror_thread.start()
+    consumer: Consumer | None = None
+    try:
+        if consume:
+            consumer = Consumer(settings, engine)
+            consumer.start()
+            consumer.run(stop)
+        else:
+            stop.wait()
+    finally:
+        stop.set()
+        if consumer is not None:
+            consumer.close()
+        if mirror_thread is not None:
+            mirror_thread.join(30)
+        if writer is not None:
+            writer.close()
+        engine.dispose()

@@ -1,0 +1,165 @@
+"""The record store adapter: engines, migrations and the one write transaction per batch.
+
+SQLite (the embedded default) gets WAL and ``synchronous=FULL`` on every connection, because
+``synchronous`` is a per-connection setting that is not stored in the file (RELIABILITY.md,
+finding 10). PostgreSQL is used for deployments and the test suite.
+
+Writers serialise their transactions (a transaction-scoped advisory lock on PostgreSQL, the
+database write lock on SQLite), so `readings.id` values become visible in increasing order and
+"every row after id N" is a cursor that never skips a row committed later by another process.
+The parallel part of ingest (decoding and validation) stays outside the lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from devices.reading import Reading
+from ingest import schema
+from ingest.errors import StoreError
+from ingest.rows import QuarantineItem, device_rows, patient_rows, quarantine_row, reading_row
+
+# pg_advisory_xact_lock key for "a batch is being written" ("hvingest" in ASCII, truncated).
+WRITE_LOCK_KEY = 0x6876696E67657374 & 0x7FFF_FFFF_FFFF_FFFF
+MIGRATE_LOCK_KEY = WRITE_LOCK_KEY - 1
+CHUNK_ROWS = 500
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+StepHook = Callable[[str], None]
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+    finally:
+        cursor.close()
+
+
+def make_engine(url: str, *, pool_size: int = 5) -> sa.Engine:
+    """Create an engine for `url`; SQLite connections get WAL and synchronous=FULL.
+
+    Raises:
+        StoreError: the URL is not a usable database URL.
+    """
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(f"not a database URL: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(parsed)
+        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        return engine
+    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=pool_size)
+
+
+def migrate(url: str) -> None:
+    """Upgrade the ingest tables of the database at `url` to the newest revision.
+
+    Safe to call from several processes at once on PostgreSQL (an advisory lock serialises
+    them); idempotent.
+
+    Raises:
+        StoreError: the database could not be reached or a migration failed.
+    """
+    engine = make_engine(url, pool_size=1)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATE_LOCK_KEY)))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+    except SQLAlchemyError as exc:
+        raise StoreError(f"migration failed: {exc}") from exc
+    finally:
+        engine.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What one committed batch did: ids newly inserted, and quarantine rows added."""
+
+    inserted_ids: frozenset[str]
+    quarantined_new: int
+
+
+def _insert(conn: sa.Connection, table: sa.Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    raise StoreError(f"unsupported database dialect {conn.dialect.name!r}", retry_after_s=60)
+
+
+def _chunks(rows: Sequence[dict[str, object]], size: int) -> Iterable[Sequence[dict[str, object]]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def write_batch(
+    engine: sa.Engine,
+    readings: Sequence[Reading],
+    quarantined: Sequence[QuarantineItem],
+    *,
+    now: datetime,
+    hook: StepHook | None = None,
+) -> WriteResult:
+    """Commit validated readings and quarantined items in one transaction.
+
+    Readings already stored (same `reading_id`) are left as they are (`ON CONFLICT DO
+    NOTHING`), so a redelivered or re-sent batch changes nothing. `hook`, when given, is called
+    with ``"mid_batch"`` after the first chunk of readings is inserted and ``"before_commit"``
+    after the last statement (fault-injection points for the tests).
+
+    Raises:
+        StoreError: the transaction failed and was rolled back; nothing of the batch is stored.
+    """
+    unique: dict[str, Reading] = {}
+    for reading in readings:
+        unique.setdefault(reading.reading_id, reading)
+    rows = [reading_row(r, stored_at=now) for r in unique.values()]
+    inserted: set[str] = set()
+    quarantined_new = 0
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
+            if quarantined:
+                q_rows = [quarantine_row(item, received_at=now) for item in quarantined]
+                stmt = _insert(conn, schema.quarantine).on_conflict_do_nothing(
+                    index_elements=["digest"]
+                )
+                result = conn.execute(stmt.returning(schema.quarantine.c.id), q_rows)
+                quarantined_new = len(result.all())
+            if rows:
+                p_rows = patient_rows(unique.values(), stored_at=now)
+                conn.execute(_insert(conn, schema.patients).on_conflict_do_nothing(), p_rows)
+                d_rows = device_rows(unique.values(), stored_at=now)
+                conn.execute(_insert(conn, schema.devices).on_conflict_do_nothing(), d_rows)
+            stmt = _insert(conn, schema.readings).on_conflict_do_nothing(
+                index_elements=["reading_id"]
+            )
+            for number, chunk in enumerate(_chunks(rows, CHUNK_ROWS)):
+                result = conn.execute(stmt.returning(schema.readings.c.reading_id), chunk)
+                inserted.update(result.scalars().all())
+                if number == 0 and hook is not None:
+                    hook("mid_batch")
+            if hook is not None:
+                hook("before_commit")
+    except SQLAlchemyError as exc:
+        raise StoreError(f"batch not committed: {type(exc).__name__}: {exc}") from exc
+    return WriteResult(frozenset(inserted), quarantined_new)

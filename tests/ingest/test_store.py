@@ -1,0 +1,152 @@
+"""Record store: migrations, SQLite durability settings, idempotent batch writes, read port."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from devices import Special
+from devices.reading import CONTROL_SOLUTION
+from ingest import schema
+from ingest.errors import StoreError
+from ingest.read_port import last_reading_id, readings_for_patient, readings_since
+from ingest.rows import QuarantineItem
+from ingest.store import make_engine, migrate, write_batch
+from tests.ingest.support import make_reading
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def test_sqlite_every_pooled_connection_is_wal_and_synchronous_full(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'durable.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        # Two connections at once: the second is a fresh DBAPI connection from the pool.
+        with engine.connect() as first, engine.connect() as second:
+            for conn in (first, second):
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        engine.dispose()  # the pool is emptied: the next connection is brand new
+        with engine.connect() as fresh:
+            assert fresh.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+    finally:
+        engine.dispose()
+
+
+def test_migrations_create_the_schema_and_are_idempotent(db_url: str) -> None:
+    migrate(db_url)
+    migrate(db_url)
+    engine = make_engine(db_url)
+    try:
+        inspector = sa.inspect(engine)
+        tables = set(inspector.get_table_names())
+        assert {"readings", "patients", "devices", "quarantine", "mirror_cursors"} <= tables
+        assert "alembic_version_ingest" in tables
+        for table in schema.metadata.sorted_tables:
+            columns = {c["name"] for c in inspector.get_columns(table.name)}
+            assert columns == {c.name for c in table.columns}, table.name
+        with engine.connect() as conn:
+            version = conn.execute(sa.text("SELECT version_num FROM alembic_version_ingest"))
+            assert version.scalar_one() == "ingest_0001"
+    finally:
+        engine.dispose()
+
+
+def test_a_resent_batch_changes_nothing(db_url: str) -> None:
+    migrate(db_url)
+    engine = make_engine(db_url)
+    readings = [make_reading("gw-1", "patient-1", "SN1", seq) for seq in range(10)]
+    bad = QuarantineItem("hv/v1/gw/gw-1/readings", b"not json", "$", "payload is not JSON")
+    try:
+        first = write_batch(engine, readings, [bad], now=NOW)
+        assert first.inserted_ids == {r.reading_id for r in readings}
+        assert first.quarantined_new == 1
+        again = write_batch(engine, readings[3:] + readings[:3], [bad], now=NOW)
+        assert again.inserted_ids == frozenset()
+        assert again.quarantined_new == 0
+        with engine.connect() as conn:
+            count = conn.execute(sa.select(sa.func.count()).select_from(schema.readings))
+            assert count.scalar_one() == 10
+            q = conn.execute(sa.select(schema.quarantine)).one()
+            assert (q.payload, q.field, q.topic) == (b"not json", "$", bad.topic)
+            patients = conn.execute(sa.select(schema.patients.c.patient_id)).scalars().all()
+            assert patients == ["patient-1"]
+    finally:
+        engine.dispose()
+
+
+def test_the_read_port_returns_columns_in_commit_order(db_url: str) -> None:
+    migrate(db_url)
+    engine = make_engine(db_url)
+    special = make_reading("gw-1", "patient-2", "SN2", 2)
+    special = dataclasses.replace(
+        special, values={"glucose_mmol_l": Special.POSITIVE_INFINITY}, status=(CONTROL_SOLUTION,)
+    )
+    first = [make_reading("gw-1", "patient-1", "SN1", seq) for seq in range(6)]
+    try:
+        write_batch(engine, first, [], now=NOW)
+        write_batch(engine, [special], [], now=NOW)
+        assert last_reading_id(engine) >= 7
+        page = readings_since(engine, 0, limit=4)
+        assert len(page) == 4
+        rest = readings_since(engine, page.last_id or 0)
+        assert list(page.reading_id) + list(rest.reading_id) == [
+            r.reading_id for r in [*first, special]
+        ]
+        assert np.all(np.diff(np.concatenate([page.id, rest.id])) > 0)
+        assert np.isnan(rest.glucose_mmol_l[-1]) and bool(rest.control_solution[-1])
+        assert rest.patient_id[-1] == "patient-2"
+        assert readings_since(engine, rest.last_id or 0).last_id is None
+
+        window = readings_for_patient(
+            engine,
+            "patient-1",
+            "glucose",
+            first[0].measured_at,
+            first[0].measured_at + timedelta(minutes=4),
+        )
+        assert list(window.reading_id) == [first[0].reading_id, first[2].reading_id]
+        assert window.glucose_mmol_l.tolist() == [4.0, 4.2]
+        assert window.measured_at_s.tolist() == [
+            first[0].measured_at.timestamp(),
+            first[2].measured_at.timestamp(),
+        ]
+        assert window.meal.tolist() == ["preprandial", "preprandial"]
+        bp = readings_since(engine, 0)
+        systolic = bp.systolic_mmhg[bp.kind == "blood_pressure"]
+        assert systolic.tolist() == [111.0, 113.0, 115.0]
+    finally:
+        engine.dispose()
+
+
+def test_read_port_rejects_naive_times_and_bad_limits(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        with pytest.raises(ValueError, match="limit"):
+            readings_since(engine, 0, limit=0)
+        with pytest.raises(ValueError, match="timezone"):
+            readings_for_patient(engine, "p", "glucose", datetime(2026, 1, 1), NOW)
+    finally:
+        engine.dispose()
+
+
+def test_bad_urls_and_unreachable_databases_are_store_errors(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="not a database URL"):
+        make_engine("no such url")
+    with pytest.raises(StoreError, match="migration failed"):
+        migrate("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
