@@ -5,7 +5,10 @@ One module per characteristic, named after the spec: `glucose_measurement` (0x2A
 Control Point 0x2A52), `blood_pressure_measurement` (0x2A35), `intermediate_cuff_pressure`
 (0x2A36), `blood_pressure_feature` (0x2A49), `current_time` (0x2A2B), `date_time` (0x2A08),
 `device_information` (0x2A29, 0x2A24, 0x2A25, 0x2A27, 0x2A26, 0x2A28, System ID 0x2A23),
-`battery_level` (0x2A19), `sfloat` (IEEE 11073 SFLOAT and FLOAT), `profiles` (quirks).
+`battery_level` (0x2A19), `heart_rate_measurement` (0x2A37), `plx_spot_check_measurement`
+(0x2A5E), `plx_continuous_measurement` (0x2A5F), `temperature_measurement` (0x2A1C),
+`weight_measurement` (0x2A9D), `cgm_measurement` (0x2AA7, E2E-CRC), `sfloat` (IEEE 11073
+SFLOAT and FLOAT), `profiles` (quirks).
 
 `decode(uuid, data, profile=None)` returns the characteristic's frozen dataclass; every class has
 `from_bytes(data, *, profile=None)` and `__bytes__()`, and `bytes(decode(u, b)) == b` for every
@@ -21,6 +24,7 @@ from devices.codecs.blood_pressure_measurement import (
     MeasurementStatus,
     PulseRateRange,
 )
+from devices.codecs.cgm_measurement import CgmMeasurement, crc16_mcrf4xx, split_records
 from devices.codecs.current_time import AdjustReason, CurrentTime, DayOfWeek
 from devices.codecs.date_time import DateTime
 from devices.codecs.device_information import (
@@ -48,11 +52,16 @@ from devices.codecs.glucose_measurement_context import (
     MedicationId,
     Tester,
 )
+from devices.codecs.heart_rate_measurement import HeartRateMeasurement
 from devices.codecs.intermediate_cuff_pressure import IntermediateCuffPressure
+from devices.codecs.plx_continuous_measurement import PlxContinuousMeasurement
+from devices.codecs.plx_spot_check_measurement import PlxSpotCheckMeasurement
 from devices.codecs.profiles import PROFILES, Profile, get_profile
 from devices.codecs.racp import FilterType, OpCode, Operator, RecordAccessControlPoint, ResponseCode
 from devices.codecs.registry import NAMES, REGISTRY, Characteristic, decode, register, uuid16
 from devices.codecs.sfloat import Float, MedFloat16, MedFloat32, SFloat
+from devices.codecs.temperature_measurement import TemperatureMeasurement, TemperatureType
+from devices.codecs.weight_measurement import WeightMeasurement
 from devices.special import Special
 
 CODECS: tuple[type[Characteristic], ...] = (
@@ -73,6 +82,12 @@ CODECS: tuple[type[Characteristic], ...] = (
     SoftwareRevisionString,
     SystemId,
     BatteryLevel,
+    HeartRateMeasurement,
+    PlxSpotCheckMeasurement,
+    PlxContinuousMeasurement,
+    TemperatureMeasurement,
+    WeightMeasurement,
+    CgmMeasurement,
 )
 for _codec in CODECS:
     register(_codec.UUID, _codec.__name__, _codec.from_bytes)  # type: ignore[attr-defined]
@@ -88,6 +103,7 @@ __all__ = [
     "BloodPressureFeatureBits",
     "BloodPressureMeasurement",
     "CarbohydrateId",
+    "CgmMeasurement",
     "Characteristic",
     "CurrentTime",
     "DateTime",
@@ -105,6 +121,7 @@ __all__ = [
     "GlucoseType",
     "HardwareRevisionString",
     "Health",
+    "HeartRateMeasurement",
     "IntermediateCuffPressure",
     "ManufacturerNameString",
     "Meal",
@@ -115,6 +132,8 @@ __all__ = [
     "ModelNumberString",
     "OpCode",
     "Operator",
+    "PlxContinuousMeasurement",
+    "PlxSpotCheckMeasurement",
     "Profile",
     "PulseRateRange",
     "RecordAccessControlPoint",
@@ -125,10 +144,15 @@ __all__ = [
     "SoftwareRevisionString",
     "Special",
     "SystemId",
+    "TemperatureMeasurement",
+    "TemperatureType",
     "Tester",
     "UnknownProfileError",
+    "WeightMeasurement",
+    "crc16_mcrf4xx",
     "decode",
     "get_profile",
     "register",
+    "split_records",
     "uuid16",
 ]

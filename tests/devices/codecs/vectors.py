@@ -13,26 +13,34 @@ from devices.codecs import (
     BatteryLevel,
     BloodPressureFeature,
     BloodPressureMeasurement,
+    CgmMeasurement,
     CurrentTime,
     DateTime,
     DayOfWeek,
     FilterType,
     FirmwareRevisionString,
+    Float,
     GlucoseFeature,
     GlucoseMeasurement,
     GlucoseMeasurementContext,
     GlucoseSampleLocation,
     GlucoseType,
+    HeartRateMeasurement,
     IntermediateCuffPressure,
     ManufacturerNameString,
     Meal,
     OpCode,
     Operator,
+    PlxContinuousMeasurement,
+    PlxSpotCheckMeasurement,
     RecordAccessControlPoint,
     ResponseCode,
     SFloat,
     SystemId,
+    TemperatureMeasurement,
+    TemperatureType,
     Tester,
+    WeightMeasurement,
 )
 from devices.codecs.glucose_measurement_context import CarbohydrateId, Health, MedicationId
 from devices.codecs.registry import Characteristic
@@ -310,4 +318,93 @@ VECTORS: tuple[Vector, ...] = (
         "SIG XML system_id: uint40 manufacturer id then uint24 OUI, little-endian",
     ),
     Vector("battery_level", 0x2A19, "4B", BatteryLevel(75), "SIG XML battery_level"),
+    Vector(
+        "heart_rate_u8_contact_detected",
+        0x2A37,
+        "06 48",
+        HeartRateMeasurement(0x06, 72),
+        "PROFILES.md 2.9 heart rate: flags bits 1-2 = 3 (contact detected), uint8 72 bpm",
+    ),
+    Vector(
+        "heart_rate_u16_energy_rr",
+        0x2A37,
+        "19 4800 E803 0004 0002",  # u16 72 bpm, 1000 kJ, RR 1.0 s and 0.5 s
+        HeartRateMeasurement(0x19, 72, 1000, (1024, 512)),
+        "PROFILES.md 2.9 heart rate (RR in 1/1024 s)",
+        fixed_shape=False,  # a prefix that drops a whole RR interval is itself valid
+    ),
+    Vector(
+        "temperature_celsius_with_time_and_type",
+        0x2A1C,
+        "06 6F0100FF E807 01 02 03 04 05 02",  # 367e-1 Cel, 2024-01-02 03:04:05, body
+        TemperatureMeasurement(
+            0x06, Float(-1, 367), datetime(2024, 1, 2, 3, 4, 5), TemperatureType.BODY
+        ),
+        "PROFILES.md 2.9 temperature (32-bit FLOAT), SIG XML temperature_type",
+    ),
+    Vector(
+        "weight_si_all_fields",
+        0x2A9D,
+        "0E 983A E807 01 02 03 04 05 01 F000 B206",  # 75.0 kg, user 1, BMI 24.0, 1.714 m
+        WeightMeasurement(0x0E, 15000, datetime(2024, 1, 2, 3, 4, 5), 1, 240, 1714),
+        "PROFILES.md 2.9 weight (0.005 kg, BMI x0.1, height x0.001 m)",
+    ),
+    Vector(
+        "weight_unsuccessful",
+        0x2A9D,
+        "00 FFFF",
+        WeightMeasurement(0x00, 0xFFFF),
+        "PROFILES.md 2.9: 0xFFFF = measurement unsuccessful",
+    ),
+    Vector(
+        "plx_spot_check_all_fields",
+        0x2A5E,
+        # SpO2 98 %, PR 72 bpm, 2024-01-02 03:04:05, status 0x0001, device 0x000001, PAI 5.0 %
+        "1F 6200 4800 E807 01 02 03 04 05 0100 010000 32F0",
+        PlxSpotCheckMeasurement(
+            0x1F, _s(0, 98), _s(0, 72), datetime(2024, 1, 2, 3, 4, 5), 1, 1, _s(-1, 50)
+        ),
+        "SIG XML plx_spot_check_measurement (PROFILES.md 2.9), clock-not-set bit 4 too",
+    ),
+    Vector(
+        "plx_continuous_all_fields",
+        0x2A5F,
+        "1F 6200 4800 6100 4900 6300 4700 0200 020000 FF07",
+        PlxContinuousMeasurement(
+            0x1F,
+            _s(0, 98),
+            _s(0, 72),
+            _s(0, 97),
+            _s(0, 73),
+            _s(0, 99),
+            _s(0, 71),
+            2,
+            2,
+            _s(0, 0x7FF),
+        ),
+        "SIG XML plx_continuous_measurement: normal, fast, slow, status, device, PAI (NaN)",
+    ),
+    Vector(
+        "cgm_minimal_without_crc",
+        0x2AA7,
+        "06 00 6400 0000",
+        CgmMeasurement(0x00, _s(0, 100), 0),
+        "PROFILES.md 2.9 CGM: size 6 = computed length",
+    ),
+    Vector(
+        "cgm_minimal_with_crc",
+        0x2AA7,
+        "08 00 6400 0000 20C2",
+        CgmMeasurement(0x00, _s(0, 100), 0, with_e2e_crc=True),
+        "PROFILES.md 2.9 CGM: size = computed + 2, CRC-16/MCRF4XX over the first 6 bytes",
+    ),
+    Vector(
+        "cgm_all_octets_trend_quality_crc",
+        0x2AA7,
+        # flags 0xE3; 120 mg/dL; 5 min; status 01, cal/temp 02, warning 04 (wire order);
+        # trend -0.5 mg/dL/min (0xFFFB); quality 95 %; CRC
+        "0F E3 7800 0500 01 02 04 FBFF 5F00 D85B",
+        CgmMeasurement(0xE3, _s(0, 120), 5, 1, 2, 4, _s(-1, -5), _s(0, 95), True),
+        "PROFILES.md 2.9 CGM: octets in Status, Cal/Temp, Warning order (sdk-nrf cgms.c)",
+    ),
 )
