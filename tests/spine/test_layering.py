@@ -23,9 +23,19 @@ PACKAGES = ("devices", "firmware_sims", "gateway", "ingest", "alerts", "homevita
 CORE: tuple[str, ...] = (
     "devices",
     "firmware_sims/advertising.py",
+    "firmware_sims/device_clock.py",
+    "firmware_sims/faults.py",
+    "firmware_sims/models.py",
+    "firmware_sims/racp_server.py",
     "firmware_sims/errors.py",
     "ingest/points.py",
     "ingest/rows.py",
+    "alerts/delivery/errors.py",
+    "alerts/delivery/schedule.py",
+    "alerts/delivery/ssrf.py",
+    "alerts/delivery/escalation.py",
+    "alerts/delivery/ack_token.py",
+    "alerts/delivery/payload.py",
 )
 
 ADAPTER_LIBRARIES = {

@@ -1,0 +1,1 @@
+"""The care-team record: institutions, care teams, members, followed patients, webhook endpoints."""

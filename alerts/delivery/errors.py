@@ -1,0 +1,58 @@
+"""Errors of webhook delivery and the care-team record.
+
+Every error raised on untrusted input (a URL a care team registered, an acknowledgement token a
+receiver posted back, an event the engine handed over) names what was wrong as attributes, so the
+layer that handles it (an HTTP response, the CLI, quarantine) can say so without parsing text.
+"""
+
+from __future__ import annotations
+
+
+class DeliveryError(Exception):
+    """Base class of every error raised by alerts.delivery and alerts.careteams."""
+
+
+class InvalidFieldError(DeliveryError, ValueError):
+    """A value given to delivery or the care-team record is not acceptable.
+
+    Attributes:
+        field: name of the offending field (``"url"``, ``"event_types"``, ``"member_id"``).
+        reason: what is wrong with it, in words.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class UnsafeUrlError(InvalidFieldError):
+    """A webhook URL, or an address it resolves to, is refused by the SSRF guard.
+
+    Attributes:
+        field: ``"url"`` (scheme, host, port, credentials) or ``"url.address"`` (a resolved
+            address).
+        reason: why it was refused (``"loopback address 127.0.0.1"``...).
+    """
+
+
+class NotFoundError(DeliveryError, LookupError):
+    """A referenced record does not exist.
+
+    Attributes:
+        field: the reference that did not resolve (``"team_id"``, ``"alert_id"``...).
+        value: the value given.
+    """
+
+    def __init__(self, field: str, value: str) -> None:
+        super().__init__(f"{field}: no record {value!r}")
+        self.field = field
+        self.value = value
+
+
+class AckTokenError(InvalidFieldError):
+    """An acknowledgement callback token is malformed, forged or expired."""
+
+
+class AcknowledgementRefusedError(InvalidFieldError):
+    """A member may not acknowledge this alert (not on a team that follows the patient)."""

@@ -1,0 +1,66 @@
+"""SSRF guard adapter: parses with httpx's own URL parser, resolves, applies `ssrf`'s rules.
+
+The parser is the one the transport uses, so the guard and the connection can never disagree on
+which host a URL names. The resolver is injectable (tests stub it; production uses
+`socket.getaddrinfo`), and `resolve` returns the address the sender must connect to: the checked
+address is pinned, so a DNS answer that changes between check and connect (rebinding) cannot
+redirect the request (RELIABILITY.md SEC-SSRF-04).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Sequence
+
+import httpx
+
+from alerts.delivery.errors import UnsafeUrlError
+from alerts.delivery.ssrf import IPAddress, SsrfPolicy, Target, check_target, choose_address
+
+Resolver = Callable[[str, int], Sequence[IPAddress]]
+
+
+def system_resolver(host: str, port: int) -> list[IPAddress]:
+    """Every address `host` resolves to, through the system resolver.
+
+    Raises:
+        UnsafeUrlError: the name does not resolve (field ``"url.address"``).
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnsafeUrlError("url.address", f"{host!r} does not resolve: {exc}") from exc
+    found: list[IPAddress] = []
+    for _family, _type, _proto, _name, sockaddr in infos:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if address not in found:
+            found.append(address)
+    return found
+
+
+def check_url(url: str, policy: SsrfPolicy) -> Target:
+    """Static SSRF checks of a webhook URL (scheme, credentials, port, literal addresses).
+
+    Raises:
+        UnsafeUrlError: the URL does not parse or is refused (field ``"url"``).
+    """
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise UnsafeUrlError("url", f"not a valid URL: {exc}") from exc
+    return check_target(parsed.scheme, parsed.host, parsed.port, bool(parsed.userinfo), policy)
+
+
+def resolve(url: str, policy: SsrfPolicy, resolver: Resolver) -> tuple[Target, IPAddress]:
+    """Check `url` statically and after resolution; return it with the address to connect to.
+
+    Raises:
+        UnsafeUrlError: refused before or after resolution, or the name does not resolve.
+    """
+    target = check_url(url, policy)
+    if target.literal is not None:
+        addresses: Sequence[IPAddress] = [target.literal]
+    else:
+        addresses = resolver(target.host, target.port)
+    return target, choose_address(target, addresses, policy)

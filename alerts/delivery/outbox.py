@@ -1,0 +1,205 @@
+"""The transactional outbox: the rules engine's event sink (`EventSink`).
+
+`enqueue_events(conn, events)` runs inside the engine's transaction. For each event it stores the
+event once, updates delivery's own record of the alert (priority, tier, acknowledgement,
+resolution: `alert_confirmations`, so delivery never reads the engine's tables) and writes one
+pending delivery per entitled endpoint: enabled endpoints of the care teams that follow the
+event's patient, subscribe to its type and sit at or below the alert's current escalation tier.
+`UNIQUE (event_id, endpoint_id)` absorbs replays. An event that is not valid is quarantined with
+the reason (never raised: that would roll back the engine's alert change).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from alerts.careteams.tables import care_team_patients, webhook_endpoints
+from alerts.delivery.errors import InvalidFieldError
+from alerts.delivery.payload import StoredEvent
+from alerts.delivery.tables import (
+    PENDING,
+    alert_confirmations,
+    webhook_deliveries,
+    webhook_event_quarantine,
+    webhook_events,
+)
+from alerts.events import AlertEvent, EventType, Priority
+
+log = logging.getLogger(__name__)
+
+ALERT_TYPES = frozenset(
+    {
+        EventType.ALERT_OPENED,
+        EventType.ALERT_UPDATED,
+        EventType.ALERT_ESCALATED,
+        EventType.ALERT_RESOLVED,
+        EventType.ALERT_ACKNOWLEDGED,
+    }
+)
+
+
+def insert_ignoring_duplicates(
+    conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, object]], keys: Sequence[str]
+) -> int:
+    """INSERT rows, skipping those that collide on `keys`; returns how many were inserted."""
+    if not rows:
+        return 0
+    name = conn.dialect.name
+    stmt: sa.Insert
+    if name == "postgresql":
+        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    elif name == "sqlite":
+        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+    else:  # pragma: no cover - only PostgreSQL and SQLite are supported
+        raise NotImplementedError(f"dialect {name}")
+    return sum(max(conn.execute(stmt.values(**row)).rowcount, 0) for row in rows)
+
+
+def validate(event: AlertEvent) -> StoredEvent:
+    """Check an engine event and turn it into the stored form.
+
+    Raises:
+        InvalidFieldError: naming the field (``"event_id"``, ``"occurred_at"``, ``"alert_id"``...).
+    """
+    if not isinstance(event.event_id, str) or not 0 < len(event.event_id) <= 64:
+        raise InvalidFieldError("event_id", "must be a string of 1 to 64 characters")
+    if not isinstance(event.type, EventType):
+        raise InvalidFieldError("type", f"{event.type!r} is not an EventType")
+    if event.occurred_at.tzinfo is None:
+        raise InvalidFieldError("occurred_at", "must be an aware datetime")
+    if event.priority is not None and not isinstance(event.priority, Priority):
+        raise InvalidFieldError("priority", f"{event.priority!r} is not a Priority")
+    if event.revision < 1:
+        raise InvalidFieldError("revision", "must be >= 1")
+    if event.type in ALERT_TYPES and not (event.alert_id and event.patient_id):
+        raise InvalidFieldError("alert_id", f"{event.type.value} needs alert_id and patient_id")
+    if event.type is EventType.DELIVERY_FAILING:
+        raise InvalidFieldError("type", "delivery.failing is raised by delivery itself")
+    return StoredEvent(
+        event_id=event.event_id,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        patient_id=event.patient_id,
+        alert_id=event.alert_id,
+        rule_id=event.rule_id,
+        priority=event.priority,
+        revision=event.revision,
+    )
+
+
+def _quarantine(conn: sa.Connection, event: AlertEvent, error: InvalidFieldError) -> None:
+    log.warning("event %s quarantined: %s", event.event_id, error)
+    conn.execute(
+        webhook_event_quarantine.insert().values(
+            received_at=sa.func.now(),
+            event_id=str(event.event_id)[:200],
+            field=error.field,
+            reason=error.reason,
+            raw=repr(asdict(event)),
+        )
+    )
+
+
+def _track(conn: sa.Connection, event: StoredEvent) -> int:
+    """Update delivery's record of the alert; return the tier the event is routed to."""
+    assert event.alert_id is not None and event.patient_id is not None
+    c = alert_confirmations.c
+    row = conn.execute(
+        sa.select(alert_confirmations).where(c.alert_id == event.alert_id).with_for_update()
+    ).first()
+    if row is None:
+        conn.execute(
+            alert_confirmations.insert().values(
+                alert_id=event.alert_id,
+                patient_id=event.patient_id,
+                priority=event.priority.value if event.priority else None,
+                opened_at=event.occurred_at,
+                revision=event.revision,
+                tier=0,
+                tier_since=event.occurred_at,
+            )
+        )
+        row = conn.execute(sa.select(alert_confirmations).where(c.alert_id == event.alert_id)).one()
+    values: dict[str, object] = {}
+    if event.priority is not None and event.revision >= row.revision:
+        if event.priority is Priority.HIGH and row.priority != Priority.HIGH.value:
+            values["tier_since"] = event.occurred_at  # the acknowledgement clock starts now
+        values["priority"] = event.priority.value
+        values["revision"] = event.revision
+    if event.type is EventType.ALERT_RESOLVED and row.resolved_at is None:
+        values["resolved_at"] = event.occurred_at
+    if event.type is EventType.ALERT_ACKNOWLEDGED and row.acknowledged_at is None:
+        values["acknowledged_at"] = event.occurred_at
+    if values:
+        conn.execute(
+            sa.update(alert_confirmations).where(c.alert_id == event.alert_id).values(**values)
+        )
+    return int(row.tier)
+
+
+def entitled_endpoints(
+    conn: sa.Connection, patient_id: str, event_type: EventType, tier: int
+) -> list[tuple[str, str]]:
+    """(endpoint id, team id) of enabled endpoints entitled to an event about `patient_id`."""
+    e, p = webhook_endpoints.c, care_team_patients.c
+    rows = conn.execute(
+        sa.select(e.id, e.team_id, e.event_types)
+        .join(care_team_patients, p.team_id == e.team_id)
+        .where(
+            p.patient_id == patient_id,
+            e.enabled.is_(True),
+            p.escalation_tier + e.escalation_tier <= tier,
+        )
+        .order_by(e.id)
+    )
+    return [(r.id, r.team_id) for r in rows if event_type.value in r.event_types.split()]
+
+
+def store_and_route(conn: sa.Connection, event: StoredEvent, endpoint_ids: Iterable[str]) -> int:
+    """Store `event` (once) and a pending delivery to each endpoint; returns deliveries added."""
+    row = asdict(event)
+    row["type"] = event.type.value
+    row["priority"] = event.priority.value if event.priority else None
+    row["created_at"] = sa.func.now()
+    insert_ignoring_duplicates(conn, webhook_events, [row], ["event_id"])
+    deliveries: list[dict[str, object]] = [
+        {
+            "event_id": event.event_id,
+            "endpoint_id": endpoint_id,
+            "status": PENDING,
+            "attempts": 0,
+            "next_attempt_at": event.occurred_at,
+            "created_at": sa.func.now(),
+        }
+        for endpoint_id in endpoint_ids
+    ]
+    return insert_ignoring_duplicates(
+        conn, webhook_deliveries, deliveries, ["event_id", "endpoint_id"]
+    )
+
+
+def enqueue_events(conn: sa.Connection, events: Sequence[AlertEvent]) -> None:
+    """The engine's `EventSink`: write deliveries for `events` in the caller's transaction.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the database failed (the caller's transaction rolls
+            back, alert change included: nothing is half-written).
+    """
+    for event in events:
+        try:
+            stored = validate(event)
+        except InvalidFieldError as exc:
+            _quarantine(conn, event, exc)
+            continue
+        tier = _track(conn, stored) if stored.type in ALERT_TYPES else 0
+        if stored.patient_id is None:
+            log.warning("event %s has no patient: no team to route it to", stored.event_id)
+            targets: list[str] = []
+        else:
+            targets = [e for e, _ in entitled_endpoints(conn, stored.patient_id, stored.type, tier)]
+        store_and_route(conn, stored, targets)

@@ -1,0 +1,105 @@
+"""Tables of webhook delivery: events, the outbox of deliveries, attempts, confirmations.
+
+They share `metadata` with the care-team record (one Alembic environment owns both).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from alerts.careteams.tables import metadata
+
+PENDING = "pending"
+DELIVERED = "delivered"
+FAILED = "failed"
+CANCELLED = "cancelled"
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("type", String(40), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("patient_id", String(64)),
+    Column("alert_id", String(64), index=True),
+    Column("rule_id", String(64)),
+    Column("priority", String(10)),
+    Column("revision", Integer, nullable=False),
+    Column("subject_id", String(64)),
+    Column("tier", Integer),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), ForeignKey("webhook_events.event_id"), nullable=False),
+    Column("endpoint_id", String(64), ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    # A worker owns the row until then; a worker killed mid-send loses it when it expires.
+    Column("lease_until", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    UniqueConstraint("event_id", "endpoint_id", name="uq_webhook_deliveries_event_endpoint"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", Integer, ForeignKey("webhook_deliveries.id"), nullable=False, index=True),
+    Column("endpoint_id", String(64), nullable=False, index=True),
+    Column("attempt_number", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("status_code", Integer),
+    # success, http_status, redirect, gone, timeout, network, refused (SSRF), too_large
+    Column("outcome", String(20), nullable=False),
+    Column("error", Text),
+    Column("retry_after_s", Float),
+)
+
+alert_confirmations = Table(
+    "alert_confirmations",
+    metadata,
+    Column("alert_id", String(64), primary_key=True),
+    Column("patient_id", String(64), nullable=False),
+    Column("priority", String(10)),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("tier", Integer, nullable=False),
+    Column("tier_since", DateTime(timezone=True), nullable=False),
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("acknowledged_by", String(64)),
+    Column("resolved_at", DateTime(timezone=True)),
+)
+
+webhook_event_quarantine = Table(
+    "webhook_event_quarantine",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("event_id", String(200)),
+    Column("field", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("raw", Text, nullable=False),
+)
+
+TABLE_NAMES = frozenset(metadata.tables)

@@ -1,0 +1,308 @@
+"""The delivery worker: claims due deliveries, signs, POSTs, records, retries, disables.
+
+At-least-once: a delivery is leased (not locked across the HTTP call), sent, and only then
+marked delivered in a new transaction. A worker that dies mid-send leaves the lease to expire and
+another pass sends it again with the same `webhook-id` (the event id) and a new timestamp, so the
+receiver can deduplicate (RELIABILITY.md SEC-WH-04). Every attempt is recorded with its outcome,
+HTTP status and latency. `410 Gone` disables the endpoint; so does a delivery that exhausts the
+retry schedule (about a day); either raises the technical alarm `delivery.failing` to the team's
+other enabled endpoints (IEC 60601-1-8 technical alarm condition; technical alarms ignore event
+filters: they cannot be unsubscribed).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import httpx
+import sqlalchemy as sa
+
+from alerts.careteams.registry import active_secrets
+from alerts.careteams.tables import webhook_endpoints
+from alerts.delivery import confirmation, guard, payload, sender, signing
+from alerts.delivery.errors import UnsafeUrlError
+from alerts.delivery.escalation import EscalationPolicy
+from alerts.delivery.outbox import store_and_route
+from alerts.delivery.schedule import RETRY_AFTER_STATUSES, RetrySchedule, parse_retry_after
+from alerts.delivery.ssrf import SsrfPolicy
+from alerts.delivery.tables import (
+    CANCELLED,
+    DELIVERED,
+    FAILED,
+    PENDING,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_events,
+)
+from alerts.events import EventType, Priority, event_id_for
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """How the worker delivers. `lease_s` must exceed `timeout_s`."""
+
+    links: payload.LinkConfig
+    policy: SsrfPolicy = field(default_factory=SsrfPolicy)
+    schedule: RetrySchedule = field(default_factory=RetrySchedule)
+    escalation: EscalationPolicy = field(default_factory=EscalationPolicy)
+    timeout_s: float = 15.0
+    lease_s: float = 60.0
+    batch_size: int = 20
+
+
+class DeliveryWorker:
+    """Delivers pending webhook deliveries; `run_once` is one pass, `run` loops until stopped.
+
+    `after_response(delivery_id)` is called after the HTTP exchange and before its result is
+    recorded (the crash window a failpoint targets in tests).
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        config: WorkerConfig,
+        clock: Clock,
+        rng: random.Random,
+        *,
+        resolver: guard.Resolver = guard.system_resolver,
+        client: httpx.Client | None = None,
+        after_response: Callable[[int], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.clock = clock
+        self.rng = rng
+        self.resolver = resolver
+        self.client = client or sender.new_client(config.timeout_s)
+        self.after_response = after_response
+
+    def close(self) -> None:
+        """Close the HTTP client."""
+        self.client.close()
+
+    def run(self, stop: threading.Event, idle_s: float = 0.5) -> None:
+        """Deliver and escalate until `stop` is set, sleeping `idle_s` when idle."""
+        while not stop.is_set():
+            busy = self.run_once()
+            self.escalate()
+            if not busy:
+                stop.wait(idle_s)
+
+    def escalate(self) -> int:
+        """One escalation pass; returns how many alerts escalated."""
+        with self.engine.begin() as conn:
+            return len(confirmation.escalate_due(conn, self.clock(), self.config.escalation))
+
+    def run_once(self) -> int:
+        """Claim and attempt the deliveries due now; returns how many were attempted."""
+        ids = self._claim(self.clock())
+        for delivery_id in ids:
+            self._attempt(delivery_id)
+        return len(ids)
+
+    def _claim(self, now: datetime) -> list[int]:
+        d = webhook_deliveries.c
+        with self.engine.begin() as conn:
+            ids = list(
+                conn.execute(
+                    sa.select(d.id)
+                    .where(
+                        d.status == PENDING,
+                        d.next_attempt_at <= now,
+                        sa.or_(d.lease_until.is_(None), d.lease_until < now),
+                    )
+                    .order_by(d.next_attempt_at, d.id)
+                    .limit(self.config.batch_size)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+            if ids:
+                conn.execute(
+                    sa.update(webhook_deliveries)
+                    .where(d.id.in_(ids))
+                    .values(lease_until=now + timedelta(seconds=self.config.lease_s))
+                )
+        return ids
+
+    def _attempt(self, delivery_id: int) -> None:
+        d, e, w = webhook_deliveries.c, webhook_events.c, webhook_endpoints.c
+        started = self.clock()
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(webhook_deliveries, webhook_events, w.url, w.team_id, w.enabled)
+                .join(webhook_events, e.event_id == d.event_id)
+                .join(webhook_endpoints, w.id == d.endpoint_id)
+                .where(d.id == delivery_id)
+            ).one()
+            secrets = active_secrets(conn, row.endpoint_id, started)
+        if row.status != PENDING:
+            return
+        if not row.enabled:
+            self._finish(delivery_id, CANCELLED, "endpoint disabled")
+            return
+        event = payload.StoredEvent(
+            event_id=row.event_id,
+            type=EventType(row.type),
+            occurred_at=row.occurred_at,
+            patient_id=row.patient_id,
+            alert_id=row.alert_id,
+            rule_id=row.rule_id,
+            priority=Priority(row.priority) if row.priority else None,
+            revision=row.revision,
+            subject_id=row.subject_id,
+            tier=row.tier,
+        )
+        body = payload.render(event, row.team_id, self.config.links)
+        try:
+            target, address = guard.resolve(row.url, self.config.policy, self.resolver)
+        except UnsafeUrlError as exc:
+            result = sender.AttemptResult(sender.REFUSED, 0.0, error=str(exc))
+        else:
+            headers = signing.sign_headers(row.event_id, started, body, secrets)
+            result = sender.post(
+                self.client,
+                row.url,
+                target,
+                address,
+                body=body,
+                headers=headers,
+                timeout_s=self.config.timeout_s,
+            )
+        if self.after_response is not None:
+            self.after_response(delivery_id)
+        self._record(
+            delivery_id,
+            row.endpoint_id,
+            row.team_id,
+            attempt_number=row.attempts + 1,
+            started=started,
+            result=result,
+        )
+
+    def _finish(self, delivery_id: int, status: str, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(webhook_deliveries)
+                .where(webhook_deliveries.c.id == delivery_id)
+                .values(status=status, last_error=error, lease_until=None)
+            )
+
+    def _record(
+        self,
+        delivery_id: int,
+        endpoint_id: str,
+        team_id: str,
+        *,
+        attempt_number: int,
+        started: datetime,
+        result: sender.AttemptResult,
+    ) -> None:
+        ended = self.clock()
+        retry_after_s = None
+        if result.status_code in RETRY_AFTER_STATUSES:
+            retry_after_s = parse_retry_after(result.retry_after, ended)
+        values: dict[str, object] = {
+            "attempts": attempt_number,
+            "lease_until": None,
+            "last_status_code": result.status_code,
+            "last_error": result.error,
+        }
+        disable_reason = None
+        if result.outcome == sender.SUCCESS:
+            values.update(status=DELIVERED, delivered_at=ended)
+        elif result.outcome == sender.GONE:
+            values["status"] = FAILED
+            disable_reason = "the receiver answered 410 Gone"
+        else:
+            jitter = self.rng.random()
+            next_at = self.config.schedule.next_attempt_at(
+                attempt_number, ended, jitter, retry_after_s
+            )
+            if next_at is None:
+                values["status"] = FAILED
+                disable_reason = f"delivery failed {attempt_number} times over the retry schedule"
+            else:
+                values["next_attempt_at"] = next_at
+        w = webhook_endpoints.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                webhook_attempts.insert().values(
+                    delivery_id=delivery_id,
+                    endpoint_id=endpoint_id,
+                    attempt_number=attempt_number,
+                    started_at=started,
+                    latency_ms=result.latency_ms,
+                    status_code=result.status_code,
+                    outcome=result.outcome,
+                    error=result.error,
+                    retry_after_s=retry_after_s,
+                )
+            )
+            conn.execute(
+                sa.update(webhook_deliveries)
+                .where(webhook_deliveries.c.id == delivery_id)
+                .values(**values)
+            )
+            endpoint = sa.update(webhook_endpoints).where(w.id == endpoint_id)
+            if result.outcome == sender.SUCCESS:
+                conn.execute(endpoint.values(failing_since=None))
+            else:
+                conn.execute(
+                    endpoint.values(failing_since=sa.func.coalesce(w.failing_since, started))
+                )
+                log.info(
+                    "endpoint %s delivery %d attempt %d: %s",
+                    endpoint_id,
+                    delivery_id,
+                    attempt_number,
+                    result.error,
+                )
+            if disable_reason is not None:
+                disable_and_alarm(conn, endpoint_id, team_id, ended, disable_reason)
+
+
+def disable_and_alarm(
+    conn: sa.Connection, endpoint_id: str, team_id: str, at: datetime, reason: str
+) -> None:
+    """Disable an endpoint, cancel its pending deliveries and raise `delivery.failing`."""
+    w, d, e = webhook_endpoints.c, webhook_deliveries.c, webhook_events.c
+    conn.execute(
+        sa.update(webhook_endpoints)
+        .where(w.id == endpoint_id)
+        .values(enabled=False, disabled_reason=reason, disabled_at=at)
+    )
+    conn.execute(
+        sa.update(webhook_deliveries)
+        .where(d.endpoint_id == endpoint_id, d.status == PENDING)
+        .values(status=CANCELLED, last_error=f"endpoint disabled: {reason}", lease_until=None)
+    )
+    previous = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(webhook_events)
+        .where(e.type == EventType.DELIVERY_FAILING.value, e.subject_id == endpoint_id)
+    ).scalar_one()
+    others = conn.execute(
+        sa.select(w.id).where(w.team_id == team_id, w.id != endpoint_id, w.enabled.is_(True))
+    ).scalars()
+    alarm = payload.StoredEvent(
+        event_id=event_id_for(EventType.DELIVERY_FAILING, endpoint_id, previous + 1),
+        type=EventType.DELIVERY_FAILING,
+        occurred_at=at,
+        patient_id=None,
+        alert_id=None,
+        rule_id=None,
+        priority=Priority.HIGH,
+        revision=previous + 1,
+        subject_id=endpoint_id,
+    )
+    store_and_route(conn, alarm, list(others))
+    log.error("endpoint %s disabled: %s", endpoint_id, reason)

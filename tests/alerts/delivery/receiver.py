@@ -1,0 +1,103 @@
+"""A real uvicorn webhook receiver on loopback whose answers a test scripts.
+
+Each request takes the next behaviour from `script` (default: 204): ``"ok"``, ``"status:500"``,
+``"status:429:retry-after=7"``, ``"redirect"`` (301 to /moved on the same server), ``"hang"``
+(sleeps past the worker's timeout), ``"big"`` (a 1 MiB 200 response). Every request that reached
+the app is recorded with its path, headers and body. The server can be stopped and started
+again on the same port (the "receiver down, then back" case).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tests.support.servers import free_port
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    behaviour: str
+
+
+@dataclass
+class ScriptedReceiver:
+    port: int = field(default_factory=free_port)
+    script: deque[str] = field(default_factory=deque)
+    received: list[Received] = field(default_factory=list)
+    hang_s: float = 3.0
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def clear(self) -> None:
+        self.script.clear()
+        self.received.clear()
+
+    def bodies(self, path: str | None = None) -> list[bytes]:
+        return [r.body for r in self.received if path is None or r.path == path]
+
+    async def _handle(self, request: Request) -> Response:
+        behaviour = self.script.popleft() if self.script else "ok"
+        body = await request.body()
+        self.received.append(Received(request.url.path, dict(request.headers), body, behaviour))
+        if behaviour == "ok":
+            return Response(status_code=204)
+        if behaviour == "redirect":
+            return Response(status_code=301, headers={"location": self.url("/moved")})
+        if behaviour == "hang":
+            await asyncio.sleep(self.hang_s)
+            return Response(status_code=204)
+        if behaviour == "big":
+            return Response(b"x" * (1 << 20), status_code=200)
+        parts = behaviour.split(":")
+        assert parts[0] == "status", behaviour
+        headers = {}
+        if len(parts) > 2:
+            name, _, value = parts[2].partition("=")
+            headers[name] = value
+        return Response(status_code=int(parts[1]), headers=headers)
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST", "GET"])])
+
+    def start(self) -> None:
+        config = uvicorn.Config(
+            self.app(),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="off",
+            ws="none",
+            http="h11",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            assert time.monotonic() < deadline, "receiver did not start"
+            assert self._thread.is_alive(), "receiver thread died"
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(10)
+            self._server = None
+            self._thread = None

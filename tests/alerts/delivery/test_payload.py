@@ -1,0 +1,94 @@
+"""Webhook bodies: thin (SEC-WH-06), deterministic, valid against the published schema."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from alerts.delivery import ack_token
+from alerts.delivery.payload import LinkConfig, StoredEvent, render
+from alerts.events import EventType, Priority, event_id_for
+
+SCHEMA = json.loads(
+    (Path(__file__).parents[3] / "alerts/delivery/schema/event.v1.json").read_text()
+)
+AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+KEY = b"k" * 32
+LINKS = LinkConfig("https://api.example.org/v1/", "https://ack.example.org", KEY)
+
+
+def event(
+    type_: EventType, priority: Priority | None = Priority.HIGH, **extra: object
+) -> StoredEvent:
+    return StoredEvent(
+        event_id=event_id_for(type_, "alert-7", 1),
+        type=type_,
+        occurred_at=AT,
+        patient_id="pat-42",
+        alert_id="alert-7",
+        rule_id="bp.stage2",
+        priority=priority,
+        revision=1,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("type_", list(EventType))
+def test_every_event_type_validates_against_the_schema(type_: EventType) -> None:
+    body = json.loads(render(event(type_, tier=1, subject_id="x"), "team-1", LINKS))
+    jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()).validate(
+        body
+    )
+    assert body["type"] == type_.value
+
+
+def test_high_priority_opened_event_is_thin_and_carries_an_ack_link() -> None:
+    body = json.loads(render(event(EventType.ALERT_OPENED), "team-1", LINKS))
+    token = body["data"]["links"]["acknowledge"].removeprefix("https://ack.example.org/ack/")
+    assert body == {
+        "type": "alert.opened",
+        "timestamp": "2026-03-01T12:00:00Z",
+        "data": {
+            "event_id": event_id_for(EventType.ALERT_OPENED, "alert-7", 1),
+            "revision": 1,
+            "alert_id": "alert-7",
+            "rule_id": "bp.stage2",
+            "priority": "high",
+            "patient": {"reference": "Patient/pat-42"},
+            "links": {
+                "alert": "https://api.example.org/v1/alerts/alert-7",
+                "acknowledge": f"https://ack.example.org/ack/{token}",
+            },
+        },
+    }
+    claims = ack_token.verify(token, KEY, AT)
+    assert (claims.alert_id, claims.team_id) == ("alert-7", "team-1")
+
+
+def test_low_priority_and_resolved_events_carry_no_ack_link() -> None:
+    for ev in (event(EventType.ALERT_OPENED, Priority.LOW), event(EventType.ALERT_RESOLVED)):
+        assert "acknowledge" not in json.loads(render(ev, "team-1", LINKS))["data"]["links"]
+
+
+def test_the_body_is_the_same_bytes_every_time() -> None:
+    ev = event(EventType.ALERT_ESCALATED, tier=2)
+    assert render(ev, "team-1", LINKS) == render(ev, "team-1", LINKS)
+
+
+def test_no_phi_canaries_can_reach_the_body() -> None:
+    # The body is built from ids only: the StoredEvent has no field a name or value could use.
+    body = render(event(EventType.ALERT_UPDATED), "team-1", LINKS).decode()
+    for canary in ("mmHg", "mmol", "systolic", "glucose", "name", "birth", "phone"):
+        assert canary not in body
+
+
+def test_naive_time_is_refused() -> None:
+    naive = StoredEvent(
+        "e", EventType.ALERT_OPENED, AT.replace(tzinfo=None), "p", "a", None, None, 1
+    )
+    with pytest.raises(ValueError, match="occurred_at"):
+        render(naive, "team-1", LINKS)

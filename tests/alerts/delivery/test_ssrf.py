@@ -1,0 +1,155 @@
+"""SSRF rules (RELIABILITY.md 5.3): static checks and resolution, with a stubbed resolver."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+import pytest
+
+from alerts.delivery import guard
+from alerts.delivery.errors import UnsafeUrlError
+from alerts.delivery.ssrf import IPAddress, SsrfPolicy, parse_inet_aton
+
+PROD = SsrfPolicy()
+DEV = SsrfPolicy(allow_loopback=True)
+PUBLIC = ipaddress.ip_address("93.184.215.14")
+
+
+def stub(table: dict[str, Sequence[str]]) -> guard.Resolver:
+    def resolve(host: str, port: int) -> list[IPAddress]:
+        return [ipaddress.ip_address(a) for a in table.get(host, [])]
+
+    return resolve
+
+
+NOWHERE = stub({})
+
+
+def test_the_loopback_flag_is_off_by_default() -> None:
+    # SEC-SSRF-08: loopback receivers only under an explicit development flag.
+    assert SsrfPolicy().allow_loopback is False
+    assert SsrfPolicy().https_ports == frozenset({443, 8443})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # SEC-SSRF-02
+        "https://127.0.0.1/",
+        "https://localhost/",
+        "https://api.localhost/",
+        "https://[::1]/",
+        "https://0.0.0.0/",
+        "https://10.1.2.3/",
+        "https://172.16.0.1/",
+        "https://172.31.255.255/",
+        "https://192.168.1.1/",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://100.64.0.1/",
+        "https://[fc00::1]/",
+        "https://[fe80::1%25eth0]/",
+        "https://[::ffff:127.0.0.1]/",
+        "https://[::ffff:10.0.0.1]/",
+        "https://[64:ff9b::a9fe:a9fe]/",
+        "https://224.0.0.1/",
+        "https://255.255.255.255/",
+        # SEC-SSRF-03
+        "https://2130706433/",
+        "https://0x7f000001/",
+        "https://017700000001/",
+        "https://127.1/",
+        "https://127.000.000.001/",
+        "https://evil@127.0.0.1/",
+        "https://evil@example.org/",
+        "https://localhost./",
+        "https://127.0.0.1./",
+        # SEC-SSRF-06
+        "file:///etc/passwd",
+        "gopher://example.org/",
+        "ftp://example.org/",
+        "http://example.org/",
+        "http://example.org:6379/",
+        "https://example.org:6379/",
+        "not a url",
+        "https:///nohost",
+    ],
+)
+def test_refused_at_registration_in_production(url: str) -> None:
+    with pytest.raises(UnsafeUrlError) as caught:
+        guard.resolve(url, PROD, stub({"example.org": ["93.184.215.14"]}))
+    assert caught.value.field in {"url", "url.address"}
+
+
+def test_a_public_https_url_passes_and_pins_the_resolved_address() -> None:
+    target, address = guard.resolve(
+        "https://hooks.example.org:8443/in", PROD, stub({"hooks.example.org": ["93.184.215.14"]})
+    )
+    assert (target.scheme, target.host, target.port) == ("https", "hooks.example.org", 8443)
+    assert address == PUBLIC
+
+
+@pytest.mark.parametrize(
+    "addresses",
+    [
+        ["127.0.0.1"],
+        ["10.0.0.7"],
+        ["169.254.169.254"],
+        ["::ffff:192.168.0.1"],
+        ["93.184.215.14", "10.0.0.7"],
+        [],
+    ],
+)
+def test_a_name_that_resolves_to_a_private_address_is_refused(addresses: list[str]) -> None:
+    # SEC-SSRF-01/02: the name looks public; its addresses decide. Every address must pass.
+    with pytest.raises(UnsafeUrlError) as caught:
+        guard.resolve("https://hooks.example.org/", PROD, stub({"hooks.example.org": addresses}))
+    assert caught.value.field == "url.address"
+
+
+def test_dns_rebinding_is_caught_at_send_time() -> None:
+    # SEC-SSRF-01/04: valid at registration, the name later points at loopback.
+    answers = {"hooks.example.org": ["93.184.215.14"]}
+    resolver = stub(answers)
+    guard.resolve("https://hooks.example.org/", PROD, resolver)
+    answers["hooks.example.org"] = ["127.0.0.1"]
+    with pytest.raises(UnsafeUrlError, match="loopback"):
+        guard.resolve("https://hooks.example.org/", PROD, resolver)
+
+
+def test_the_development_flag_opens_loopback_and_nothing_else() -> None:
+    assert guard.resolve("http://127.0.0.1:8080/x", DEV, NOWHERE)[1] == ipaddress.ip_address(
+        "127.0.0.1"
+    )
+    assert guard.resolve("http://localhost:9/x", DEV, stub({"localhost": ["::1"]}))[1].is_loopback
+    for url in ("http://10.0.0.1:8080/", "https://169.254.169.254/", "http://[fc00::1]/"):
+        with pytest.raises(UnsafeUrlError):
+            guard.resolve(url, DEV, NOWHERE)
+    # Plain http to a name that resolves to a public address stays refused.
+    with pytest.raises(UnsafeUrlError, match="loopback receivers only"):
+        guard.resolve(
+            "http://hooks.example.org/", DEV, stub({"hooks.example.org": ["93.184.215.14"]})
+        )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2130706433", "127.0.0.1"),
+        ("0x7f000001", "127.0.0.1"),
+        ("017700000001", "127.0.0.1"),
+        ("127.1", "127.0.0.1"),
+        ("127.0.1", "127.0.0.1"),
+        ("0x7f.1", "127.0.0.1"),
+        ("0177.0.0.01", "127.0.0.1"),
+        ("192.168.257", "192.168.1.1"),
+        ("example.org", None),
+        ("1.2.3.4.5", None),
+        ("256.1.1.1", None),
+        ("4294967296", None),
+        ("08.1.1.1", None),
+    ],
+)
+def test_inet_aton_forms(text: str, expected: str | None) -> None:
+    got = parse_inet_aton(text)
+    assert (str(got) if got else None) == expected
