@@ -36,6 +36,10 @@ CORE: tuple[str, ...] = (
     "alerts/delivery/escalation.py",
     "alerts/delivery/ack_token.py",
     "alerts/delivery/payload.py",
+    "alerts/rules",
+    "alerts/engine/evaluate.py",
+    "alerts/engine/episodes.py",
+    "alerts/engine/offline.py",
 )
 
 ADAPTER_LIBRARIES = {
