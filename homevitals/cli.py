@@ -15,6 +15,7 @@ import typer
 # (command group, module that defines `app`, help) - a group is listed once its module exists.
 GROUPS: tuple[tuple[str, str, str], ...] = (
     ("ingest", "ingest.cli", "MQTT to the record store, receipts, time-series mirror."),
+    ("alerts", "alerts.cli", "Rules engine: run it, or evaluate rules over history or a file."),
 )
 
 app = typer.Typer(

@@ -1,0 +1,1 @@
+"""The rules engine: evaluation over columnar windows, alert episodes, persistence, runners."""

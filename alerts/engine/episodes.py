@@ -1,0 +1,280 @@
+"""Alert episodes: from rule results and the open episodes to the changes to persist (pure).
+
+An episode is keyed by (patient, rule, subject) while open: at most one is open per key. It is
+opened once (revision 1), updated when new evidence arrives while the condition persists,
+resolved when the condition clears (the kernels' hysteresis decides), and left alone when data
+is insufficient. Its `alert_id` is a UUIDv5 over the rule id, rule version, patient, subject
+and the reading id of its first triggering evidence, so re-running an evaluation after a crash
+derives the same id and the store's UNIQUE constraint (and the existence check) absorbs it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+import numpy as np
+
+from alerts.engine.evaluate import PER_READING_RULES, PriorState, RuleKey, evidence_for
+from alerts.events import EventType, Priority
+from alerts.rules.columns import ReadingColumns
+from alerts.rules.result import BoolArray, IntArray, RuleResult
+from alerts.rules.segments import Status
+
+ALERT_NAMESPACE: Final = uuid.UUID("9d3c1b7e-52a4-5f0e-8b6d-1e2f3a4b5c6d")
+NO_READING: Final = "-"
+
+EpisodeKey = tuple[str, str, str]  # patient_id, rule_id, subject
+
+
+def alert_id_for(rule_id: str, version: int, patient_id: str, subject: str, anchor_ref: str) -> str:
+    """Deterministic alert id: rule, rule version, patient, subject, first triggering reading."""
+    name = f"{rule_id}|v{version}|{patient_id}|{subject}|{anchor_ref}"
+    return str(uuid.uuid5(ALERT_NAMESPACE, name))
+
+
+@dataclass(frozen=True, slots=True)
+class OpenEpisode:
+    """An episode open in the store."""
+
+    alert_id: str
+    patient_id: str
+    rule_id: str
+    subject: str
+    revision: int
+    anchor_ref: str
+    last_ref: str  # newest reading id cited at the last revision
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One revision of one alert to persist, with the event it produces."""
+
+    type: EventType
+    alert_id: str
+    patient_id: str
+    rule_id: str
+    rule_version: int
+    subject: str
+    priority: Priority
+    revision: int
+    anchor_ref: str
+    last_ref: str
+    evidence: Mapping[str, object]
+
+
+def prior_state(cols: ReadingColumns, open_episodes: Sequence[OpenEpisode]) -> PriorState:
+    """Per-rule arrays of which patients have an open episode, and the row of its anchor."""
+    index = {pid: i for i, pid in enumerate(cols.patient_ids)}
+    was: dict[RuleKey, BoolArray] = {}
+    anchor: dict[RuleKey, IntArray] = {}
+    refs = {e.anchor_ref for e in open_episodes}
+    rows = np.flatnonzero(np.isin(cols.reading_ref, list(refs))) if refs else np.array([], int)
+    row_of = {(int(cols.patient[r]), str(cols.reading_ref[r])): int(r) for r in rows}
+    for e in open_episodes:
+        p = index.get(e.patient_id)
+        if p is None:
+            continue
+        key = (e.rule_id, e.subject)
+        if key not in was:
+            was[key] = np.zeros(cols.n_patients, dtype=np.bool_)
+            anchor[key] = np.full(cols.n_patients, -1, dtype=np.int64)
+        was[key][p] = True
+        anchor[key][p] = row_of.get((p, e.anchor_ref), -1)
+    return PriorState(was, anchor)
+
+
+def _ref(cols: ReadingColumns, row: int) -> str:
+    return str(cols.reading_ref[row]) if row >= 0 else NO_READING
+
+
+def _last_ref(evidence: Mapping[str, object]) -> str:
+    ids = evidence["reading_ids"]
+    assert isinstance(ids, list)
+    return str(ids[-1]) if ids else NO_READING
+
+
+def _change(
+    result: RuleResult,
+    type_: EventType,
+    *,
+    alert_id: str,
+    patient_id: str,
+    revision: int,
+    anchor: str,
+    evidence: Mapping[str, object],
+) -> Change:
+    rule = result.rule
+    return Change(
+        type_, alert_id, patient_id, rule.rule_id, rule.version, result.subject, rule.priority,
+        revision, anchor, _last_ref(evidence), evidence,
+    )  # fmt: skip
+
+
+def plan_changes(
+    results: Sequence[RuleResult],
+    cols: ReadingColumns,
+    open_episodes: Sequence[OpenEpisode],
+    *,
+    new_rows: BoolArray,
+    known_alert_ids: frozenset[str] = frozenset(),
+) -> list[Change]:
+    """The changes that bring the store in line with `results`.
+
+    `new_rows` marks rows not seen by any earlier evaluation: an episode that opened and
+    cleared within the rows is recorded only if its clearing reading is new (an older one was
+    recorded when it happened). `known_alert_ids` are ids already in the store (any status):
+    they are never opened again.
+    """
+    index = {pid: i for i, pid in enumerate(cols.patient_ids)}
+    by_rule: dict[RuleKey, list[OpenEpisode]] = {}
+    for e in open_episodes:
+        by_rule.setdefault((e.rule_id, e.subject), []).append(e)
+    changes: list[Change] = []
+    for result in results:
+        key = (result.rule.rule_id, result.subject)
+        episodes = [e for e in by_rule.get(key, []) if e.patient_id in index]
+        changes += _open_changes(result, cols, episodes, index)
+        if result.rule.rule_id in PER_READING_RULES:
+            changes += _closed_runs(result, cols, new_rows, known_alert_ids)
+        held = {e.patient_id for e in episodes}
+        changes += _new_episodes(result, cols, held, known_alert_ids)
+    return changes
+
+
+def _open_changes(
+    result: RuleResult,
+    cols: ReadingColumns,
+    episodes: Sequence[OpenEpisode],
+    index: Mapping[str, int],
+) -> list[Change]:
+    """Update or resolve the episodes already open (insufficient data leaves them alone)."""
+    out = []
+    for episode in episodes:
+        p = index[episode.patient_id]
+        status = int(result.status[p])
+        if status == Status.INSUFFICIENT:
+            continue
+        carried = int(result.closed.carried_end_row[p]) if result.closed is not None else -1
+        evidence = evidence_for(result, cols, p)
+        common = {
+            "alert_id": episode.alert_id,
+            "patient_id": episode.patient_id,
+            "revision": episode.revision + 1,
+            "anchor": episode.anchor_ref,
+        }
+        if status == Status.ACTIVE and carried < 0 and result.anchor_row[p] < 0:
+            if _last_ref(evidence) not in (episode.last_ref, NO_READING):
+                out.append(_change(result, EventType.ALERT_UPDATED, evidence=evidence, **common))  # type: ignore[arg-type]
+            continue
+        cleared = {**evidence, "status": "clear"}
+        if carried >= 0:
+            cleared["cleared_by"] = _ref(cols, carried)
+        out.append(_change(result, EventType.ALERT_RESOLVED, evidence=cleared, **common))  # type: ignore[arg-type]
+    return out
+
+
+def _closed_runs(
+    result: RuleResult,
+    cols: ReadingColumns,
+    new_rows: BoolArray,
+    known_alert_ids: frozenset[str],
+) -> list[Change]:
+    """Episodes that opened and cleared within the rows, recorded when the clearing is new."""
+    out: list[Change] = []
+    closed = result.closed
+    if closed is None:
+        return out
+    rule = result.rule
+    for first, end, p in zip(closed.first_row, closed.end_row, closed.patient, strict=True):
+        if not new_rows[end]:
+            continue
+        pid = cols.patient_ids[int(p)]
+        anchor = _ref(cols, int(first))
+        alert_id = alert_id_for(rule.rule_id, rule.version, pid, result.subject, anchor)
+        if alert_id in known_alert_ids:
+            continue
+        ev = evidence_for(result, cols, int(p), int(first))
+        ids = ev["reading_ids"]
+        assert isinstance(ids, list)
+        opened = {**ev, "reading_ids": ids[: _upto(cols, ev, int(end))], "status": "active"}
+        resolved = {**opened, "status": "clear", "cleared_by": _ref(cols, int(end))}
+        common = {"alert_id": alert_id, "patient_id": pid, "anchor": anchor}
+        out.append(_change(result, EventType.ALERT_OPENED, revision=1, evidence=opened, **common))
+        out.append(
+            _change(result, EventType.ALERT_RESOLVED, revision=2, evidence=resolved, **common)
+        )
+    return out
+
+
+def _new_episodes(
+    result: RuleResult,
+    cols: ReadingColumns,
+    held: set[str],
+    known_alert_ids: frozenset[str],
+) -> list[Change]:
+    """Episodes active now that the store does not hold yet."""
+    out = []
+    rule = result.rule
+    for p in np.flatnonzero((result.status == Status.ACTIVE) & (result.anchor_row >= 0)):
+        pid = cols.patient_ids[int(p)]
+        if pid in held:
+            continue
+        row = int(result.anchor_row[p])
+        anchor = _ref(cols, row)
+        alert_id = alert_id_for(rule.rule_id, rule.version, pid, result.subject, anchor)
+        if alert_id in known_alert_ids:
+            continue
+        from_row = row if rule.rule_id in PER_READING_RULES else -1
+        evidence = evidence_for(result, cols, int(p), from_row)
+        out.append(
+            _change(
+                result,
+                EventType.ALERT_OPENED,
+                alert_id=alert_id,
+                patient_id=pid,
+                revision=1,
+                anchor=anchor,
+                evidence=evidence,
+            )
+        )
+    return out
+
+
+def _upto(cols: ReadingColumns, evidence: Mapping[str, object], end_row: int) -> int:
+    """How many of the evidence readings were measured before the clearing reading."""
+    times = evidence["measured_at_s"]
+    assert isinstance(times, list)
+    end_t = int(cols.measured_at_s[end_row])
+    return sum(1 for t in times if t <= end_t)
+
+
+def candidate_alert_ids(results: Sequence[RuleResult], cols: ReadingColumns) -> list[str]:
+    """Alert ids `plan_changes` might open (to look up which the store already holds)."""
+    out = []
+    for result in results:
+        rule = result.rule
+        rows: list[tuple[int, int]] = [
+            (int(result.anchor_row[p]), int(p))
+            for p in np.flatnonzero((result.status == Status.ACTIVE) & (result.anchor_row >= 0))
+        ]
+        if result.closed is not None:
+            rows += [
+                (int(f), int(p))
+                for f, p in zip(result.closed.first_row, result.closed.patient, strict=True)
+            ]
+        for row, p in rows:
+            out.append(
+                alert_id_for(
+                    rule.rule_id, rule.version, cols.patient_ids[p], result.subject, _ref(cols, row)
+                )
+            )
+    return out
+
+
+def utc(now_s: int) -> datetime:
+    """Seconds since the epoch as an aware UTC datetime."""
+    return datetime.fromtimestamp(now_s, tz=UTC)

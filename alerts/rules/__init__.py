@@ -1,0 +1,4 @@
+"""Clinical alert rules as data (`catalog`) and the pure numpy/scipy kernels that evaluate them.
+
+Everything under `alerts.rules` is core (STYLE.md): no I/O, no clock; `now` is an argument.
+"""

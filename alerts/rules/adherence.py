@@ -1,0 +1,57 @@
+"""Adherence: no reading for `max_gap_d` days from a device the patient uses.
+
+A patient is expected to measure a kind when the care plan says so (`expects_glucose`,
+`expects_blood_pressure` = 1) or, by default (-1), when they measured it within `lookback_d`.
+This is about the *patient's measurements* (measured_at), kept apart from gateway liveness
+(the gateway's MQTT status) and pipeline delay (the runner passes a `now` no later than what
+the pipeline has caught up to). Source: CLINICAL.md section 5 proposal; N is a care-plan value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from alerts.rules.catalog import FloatArray, Rule
+from alerts.rules.columns import KindCode, ReadingColumns
+from alerts.rules.glucose import DAY_S, window_result
+from alerts.rules.result import BoolArray, IntArray, RuleResult
+from alerts.rules.segments import last_row
+
+SUBJECTS = {KindCode.GLUCOSE: "glucose", KindCode.BLOOD_PRESSURE: "blood_pressure"}
+
+
+def no_readings(
+    rule: Rule,
+    cols: ReadingColumns,
+    now_s: int,
+    params: Mapping[str, FloatArray],
+    was_active: BoolArray,
+    *,
+    after_row: IntArray | None = None,
+    kind: KindCode,
+) -> RuleResult:
+    """`adherence.no_readings` for one kind (the result's `subject` is the kind).
+
+    Raises:
+        KeyError: `kind` is neither glucose nor blood pressure.
+    """
+    subject = SUBJECTS[kind]
+    p = cols.patient
+    n_pat = cols.n_patients
+    t = cols.measured_at_s
+    rows = (cols.kind == kind) & ~cols.control_solution & (t <= now_s)
+    newest = last_row(p, rows, n_pat)
+    has = newest >= 0
+    gap_d = np.where(has, (now_s - t[np.maximum(newest, 0)]) / DAY_S, np.inf)
+    expects = params[f"expects_{subject}"]
+    expected = np.where(expects < 0, gap_d <= params["lookback_d"], expects > 0)
+    opens = gap_d > params["max_gap_d"]
+    evidence = np.zeros(len(cols), dtype=np.bool_)
+    evidence[newest[has]] = True
+    stats = {"days_since_last_reading": gap_d}
+    return window_result(
+        rule, cols, in_window=evidence, newest=newest, enough=expected, opens=opens, keeps=opens,
+        stats=stats, params=params, was_active=was_active, subject=subject,
+    )  # fmt: skip

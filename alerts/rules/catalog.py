@@ -1,0 +1,167 @@
+"""The alert rules as data: id, version, priority, parameters and the guideline each encodes.
+
+Thresholds are parameters, never literals inside kernels, so that a care plan can override
+them per patient (`resolve_params`). Changing a default changes the rule's behaviour, so it
+must come with a new `version` (alert ids include the version: old episodes are not reused).
+Sources are those collected in `../shared/CLINICAL.md`; where a default is a local choice and
+not a guideline figure, the source says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from alerts.events import Priority
+from alerts.rules.errors import RuleParameterError
+
+FloatArray = npt.NDArray[np.float64]
+
+ADA_2024: Final = (
+    "ADA Standards of Care 2024, Sec. 6 Glycemic Goals and Hypoglycemia, "
+    "https://diabetesjournals.org/care/article/47/Supplement_1/S111/153951"
+)
+BATTELINO_2019: Final = (
+    "Battelino et al., International Consensus on Time in Range, Diabetes Care "
+    "2019;42:1593, https://doi.org/10.2337/dci19-0028 (reading-count proxy for fingerstick data)"
+)
+AHA_CRISIS: Final = (
+    "AHA, Hypertensive crisis: when you should call 911, https://www.heart.org/en/health-topics/"
+    "high-blood-pressure/understanding-blood-pressure-readings/hypertensive-crisis-when-you-"
+    "should-call-911-for-high-blood-pressure ; re-measure step: NHLBI, "
+    "https://www.nhlbi.nih.gov/health/high-blood-pressure/symptoms"
+)
+AHA_LOW_BP: Final = (
+    "AHA, Low blood pressure - when blood pressure is too low (< 90/60 mmHg), "
+    "https://www.heart.org/en/health-topics/high-blood-pressure/the-facts-about-high-blood-"
+    "pressure/low-blood-pressure-when-blood-pressure-is-too-low (not in CLINICAL.md)"
+)
+ESH_7DAY: Final = (
+    "ASH/ESH-style 7-day home protocol, exclude day 1, goal 135/85, "
+    "https://pmc.ncbi.nlm.nih.gov/articles/PMC8109940/table/t2"
+)
+AHA_AMA_2020: Final = (
+    "AHA/AMA joint policy statement on self-measured BP (2020), "
+    "https://www.ahajournals.org/doi/10.1161/CIR.0000000000000803 ; home 130/80 per the "
+    "2017/2025 ACC/AHA guideline (doi 10.1016/j.jacc.2025.05.007); 135/85 is the traditional "
+    "alternative (override per patient)"
+)
+CHINA_2019: Final = (
+    "Chinese guideline for home blood pressure monitoring 2019, "
+    "https://www5.zzu.edu.cn/gxy/info/1012/1161.htm ; 135/85 home threshold, "
+    "https://www.bohe.cn/article/view/brl6znalnkta869.html"
+)
+THEIL_SEN: Final = (
+    "Sen 1968, Estimates of the regression coefficient based on Kendall's tau, JASA 63:1379 "
+    "(method); slope thresholds are local defaults for care-plan review, not guideline figures"
+)
+ADHERENCE: Final = (
+    "CLINICAL.md section 5, stale-data proposal for episodic devices (adherence window from the "
+    "prescribed schedule); N days is a care-plan parameter, not a guideline figure"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One alert rule: what it is, how urgent, its thresholds and where they come from."""
+
+    rule_id: str
+    version: int
+    title: str
+    priority: Priority
+    params: Mapping[str, float]
+    source: str
+
+
+def _rule(
+    rule_id: str, version: int, title: str, priority: Priority, source: str, **params: float
+) -> Rule:
+    return Rule(rule_id, version, title, priority, dict(params), source)
+
+
+_H = Priority.HIGH
+_M = Priority.MEDIUM
+_L = Priority.LOW
+
+RULES: Final[tuple[Rule, ...]] = (
+    _rule("glucose.hypo_l2", 1, "Level 2 hypoglycaemia (< 3.0 mmol/L, or meter LO)", _H, ADA_2024,
+          below_mmol_l=3.0, clear_at_mmol_l=3.9, max_age_h=24.0),
+    _rule("glucose.hypo_l1", 1, "Level 1 hypoglycaemia (3.0 to < 3.9 mmol/L)", _M, ADA_2024,
+          below_mmol_l=3.9, floor_mmol_l=3.0, clear_at_mmol_l=4.2, max_age_h=24.0),
+    _rule("glucose.hyper", 1, "Hyperglycaemia (> 13.9 mmol/L, or meter HI)", _M, BATTELINO_2019,
+          above_mmol_l=13.9, clear_at_mmol_l=12.0, max_age_h=24.0),
+    _rule("glucose.tir_14d", 1, "Share of readings in 3.9-10.0 mmol/L over 14 days below target",
+          _L, BATTELINO_2019, low_mmol_l=3.9, high_mmol_l=10.0, min_share=0.70,
+          clear_share=0.75, window_d=14.0, min_readings=28.0, fresh_h=72.0),
+    _rule("glucose.tbr_14d", 1, "Share of readings below 3.9 mmol/L over 14 days above target",
+          _M, BATTELINO_2019, low_mmol_l=3.9, max_share=0.04, clear_share=0.03, window_d=14.0,
+          min_readings=28.0, fresh_h=72.0),
+    _rule("glucose.cv_14d", 1, "Glycaemic variability: coefficient of variation over 14 days",
+          _L, BATTELINO_2019, max_cv=0.36, clear_cv=0.33, window_d=14.0, min_readings=28.0,
+          fresh_h=72.0),
+    _rule("glucose.fasting_mean_7d", 1, "Mean fasting glucose over 7 days above target", _L,
+          ADA_2024, max_mean_mmol_l=7.2, clear_mean_mmol_l=7.0, window_d=7.0, min_readings=4.0,
+          fresh_h=72.0),
+    _rule("bp.crisis", 1, "Hypertensive crisis (>= 180 or >= 120 mmHg), re-measured", _H,
+          AHA_CRISIS, systolic_mmhg=180.0, diastolic_mmhg=120.0, confirm_within_min=15.0,
+          clear_systolic_mmhg=170.0, clear_diastolic_mmhg=110.0, max_age_h=24.0),
+    _rule("bp.hypotension", 1, "Hypotension (systolic < 90 or diastolic < 60 mmHg)", _M,
+          AHA_LOW_BP, systolic_mmhg=90.0, diastolic_mmhg=60.0, clear_systolic_mmhg=95.0,
+          clear_diastolic_mmhg=65.0, max_age_h=24.0),
+    _rule("bp.home_esh_7d", 1, "Home BP uncontrolled, 7-day protocol without day 1 "
+          "(esh_7day_drop_day1)", _L, ESH_7DAY, systolic_mmhg=135.0, diastolic_mmhg=85.0,
+          clear_systolic_mmhg=132.0, clear_diastolic_mmhg=83.0, min_readings=12.0, min_days=3.0,
+          utc_offset_min=0.0),
+    _rule("bp.home_aha_ama_2020", 1, "Home BP uncontrolled, AHA/AMA 2020 protocol", _L,
+          AHA_AMA_2020, systolic_mmhg=130.0, diastolic_mmhg=80.0, clear_systolic_mmhg=127.0,
+          clear_diastolic_mmhg=78.0, min_readings=12.0, min_days=3.0, utc_offset_min=0.0),
+    _rule("bp.home_china_2019", 1, "Home BP uncontrolled, 2019 Chinese HBPM guideline", _L,
+          CHINA_2019, systolic_mmhg=135.0, diastolic_mmhg=85.0, clear_systolic_mmhg=132.0,
+          clear_diastolic_mmhg=83.0, min_readings=4.0, min_days=2.0, utc_offset_min=0.0),
+    _rule("bp.trend_14d", 1, "Systolic rising over 14 days (Theil-Sen slope)", _L, THEIL_SEN,
+          max_slope_mmhg_per_d=1.0, clear_slope_mmhg_per_d=0.5, window_d=14.0,
+          min_readings=10.0, min_span_d=7.0, fresh_h=72.0),
+    _rule("glucose.fasting_trend_14d", 1, "Fasting glucose rising over 14 days (Theil-Sen)", _L,
+          THEIL_SEN, max_slope_mmol_l_per_d=0.1, clear_slope_mmol_l_per_d=0.05, window_d=14.0,
+          min_readings=7.0, min_span_d=7.0, fresh_h=72.0),
+    _rule("adherence.no_readings", 1, "No reading for N days from a device in use", _L,
+          ADHERENCE, max_gap_d=3.0, lookback_d=35.0, expects_glucose=-1.0,
+          expects_blood_pressure=-1.0),
+)  # fmt: skip
+
+RULES_BY_ID: Final[Mapping[str, Rule]] = {rule.rule_id: rule for rule in RULES}
+
+# {patient_id: {rule_id: {param: value}}}: the care plan's per-patient thresholds.
+Overrides = Mapping[str, Mapping[str, Mapping[str, float]]]
+
+
+def resolve_params(
+    rule: Rule, patient_ids: Sequence[str], overrides: Overrides
+) -> dict[str, FloatArray]:
+    """Per-patient parameter arrays for `rule` (defaults, then the care plan's overrides).
+
+    The loop runs over the overrides (a few care plans), not over the patients.
+
+    Raises:
+        RuleParameterError: an override names a parameter the rule does not have, or is not a
+            finite number.
+    """
+    out = {name: np.full(len(patient_ids), value) for name, value in rule.params.items()}
+    if not overrides:
+        return out
+    index = {pid: i for i, pid in enumerate(patient_ids)}
+    for patient_id, per_rule in overrides.items():
+        values = per_rule.get(rule.rule_id)
+        if not values or patient_id not in index:
+            continue
+        for name, value in values.items():
+            if name not in out:
+                raise RuleParameterError(rule.rule_id, name, "no such parameter")
+            if not isinstance(value, int | float) or not np.isfinite(value):
+                raise RuleParameterError(rule.rule_id, name, f"{value!r} is not a finite number")
+            out[name][index[patient_id]] = float(value)
+    return out

@@ -1,0 +1,226 @@
+"""Glucose rules: per-reading hypo/hyperglycaemia and 14/7-day window statistics.
+
+Sources: ADA Standards of Care 2024 Sec. 6 (hypoglycaemia levels 1 and 2, pre-prandial target);
+Battelino et al. 2019 (time in range 3.9-10.0 mmol/L > 70 %, below range < 4 %, CV <= 36 %,
+> 13.9 mmol/L level 2 hyperglycaemia). Our meters are fingerstick: window shares are shares of
+*readings* (a reading-count proxy), not CGM time. Meter HI/LO results (+INF/-INF) count as
+above/below every threshold and never as numbers; NaN/NRes results, ketone readings and
+control-solution results are never evaluated as glucose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from alerts.rules.catalog import FloatArray, Rule
+from alerts.rules.columns import KindCode, MealCode, ReadingColumns, SpecialCode
+from alerts.rules.result import BoolArray, IntArray, RuleResult
+from alerts.rules.segments import (
+    Status,
+    hysteresis_state,
+    last_row,
+    mean_and_cv,
+    per_patient_count,
+    runs,
+)
+
+DAY_S = 86_400
+HOUR_S = 3_600
+
+
+def glucose_rows(cols: ReadingColumns, now_s: int) -> BoolArray:
+    """Rows that are patient glucose results at or before now (no ketone, no control solution,
+    no NaN/NRes result)."""
+    rows: BoolArray = (
+        (cols.kind == KindCode.GLUCOSE)
+        & ~cols.control_solution
+        & (cols.glucose_special != SpecialCode.INVALID)
+        & (cols.measured_at_s <= now_s)
+    )
+    return rows
+
+
+def per_reading(
+    rule: Rule,
+    cols: ReadingColumns,
+    now_s: int,
+    params: Mapping[str, FloatArray],
+    was_active: BoolArray,
+    *,
+    after_row: IntArray | None = None,
+) -> RuleResult:
+    """`glucose.hypo_l2`, `glucose.hypo_l1` or `glucose.hyper` over the fresh readings.
+
+    Only readings measured within `max_age_h` before now are evaluated (never fire on stale
+    data); an episode opens on a triggering reading and resolves on a clearing one
+    (hysteresis: the clearing threshold is past the triggering one).
+
+    Raises:
+        KeyError: `rule` is not one of the three per-reading glucose rules.
+    """
+    p = cols.patient
+    v = cols.glucose_mmol_l
+    hi = cols.glucose_special == SpecialCode.HI
+    lo = cols.glucose_special == SpecialCode.LO
+    fresh = glucose_rows(cols, now_s) & (
+        cols.measured_at_s > now_s - params["max_age_h"][p] * HOUR_S
+    )
+    with np.errstate(invalid="ignore"):
+        if rule.rule_id == "glucose.hypo_l2":
+            trigger = (v < params["below_mmol_l"][p]) | lo
+            clear = (v >= params["clear_at_mmol_l"][p]) | hi
+        elif rule.rule_id == "glucose.hypo_l1":
+            trigger = (v < params["below_mmol_l"][p]) & (v >= params["floor_mmol_l"][p])
+            clear = (v >= params["clear_at_mmol_l"][p]) | hi
+        elif rule.rule_id == "glucose.hyper":
+            trigger = (v > params["above_mmol_l"][p]) | hi
+            clear = (v < params["clear_at_mmol_l"][p]) | lo
+        else:
+            raise KeyError(rule.rule_id)
+    return reading_rule_result(
+        rule, cols, rows=fresh, trigger=trigger, clear=clear, params=params,
+        was_active=was_active, after_row=after_row,
+    )  # fmt: skip
+
+
+def reading_rule_result(
+    rule: Rule,
+    cols: ReadingColumns,
+    *,
+    rows: BoolArray,
+    trigger: BoolArray,
+    clear: BoolArray,
+    params: Mapping[str, FloatArray],
+    was_active: BoolArray,
+    after_row: IntArray | None = None,
+) -> RuleResult:
+    """Hysteresis over the selected rows, as a `RuleResult` (shared by glucose and BP).
+
+    `after_row[p]` (if given, -1 = none) restricts patient p to rows after that one: the
+    anchor reading of the episode already open, so readings it already accounted for are not
+    replayed against its carried state.
+    """
+    n_pat = cols.n_patients
+    if after_row is not None:
+        rows = rows & (np.arange(len(cols)) > after_row[cols.patient])
+    sel = np.flatnonzero(rows)
+    p = cols.patient[sel]
+    state = hysteresis_state(p, trigger[sel], clear[sel] & ~trigger[sel], was_active)
+    r = runs(p, state, was_active)
+    open_run = r.end_row < 0
+    anchor = np.full(n_pat, -1, dtype=np.int64)
+    anchor[r.patient[open_run]] = sel[r.first_row[open_run]]
+    final = was_active.copy()
+    last = last_row(p, np.ones(p.shape[0], dtype=np.bool_), n_pat)
+    has = last >= 0
+    final[has] = state[last[has]]
+    status = np.where(final, Status.ACTIVE, Status.CLEAR).astype(np.int8)
+    evidence = np.zeros(len(cols), dtype=np.bool_)
+    evidence[sel] = trigger[sel]
+    closed_mask = r.end_row >= 0
+    closed = type(r)(
+        sel[r.first_row[closed_mask]],
+        sel[r.end_row[closed_mask]],
+        r.patient[closed_mask],
+        np.where(r.carried_end_row >= 0, np.append(sel, -1)[r.carried_end_row], -1),
+    )
+    n_fresh = per_patient_count(p, np.ones(p.shape[0], dtype=np.bool_), n_pat)
+    return RuleResult(
+        rule, status, anchor, evidence, {"fresh_readings": n_fresh.astype(np.float64)}, params,
+        closed=closed,
+    )  # fmt: skip
+
+
+def windows(
+    rule: Rule,
+    cols: ReadingColumns,
+    now_s: int,
+    params: Mapping[str, FloatArray],
+    was_active: BoolArray,
+    *,
+    after_row: IntArray | None = None,
+) -> RuleResult:
+    """`glucose.tir_14d`, `glucose.tbr_14d`, `glucose.cv_14d` or `glucose.fasting_mean_7d`.
+
+    Insufficient data (no opening, no resolving) when the window holds fewer than
+    `min_readings` readings or its newest reading is older than `fresh_h`.
+
+    Raises:
+        KeyError: `rule` is not one of these window rules.
+    """
+    p = cols.patient
+    n_pat = cols.n_patients
+    t = cols.measured_at_s
+    v = cols.glucose_mmol_l
+    numeric = cols.glucose_special == SpecialCode.NONE
+    in_window = glucose_rows(cols, now_s) & (t >= now_s - params["window_d"][p] * DAY_S)
+    if rule.rule_id == "glucose.fasting_mean_7d":
+        in_window &= (cols.meal == MealCode.FASTING) & numeric
+    n = per_patient_count(p, in_window, n_pat)
+    newest = last_row(p, in_window, n_pat)
+    fresh = (newest >= 0) & (t[np.maximum(newest, 0)] >= now_s - params["fresh_h"] * HOUR_S)
+    enough = fresh & (n >= params["min_readings"])
+    stats: dict[str, FloatArray] = {"readings": n.astype(np.float64)}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if rule.rule_id == "glucose.tir_14d":
+            in_range = (v >= params["low_mmol_l"][p]) & (v <= params["high_mmol_l"][p])
+            share = per_patient_count(p, in_window & in_range, n_pat) / n
+            stats["share_in_range"] = share
+            opens = share < params["min_share"]
+            keeps = share < params["clear_share"]
+        elif rule.rule_id == "glucose.tbr_14d":
+            below = (v < params["low_mmol_l"][p]) | (cols.glucose_special == SpecialCode.LO)
+            share = per_patient_count(p, in_window & below, n_pat) / n
+            stats["share_below_range"] = share
+            opens = share > params["max_share"]
+            keeps = share > params["clear_share"]
+        elif rule.rule_id == "glucose.cv_14d":
+            m, mean, cv = mean_and_cv(p, v, in_window & numeric, n_pat)
+            stats.update(numeric_readings=m.astype(np.float64), mean_mmol_l=mean, cv=cv)
+            enough &= m >= params["min_readings"]
+            opens = cv > params["max_cv"]
+            keeps = cv > params["clear_cv"]
+        elif rule.rule_id == "glucose.fasting_mean_7d":
+            _, mean, _ = mean_and_cv(p, v, in_window, n_pat)
+            stats["fasting_mean_mmol_l"] = mean
+            opens = mean > params["max_mean_mmol_l"]
+            keeps = mean > params["clear_mean_mmol_l"]
+        else:
+            raise KeyError(rule.rule_id)
+    return window_result(
+        rule,
+        cols,
+        in_window=in_window,
+        newest=newest,
+        enough=enough,
+        opens=opens,
+        keeps=keeps,
+        stats=stats,
+        params=params,
+        was_active=was_active,
+    )
+
+
+def window_result(
+    rule: Rule,
+    cols: ReadingColumns,
+    *,
+    in_window: BoolArray,
+    newest: IntArray,
+    enough: BoolArray,
+    opens: BoolArray,
+    keeps: BoolArray,
+    stats: Mapping[str, FloatArray],
+    params: Mapping[str, FloatArray],
+    was_active: BoolArray,
+    subject: str = "",
+) -> RuleResult:
+    """Apply hysteresis at now (open on `opens`, stay open while `keeps`) and package."""
+    active = np.where(was_active, keeps, opens)
+    status = np.where(~enough, Status.INSUFFICIENT, np.where(active, Status.ACTIVE, Status.CLEAR))
+    anchor = np.where(active & enough & ~was_active, newest, -1).astype(np.int64)
+    return RuleResult(
+        rule, status.astype(np.int8), anchor, in_window, stats, params, subject=subject
+    )
