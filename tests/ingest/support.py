@@ -112,11 +112,11 @@ class GatewaySim:
             self.receipted.update(receipt.quarantined)
 
     def publish(self, item: Outgoing, *, wait: bool = True) -> None:
-        """Publish (QoS 1); messages that carry reading ids stay in the outbox until receipted."""
+        """Publish (QoS 1); a message carrying reading ids is outstanding until receipted."""
         info = self._client.publish(readings_topic(self.gateway_id), item.payload, qos=1)
         if wait:
             info.wait_for_publish(15)
-        if item.ids and self.resend:
+        if item.ids:
             with self._lock:
                 self._outbox.append((item, time.monotonic()))
 
@@ -124,7 +124,7 @@ class GatewaySim:
         self._client.publish(topic, payload, qos=1).wait_for_publish(15)
 
     def outstanding(self) -> int:
-        """Messages in the outbox not yet fully receipted (resending those that are due)."""
+        """Messages not yet fully receipted (resending those that are due, if resending)."""
         now = time.monotonic()
         due: list[Outgoing] = []
         with self._lock:
@@ -132,7 +132,7 @@ class GatewaySim:
             for item, sent in self._outbox:
                 if item.ids <= self.receipted:
                     continue
-                if now - sent >= self.resend_after_s:
+                if self.resend and now - sent >= self.resend_after_s:
                     due.append(item)
                     keep.append((item, now))
                 else:
