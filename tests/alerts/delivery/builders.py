@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from alerts.careteams import registry
+from alerts.delivery.guard import Resolver, system_resolver
 from alerts.delivery.payload import LinkConfig
 from alerts.delivery.schedule import RetrySchedule
 from alerts.delivery.ssrf import SsrfPolicy
@@ -70,9 +71,15 @@ def opened(
 
 
 def worker(
-    engine: sa.Engine, clock: Clock, timeout_s: float = 1.0, schedule: RetrySchedule = SHORT
+    engine: sa.Engine,
+    clock: Clock,
+    *,
+    timeout_s: float = 1.0,
+    schedule: RetrySchedule = SHORT,
+    resolver: Resolver = system_resolver,
+    links: LinkConfig = LINKS,
 ) -> DeliveryWorker:
     config = WorkerConfig(
-        links=LINKS, policy=DEV, schedule=schedule, timeout_s=timeout_s, lease_s=30
+        links=links, policy=DEV, schedule=schedule, timeout_s=timeout_s, lease_s=30
     )
-    return DeliveryWorker(engine, config, clock, random.Random(8))
+    return DeliveryWorker(engine, config, clock, random.Random(8), resolver=resolver)

@@ -1,10 +1,10 @@
 """A real uvicorn webhook receiver on loopback whose answers a test scripts.
 
-Each request takes the next behaviour from `script` (default: 204): ``"ok"``, ``"status:500"``,
-``"status:429:retry-after=7"``, ``"redirect"`` (301 to /moved on the same server), ``"hang"``
-(sleeps past the worker's timeout), ``"big"`` (a 1 MiB 200 response). Every request that reached
-the app is recorded with its path, headers and body. The server can be stopped and started
-again on the same port (the "receiver down, then back" case).
+Each request takes the next behaviour planned for its path (`plan`; default: 204): ``"ok"``,
+``"status:500"``, ``"status:429:retry-after=7"``, ``"redirect"`` (301 to /moved on the same
+server), ``"hang"`` (sleeps past the worker's timeout), ``"big"`` (a 1 MiB 200 response). Every
+request that reached the app is recorded with its path, headers and body. The server can be
+stopped and started again on the same port (the "receiver down, then back" case).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class Received:
 @dataclass
 class ScriptedReceiver:
     port: int = field(default_factory=free_port)
-    script: deque[str] = field(default_factory=deque)
+    script: dict[str, deque[str]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     hang_s: float = 3.0
     _server: uvicorn.Server | None = None
@@ -43,6 +43,9 @@ class ScriptedReceiver:
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def plan(self, path: str, *behaviours: str) -> None:
+        self.script.setdefault(path, deque()).extend(behaviours)
 
     def clear(self) -> None:
         self.script.clear()
@@ -52,7 +55,8 @@ class ScriptedReceiver:
         return [r.body for r in self.received if path is None or r.path == path]
 
     async def _handle(self, request: Request) -> Response:
-        behaviour = self.script.popleft() if self.script else "ok"
+        queue = self.script.get(request.url.path)
+        behaviour = queue.popleft() if queue else "ok"
         body = await request.body()
         self.received.append(Received(request.url.path, dict(request.headers), body, behaviour))
         if behaviour == "ok":
