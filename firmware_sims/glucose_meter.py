@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from bumble.att import ATT_Error, AttributeValue
 from bumble.device import Connection
 from bumble.gatt import Characteristic, Service
 
 from devices.codecs import (
-    CurrentTime,
-    DecodeError,
     GlucoseFeature,
     GlucoseFeatureBits,
     GlucoseMeasurement,
@@ -34,6 +31,7 @@ from devices.codecs import (
 from devices.codecs.racp import FilterType
 from devices.units import MG_DL_PER_MMOL_L
 from firmware_sims.air import VirtualAir
+from firmware_sims.clocked import ClockedPeripheral, Now, utc_now
 from firmware_sims.device_clock import DeviceClock
 from firmware_sims.faults import Faults, next_sequence
 from firmware_sims.models import DeviceModel
@@ -41,7 +39,6 @@ from firmware_sims.peripheral import (
     READABLE,
     Identity,
     Security,
-    SimulatedPeripheral,
     read_only,
 )
 from firmware_sims.racp_server import ALL_FILTERS, GlucoseRecord, RacpAction, RacpServer
@@ -58,14 +55,8 @@ FEATURES = (
     | GlucoseFeatureBits.TIME_FAULT
 )
 
-Now = Callable[[], datetime]
 
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class GlucoseMeter(SimulatedPeripheral):
+class GlucoseMeter(ClockedPeripheral):
     """A GLS meter with stored records (see the module docstring)."""
 
     advertised_services = (0x1808,)
@@ -80,7 +71,7 @@ class GlucoseMeter(SimulatedPeripheral):
         utc_offset_min: int = 0,
         faults: Faults | None = None,
         passkey: int = 123456,
-        now: Now = _utc_now,
+        now: Now = utc_now,
         clock_drift_ppm: float = 0.0,
         advertising_interval_ms: float = 100.0,
     ) -> None:
@@ -143,25 +134,7 @@ class GlucoseMeter(SimulatedPeripheral):
         if self.model.context:
             gls.append(self.context_char)
         gls += [read_only("2A51", lambda _c: feature), self.racp_char]
-        self.current_time_char: Characteristic[bytes] = Characteristic(
-            "2A2B",
-            props.READ | props.NOTIFY | props.WRITE,
-            READABLE | self.protected_write(),
-            AttributeValue(read=self._read_current_time, write=self._write_current_time),
-        )
-        return [*services, Service("1808", gls), Service("1805", [self.current_time_char])]
-
-    def _read_current_time(self, _connection: object) -> bytes:
-        return bytes(CurrentTime.build(self.clock.now(self.now())))
-
-    def _write_current_time(self, _connection: object, value: bytes) -> None:
-        try:
-            written = CurrentTime.from_bytes(value)
-        except DecodeError as exc:
-            # CTS 1.1 3.1.2.1: a value out of range is "Data field ignored" (0x80)
-            raise ATT_Error(error_code=0x80) from exc
-        if written.date_time is not None:
-            self.clock.set(self.now(), written.date_time)
+        return [*services, Service("1808", gls), self.current_time_service()]
 
     # readings -----------------------------------------------------------------------------
 

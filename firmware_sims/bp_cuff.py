@@ -1,0 +1,253 @@
+"""A simulated blood-pressure cuff: Blood Pressure Service + CTS + DIS + Battery on the air.
+
+BLS 1.0: Blood Pressure Measurement 0x2A35 (indicate), Intermediate Cuff Pressure 0x2A36
+(notify), Blood Pressure Feature 0x2A49 (read). During a cuff cycle the cuff notifies the
+current cuff pressure (ICP) as it inflates, then indicates the measurement. Stored readings
+are indicated when a bonded host enables indications on 0x2A35: all of them (Beurer-like,
+PROFILES.md quirk 16 "reads multiple") or only those not yet confirmed (Omron-like "deletes
+after transfer"). A reading counts as delivered only once its indication is confirmed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from bumble.device import Connection
+from bumble.gatt import Characteristic, Service
+
+from devices.codecs import (
+    BloodPressureFeature,
+    BloodPressureFeatureBits,
+    BloodPressureMeasurement,
+    IntermediateCuffPressure,
+    MeasurementStatus,
+    SFloat,
+)
+from devices.codecs.blood_pressure_measurement import FLAG_USER_ID
+from firmware_sims.air import VirtualAir
+from firmware_sims.clocked import ClockedPeripheral, Now, utc_now
+from firmware_sims.device_clock import DeviceClock
+from firmware_sims.errors import FirmwareSimsError
+from firmware_sims.faults import Faults
+from firmware_sims.models import DeviceModel
+from firmware_sims.peripheral import READABLE, Identity, Security, read_only
+
+logger = logging.getLogger(__name__)
+
+BEURER_RFU_FLAG = 0x40  # flags bit 6, set by Beurer BM cuffs (PROFILES.md quirk 23)
+ICP_STEP_MMHG = 20
+FEATURES = (
+    BloodPressureFeatureBits.BODY_MOVEMENT_DETECTION
+    | BloodPressureFeatureBits.IRREGULAR_PULSE_DETECTION
+    | BloodPressureFeatureBits.MULTIPLE_BOND
+)
+
+
+@dataclass
+class StoredReading:
+    """A reading in the cuff's memory; `delivered` once a host confirmed its indication."""
+
+    measurement: BloodPressureMeasurement
+    delivered: bool = False
+
+
+class BloodPressureCuff(ClockedPeripheral):
+    """A BLS cuff with a reading memory (see the module docstring)."""
+
+    advertised_services = (0x1810,)
+
+    def __init__(
+        self,
+        air: VirtualAir,
+        model: DeviceModel,
+        *,
+        serial: str,
+        address: str,
+        utc_offset_min: int = 0,
+        faults: Faults | None = None,
+        passkey: int = 123456,
+        now: Now = utc_now,
+        clock_drift_ppm: float = 0.0,
+        advertising_interval_ms: float = 100.0,
+    ) -> None:
+        self.model = model
+        self.faults = faults or Faults()
+        self.now = now
+        self.clock = DeviceClock.set_to_local(
+            now(), utc_offset_min=utc_offset_min, drift_ppm=clock_drift_ppm
+        )
+        self.memory: list[StoredReading] = []
+        self.indications_sent = 0
+        self._transfer: asyncio.Task[None] | None = None
+        self.transfers_done = 0
+        self.transfer_done = asyncio.Event()
+        super().__init__(
+            air,
+            local_name=f"{model.name_prefix}{serial[-4:]}",
+            address=address,
+            identity=Identity(model.manufacturer, model.model, serial),
+            security=Security(model.security),
+            passkey=passkey,
+            bonded_host_only=model.bonded_host_only,
+            advertising_interval_ms=advertising_interval_ms,
+        )
+        self.refuse_pairing = self.faults.refuse_pairing
+
+    def build_services(self) -> list[Service]:
+        """DIS, Battery, Blood Pressure, Current Time."""
+        services = super().build_services()
+        props = Characteristic.Properties
+        self.measurement_char: Characteristic[bytes] = Characteristic(
+            "2A35", props.INDICATE, READABLE, b""
+        )
+        self.measurement_char.descriptors = [self.protected_cccd(self.measurement_char)]
+        self.measurement_char.on("subscription", self._on_subscription)
+        self.icp_char: Characteristic[bytes] = Characteristic("2A36", props.NOTIFY, READABLE, b"")
+        self.icp_char.descriptors = [self.protected_cccd(self.icp_char)]
+        feature = bytes(BloodPressureFeature(int(FEATURES)))
+        bls = Service(
+            "1810", [self.measurement_char, self.icp_char, read_only("2A49", lambda _c: feature)]
+        )
+        return [*services, bls, self.current_time_service()]
+
+    # measuring ----------------------------------------------------------------------------
+
+    def encode(
+        self,
+        *,
+        systolic_mmhg: float,
+        diastolic_mmhg: float,
+        pulse_per_min: float,
+        user_id: int,
+        body_movement: bool,
+        irregular_pulse: bool,
+        time_stamp: datetime,
+    ) -> BloodPressureMeasurement:
+        """The measurement exactly as this model puts it on the air.
+
+        Raises:
+            FirmwareSimsError: `user_id` is not one of the model's users.
+        """
+        if not 1 <= user_id <= self.model.users:
+            raise FirmwareSimsError(f"user_id must be 1..{self.model.users}, got {user_id}")
+        status = (body_movement << MeasurementStatus.BODY_MOVEMENT) | (
+            irregular_pulse << MeasurementStatus.IRREGULAR_PULSE
+        )
+        mean = diastolic_mmhg + (systolic_mmhg - diastolic_mmhg) / 3
+        strict = BloodPressureMeasurement.build(
+            systolic=SFloat.from_value(round(systolic_mmhg)),
+            diastolic=SFloat.from_value(round(diastolic_mmhg)),
+            mean_arterial=SFloat.from_value(round(mean)),
+            time_stamp=time_stamp,
+            pulse_rate=SFloat.from_value(round(pulse_per_min)),
+            user_id=user_id if self.model.users > 1 or self.model.beurer_quirks else None,
+            measurement_status=status,
+        )
+        if not self.model.beurer_quirks:
+            return strict
+        # Beurer BM: RFU bit 6 set, User ID sent without its flag, pulse/status big-endian.
+        return BloodPressureMeasurement(
+            (strict.flags | BEURER_RFU_FLAG) & ~FLAG_USER_ID,
+            strict.systolic,
+            strict.diastolic,
+            strict.mean_arterial,
+            strict.time_stamp,
+            strict.pulse_rate,
+            strict.user_id,
+            strict.measurement_status,
+            profile="beurer-bm",
+        )
+
+    async def measure(
+        self,
+        systolic_mmhg: float,
+        diastolic_mmhg: float,
+        pulse_per_min: float,
+        *,
+        user_id: int = 1,
+        body_movement: bool = False,
+        irregular_pulse: bool = False,
+    ) -> StoredReading:
+        """Run a cuff cycle: ICP notifications while inflating (to any subscribed host), then
+        store the reading and indicate it to a subscribed host."""
+        top = int(systolic_mmhg) + 30
+        for pressure in range(0, top + 1, ICP_STEP_MMHG):
+            icp = IntermediateCuffPressure.build(cuff_pressure=SFloat.from_value(pressure))
+            for connection in list(self.connections):
+                await self.device.notify_subscriber(connection, self.icp_char, bytes(icp))
+        reading = StoredReading(
+            self.encode(
+                systolic_mmhg=systolic_mmhg,
+                diastolic_mmhg=diastolic_mmhg,
+                pulse_per_min=pulse_per_min,
+                user_id=user_id,
+                body_movement=body_movement,
+                irregular_pulse=irregular_pulse,
+                time_stamp=self.device_time(),
+            )
+        )
+        self.memory.append(reading)
+        for connection in list(self.connections):
+            if self._indications_on(connection):
+                await self._indicate(connection, reading)
+        return reading
+
+    def store(self, measurement: BloodPressureMeasurement) -> StoredReading:
+        """Put a reading straight into memory (taken while no host was around)."""
+        reading = StoredReading(measurement)
+        self.memory.append(reading)
+        return reading
+
+    # transfer -----------------------------------------------------------------------------
+
+    def _indications_on(self, connection: Connection) -> bool:
+        return bool(self.device.gatt_server.read_cccd(connection, self.measurement_char)[0] & 2)
+
+    def _on_subscription(self, bearer: object, _notify: bool, indicate: bool) -> None:
+        if not indicate or not isinstance(bearer, Connection):
+            return
+        if self._transfer is None or self._transfer.done():
+            self.transfer_done.clear()
+            self._transfer = asyncio.get_running_loop().create_task(self._send_memory(bearer))
+
+    async def _send_memory(self, connection: Connection) -> None:
+        faults = self.faults
+        pending = [r for r in self.memory if self.model.send_all_on_connect or not r.delivered]
+        sent = 0
+        try:
+            for reading in pending:
+                await self._indicate(connection, reading)
+                sent += 1
+                if faults.disconnect_after_records == sent:
+                    await self._disconnect(connection)
+                    return
+                if faults.power_off_after_records == sent:
+                    await self.power_off()
+                    return
+            if self.model.disconnect_after_transfer:
+                await self._disconnect(connection)
+        except Exception as exc:  # the link went away mid-transfer
+            logger.debug("%s: transfer ended: %r", self.address, exc)
+        finally:
+            self.transfers_done += 1
+            self.transfer_done.set()
+
+    async def _indicate(self, connection: Connection, reading: StoredReading) -> None:
+        if self.faults.slow_response_s:
+            await asyncio.sleep(self.faults.slow_response_s)
+        self.indications_sent += 1
+        payload = bytes(reading.measurement)
+        if self.faults.corrupt(self.indications_sent):
+            payload = payload[:-1]
+        # returns once the host confirmed (ATT Handle Value Confirmation)
+        await self.device.indicate_subscriber(connection, self.measurement_char, payload)
+        reading.delivered = True
+
+    async def power_on(self) -> None:
+        """Power on (the forget-bond fault drops the keys first, as a battery change does)."""
+        if self.faults.forget_bond and not self.powered:
+            await self.forget_bonds()
+        await super().power_on()
