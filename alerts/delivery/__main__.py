@@ -1,0 +1,85 @@
+"""`python -m alerts.delivery`: the delivery worker (composition root).
+
+Reads `Settings` from the environment, configures logging, and delivers and escalates until
+SIGTERM or SIGINT. Database migrations are a separate step (`homevitals webhook migrate`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+
+import sqlalchemy as sa
+
+from alerts.delivery.settings import ConfigError, Settings, load_settings
+from alerts.delivery.worker import DeliveryWorker
+
+log = logging.getLogger("alerts.delivery")
+
+
+def _failpoint(spec: str | None) -> Callable[[int], None] | None:
+    if spec is None:
+        return None
+    limit = int(spec.split(":", 1)[1])
+    seen = [0]
+
+    def after_response(delivery_id: int) -> None:
+        seen[0] += 1
+        if seen[0] >= limit:
+            log.warning("failpoint: SIGKILL after response to delivery %d", delivery_id)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return after_response
+
+
+def utc_now() -> datetime:
+    """The wall clock, as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+def run(settings: Settings) -> None:
+    """Run the worker until SIGTERM/SIGINT."""
+    engine = sa.create_engine(settings.database_url.get_secret_value(), pool_pre_ping=True)
+    worker = DeliveryWorker(
+        engine,
+        settings.worker_config(),
+        utc_now,
+        random.Random(),  # noqa: S311 - retry jitter, not cryptography
+        after_response=_failpoint(settings.failpoint),
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("delivery worker started")
+    try:
+        worker.run(stop, settings.poll_interval_s)
+    finally:
+        worker.close()
+        engine.dispose()
+        log.info("delivery worker stopped")
+
+
+def main() -> None:
+    """Entry point."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    run(settings)
+
+
+if __name__ == "__main__":
+    main()

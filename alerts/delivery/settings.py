@@ -1,0 +1,86 @@
+"""Delivery settings, from the environment (prefix ``HV_DELIVERY_``) or keyword arguments.
+
+Only the composition roots (`python -m alerts.delivery`, the `homevitals webhook` CLI) build
+them. `load_settings` turns every problem into a `ConfigError` naming the variable to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from alerts.delivery.errors import InvalidFieldError
+from alerts.delivery.escalation import EscalationPolicy
+from alerts.delivery.payload import LinkConfig
+from alerts.delivery.ssrf import SsrfPolicy
+from alerts.delivery.worker import WorkerConfig
+
+PREFIX = "HV_DELIVERY_"
+PLACEHOLDERS = frozenset({"changeme", "change-me", "placeholder", "secret", "password", "xxx"})
+FAILPOINT = re.compile(r"^kill_after_response:[1-9][0-9]*$")
+
+
+class ConfigError(InvalidFieldError):
+    """A setting is missing, malformed or a placeholder; `field` is the environment variable."""
+
+
+class Settings(BaseSettings):
+    """Everything the delivery worker and the acknowledgement app need."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid", frozen=True)
+
+    database_url: SecretStr
+    api_base_url: str = Field(min_length=1)
+    ack_base_url: str | None = None
+    ack_key: SecretStr | None = None
+    # SEC-SSRF-08 / SEC-WH-07: development and test flag, never set in a deployment.
+    allow_loopback_receivers: bool = False
+    timeout_s: float = Field(default=15.0, gt=0, le=60)
+    lease_s: float = Field(default=60.0, gt=0)
+    batch_size: int = Field(default=20, ge=1, le=1000)
+    poll_interval_s: float = Field(default=0.5, gt=0, le=60)
+    ack_timeout_s: float = Field(default=900.0, gt=0)
+    # Test-only: SIGKILL the worker after its Nth HTTP response, before recording it.
+    failpoint: str | None = None
+
+    def worker_config(self) -> WorkerConfig:
+        """The worker's configuration."""
+        key = self.ack_key.get_secret_value().encode() if self.ack_key else None
+        return WorkerConfig(
+            links=LinkConfig(self.api_base_url, self.ack_base_url, key),
+            policy=SsrfPolicy(allow_loopback=self.allow_loopback_receivers),
+            escalation=EscalationPolicy(ack_timeout=timedelta(seconds=self.ack_timeout_s)),
+            timeout_s=self.timeout_s,
+            lease_s=max(self.lease_s, self.timeout_s * 2),
+            batch_size=self.batch_size,
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build and check the settings.
+
+    Raises:
+        ConfigError: naming the first variable that is missing, malformed or a placeholder.
+    """
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = PREFIX + str(first["loc"][0]).upper() if first["loc"] else PREFIX
+        raise ConfigError(name, str(first["msg"])) from exc
+    if settings.database_url.get_secret_value().strip().lower() in PLACEHOLDERS:
+        raise ConfigError(PREFIX + "DATABASE_URL", "is still a placeholder value")
+    if settings.ack_base_url is not None:
+        key = settings.ack_key.get_secret_value() if settings.ack_key else ""
+        if len(key.encode()) < 32 or key.strip().lower() in PLACEHOLDERS:
+            raise ConfigError(
+                PREFIX + "ACK_KEY", "needs at least 32 random bytes with ACK_BASE_URL"
+            )
+    if settings.failpoint is not None and not FAILPOINT.match(settings.failpoint):
+        raise ConfigError(PREFIX + "FAILPOINT", "must be kill_after_response:<n>")
+    if not settings.allow_loopback_receivers and not settings.api_base_url.startswith("https://"):
+        raise ConfigError(PREFIX + "API_BASE_URL", "must be https:// outside development")
+    return settings
