@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from devices.codecs import DecodeError, decode
+from devices.codecs import REGISTRY, DecodeError, decode
 from tests.devices.codecs.vectors import VECTORS, Vector
 
 FIXED = [v for v in VECTORS if v.fixed_shape]
+
+
+def test_every_registered_characteristic_has_a_golden_vector() -> None:
+    assert {v.uuid for v in VECTORS} == set(REGISTRY)
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=lambda v: v.name)
