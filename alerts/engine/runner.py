@@ -1,0 +1,137 @@
+"""The continuous runner: one evaluation per step, in one transaction with its results.
+
+A step locks the engine (one writer), reads the cursor, takes the readings committed after it
+into the in-memory window, evaluates every rule for every patient in the window (vectorized),
+plans the episode changes against the open episodes and writes alerts, history, events, the
+sink's outbox rows and the new cursor in the same transaction. Killed at any point, the next
+step (in this or a new process) sees the old cursor and re-derives the same changes.
+
+`adherence.no_readings` is only evaluated when the step has caught up with the store (fewer
+new readings than the batch limit): a pipeline that is behind must not look like a patient who
+stopped measuring.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import sqlalchemy as sa
+
+from alerts.engine import store
+from alerts.engine.episodes import candidate_alert_ids, plan_changes, prior_state
+from alerts.engine.evaluate import evaluate_all
+from alerts.engine.source import ReadingSource
+from alerts.engine.store_source import StoreSource
+from alerts.engine.window import merge
+from alerts.events import AlertEvent
+from alerts.rules.catalog import RULES, Overrides
+from alerts.rules.columns import ReadingColumns
+
+log = logging.getLogger(__name__)
+
+ADHERENCE_RULE = "adherence.no_readings"
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """What one step did."""
+
+    new_readings: int
+    cursor: int
+    events: tuple[AlertEvent, ...]
+    caught_up: bool
+
+
+@dataclass
+class Runner:
+    """Evaluates the rules over the record store, step by step (see module doc)."""
+
+    engine: sa.Engine
+    sink: store.EventSink | None = None
+    overrides: Overrides = field(default_factory=dict)
+    lookback_d: float = 35.0
+    batch_limit: int = 50_000
+    name: str = store.DEFAULT_ENGINE
+    failpoint: store.Failpoint | None = None
+    source_for: Callable[[sa.Connection], ReadingSource] = StoreSource
+    _window: ReadingColumns | None = None
+    _window_cursor: int = 0
+
+    def step(self, now: datetime) -> StepResult:
+        """Evaluate once at `now` (aware UTC) and commit the outcome.
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the store failed; nothing of the step is kept
+                (the in-memory window is reloaded on the next step).
+        """
+        now_s = int(now.timestamp())
+        start = now - timedelta(days=self.lookback_d)
+        try:
+            with self.engine.begin() as conn:
+                store.lock_engine(conn)
+                source = self.source_for(conn)
+                cursor = store.read_cursor(conn, self.name)
+                if self._window is None:
+                    self._window = source.readings_between(start, now)
+                    self._window_cursor = _max_cursor(self._window, cursor)
+                new = source.readings_after(max(cursor, self._window_cursor), self.batch_limit)
+                caught_up = len(new) < self.batch_limit
+                window = merge(self._window, new, start_s=int(start.timestamp()))
+                new_cursor = max(_max_cursor(new, cursor), self._window_cursor)
+                window_now = window.take(window.measured_at_s <= now_s)
+                rules = [r for r in RULES if caught_up or r.rule_id != ADHERENCE_RULE]
+                episodes = store.open_episodes(conn)
+                prior = prior_state(window_now, episodes)
+                results = evaluate_all(
+                    window_now, now_s, prior=prior, overrides=self.overrides, rules=rules
+                )
+                known = store.existing_alert_ids(conn, candidate_alert_ids(results, window_now))
+                changes = plan_changes(
+                    results, window_now, episodes, new_rows=window_now.cursor > cursor,
+                    known_alert_ids=known,
+                )  # fmt: skip
+                events = store.apply_changes(
+                    conn, changes, now=now, cursor=new_cursor, sink=self.sink,
+                    failpoint=self.failpoint, name=self.name,
+                )  # fmt: skip
+        except BaseException:
+            self._window = None
+            raise
+        self._window = window
+        self._window_cursor = new_cursor
+        if events:
+            log.info("%s: %d readings, %d alert events", self.name, len(new), len(events))
+        return StepResult(len(new), new_cursor, tuple(events), caught_up)
+
+
+def _max_cursor(cols: ReadingColumns, floor: int) -> int:
+    return max(int(np.max(cols.cursor)), floor) if len(cols) else floor
+
+
+def run_forever(
+    url: str,
+    *,
+    interval_s: float,
+    once: bool = False,
+    overrides: Overrides | None = None,
+    sink: store.EventSink | None = None,
+) -> None:
+    """Migrate the engine's tables, then step every `interval_s` (immediately again while the
+    store has more than a batch of new readings).
+
+    Raises:
+        StoreError: the store cannot be reached or migrated.
+    """
+    store.migrate(url)
+    runner = Runner(store.make_engine(url), sink=sink, overrides=overrides or {})
+    while True:
+        result = runner.step(datetime.now(UTC))
+        if once:
+            return
+        if result.caught_up:
+            time.sleep(interval_s)

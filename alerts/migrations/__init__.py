@@ -1,0 +1,1 @@
+"""Alembic environment of the rules engine (version table `alembic_version_alerts`)."""
