@@ -16,6 +16,7 @@ import typer
 GROUPS: tuple[tuple[str, str, str], ...] = (
     ("ingest", "ingest.cli", "MQTT to the record store, receipts, time-series mirror."),
     ("alerts", "alerts.cli", "Rules engine: run it, or evaluate rules over history or a file."),
+    ("webhook", "alerts.delivery.cli", "Care-team webhooks: register, deliver, receive."),
 )
 
 app = typer.Typer(

@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from tests.support.servers import free_port
 
@@ -38,8 +39,7 @@ class ScriptedReceiver:
     script: dict[str, deque[str]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     hang_s: float = 3.0
-    _server: uvicorn.Server | None = None
-    _thread: threading.Thread | None = None
+    _server: UvicornThread | None = None
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -80,8 +80,27 @@ class ScriptedReceiver:
         return Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST", "GET"])])
 
     def start(self) -> None:
+        self._server = UvicornThread(self.app(), self.port)
+        self._server.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+@dataclass
+class UvicornThread:
+    """Any ASGI app served by a real uvicorn on 127.0.0.1:port, in a thread of the test."""
+
+    app: ASGIApp
+    port: int = field(default_factory=free_port)
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
         config = uvicorn.Config(
-            self.app(),
+            self.app,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
@@ -95,8 +114,8 @@ class ScriptedReceiver:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
-            assert time.monotonic() < deadline, "receiver did not start"
-            assert self._thread.is_alive(), "receiver thread died"
+            assert time.monotonic() < deadline, "server did not start"
+            assert self._thread.is_alive(), "server thread died"
             time.sleep(0.02)
 
     def stop(self) -> None:
