@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+
 import httpx
 import pytest
 import sqlalchemy as sa
