@@ -233,6 +233,15 @@ class Outbox:
                 [(now.timestamp(), reading_id) for reading_id in reading_ids],
             )
 
+    def make_all_due(self, now: datetime) -> None:
+        """Make every pending reading due now (after a (re)connection to the broker)."""
+        with self._lock:
+            self._conn.execute(
+                "UPDATE readings SET next_attempt_s = ? WHERE state = 'pending'"
+                " AND next_attempt_s > ?",
+                (now.timestamp(), now.timestamp()),
+            )
+
     def retire(self, committed: Iterable[str], quarantined: Iterable[str], now: datetime) -> int:
         """Retire readings named by an end-to-end receipt; returns how many were pending.
 

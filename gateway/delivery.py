@@ -1,0 +1,98 @@
+"""Moving readings from the outbox to the broker, and receipts back into the outbox.
+
+`publish_loop` takes what is due, records the attempt, publishes batches (bounded by bytes,
+so a batch stays under the broker's `message_size_limit`) and waits for the PUBACK. A failed
+publish leaves the readings pending: they come back when their backoff expires, or at once
+after the next (re)connection. `receipt_loop` retires what a receipt names and only then
+acknowledges the receipt message, so a crash in between re-delivers the receipt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+
+from devices.reading import Reading, reading_to_json
+from gateway.errors import PublishError
+from gateway.failpoints import AFTER_COMMIT, AFTER_PUBLISH, Failpoints
+from gateway.outbox import Outbox
+from gateway.publisher import Publisher
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+_ENVELOPE_BYTES = 200
+
+
+def batches(readings: Sequence[Reading], max_bytes: int, max_count: int) -> Iterator[list[Reading]]:
+    """Split readings into batches whose encoded size stays under `max_bytes`."""
+    batch: list[Reading] = []
+    size = _ENVELOPE_BYTES
+    for reading in readings:
+        item = len(json.dumps(reading_to_json(reading), ensure_ascii=False).encode()) + 1
+        if batch and (size + item > max_bytes or len(batch) >= max_count):
+            yield batch
+            batch, size = [], _ENVELOPE_BYTES
+        batch.append(reading)
+        size += item
+    if batch:
+        yield batch
+
+
+async def publish_loop(
+    outbox: Outbox,
+    publisher: Publisher,
+    now: Clock,
+    wake: asyncio.Event,
+    *,
+    max_batch_bytes: int = 60_000,
+    max_batch_count: int = 500,
+    poll_s: float = 1.0,
+    failpoints: Failpoints | None = None,
+) -> None:
+    """Publish due readings forever (cancel to stop)."""
+    failpoints = failpoints or Failpoints()
+    seen_connections = 0
+    while True:
+        if publisher.connections != seen_connections and publisher.connected.is_set():
+            seen_connections = publisher.connections
+            await asyncio.to_thread(outbox.make_all_due, now())  # resend after (re)connect
+        due = await asyncio.to_thread(outbox.due, now(), max_batch_count * 4)
+        if not due or not publisher.connected.is_set():
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), poll_s)
+            continue
+        failpoints.hit(AFTER_COMMIT)
+        for batch in batches(due, max_batch_bytes, max_batch_count):
+            ids = [r.reading_id for r in batch]
+            await asyncio.to_thread(outbox.mark_attempted, ids, now())
+            try:
+                await publisher.publish_batch(batch)
+            except PublishError as exc:
+                log.warning(
+                    "%s: batch of %d not delivered: %s", publisher.gateway_id, len(batch), exc
+                )
+                break
+            failpoints.hit(AFTER_PUBLISH)
+
+
+async def receipt_loop(outbox: Outbox, publisher: Publisher, now: Clock) -> None:
+    """Retire readings named by receipts, then acknowledge each receipt (cancel to stop)."""
+    while True:
+        received = await publisher.receipts.get()
+        receipt = received.receipt
+        retired = await asyncio.to_thread(
+            outbox.retire, receipt.committed, receipt.quarantined, now()
+        )
+        log.debug(
+            "%s: receipt retired %d of %d",
+            publisher.gateway_id,
+            retired,
+            len(receipt.committed) + len(receipt.quarantined),
+        )
+        publisher.ack(received.mid)

@@ -1,0 +1,288 @@
+"""MQTT 5 publishing of reading batches, and the end-to-end receipts that retire them.
+
+paho-mqtt 2.x runs its network loop in its own thread; this adapter bridges it to asyncio.
+
+- Per-gateway credentials; TLS (server verification always on) when a CA is configured.
+- Persistent session: `clean_start=False` and a Session Expiry Interval, so receipts ingest
+  publishes while the hub is offline wait at the broker (RELIABILITY.md finding 3).
+- QoS 1 batches. A PUBACK whose reason code is not 0x00 Success is *not* delivery (finding 2:
+  0x10 "no matching subscribers" means nobody will read it): `publish_batch` raises
+  `PublishError` and the outbox keeps the readings. Even a success PUBACK retires nothing; only
+  a receipt naming a reading does.
+- Receipts are acknowledged manually (`manual_ack=True`), after the outbox has retired them.
+- Retained status `online`, last will `offline` (retained), and `offline` on a clean stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from devices.errors import ReadingValidationError
+from devices.reading import Reading
+from devices.wire import (
+    Receipt,
+    decode_receipt,
+    encode_batch,
+    readings_topic,
+    receipts_topic,
+    status_topic,
+)
+from gateway.errors import PublishError
+
+log = logging.getLogger(__name__)
+
+ONLINE: Final = b"online"
+OFFLINE: Final = b"offline"
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    """How to reach the broker as this gateway."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    keepalive_s: int = 30
+    session_expiry_s: int = 7 * 86400
+    puback_timeout_s: float = 15.0
+    max_inflight: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedReceipt:
+    """A receipt and the MQTT message id to acknowledge once it is applied."""
+
+    receipt: Receipt
+    mid: int
+
+
+class Publisher:
+    """The gateway's MQTT 5 client (see the module docstring). Use with `async with`."""
+
+    def __init__(self, gateway_id: str, config: MqttConfig) -> None:
+        self.gateway_id = gateway_id
+        self.config = config
+        self.receipts: asyncio.Queue[ReceivedReceipt] = asyncio.Queue()
+        self.connected = asyncio.Event()
+        self.connections = 0  # successful CONNACKs so far (the service resends on each)
+        self.last_error: str | None = None
+        self.bad_receipts = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self._waiting: dict[int, asyncio.Future[ReasonCode]] = {}
+        self._early: dict[int, ReasonCode] = {}
+        self._ignore: set[int] = set()
+        self._client = self._make_client()
+
+    def _make_client(self) -> mqtt.Client:
+        cfg = self.config
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=self.gateway_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if cfg.username is not None:
+            client.username_pw_set(cfg.username, cfg.password)
+        if cfg.tls_ca is not None:
+            client.tls_set(
+                ca_certs=str(cfg.tls_ca),
+                certfile=None if cfg.tls_cert is None else str(cfg.tls_cert),
+                keyfile=None if cfg.tls_key is None else str(cfg.tls_key),
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+            client.tls_insecure_set(False)
+        client.will_set(status_topic(self.gateway_id), OFFLINE, qos=1, retain=True)
+        client.max_inflight_messages_set(cfg.max_inflight)
+        client.reconnect_delay_set(1, 30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        return client
+
+    # ----------------------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> Publisher:
+        """Start connecting (in the background: the outbox fills while the broker is away)."""
+        self._loop = asyncio.get_running_loop()
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.config.session_expiry_s
+        self._client.connect_async(
+            self.config.host,
+            self.config.port,
+            keepalive=self.config.keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self._client.loop_start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Publish `offline`, disconnect cleanly and stop the network thread."""
+        if self.connected.is_set():
+            info = self._client.publish(status_topic(self.gateway_id), OFFLINE, qos=1, retain=True)
+            await asyncio.to_thread(info.wait_for_publish, 5.0)
+        self._client.disconnect()
+        await asyncio.to_thread(self._client.loop_stop)
+
+    async def wait_connected(self, timeout_s: float) -> None:
+        """Wait until the broker accepted the connection.
+
+        Raises:
+            TimeoutError: not connected within `timeout_s`.
+        """
+        await asyncio.wait_for(self.connected.wait(), timeout_s)
+
+    # ----------------------------------------------------------------------------- publishing
+
+    async def publish_batch(self, readings: Sequence[Reading]) -> None:
+        """Publish one batch at QoS 1 and wait for a *successful* PUBACK.
+
+        Raises:
+            PublishError: not connected, the broker answered with a reason code other than
+                Success, or no PUBACK came within `puback_timeout_s`.
+        """
+        if not self.connected.is_set():
+            raise PublishError(f"not connected to the broker ({self.last_error or 'connecting'})")
+        payload = encode_batch(self.gateway_id, readings)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ReasonCode] = loop.create_future()
+        # Never hold our lock around paho calls: paho calls on_publish with its own lock held.
+        info = self._client.publish(readings_topic(self.gateway_id), payload, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise PublishError(f"publish failed locally: {mqtt.error_string(info.rc)}")
+        with self._lock:
+            early = self._early.pop(info.mid, None)
+            if early is None:
+                self._waiting[info.mid] = future
+            else:
+                future.set_result(early)
+        try:
+            code = await asyncio.wait_for(future, self.config.puback_timeout_s)
+        except TimeoutError:
+            with self._lock:
+                self._waiting.pop(info.mid, None)
+            raise PublishError(f"no PUBACK within {self.config.puback_timeout_s}s") from None
+        if code.value != 0:
+            raise PublishError(f"broker answered {code.getName()} ({code.value:#04x})")
+
+    def ack(self, mid: int) -> None:
+        """Acknowledge a receipt message (call after its readings are retired)."""
+        self._client.ack(mid, 1)
+
+    # ----------------------------------------------------------------------------- callbacks
+    # These run on paho's network thread: hand everything to the event loop.
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            self.last_error = f"connection refused: {reason.getName()}"
+            log.error("%s: broker refused the connection: %s", self.gateway_id, reason.getName())
+            return
+        client.subscribe(receipts_topic(self.gateway_id), qos=1)
+        status = client.publish(status_topic(self.gateway_id), ONLINE, qos=1, retain=True)
+        # Its PUBACK is handled on this same thread, after this callback: no race.
+        with self._lock:
+            self._ignore.add(status.mid)
+        self.last_error = None
+        self._call(self._set_connected, True)
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        refused = (self.last_error or "").startswith("connection refused")
+        if reason.is_failure and not refused:
+            self.last_error = f"disconnected: {reason.getName()}"
+            log.warning("%s: disconnected from broker: %s", self.gateway_id, reason.getName())
+        self._call(self._set_connected, False)
+        with self._lock:
+            waiting = list(self._waiting.values())
+            self._waiting.clear()
+        for future in waiting:
+            self._call(_fail, future, PublishError("link to the broker lost before PUBACK"))
+
+    def _set_connected(self, up: bool) -> None:
+        if up:
+            self.connections += 1
+            self.connected.set()
+        else:
+            self.connected.clear()
+
+    def _on_publish(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        with self._lock:
+            if mid in self._ignore:
+                self._ignore.discard(mid)
+                return
+            future = self._waiting.pop(mid, None)
+            if future is None:
+                self._early[mid] = reason  # PUBACK before publish_batch registered its future
+                return
+        self._call(_resolve, future, reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            receipt = decode_receipt(bytes(message.payload))
+        except ReadingValidationError as exc:
+            # A receipt we cannot read retires nothing; ack it so it is not redelivered forever.
+            self.bad_receipts += 1
+            log.error("%s: unreadable receipt dropped: %s", self.gateway_id, exc)
+            client.ack(message.mid, message.qos)
+            return
+        self._call(self.receipts.put_nowait, ReceivedReceipt(receipt, message.mid))
+
+    def _call(self, func: Any, *args: Any) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(func, *args)
+
+
+def _resolve(future: asyncio.Future[ReasonCode], reason: ReasonCode) -> None:
+    if not future.done():
+        future.set_result(reason)
+
+
+def _fail(future: asyncio.Future[ReasonCode], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)

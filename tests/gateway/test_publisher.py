@@ -1,0 +1,195 @@
+"""MQTT 5 publishing on the real Mosquitto: receipts retire, PUBACK alone never does."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from devices.sessions.events import DeviceCursor
+from devices.wire import Receipt, encode_receipt, receipts_topic, status_topic
+from gateway.delivery import batches, publish_loop, receipt_loop
+from gateway.errors import PublishError
+from gateway.outbox import Backoff, Outbox
+from gateway.publisher import MqttConfig, Publisher
+from tests.gateway.factories import glucose, meter
+from tests.gateway.ingest_peer import IngestPeer
+from tests.support.servers import MosquittoServer
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@pytest.fixture
+def gateway_id() -> str:
+    return f"gw-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[Outbox]:
+    box = Outbox(tmp_path / "gw.sqlite", backoff=Backoff(first_s=0.5, max_s=2))
+    yield box
+    box.close()
+
+
+@pytest.fixture
+def peer(mosquitto: MosquittoServer) -> Iterator[IngestPeer]:
+    p = IngestPeer(mosquitto.host, mosquitto.port)
+    yield p
+    p.close()
+
+
+async def wait_until(predicate: object, timeout_s: float = 20.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not predicate():  # type: ignore[operator]
+            await asyncio.sleep(0.02)
+
+
+def retained(host: str, port: int, topic: str) -> bytes | None:
+    got: list[bytes] = []
+    done = threading.Event()
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+
+    def on_message(c: mqtt.Client, u: object, m: mqtt.MQTTMessage) -> None:
+        got.append(bytes(m.payload))
+        done.set()
+
+    client.on_message = on_message
+    client.connect(host, port)
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    done.wait(3)
+    client.disconnect()
+    client.loop_stop()
+    return got[0] if got else None
+
+
+@pytest.fixture
+async def running(
+    mosquitto: MosquittoServer, outbox: Outbox, gateway_id: str
+) -> AsyncIterator[Publisher]:
+    publisher = Publisher(
+        gateway_id, MqttConfig(mosquitto.host, mosquitto.port, puback_timeout_s=5)
+    )
+    async with publisher:
+        await publisher.wait_connected(10)
+        wake = asyncio.Event()
+        tasks = [
+            asyncio.create_task(
+                publish_loop(outbox, publisher, utcnow, wake, max_batch_bytes=20_000, poll_s=0.05)
+            ),
+            asyncio.create_task(receipt_loop(outbox, publisher, utcnow)),
+        ]
+        try:
+            yield publisher
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_readings_are_retired_only_by_receipts(
+    peer: IngestPeer,
+    outbox: Outbox,
+    running: Publisher,
+    gateway_id: str,
+    mosquitto: MosquittoServer,
+) -> None:
+    dev = meter()
+    readings = [glucose(s, dev, gateway_id) for s in range(1, 201)]
+    outbox.store(dev.id, readings, DeviceCursor(200, readings[-1].device_time), [], utcnow())
+    await wait_until(lambda: outbox.stats(utcnow()).pending == 0)
+    assert set(peer.received) == {r.reading_id for r in readings}
+    assert all(outbox.state_of(r.reading_id) == "retired" for r in readings)
+    assert peer.batches > 1  # 200 readings do not fit one 20 kB batch
+    assert retained(mosquitto.host, mosquitto.port, status_topic(gateway_id)) == b"online"
+
+
+async def test_without_receipts_readings_stay_and_are_resent(
+    mosquitto: MosquittoServer, outbox: Outbox, running: Publisher, gateway_id: str
+) -> None:
+    silent = IngestPeer(mosquitto.host, mosquitto.port, send_receipts=False)
+    try:
+        dev = meter("MTR-SILENT")
+        readings = [glucose(s, dev, gateway_id) for s in range(1, 4)]
+        outbox.store(dev.id, readings, None, [], utcnow())
+        await wait_until(lambda: min(silent.received[r.reading_id] for r in readings) >= 2)
+        assert outbox.stats(utcnow()).pending == 3  # PUBACKed twice over, still pending
+    finally:
+        silent.close()
+
+
+async def test_no_matching_subscriber_is_not_delivery(
+    mosquitto: MosquittoServer, gateway_id: str
+) -> None:
+    # Nobody subscribes to this gateway's readings: MQTT 5 PUBACK 0x10, which we refuse.
+    publisher = Publisher(f"lonely-{gateway_id}", MqttConfig(mosquitto.host, mosquitto.port))
+    async with publisher:
+        await publisher.wait_connected(10)
+        with pytest.raises(PublishError, match="0x10"):
+            await publisher.publish_batch([glucose(1, gateway_id=f"lonely-{gateway_id}")])
+
+
+async def test_not_authorized_puback_is_not_delivery(tmp_path: Path) -> None:
+    acl = "user gw-a\ntopic readwrite hv/v1/gw/gw-a/#\nuser gw-b\ntopic readwrite hv/v1/gw/gw-b/#\n"
+    server = MosquittoServer(tmp_path / "mq", users={"gw-a": "secret-a", "gw-b": "pw-b"}, acl=acl)
+    server.start()
+    try:
+        config = MqttConfig(server.host, server.port, username="gw-a", password="secret-a")
+        # gw-a claims to be gw-b: the ACL refuses the publish with 0x87.
+        publisher = Publisher("gw-b", config)
+        async with publisher:
+            await publisher.wait_connected(10)
+            with pytest.raises(PublishError, match="0x87"):
+                await publisher.publish_batch([glucose(1, gateway_id="gw-b")])
+        wrong = Publisher(
+            "gw-a", MqttConfig(server.host, server.port, username="gw-a", password="nope")
+        )
+        async with wrong:
+            await asyncio.sleep(1.0)
+            assert not wrong.connected.is_set()
+            assert wrong.last_error is not None and "refused" in wrong.last_error
+    finally:
+        server.stop()
+
+
+async def test_receipts_sent_while_offline_are_applied_on_return(
+    mosquitto: MosquittoServer, outbox: Outbox, gateway_id: str
+) -> None:
+    dev = meter("MTR-OFFLINE")
+    reading = glucose(1, dev, gateway_id)
+    outbox.store(dev.id, [reading], None, [], utcnow())
+    config = MqttConfig(mosquitto.host, mosquitto.port)
+    async with Publisher(gateway_id, config) as first:
+        await first.wait_connected(10)  # creates the persistent session and subscription
+    sender = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    sender.connect(mosquitto.host, mosquitto.port)
+    sender.loop_start()
+    info = sender.publish(
+        receipts_topic(gateway_id), encode_receipt(Receipt((reading.reading_id,))), qos=1
+    )
+    info.wait_for_publish(5)
+    sender.disconnect()
+    sender.loop_stop()
+    async with Publisher(gateway_id, config) as second:
+        retired = await asyncio.wait_for(second.receipts.get(), 10)
+        assert retired.receipt.committed == (reading.reading_id,)
+        outbox.retire(retired.receipt.committed, (), utcnow())
+        second.ack(retired.mid)
+    assert outbox.state_of(reading.reading_id) == "retired"
+    assert retained(mosquitto.host, mosquitto.port, status_topic(gateway_id)) == b"offline"
+
+
+def test_batches_respect_the_byte_limit() -> None:
+    readings = [glucose(s) for s in range(50)]
+    parts = list(batches(readings, max_bytes=5_000, max_count=1000))
+    assert [r for part in parts for r in part] == readings
+    assert len(parts) > 1 and all(len(p) >= 1 for p in parts)
