@@ -1,0 +1,105 @@
+"""The `homevitals webhook` commands: registration through the CLI, and `webhook receive` as a
+real process that verifies signatures, prints each event once and refuses forgeries."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from alerts.careteams import registry
+from alerts.delivery import signing
+from alerts.delivery.cli import app
+from alerts.delivery.migrations import migrate
+from tests.support.servers import free_port, wait_for_port
+
+ROOT = Path(__file__).parents[3]
+
+
+def test_a_care_team_admin_registers_an_endpoint(pg_url: str) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["migrate", "--db", pg_url]).exit_code == 0
+    migrate(pg_url)  # idempotent
+    inst = runner.invoke(app, ["institution-add", "City Hospital", "--db", pg_url]).stdout.strip()
+    team = runner.invoke(app, ["team-add", inst, "Cardiology", "--db", pg_url]).stdout.strip()
+    assert runner.invoke(app, ["assign", team, "p1", "--db", pg_url]).exit_code == 0
+    refused = runner.invoke(
+        app,
+        ["register", team, "http://127.0.0.1:9/hook", "--event", "alert.opened", "--db", pg_url],
+    )
+    assert refused.exit_code == 2
+    assert "url: plain http is not allowed outside development" in refused.stderr
+    ok = runner.invoke(
+        app,
+        [
+            "register",
+            team,
+            "http://127.0.0.1:9/hook",
+            "--event",
+            "alert.opened",
+            "--event",
+            "alert.escalated",
+            "--allow-loopback",
+            "--db",
+            pg_url,
+        ],
+    )
+    assert ok.exit_code == 0, ok.stderr
+    created = json.loads(ok.stdout)
+    assert created["secret"].startswith("whsec_")
+    rotated = runner.invoke(app, ["rotate-secret", created["endpoint_id"], "--db", pg_url])
+    engine = sa.create_engine(pg_url)
+    with engine.connect() as conn:
+        secrets = registry.active_secrets(conn, created["endpoint_id"], datetime.now(UTC))
+    engine.dispose()
+    assert secrets == [rotated.stdout.strip(), created["secret"]]
+    listed = runner.invoke(app, ["attempts", created["endpoint_id"], "--db", pg_url])
+    assert listed.exit_code == 0 and listed.stdout == ""
+
+
+def test_webhook_receive_verifies_and_prints(tmp_path: Path) -> None:
+    secret = signing.new_secret()
+    port = free_port()
+    out, err = tmp_path / "out", tmp_path / "err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "homevitals",
+                "webhook",
+                "receive",
+                "--secret",
+                secret,
+                "--port",
+                str(port),
+            ],
+            stdout=stdout,
+            stderr=stderr,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+    try:
+        wait_for_port(port, proc, err)
+        body = json.dumps({"type": "alert.opened", "data": {"event_id": "e1"}}).encode()
+        headers = signing.sign_headers("e1", datetime.now(UTC), body, [secret])
+        url = f"http://127.0.0.1:{port}/"
+        with httpx.Client(timeout=5) as http:
+            first = http.post(url, content=body, headers=headers)
+            duplicate = http.post(url, content=body, headers=headers)
+            tampered = http.post(url, content=body.replace(b"e1", b"e2"), headers=headers)
+            unsigned = http.post(url, content=body)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+    assert (first.status_code, duplicate.status_code) == (204, 204)
+    assert tampered.status_code == 401 and unsigned.status_code == 401
+    lines = out.read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [{"webhook_id": "e1", "event": json.loads(body)}]
