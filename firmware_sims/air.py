@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from bumble import hci
 from bumble.controller import Controller
@@ -93,6 +93,71 @@ class SupervisedLink(LocalLink):
                     controller.on_le_disconnected(connection, hci.HCI_CONNECTION_TIMEOUT_ERROR)
 
 
+class Air(Protocol):
+    """Where a simulated peripheral lives: the virtual air, or one real radio (`RadioAir`)."""
+
+    def new_device(self, name: str, address: str) -> Device:
+        """A Bumble device for a peripheral (not yet powered on)."""
+
+    def controller_of(self, device: Device) -> Controller | None:
+        """The in-process controller of a device, None on a real radio."""
+
+    def set_in_range(self, address: str, in_range: bool) -> None:
+        """Radio range (only the virtual air can move a device)."""
+
+
+class RadioAir:
+    """One simulated peripheral on a Bumble transport (`usb:0`, `serial:...`, `tcp-client:...`):
+    the firmware runs unchanged, the radio is real (or another process's)."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+        self._used = False
+
+    @classmethod
+    async def open(cls, spec: str) -> RadioAir:
+        """Open the transport.
+
+        Raises:
+            FirmwareSimsError: it cannot be opened.
+        """
+        from bumble.transport import open_transport  # noqa: PLC0415 (only this mode needs it)
+
+        try:
+            return cls(await open_transport(spec))
+        except Exception as exc:  # bumble raises OSError, ValueError, usb errors, ...
+            raise FirmwareSimsError(f"cannot open transport {spec!r}: {exc}") from exc
+
+    def new_device(self, name: str, address: str) -> Device:
+        """The one device this radio carries.
+
+        Raises:
+            FirmwareSimsError: a second device was asked for (one controller, one peripheral).
+        """
+        if self._used:
+            raise FirmwareSimsError("a real radio carries one simulated device")
+        self._used = True
+        device = Device.with_hci(
+            name,
+            hci.Address(address, hci.Address.RANDOM_DEVICE_ADDRESS),
+            self.transport.source,
+            self.transport.sink,
+        )
+        device.keystore = MemoryKeyStore()
+        return device
+
+    def controller_of(self, device: Device) -> Controller | None:
+        """None: the controller is hardware (or in another process)."""
+        return None
+
+    def set_in_range(self, address: str, in_range: bool) -> None:
+        """A real radio cannot be moved out of range from here (no-op)."""
+
+    async def close(self) -> None:
+        """Close the transport."""
+        await self.transport.close()
+
+
 class VirtualAir:
     """One shared virtual radio: a `SupervisedLink` plus the devices on it.
 
@@ -147,6 +212,10 @@ class VirtualAir:
     def controller_of(self, device: Device) -> Controller:
         """The controller (the radio) of a device made by `new_device`."""
         return self._controllers[id(device)]
+
+    def is_virtual(self) -> bool:
+        """True: links here have a simulated supervision timeout and range."""
+        return True
 
     def remove_device(self, device: Device) -> None:
         """Take a device's controller off the air for good (its links time out on the peers)."""

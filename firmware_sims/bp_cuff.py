@@ -27,7 +27,7 @@ from devices.codecs import (
     SFloat,
 )
 from devices.codecs.blood_pressure_measurement import FLAG_USER_ID
-from firmware_sims.air import VirtualAir
+from firmware_sims.air import Air
 from firmware_sims.clocked import ClockedPeripheral, Now, utc_now
 from firmware_sims.device_clock import DeviceClock
 from firmware_sims.errors import FirmwareSimsError
@@ -61,7 +61,7 @@ class BloodPressureCuff(ClockedPeripheral):
 
     def __init__(
         self,
-        air: VirtualAir,
+        air: Air,
         model: DeviceModel,
         *,
         serial: str,

@@ -30,7 +30,7 @@ from devices.codecs import (
 )
 from devices.codecs.racp import FilterType
 from devices.units import MG_DL_PER_MMOL_L
-from firmware_sims.air import VirtualAir
+from firmware_sims.air import Air
 from firmware_sims.clocked import ClockedPeripheral, Now, utc_now
 from firmware_sims.device_clock import DeviceClock
 from firmware_sims.faults import Faults, next_sequence
@@ -63,7 +63,7 @@ class GlucoseMeter(ClockedPeripheral):
 
     def __init__(
         self,
-        air: VirtualAir,
+        air: Air,
         model: DeviceModel,
         *,
         serial: str,

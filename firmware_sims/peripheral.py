@@ -23,7 +23,7 @@ from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, Descriptor, Service
 
 from firmware_sims.advertising import build_advertising
-from firmware_sims.air import VirtualAir
+from firmware_sims.air import Air
 from firmware_sims.errors import FirmwareSimsError
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class SimulatedPeripheral:
 
     def __init__(
         self,
-        air: VirtualAir,
+        air: Air,
         *,
         local_name: str,
         address: str,
@@ -246,6 +246,9 @@ class SimulatedPeripheral:
         """Cut the power: the radio goes silent at once; the central notices only when its
         link-supervision timer expires (the air's `supervision_timeout_s`)."""
         self.powered = False
+        if self.controller is None:  # a real radio: the host just stops
+            await self.device.power_off()
+            return
         self.air.set_in_range(self.address, False)  # from now on nothing it sends is heard
         for connection in list(self.controller.le_connections.values()):
             self.controller.on_le_disconnected(connection, hci.HCI_CONNECTION_TIMEOUT_ERROR)

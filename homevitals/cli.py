@@ -17,6 +17,7 @@ GROUPS: tuple[tuple[str, str, str], ...] = (
     ("ingest", "ingest.cli", "MQTT to the record store, receipts, time-series mirror."),
     ("alerts", "alerts.cli", "Rules engine: run it, or evaluate rules over history or a file."),
     ("webhook", "alerts.delivery.cli", "Care-team webhooks: register, deliver, receive."),
+    ("sim", "firmware_sims.cli", "Simulated meters and cuffs on a virtual radio: list, run."),
 )
 
 app = typer.Typer(

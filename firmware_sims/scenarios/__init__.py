@@ -1,0 +1,1 @@
+"""Shipped scenario files (TOML), read by `firmware_sims.scenario_files`."""
