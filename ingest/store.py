@@ -12,11 +12,12 @@ The parallel part of ingest (decoding and validation) stays outside the lock.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from alembic import command
@@ -105,6 +106,47 @@ def _insert(conn: sa.Connection, table: sa.Table) -> Any:
     raise StoreError(f"unsupported database dialect {conn.dialect.name!r}", retry_after_s=60)
 
 
+def _pg_array_type(column: sa.Column[Any]) -> str:
+    kind = column.type
+    if isinstance(kind, sa.JSON):
+        return "jsonb[]"
+    if isinstance(kind, sa.DateTime):
+        return "timestamptz[]"
+    if isinstance(kind, sa.Boolean):
+        return "boolean[]"
+    if isinstance(kind, sa.Float):
+        return "float8[]"
+    if isinstance(kind, sa.Integer):  # BigInteger is an Integer
+        return "int8[]"
+    return "text[]"
+
+
+_PG_COLUMNS: Final = [c for c in schema.readings.columns if c.name != "id"]
+# One statement of column arrays: its text never changes (the driver parses it once), and the
+# server unnests the arrays into rows. Several times faster than a multi-row VALUES statement.
+# Only our own column names and types are formatted in; the data travels as bound parameters.
+_PG_INSERT_SQL: Final = (  # noqa: S608 - our own column names only
+    "INSERT INTO readings ({names}) SELECT * FROM unnest({arrays}) "
+    "ON CONFLICT (reading_id) DO NOTHING RETURNING reading_id"
+).format(
+    names=", ".join(f'"{c.name}"' for c in _PG_COLUMNS),
+    arrays=", ".join(f"CAST(:{c.name} AS {_pg_array_type(c)})" for c in _PG_COLUMNS),
+)
+_PG_INSERT_READINGS: Final = sa.text(_PG_INSERT_SQL)
+_JSON_COLUMNS: Final = frozenset(c.name for c in _PG_COLUMNS if isinstance(c.type, sa.JSON))
+
+
+def _pg_insert_readings(conn: sa.Connection, rows: Sequence[dict[str, object]]) -> list[str]:
+    params: dict[str, list[object]] = {}
+    for column in _PG_COLUMNS:
+        name = column.name
+        if name in _JSON_COLUMNS:
+            params[name] = [json.dumps(row[name], separators=(",", ":")) for row in rows]
+        else:
+            params[name] = [row[name] for row in rows]
+    return list(conn.execute(_PG_INSERT_READINGS, params).scalars().all())
+
+
 def _chunks(rows: Sequence[dict[str, object]], size: int) -> Iterable[Sequence[dict[str, object]]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
@@ -154,8 +196,11 @@ def write_batch(
                 index_elements=["reading_id"]
             )
             for number, chunk in enumerate(_chunks(rows, CHUNK_ROWS)):
-                result = conn.execute(stmt.returning(schema.readings.c.reading_id), chunk)
-                inserted.update(result.scalars().all())
+                if conn.dialect.name == "postgresql":
+                    inserted.update(_pg_insert_readings(conn, chunk))
+                else:
+                    result = conn.execute(stmt.returning(schema.readings.c.reading_id), chunk)
+                    inserted.update(result.scalars().all())
                 if number == 0 and hook is not None:
                     hook("mid_batch")
             if hook is not None:

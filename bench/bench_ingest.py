@@ -1,0 +1,251 @@
+"""Ingest throughput: readings/s from Mosquitto into PostgreSQL, next to raw paho QoS 1.
+
+Run: `.venv/bin/python -m bench.bench_ingest` (about a minute). Starts its own Mosquitto and
+PostgreSQL on free loopback ports, and appends the figures with the machine to
+bench/RESULTS.md.
+
+Method (the same for the baseline and for ingest): the consumers' persistent sessions are
+created first, then the messages are published into the broker while nobody is connected
+(they queue in the sessions), then the consumers connect and drain the queue. The clock runs
+from the first message received (baseline) or first reading stored (ingest) to the last, so
+publishing speed and process start-up are not measured.
+- baseline: one plain paho-mqtt 2.x client, MQTT 5, QoS 1, automatic PUBACK, counting messages.
+- ingest: `python -m ingest run` processes (1 or 2 on one shared subscription) committing to
+  PostgreSQL (fsync on, synchronous_commit on), polled for the row count every 20 ms.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import sqlalchemy as sa
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from devices.wire import encode_batch, readings_topic
+from ingest.store import make_engine, migrate
+from tests.ingest.support import make_reading
+from tests.support.servers import MosquittoServer, PostgresServer
+
+ROOT = Path(__file__).parents[1]
+PAHO_VERSION = version("paho-mqtt")
+SINGLE_MESSAGES = 20_000
+BATCHED_MESSAGES = 600
+PER_BATCH = 100
+
+
+def _payloads(count: int, per_message: int, gateways: int = 8) -> list[tuple[str, bytes]]:
+    out = []
+    for m in range(count):
+        gw = f"gw{m % gateways}"
+        base = (m // gateways) * per_message
+        readings = [
+            make_reading(gw, f"p-{gw}", f"SN-{gw}-{m % 3}", base + i) for i in range(per_message)
+        ]
+        out.append((readings_topic(gw), encode_batch(gw, readings)))
+    return out
+
+
+def _publish(port: int, payloads: list[tuple[str, bytes]]) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-pub", protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(1000)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    infos = [client.publish(topic, payload, qos=1) for topic, payload in payloads]
+    for info in infos:
+        info.wait_for_publish(120)
+    client.disconnect()
+    client.loop_stop()
+
+
+def _session(client_id: str, clean: bool) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.max_queued_messages_set(0)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 600
+    props.ReceiveMaximum = 1000
+    client.connect("127.0.0.1", BROKER_PORT[0], clean_start=clean, properties=props)
+    return client
+
+
+BROKER_PORT = [0]
+
+
+def raw_paho_rate(port: int, payloads: list[tuple[str, bytes]]) -> float:
+    """Messages/s a bare paho QoS 1 subscriber drains from its queued session."""
+    BROKER_PORT[0] = port
+    group = f"raw{len(payloads)}"
+    sub = _session(group, clean=True)
+    sub.loop_start()
+    sub.subscribe(f"$share/{group}/hv/v1/gw/+/readings", qos=1)
+    time.sleep(0.5)
+    sub.disconnect()
+    sub.loop_stop()
+    _publish(port, payloads)
+    done = threading.Event()
+    stamps: list[float] = []
+
+    def on_message(_c: mqtt.Client, _u: object, _m: mqtt.MQTTMessage) -> None:
+        stamps.append(time.perf_counter())
+        if len(stamps) == len(payloads):
+            done.set()
+
+    sub = _session(group, clean=False)
+    sub.on_message = on_message
+    sub.loop_start()
+    if not done.wait(300):
+        raise RuntimeError(f"raw subscriber got {len(stamps)} of {len(payloads)}")
+    sub.disconnect()
+    sub.loop_stop()
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
+def _start_ingest(
+    db_url: str, port: int, client_id: str, group: str, batch: int
+) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HV_INGEST_")}
+    env.update(
+        {
+            "HV_INGEST_DB_URL": db_url,
+            "HV_INGEST_MQTT_PORT": str(port),
+            "HV_INGEST_CLIENT_ID": client_id,
+            "HV_INGEST_SHARE_GROUP": group,
+            "HV_INGEST_BATCH_MAX_MESSAGES": str(batch),
+            "HV_INGEST_BATCH_MAX_WAIT_MS": "50",
+            "HV_INGEST_MIGRATE_ON_START": "false",
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "ingest", "run", "--log-level", "WARNING"], env=env, cwd=ROOT
+    )
+
+
+def _count(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT count(*) FROM readings")).scalar_one())
+
+
+def ingest_rate(  # noqa: PLR0917
+    postgres: PostgresServer,
+    port: int,
+    payloads: list[tuple[str, bytes]],
+    per_message: int,
+    processes: int,
+    batch: int,
+) -> float:
+    """Readings/s that `processes` ingest replicas commit from their queued sessions."""
+    name = f"b{per_message}x{processes}"
+    db_url = postgres.create_database(name)
+    migrate(db_url)
+    engine = make_engine(db_url)
+    ids = [f"{name}-{i}" for i in range(processes)]
+    procs = [_start_ingest(db_url, port, cid, name, batch) for cid in ids]
+    time.sleep(3.0)  # sessions and subscriptions exist
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    _publish(port, payloads)
+    expected = len(payloads) * per_message
+    procs = [_start_ingest(db_url, port, cid, name, batch) for cid in ids]
+    try:
+        first = last = None
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            n = _count(engine)
+            now = time.perf_counter()
+            if n and first is None:
+                first = (now, n)
+            if n >= expected:
+                last = (now, n)
+                break
+            time.sleep(0.02)
+        if first is None or last is None:
+            raise RuntimeError(f"ingest stored {_count(engine)} of {expected}")
+        return (last[1] - first[1]) / (last[0] - first[0])
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+        engine.dispose()
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mosq = subprocess.run(["mosquitto", "-h"], capture_output=True, text=True, check=False)
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}, paho-mqtt {PAHO_VERSION}, "
+        f"{(mosq.stdout or mosq.stderr).splitlines()[0].strip()}, PostgreSQL 15 (fsync on)"
+    )
+
+
+def main(append: bool = True) -> None:
+    """Run the ingest benchmark and append the figures to bench/RESULTS.md."""
+    work = Path(tempfile.mkdtemp(prefix="hv-bench-ingest-"))
+    broker = MosquittoServer(work / "mosquitto")
+    postgres = PostgresServer(work / "pg")
+    os.chmod(work, 0o755)
+    broker.start()
+    postgres.start()
+    try:
+        single = _payloads(SINGLE_MESSAGES, 1)
+        batched = _payloads(BATCHED_MESSAGES, PER_BATCH)
+        rows = []
+        raw_single = raw_paho_rate(broker.port, single)
+        raw_batched = raw_paho_rate(broker.port, batched)
+        rows.append(("raw paho QoS 1, 1-reading messages", raw_single, raw_single, "msg/s"))
+        rows.append(
+            ("raw paho QoS 1, 100-reading messages", raw_batched, raw_batched * PER_BATCH, "msg/s")
+        )
+        for processes in (1, 2):
+            r1 = ingest_rate(postgres, broker.port, single, 1, processes, batch=500)
+            rows.append((f"ingest x{processes}, 1-reading messages", r1, r1, "readings/s"))
+            r100 = ingest_rate(postgres, broker.port, batched, PER_BATCH, processes, batch=20)
+            rows.append((f"ingest x{processes}, 100-reading messages", r100, r100, "readings/s"))
+        lines = [
+            "",
+            f"## ingest: Mosquitto to PostgreSQL ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+            "",
+            f"Machine: {_machine()}. Shared with other jobs; one run.",
+            f"{SINGLE_MESSAGES} single-reading messages; {BATCHED_MESSAGES} messages of "
+            f"{PER_BATCH} readings. `python -m bench.bench_ingest`.",
+            "",
+            "| case | rate | readings/s | vs raw paho (same message size) |",
+            "|---|---|---|---|",
+        ]
+        for label, rate, per_s, unit in rows:
+            base = raw_single if "1-reading" in label else raw_batched * PER_BATCH
+            lines.append(f"| {label} | {rate:,.0f} {unit} | {per_s:,.0f} | {per_s / base:.0%} |")
+        text = "\n".join(lines) + "\n"
+        print(text)
+        if append:
+            with (ROOT / "bench" / "RESULTS.md").open("a") as out:
+                out.write(text)
+    finally:
+        broker.stop()
+        postgres.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
