@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,9 +18,13 @@ from typing import Annotated
 
 import typer
 
+from alerts.delivery.migrations import migrate as migrate_delivery
+from alerts.delivery.outbox import enqueue_events
+from alerts.engine.batch import replay_store
 from alerts.engine.csv_source import read_csv
 from alerts.engine.errors import EngineError, ReadingInputError
 from alerts.engine.offline import open_alerts_at
+from alerts.engine.runner import run_forever
 from alerts.rules.errors import RulesError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rules engine and alerts.")
@@ -60,6 +65,7 @@ def evaluate(  # noqa: PLR0917 (typer options)
     since: Annotated[str | None, typer.Option(help="Replay the store since (ISO 8601).")] = None,
     db: Annotated[str | None, typer.Option(help="Record store URL (SQLAlchemy).")] = None,
     output_format: Annotated[str, typer.Option("--format", help="json (JSON lines).")] = "json",
+    step_min: Annotated[float, typer.Option(help="Replay step in minutes.")] = 60.0,
     care_plan: Annotated[
         Path | None, typer.Option(help="JSON {patient_id: {rule_id: {param: value}}}.")
     ] = None,
@@ -73,8 +79,12 @@ def evaluate(  # noqa: PLR0917 (typer options)
             at = _moment(now, "--now") if now else datetime.now(UTC)
             cols = read_csv(input_csv)
             rows = open_alerts_at(cols, int(at.timestamp()), overrides=plan)
+        elif since is not None and db is not None:
+            start = _moment(since, "--since")
+            end = _moment(now, "--now") if now else datetime.now(UTC)
+            rows = replay_store(db, start, end, step_s=int(step_min * 60), overrides=plan)
         else:
-            raise typer.BadParameter("give --input FILE")
+            raise typer.BadParameter("give --input FILE, or --db URL with --since TIME")
     except ReadingInputError as exc:
         typer.echo(f"{input_csv}: {exc}", err=True)
         raise typer.Exit(code=2) from exc
@@ -83,3 +93,32 @@ def evaluate(  # noqa: PLR0917 (typer options)
         raise typer.Exit(code=1) from exc
     for row in rows:
         sys.stdout.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+@app.command()
+def run(
+    db: Annotated[str, typer.Option(help="Record store URL (SQLAlchemy).")],
+    interval_s: Annotated[float, typer.Option(help="Seconds between evaluations.")] = 5.0,
+    once: Annotated[bool, typer.Option(help="Evaluate once and exit.")] = False,
+    deliver: Annotated[
+        bool, typer.Option(help="Hand events to webhook delivery's outbox (same transaction).")
+    ] = True,
+    care_plan: Annotated[
+        Path | None, typer.Option(help="JSON {patient_id: {rule_id: {param: value}}}.")
+    ] = None,
+) -> None:
+    """Evaluate continuously from the record store's cursor (Ctrl-C to stop).
+
+    Events are kept in the engine's `alert_events` table and, with --deliver, written to
+    webhook delivery's outbox in the same transaction.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    plan = _overrides(care_plan)
+    try:
+        if deliver:
+            migrate_delivery(db)
+        sink = enqueue_events if deliver else None
+        run_forever(db, interval_s=interval_s, once=once, overrides=plan, sink=sink)
+    except EngineError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc

@@ -44,6 +44,7 @@ CORE: tuple[str, ...] = (
     "alerts/engine/evaluate.py",
     "alerts/engine/episodes.py",
     "alerts/engine/offline.py",
+    "alerts/engine/replay.py",
 )
 
 ADAPTER_LIBRARIES = {
