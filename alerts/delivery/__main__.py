@@ -16,10 +16,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
 
-import sqlalchemy as sa
-
 from alerts.delivery.settings import ConfigError, Settings, load_settings
 from alerts.delivery.worker import DeliveryWorker
+from ingest.store import make_engine
 
 log = logging.getLogger("alerts.delivery")
 
@@ -46,7 +45,8 @@ def utc_now() -> datetime:
 
 def run(settings: Settings) -> None:
     """Run the worker until SIGTERM/SIGINT."""
-    engine = sa.create_engine(settings.database_url.get_secret_value(), pool_pre_ping=True)
+    # SQLite connections get WAL and synchronous=FULL (DESIGN.md, record store).
+    engine = make_engine(settings.database_url.get_secret_value())
     worker = DeliveryWorker(
         engine,
         settings.worker_config(),

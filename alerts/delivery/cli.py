@@ -26,6 +26,7 @@ from alerts.delivery.receiver import create_receiver_app
 from alerts.delivery.settings import ConfigError, load_settings
 from alerts.delivery.ssrf import SsrfPolicy
 from alerts.delivery.tables import webhook_attempts
+from ingest.store import make_engine
 
 app = typer.Typer(help="Webhook endpoints of care teams, delivery worker, local receiver.")
 
@@ -41,7 +42,7 @@ def _now() -> datetime:
 
 
 def _run(db: str, action: str, fn: Callable[[sa.Connection], T]) -> T:
-    engine = sa.create_engine(db)
+    engine = make_engine(db)
     try:
         with engine.begin() as conn:
             return fn(conn)
@@ -199,6 +200,6 @@ def ack_serve(
     if settings.ack_key is None:
         typer.echo("configuration error: HV_DELIVERY_ACK_KEY: is required", err=True)
         raise typer.Exit(code=2)
-    engine = sa.create_engine(settings.database_url.get_secret_value(), pool_pre_ping=True)
+    engine = make_engine(settings.database_url.get_secret_value())
     application = create_app(engine, settings.ack_key.get_secret_value().encode(), _now)
     uvicorn.run(application, host=host, port=port, log_level="warning")

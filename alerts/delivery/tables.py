@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Column,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -18,7 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from alerts.careteams.tables import metadata
+from alerts.careteams.tables import UtcDateTime, metadata
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -30,7 +29,7 @@ webhook_events = Table(
     metadata,
     Column("event_id", String(64), primary_key=True),
     Column("type", String(40), nullable=False),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
     Column("patient_id", String(64)),
     Column("alert_id", String(64), index=True),
     Column("rule_id", String(64)),
@@ -38,7 +37,7 @@ webhook_events = Table(
     Column("revision", Integer, nullable=False),
     Column("subject_id", String(64)),
     Column("tier", Integer),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 webhook_deliveries = Table(
@@ -49,11 +48,11 @@ webhook_deliveries = Table(
     Column("endpoint_id", String(64), ForeignKey("webhook_endpoints.id"), nullable=False),
     Column("status", String(12), nullable=False),
     Column("attempts", Integer, nullable=False),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
     # A worker owns the row until then; a worker killed mid-send loses it when it expires.
-    Column("lease_until", DateTime(timezone=True)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("delivered_at", DateTime(timezone=True)),
+    Column("lease_until", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("delivered_at", UtcDateTime()),
     Column("last_status_code", Integer),
     Column("last_error", Text),
     UniqueConstraint("event_id", "endpoint_id", name="uq_webhook_deliveries_event_endpoint"),
@@ -67,7 +66,7 @@ webhook_attempts = Table(
     Column("delivery_id", Integer, ForeignKey("webhook_deliveries.id"), nullable=False, index=True),
     Column("endpoint_id", String(64), nullable=False, index=True),
     Column("attempt_number", Integer, nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
     Column("latency_ms", Float, nullable=False),
     Column("status_code", Integer),
     # success, http_status, redirect, gone, timeout, network, refused (SSRF), too_large
@@ -82,20 +81,20 @@ alert_confirmations = Table(
     Column("alert_id", String(64), primary_key=True),
     Column("patient_id", String(64), nullable=False),
     Column("priority", String(10)),
-    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("opened_at", UtcDateTime(), nullable=False),
     Column("revision", Integer, nullable=False),
     Column("tier", Integer, nullable=False),
-    Column("tier_since", DateTime(timezone=True), nullable=False),
-    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("tier_since", UtcDateTime(), nullable=False),
+    Column("acknowledged_at", UtcDateTime()),
     Column("acknowledged_by", String(64)),
-    Column("resolved_at", DateTime(timezone=True)),
+    Column("resolved_at", UtcDateTime()),
 )
 
 webhook_event_quarantine = Table(
     "webhook_event_quarantine",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
     Column("event_id", String(200)),
     Column("field", String(40), nullable=False),
     Column("reason", Text, nullable=False),

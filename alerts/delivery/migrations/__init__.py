@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from ingest.store import make_engine
+
 VERSION_TABLE: Final = "alembic_version_delivery"
 HERE: Final = Path(__file__).parent
 
@@ -32,7 +34,7 @@ def migrate(url: str | sa.Engine, revision: str = "head") -> None:
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database is unreachable or a migration fails.
     """
-    engine = sa.create_engine(url) if isinstance(url, str) else url
+    engine = make_engine(url) if isinstance(url, str) else url
     try:
         with engine.begin() as conn:
             command.upgrade(alembic_config(conn), revision)

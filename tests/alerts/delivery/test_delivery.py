@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -19,10 +20,12 @@ from standardwebhooks.webhooks import Webhook
 from alerts.careteams import registry
 from alerts.careteams.tables import webhook_endpoints
 from alerts.delivery import signing
+from alerts.delivery.migrations import migrate
 from alerts.delivery.outbox import enqueue_events
 from alerts.delivery.ssrf import IPAddress
 from alerts.delivery.tables import webhook_attempts, webhook_deliveries
 from alerts.delivery.worker import DeliveryWorker
+from ingest.store import make_engine
 from tests.alerts.delivery import builders as b
 from tests.alerts.delivery.conftest import FakeClock
 from tests.alerts.delivery.receiver import ScriptedReceiver
@@ -289,3 +292,30 @@ def test_send_time_resolution_is_checked_and_pinned(
     assert len(receiver.received) == 1
     refused = attempts(db)[-1]
     assert refused.outcome == "refused" and "private address 10.0.0.7" in refused.error
+
+
+def test_the_embedded_sqlite_store_works_too(
+    tmp_path: Path, clock: FakeClock, receiver: ScriptedReceiver
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'hv.db'}")
+    try:
+        migrate(engine)
+        with engine.begin() as conn:
+            team = b.make_team(conn, clock(), "p1")
+            backup = b.make_team(conn, clock(), "p1", tier=1, name="backup")
+            secret = b.add_endpoint(conn, team, receiver.url("/a"), clock()).secret
+            b.add_endpoint(conn, backup, receiver.url("/b"), clock())
+            enqueue_events(conn, [b.opened("a1", "p1", clock())])
+            enqueue_events(conn, [b.opened("a1", "p1", clock())])  # replay absorbed
+        w = b.worker(engine, clock)
+        try:
+            assert w.run_once() == 1
+            clock.advance(3600)
+            assert w.escalate() == 1
+            assert w.run_once() == 2
+        finally:
+            w.close()
+    finally:
+        engine.dispose()
+    assert sorted(r.path for r in receiver.received) == ["/a", "/a", "/b"]
+    assert Webhook(secret).verify(receiver.received[0].body, receiver.received[0].headers)
