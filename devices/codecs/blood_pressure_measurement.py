@@ -19,7 +19,7 @@ from enum import IntEnum
 from typing import ClassVar, Literal, NamedTuple, Self
 
 from devices.codecs._reader import Reader, forbid, put_uint, require
-from devices.codecs.date_time import put_record_time, read_record_time
+from devices.codecs.date_time import TimeStamp, put_time_stamp, read_time_stamp
 from devices.codecs.errors import EncodeError
 from devices.codecs.profiles import Profile, get_profile
 from devices.codecs.sfloat import SFloat
@@ -59,7 +59,7 @@ class BpFields(NamedTuple):
     first: SFloat
     second: SFloat
     third: SFloat
-    time_stamp: datetime | None
+    time_stamp: TimeStamp
     pulse_rate: SFloat | None
     user_id: int | None
     measurement_status: int | None
@@ -78,7 +78,7 @@ def read_bp(name: str, data: bytes | bytearray | memoryview, profile: str | None
     r = Reader(name, data)
     flags = r.u8("flags")
     first, second, third = r.sfloat("systolic"), r.sfloat("diastolic"), r.sfloat("mean_arterial")
-    stamp = read_record_time(r, "time_stamp")[0] if flags & FLAG_TIME_STAMP else None
+    stamp = read_time_stamp(r, "time_stamp") if flags & FLAG_TIME_STAMP else None
     pulse = r.sfloat("pulse_rate", big_endian=big) if flags & FLAG_PULSE_RATE else None
     unflagged = quirks is not None and quirks.bp_unflagged_user_id
     user = r.u8("user_id") if flags & FLAG_USER_ID or unflagged else None
@@ -112,7 +112,7 @@ def write_bp(name: str, f: BpFields) -> bytes:
     put_uint(out, f.flags, 1, name, "flags")
     out += bytes(f.first) + bytes(f.second) + bytes(f.third)
     if f.flags & FLAG_TIME_STAMP:
-        put_record_time(out, f.time_stamp, name, "time_stamp")
+        put_time_stamp(out, f.time_stamp, name, "time_stamp")
     else:
         forbid(f.time_stamp, name, "time_stamp")
     if f.flags & FLAG_PULSE_RATE:
@@ -181,7 +181,7 @@ class BloodPressureMeasurement:
     systolic: SFloat
     diastolic: SFloat
     mean_arterial: SFloat
-    time_stamp: datetime | None = None
+    time_stamp: TimeStamp = None
     pulse_rate: SFloat | None = None
     user_id: int | None = None
     measurement_status: int | None = None

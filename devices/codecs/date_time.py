@@ -5,10 +5,15 @@ year uint16 (1582-9999, 0 = unknown), month uint8 (1-12, 0 = unknown), day uint8
 0 = unknown), hours 0-23, minutes 0-59, seconds 0-59.
 
 `DateTime` (the characteristic) keeps every field as sent, so a partly unknown date survives a
-round trip. Date Time *fields inside records* (`base_time`, `time_stamp`) decode to a naive
-`datetime` as the device sent it, or None when all seven bytes are zero (clock never set). A
-partly unknown record time (year 0 but a month, say) cannot be a `datetime` and is a
-`DecodeError`; so are impossible dates (month 13, February 31). The i-SENS month-13 repair lives
+round trip. Date Time *fields inside records* decode to a naive `datetime` as the device sent
+it, or None when all seven bytes are zero (clock never set). A partly unknown time (year 0 but
+a month, say) cannot be a `datetime`:
+- measurement `time_stamp` fields (BPM, ICP, weight, temperature, PLX) keep it as a `DateTime`
+  (`read_time_stamp`), because the spec allows it and real payloads carry it (Nordic's
+  BloodPressureMeasurementDataCallbackTest sends year 0, April 17);
+- `base_time` (Glucose Measurement), Current Time and RACP time filters reject it with a
+  `DecodeError`: a stored glucose record or a clock without a full date cannot be placed.
+Impossible dates (month 13, February 31) are always errors; the i-SENS month-13 repair lives
 only in the `isens` quirk profile.
 """
 
@@ -21,7 +26,15 @@ from typing import ClassVar, Self
 from devices.codecs._reader import Reader, put_uint
 from devices.codecs.errors import EncodeError
 
-__all__ = ["DATE_TIME_SIZE", "DateTime", "put_record_time", "read_record_time"]
+__all__ = [
+    "DATE_TIME_SIZE",
+    "DateTime",
+    "TimeStamp",
+    "put_record_time",
+    "put_time_stamp",
+    "read_record_time",
+    "read_time_stamp",
+]
 
 DATE_TIME_SIZE = 7
 _LIMITS = (("month", 12), ("day", 31), ("hours", 23), ("minutes", 59), ("seconds", 59))
@@ -42,9 +55,9 @@ def _read_fields(reader: Reader, field: str, *, month_13_ok: bool = False) -> tu
             raise reader.fail(f"{field}.{name}", f"{value} is above {limit}", at)
         values.append(value)
     year, month, day = values[:3]
-    if year and month and day:
-        try:
-            datetime(year, 1 if month == 13 else month, day)
+    if month and day:
+        try:  # with the year unknown, check against a leap year (February 29 can exist)
+            datetime(year or 2000, 1 if month == 13 else month, day)
         except ValueError:
             raise reader.fail(
                 f"{field}.day", f"{year:04}-{month:02}-{day:02} is not a date", start + 3
@@ -89,6 +102,8 @@ def put_record_time(
     if value is None:
         out += bytes(DATE_TIME_SIZE)
         return
+    if value.tzinfo is not None:
+        raise EncodeError(characteristic, field, "Date Time is naive device time, not aware")
     if not 1582 <= value.year <= 9999:
         raise EncodeError(characteristic, f"{field}.year", f"{value.year} outside 1582-9999")
     if month_13 and value.month != 1:
@@ -148,3 +163,36 @@ class DateTime:
                 raise EncodeError("DateTime", name, f"{value} outside 0-{limit}")
             out.append(value)
         return bytes(out)
+
+
+TimeStamp = datetime | DateTime | None
+
+
+def read_time_stamp(reader: Reader, field: str) -> TimeStamp:
+    """Read a measurement time stamp: a `datetime`, None (all zeros), or a partly unknown
+    `DateTime`.
+
+    Raises:
+        DecodeError: truncated, out of range, or an impossible date.
+    """
+    fields = _read_fields(reader, field)
+    year, month, day = fields[:3]
+    if year and month and day:
+        return datetime(year, month, day, fields[3], fields[4], fields[5])
+    if not any(fields):
+        return None
+    return DateTime(*fields)
+
+
+def put_time_stamp(out: bytearray, value: TimeStamp, characteristic: str, field: str) -> None:
+    """Append a measurement time stamp written by `read_time_stamp`.
+
+    Raises:
+        EncodeError: the value is out of range, or a `DateTime` that should be a datetime.
+    """
+    if isinstance(value, DateTime):
+        if value.value is not None or not any(bytes(value)):
+            raise EncodeError(characteristic, field, "a complete or all-zero date is not partial")
+        out += bytes(value)
+    else:
+        put_record_time(out, value, characteristic, field)

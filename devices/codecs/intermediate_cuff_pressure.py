@@ -22,6 +22,7 @@ from devices.codecs.blood_pressure_measurement import (
     read_bp,
     write_bp,
 )
+from devices.codecs.date_time import TimeStamp
 from devices.codecs.sfloat import SFloat
 from devices.special import Special
 
@@ -40,7 +41,7 @@ class IntermediateCuffPressure:
     cuff_pressure: SFloat
     unused_diastolic: SFloat = _UNUSED
     unused_mean_arterial: SFloat = _UNUSED
-    time_stamp: datetime | None = None
+    time_stamp: TimeStamp = None
     pulse_rate: SFloat | None = None
     user_id: int | None = None
     measurement_status: int | None = None

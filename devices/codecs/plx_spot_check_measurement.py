@@ -9,11 +9,10 @@ bits 5-7 RFU, kept as sent. Body: SpO2 SFLOAT %, PR SFLOAT bpm, then the flagged
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import ClassVar, Self
 
 from devices.codecs._reader import Reader, forbid, put_uint, require
-from devices.codecs.date_time import put_record_time, read_record_time
+from devices.codecs.date_time import TimeStamp, put_time_stamp, read_time_stamp
 from devices.codecs.sfloat import SFloat
 
 __all__ = ["PlxSpotCheckMeasurement"]
@@ -34,7 +33,7 @@ class PlxSpotCheckMeasurement:
     flags: int
     spo2_pct: SFloat
     pulse_rate_bpm: SFloat
-    time_stamp: datetime | None = None
+    time_stamp: TimeStamp = None
     measurement_status: int | None = None
     device_and_sensor_status: int | None = None
     pulse_amplitude_index_pct: SFloat | None = None
@@ -57,7 +56,7 @@ class PlxSpotCheckMeasurement:
         flags = r.u8("flags")
         spo2 = r.sfloat("spo2_pct")
         rate = r.sfloat("pulse_rate_bpm")
-        stamp = read_record_time(r, "time_stamp")[0] if flags & FLAG_TIME_STAMP else None
+        stamp = read_time_stamp(r, "time_stamp") if flags & FLAG_TIME_STAMP else None
         status = r.u16("measurement_status") if flags & FLAG_MEASUREMENT_STATUS else None
         device = (
             r.uint(3, "device_and_sensor_status") if flags & FLAG_DEVICE_SENSOR_STATUS else None
@@ -71,7 +70,7 @@ class PlxSpotCheckMeasurement:
         put_uint(out, self.flags, 1, _NAME, "flags")
         out += bytes(self.spo2_pct) + bytes(self.pulse_rate_bpm)
         if self.flags & FLAG_TIME_STAMP:
-            put_record_time(out, self.time_stamp, _NAME, "time_stamp")
+            put_time_stamp(out, self.time_stamp, _NAME, "time_stamp")
         else:
             forbid(self.time_stamp, _NAME, "time_stamp")
         put_status(

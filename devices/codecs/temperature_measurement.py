@@ -14,7 +14,7 @@ from enum import IntEnum
 from typing import ClassVar, Literal, Self
 
 from devices.codecs._reader import Reader, forbid, open_enum, put_uint, require
-from devices.codecs.date_time import put_record_time, read_record_time
+from devices.codecs.date_time import TimeStamp, put_time_stamp, read_time_stamp
 from devices.codecs.sfloat import Float
 
 __all__ = ["TemperatureMeasurement", "TemperatureType"]
@@ -46,7 +46,7 @@ class TemperatureMeasurement:
     UUID: ClassVar[int] = 0x2A1C
     flags: int
     temperature: Float
-    time_stamp: datetime | None = None
+    time_stamp: TimeStamp = None
     temperature_type: TemperatureType | int | None = None
 
     @property
@@ -89,7 +89,7 @@ class TemperatureMeasurement:
         r = Reader(_NAME, data)
         flags = r.u8("flags")
         temperature = r.float32("temperature")
-        stamp = read_record_time(r, "time_stamp")[0] if flags & FLAG_TIME_STAMP else None
+        stamp = read_time_stamp(r, "time_stamp") if flags & FLAG_TIME_STAMP else None
         kind = open_enum(TemperatureType, r.u8("temperature_type")) if flags & FLAG_TYPE else None
         r.end()
         return cls(flags, temperature, stamp, kind)
@@ -99,7 +99,7 @@ class TemperatureMeasurement:
         put_uint(out, self.flags, 1, _NAME, "flags")
         out += bytes(self.temperature)
         if self.flags & FLAG_TIME_STAMP:
-            put_record_time(out, self.time_stamp, _NAME, "time_stamp")
+            put_time_stamp(out, self.time_stamp, _NAME, "time_stamp")
         else:
             forbid(self.time_stamp, _NAME, "time_stamp")
         if self.flags & FLAG_TYPE:

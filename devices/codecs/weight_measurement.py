@@ -10,11 +10,10 @@ kg/m2), Height u16 (0.001 m or 0.1 in). Raw integers are kept; properties scale 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import ClassVar, Self
 
 from devices.codecs._reader import Reader, forbid, put_uint, require
-from devices.codecs.date_time import put_record_time, read_record_time
+from devices.codecs.date_time import TimeStamp, put_time_stamp, read_time_stamp
 
 __all__ = ["WeightMeasurement"]
 
@@ -34,7 +33,7 @@ class WeightMeasurement:
     UUID: ClassVar[int] = 0x2A9D
     flags: int
     weight_raw: int
-    time_stamp: datetime | None = None
+    time_stamp: TimeStamp = None
     user_id: int | None = None
     bmi_raw: int | None = None
     height_raw: int | None = None
@@ -77,7 +76,7 @@ class WeightMeasurement:
         r = Reader(_NAME, data)
         flags = r.u8("flags")
         weight = r.u16("weight_raw")
-        stamp = read_record_time(r, "time_stamp")[0] if flags & FLAG_TIME_STAMP else None
+        stamp = read_time_stamp(r, "time_stamp") if flags & FLAG_TIME_STAMP else None
         user = r.u8("user_id") if flags & FLAG_USER_ID else None
         bmi = height = None
         if flags & FLAG_BMI_HEIGHT:
@@ -91,7 +90,7 @@ class WeightMeasurement:
         put_uint(out, self.flags, 1, _NAME, "flags")
         put_uint(out, self.weight_raw, 2, _NAME, "weight_raw")
         if self.flags & FLAG_TIME_STAMP:
-            put_record_time(out, self.time_stamp, _NAME, "time_stamp")
+            put_time_stamp(out, self.time_stamp, _NAME, "time_stamp")
         else:
             forbid(self.time_stamp, _NAME, "time_stamp")
         if self.flags & FLAG_USER_ID:

@@ -48,6 +48,11 @@ moments = st.datetimes(
 record_times = st.none() | moments
 
 
+def _time_stamps() -> st.SearchStrategy[object]:
+    partial = date_times.filter(lambda d: d.value is None and any(bytes(d)))
+    return st.one_of(record_times, partial)
+
+
 def _opt(flags: int, bit: int, strategy: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
     return strategy if flags & bit else st.none()
 
@@ -127,7 +132,7 @@ def blood_pressures(draw: st.DrawFn) -> BloodPressureMeasurement:
         draw(sfloats),
         draw(sfloats),
         draw(sfloats),
-        draw(record_times) if f & 0x02 else None,
+        draw(_time_stamps()) if f & 0x02 else None,
         draw(sfloats) if f & 0x04 else None,
         user,
         draw(u16) if f & 0x10 else None,
@@ -142,12 +147,15 @@ def cuff_pressures(draw: st.DrawFn) -> IntermediateCuffPressure:
 
 
 @st.composite
-def date_times(draw: st.DrawFn) -> DateTime:
+def _date_times(draw: st.DrawFn) -> DateTime:
     moment = draw(moments)
     parts = [moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second]
     for index in draw(st.sets(st.integers(0, 2))):
         parts[index] = 0  # any of year, month, day may be unknown
     return DateTime(*parts)
+
+
+date_times = _date_times()
 
 
 @st.composite
@@ -165,7 +173,10 @@ def heart_rates(draw: st.DrawFn) -> HeartRateMeasurement:
 def temperatures(draw: st.DrawFn) -> TemperatureMeasurement:
     f = draw(u8)
     return TemperatureMeasurement(
-        f, draw(floats32), draw(record_times) if f & 0x02 else None, draw(u8) if f & 0x04 else None
+        f,
+        draw(floats32),
+        draw(_time_stamps()) if f & 0x02 else None,
+        draw(u8) if f & 0x04 else None,
     )
 
 
@@ -175,7 +186,7 @@ def weights(draw: st.DrawFn) -> WeightMeasurement:
     return WeightMeasurement(
         f,
         draw(u16),
-        draw(record_times) if f & 0x02 else None,
+        draw(_time_stamps()) if f & 0x02 else None,
         draw(u8) if f & 0x04 else None,
         draw(u16) if f & 0x08 else None,
         draw(u16) if f & 0x08 else None,
@@ -189,7 +200,7 @@ def plx_spot_checks(draw: st.DrawFn) -> PlxSpotCheckMeasurement:
         f,
         draw(sfloats),
         draw(sfloats),
-        draw(record_times) if f & 0x01 else None,
+        draw(_time_stamps()) if f & 0x01 else None,
         draw(u16) if f & 0x02 else None,
         draw(st.integers(0, 0xFFFFFF)) if f & 0x04 else None,
         draw(sfloats) if f & 0x08 else None,
@@ -242,7 +253,7 @@ VALID: dict[int, st.SearchStrategy[Characteristic]] = {
     0x2A36: cuff_pressures(),
     0x2A49: st.builds(BloodPressureFeature, u16),
     0x2A2B: st.builds(CurrentTime, record_times, u8, u8, u8),
-    0x2A08: date_times(),
+    0x2A08: date_times,
     0x2A29: _dis(ManufacturerNameString),
     0x2A24: _dis(ModelNumberString),
     0x2A25: _dis(SerialNumberString),

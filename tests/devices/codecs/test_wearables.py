@@ -30,6 +30,11 @@ def test_crc16_mcrf4xx_check_value() -> None:
     ("name", "uuid", "payload", "field", "offset"),
     [
         ("cgm_crc_mismatch", 0x2AA7, "08 00 6400 0000 21C2", "e2e_crc", 6),
+        # Android-BLE-Library ContinuousGlucoseMeasurementDataCallbackTest _crcError: the
+        # record carries 0x6F58, the CRC of its first 6 bytes is 0x6F59.
+        ("cgm_nordic_crc_error", 0x2AA7, "08 00 0C10 0600 586F", "e2e_crc", 6),
+        ("cgm_nordic_too_short", 0x2AA7, "06 E3 0C10 06", "time_offset_min", 4),
+        ("cgm_nordic_trend_missing", 0x2AA7, "07 E3 0C10 0600 00", "cal_temp", 7),
         ("cgm_size_matches_no_layout", 0x2AA7, "07 00 6400 0000 00", "size", 0),
         ("cgm_size_too_small", 0x2AA7, "05 00 6400 0000", "size", 0),
         ("heart_rate_odd_rr_byte", 0x2A37, "10 48 0004 00", "$trailing", 4),
@@ -59,6 +64,13 @@ def test_malformed_wearable_payload(
     with pytest.raises(DecodeError) as caught:
         decode(uuid, _x(payload))
     assert (caught.value.field, caught.value.offset) == (field, offset), name
+
+
+def test_cgm_nordic_double_notification() -> None:
+    # Android-BLE-Library ContinuousGlucoseMeasurementDataCallbackTest _double.
+    records = split_records(_x("06 00 0C10 0500 06 00 0C10 0600"))
+    assert [r.time_offset_min for r in records] == [5, 6]
+    assert all(r.glucose_concentration_mg_dl.value == 120.0 for r in records)
 
 
 def test_cgm_notification_with_two_records() -> None:

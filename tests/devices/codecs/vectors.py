@@ -73,6 +73,25 @@ def _s(exponent: int, mantissa: int) -> SFloat:
 
 VECTORS: tuple[Vector, ...] = (
     Vector(
+        "glucose_nordic_kg_l_offset_status_context",
+        0x2A18,
+        # flags 0b011011; seq 1; 2019-02-27 11:10:30; offset -5; 30 kg/L; capillary plasma,
+        # finger; status 0x0105 (battery low, strip insertion? no: bits 0, 2, 8)
+        "1B 0100 E307 02 1B 0B 0A 1E FBFF 1E00 12 0501",
+        GlucoseMeasurement(
+            0x1B,
+            1,
+            datetime(2019, 2, 27, 11, 10, 30),
+            -5,
+            _s(0, 30),
+            GlucoseType.CAPILLARY_PLASMA,
+            GlucoseSampleLocation.FINGER,
+            0x0105,
+        ),
+        "NordicSemiconductor/Android-BLE-Library GlucoseMeasurementDataCallbackTest "
+        "onGlucoseMeasurementReceived",
+    ),
+    Vector(
         "glucose_minimal_no_fields",
         0x2A18,
         "00 0100 E707 0C 1F 17 3B 3B",  # flags 0, seq 1, 2023-12-31 23:59:59
@@ -256,6 +275,39 @@ VECTORS: tuple[Vector, ...] = (
         "doc comment (found via code search), a standard-conformant 19-byte payload",
     ),
     Vector(
+        "bpm_nordic_full_year_unknown",
+        0x2A35,
+        "1E 8A00 5800 7800 0000 04 11 14 29 3B 3C00 01 2700",
+        BloodPressureMeasurement(
+            0x1E,
+            _s(0, 138),
+            _s(0, 88),
+            _s(0, 120),
+            DateTime(0, 4, 17, 20, 41, 59),
+            _s(0, 60),
+            1,
+            0b100111,
+        ),
+        "NordicSemiconductor/Android-BLE-Library BloodPressureMeasurementDataCallbackTest "
+        "onBloodPressureMeasurementReceived_full (year 0 = unknown, kept as a DateTime)",
+    ),
+    Vector(
+        "bpm_nordic_some_kpa",
+        0x2A35,
+        "15 BDF0 0B00 9FF0 3C00 1200",
+        BloodPressureMeasurement(
+            0x15, _s(-1, 189), _s(0, 11), _s(-1, 159), None, _s(0, 60), None, 0b010010
+        ),
+        "Android-BLE-Library BloodPressureMeasurementDataCallbackTest _some",
+    ),
+    Vector(
+        "bpm_nordic_minimal",
+        0x2A35,
+        "00 BDF0 0B00 9FF0",
+        BloodPressureMeasurement(0x00, _s(-1, 189), _s(0, 11), _s(-1, 159)),
+        "Android-BLE-Library BloodPressureMeasurementDataCallbackTest _minimal",
+    ),
+    Vector(
         "bpm_kpa_minimal",
         0x2A35,
         "01 B0F0 C0F0 FF07",  # 17.6 kPa (0xF0B0), 19.2? no: 0xF0C0 = 192e-1; MAP NaN
@@ -419,6 +471,24 @@ VECTORS: tuple[Vector, ...] = (
             _s(0, 0x7FF),
         ),
         "SIG XML plx_continuous_measurement: normal, fast, slow, status, device, PAI (NaN)",
+    ),
+    Vector(
+        "cgm_nordic_full_with_crc",
+        0x2AA7,
+        # size 15, flags 0xE3, 12.34 mg/dL, offset 5, octets 02 14 FF, trend 0.2, quality
+        # 99.7, E2E-CRC 0x3F8E. Nordic's comments name the octets Warning, Cal/Temp, Status;
+        # by the wire order (PROFILES.md quirk 27) they are Status, Cal/Temp, Warning.
+        "0F E3 D2E4 0500 02 14 FF 02F0 E5F3 8E3F",
+        CgmMeasurement(0xE3, _s(-2, 1234), 5, 0x02, 0x14, 0xFF, _s(-1, 2), _s(-1, 997), True),
+        "NordicSemiconductor/Android-BLE-Library ContinuousGlucoseMeasurementDataCallbackTest "
+        "onContinuousGlucoseMeasurementReceived_full",
+    ),
+    Vector(
+        "cgm_nordic_small",
+        0x2AA7,
+        "06 00 0C10 0600",
+        CgmMeasurement(0x00, _s(1, 12), 6),
+        "Android-BLE-Library ContinuousGlucoseMeasurementDataCallbackTest _small (120 mg/dL)",
     ),
     Vector(
         "cgm_minimal_without_crc",
