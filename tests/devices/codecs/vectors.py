@@ -422,6 +422,16 @@ VECTORS: tuple[Vector, ...] = (
         fixed_shape=False,  # a prefix that drops a whole RR interval is itself valid
     ),
     Vector(
+        "temperature_nordic_finger",
+        0x2A1C,
+        "06 B00E00FE DC07 0C 05 0B 32 1B 04",  # 3760e-2 Cel, 2012-12-05 11:50:27, finger
+        TemperatureMeasurement(
+            0x06, Float(-2, 3760), datetime(2012, 12, 5, 11, 50, 27), TemperatureType.FINGER
+        ),
+        "NordicSemiconductor/Android-BLE-Library TemperatureMeasurementDataCallbackTest "
+        "onTemperatureMeasurementReceived",
+    ),
+    Vector(
         "temperature_celsius_with_time_and_type",
         0x2A1C,
         "06 6F0100FF E807 01 02 03 04 05 02",  # 367e-1 Cel, 2024-01-02 03:04:05, body
