@@ -93,7 +93,7 @@ class GlucoseMeter(ClockedPeripheral):
         self.racp = RacpServer(filter_types=filters)
         self.readings_taken = 0
         self._last_sequence: int | None = None
-        self._procedure: asyncio.Task[None] | None = None
+        self.procedure: asyncio.Task[None] | None = None
         self._abort = False
         self.notifications_sent = 0
         super().__init__(
@@ -213,14 +213,14 @@ class GlucoseMeter(ClockedPeripheral):
         cccd = self.device.gatt_server.read_cccd(connection, self.racp_char)
         if not cccd[0] & 0x02:
             raise ATT_Error(error_code=CCCD_IMPROPERLY_CONFIGURED)
-        if self._procedure is not None and not self._procedure.done():
+        if self.procedure is not None and not self.procedure.done():
             if bytes(value) == ABORT:
                 self._abort = True
                 return
             raise ATT_Error(error_code=PROCEDURE_ALREADY_IN_PROGRESS)
         action = self.racp.on_write(bytes(value))
         self._abort = False
-        self._procedure = asyncio.get_running_loop().create_task(self._run(connection, action))
+        self.procedure = asyncio.get_running_loop().create_task(self._run(connection, action))
 
     async def _run(self, connection: Connection, action: RacpAction) -> None:
         faults = self.faults

@@ -49,6 +49,11 @@ class HciEndpoint:
         with contextlib.suppress(asyncio.CancelledError):
             await self._watch
         _drop_links(self.controller)
+        connection = self._transport.sink.transport
+        if connection is not None:
+            connection.close()
+        self._transport.server.close()
+        await self._transport.server.wait_closed()
         await self._transport.close()
 
 
