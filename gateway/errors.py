@@ -58,3 +58,17 @@ class PublishError(GatewayError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class InvalidInputError(GatewayError, ValueError):
+    """Input from the patient or the operator (page, CLI) was rejected.
+
+    Attributes:
+        field: the offending field (``"patient_id"``, ``"passkey"``).
+        reason: what is wrong with it.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason

@@ -153,7 +153,13 @@ def glucose_reading(
     if value is None or m.concentration is None:
         raise ReadingValidationError("values.glucose_mmol_l", "the record carries no concentration")
     kind = Kind.KETONE if ctx is not None and ctx.is_ketone else Kind.GLUCOSE
-    measured_at, flags = times(m.user_facing_time, clock, received_at)
+    # The device clock read this session is the clock that stamps Base Time, so with a
+    # measured clock Base Time alone is corrected (Contour-like meters keep UTC in Base Time and
+    # put the local offset in Time Offset; others keep local time with offset 0: both come out
+    # right). Without a readable clock, the user-facing time (Base Time + Time Offset) is taken
+    # to be the hub's local time.
+    stamp = m.base_time if clock.measured else m.user_facing_time
+    measured_at, flags = times(stamp, clock, received_at)
     offset_s, offset_flags = reported_offset(clock)
     status = _sensor_flags(m.sensor_status) + flags + offset_flags
     if m.type == GlucoseType.CONTROL_SOLUTION or (
@@ -244,13 +250,16 @@ def blood_pressure_reading(
         ReadingValidationError: a value ingest would reject (outside the physical range).
     """
     status = _bp_status(m.measurement_status)
-    if m.time_stamp is None:
-        stamp = clk.local_time(received_at, local_utc_offset_min).replace(microsecond=0)
-        device_time = stamp.isoformat()
+    # A partly unknown stamp (year 0 with a month, say) arrives as a codec DateTime: as
+    # unusable as none at all for identity and time, so it is treated like an absent one.
+    stamp = m.time_stamp if isinstance(m.time_stamp, datetime) else None
+    if stamp is None:
+        local = clk.local_time(received_at, local_utc_offset_min).replace(microsecond=0)
+        device_time = local.isoformat()
         measured_at, flags = received_at, [DEVICE_TIME_ABSENT]
     else:
-        device_time = m.time_stamp.isoformat()
-        measured_at, flags = times(m.time_stamp, clock, received_at)
+        device_time = stamp.isoformat()
+        measured_at, flags = times(stamp, clock, received_at)
     offset_s, offset_flags = reported_offset(clock)
     flags += offset_flags
     values: dict[str, float | Special] = {

@@ -49,7 +49,7 @@ def peer(mosquitto: MosquittoServer) -> Iterator[IngestPeer]:
 
 async def wait_until(predicate: object, timeout_s: float = 20.0) -> None:
     async with asyncio.timeout(timeout_s):
-        while not predicate():  # type: ignore[operator]
+        while not predicate():  # type: ignore[operator]  # noqa: ASYNC110 - polls SQLite
             await asyncio.sleep(0.02)
 
 

@@ -1,0 +1,250 @@
+"""The gateway's device side: pair, sync each paired device, store what sessions conclude.
+
+`Gateway` joins the pieces: the `Connector` (bleak), the sans-IO sessions (through
+`SessionLink`), the pairing `Registry` and the `Outbox`. Records are stored, with the device
+cursor, in one outbox transaction when a session concludes them, before anything is published;
+`wake` then tells the publish loop there is work. The page and the CLI call `discover`, `pair`,
+`unpair` and `devices`; `device_loop` syncs every paired device on a schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bleak.exc import BleakError
+
+from devices.reading import DeviceInfo, Reading
+from devices.sessions import (
+    BaseSession,
+    BloodPressureSession,
+    Event,
+    GattInventory,
+    GlucoseSession,
+    Outcome,
+    RecordsReady,
+    SessionEnded,
+    SessionParams,
+)
+from gateway.ble import SessionLink, inventory_of
+from gateway.connections import ConnectFailedError, Connector, Seen
+from gateway.errors import InvalidInputError, OutboxFullError
+from gateway.failpoints import BEFORE_COMMIT, Failpoints
+from gateway.outbox import Outbox
+from gateway.registry import PairedDevice, Registry, check_patient_id
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+OUTBOX_FULL = "outbox_full"
+UNREACHABLE = "unreachable"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTuning:
+    """Timing knobs passed to every session (from the settings)."""
+
+    pace_s: float = 0.5
+    operation_timeout_s: float = 30.0
+    silence_timeout_s: float = 10.0
+    clock_set_threshold_s: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """How one session with a device ended, and how many readings it stored."""
+
+    outcome: str
+    detail: str = ""
+    stored: int = 0
+    device: PairedDevice | None = None
+
+
+@dataclass
+class Gateway:
+    """The device side of the hub (see the module docstring)."""
+
+    gateway_id: str
+    connector: Connector
+    registry: Registry
+    outbox: Outbox
+    clock: Clock
+    utc_offset_min: Callable[[datetime], int]
+    tuning: SessionTuning = field(default_factory=SessionTuning)
+    failpoints: Failpoints = field(default_factory=Failpoints)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    last_seen: dict[str, Seen] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------------- pairing
+
+    async def discover(self, duration_s: float) -> list[Seen]:
+        """Scan for glucose meters and blood-pressure cuffs; the closest first."""
+        self.last_seen = await self.connector.scan(duration_s)
+        return sorted(self.last_seen.values(), key=lambda s: -s.rssi)
+
+    async def pair(
+        self, address: str, patient_id: str, *, passkey: int | None = None, scan_s: float = 3.0
+    ) -> SyncResult:
+        """Bond with the device at `address`, identify it, assign it to `patient_id`, and
+        fetch what it holds.
+
+        Raises:
+            InvalidInputError: bad `patient_id` or `passkey`, or no health device at `address`.
+        """
+        check_patient_id(patient_id)
+        if passkey is not None and not 0 <= passkey <= 999_999:
+            raise InvalidInputError("passkey", "must be 6 digits")
+        seen = self.last_seen.get(address)
+        if seen is None:
+            seen = (await self.connector.scan(scan_s)).get(address)
+        if seen is None:
+            raise InvalidInputError("address", f"no glucose meter or cuff advertising at {address}")
+        provisional = PairedDevice(
+            device=_placeholder(address),
+            address=address,
+            kind=seen.kind,
+            patient_id=patient_id,
+            paired_at=self.clock(),
+            name=seen.name,
+        )
+        result = await self._session(seen, provisional, passkey=passkey, pairing=True)
+        if result.outcome in (Outcome.COMPLETE, Outcome.NOTHING_NEW) and result.device is not None:
+            self.registry.add(result.device)
+            self.registry.record_sync(
+                result.device.device_id, self.clock(), result.outcome, address
+            )
+        return result
+
+    async def unpair(self, device_id: str, *, scan_s: float = 2.0) -> PairedDevice:
+        """Forget the bond (when the device is in reach) and remove the assignment.
+
+        Raises:
+            UnknownDeviceError: not paired.
+        """
+        paired = self.registry.get(device_id)
+        seen = (await self.connector.scan(scan_s)).get(paired.address)
+        if seen is not None:
+            try:
+                async with self.connector.connect(seen.device, lambda c: None) as client:
+                    await client.unpair()
+            except (BleakError, TimeoutError) as exc:
+                log.info("%s: bond not removed on the device: %s", device_id, exc)
+        return self.registry.remove(device_id)
+
+    def devices(self) -> list[PairedDevice]:
+        """Paired devices."""
+        return self.registry.all()
+
+    def latest_readings(self, device_id: str, limit: int = 5) -> list[Reading]:
+        """The device's most recent readings (stored on the hub)."""
+        return self.outbox.latest(device_id, limit)
+
+    # ------------------------------------------------------------------------- syncing
+
+    async def sync(self, paired: PairedDevice, seen: Seen) -> SyncResult:
+        """Run one session with a paired device and record how it ended."""
+        result = await self._session(seen, paired, passkey=None, pairing=False)
+        self.registry.record_sync(paired.device_id, self.clock(), result.outcome, seen.address)
+        return result
+
+    async def sync_round(self, scan_s: float) -> dict[str, SyncResult]:
+        """Scan once, then sync every paired device that was heard (bounded concurrency)."""
+        heard = await self.connector.scan(scan_s)
+        by_address = {p.address.upper(): p for p in self.registry.all()}
+        jobs = {
+            by_address[a.upper()].device_id: self.sync(by_address[a.upper()], s)
+            for a, s in heard.items()
+            if a.upper() in by_address
+        }
+        results = await asyncio.gather(*jobs.values())
+        return dict(zip(jobs, results, strict=True))
+
+    async def device_loop(self, scan_s: float, interval_s: float) -> None:
+        """Sync paired devices forever (cancel to stop)."""
+        while True:
+            try:
+                await self.sync_round(scan_s)
+            except (BleakError, OSError) as exc:
+                log.error("%s: scan round failed: %s", self.gateway_id, exc)
+            await asyncio.sleep(interval_s)
+
+    # ------------------------------------------------------------------------- one session
+
+    def _make_session(
+        self, paired: PairedDevice, inventory: GattInventory, pairing: bool
+    ) -> BaseSession:
+        now = self.clock()
+        params = SessionParams(
+            patient_id=paired.patient_id,
+            gateway_id=self.gateway_id,
+            expected_device_id=None if pairing else paired.device_id,
+            cursor=None if pairing else self.outbox.cursor(paired.device_id),
+            local_utc_offset_min=self.utc_offset_min(now),
+            clock_set_threshold_s=self.tuning.clock_set_threshold_s,
+            require_bond=True,
+            pace_s=self.tuning.pace_s,
+            operation_timeout_s=self.tuning.operation_timeout_s,
+            silence_timeout_s=self.tuning.silence_timeout_s,
+        )
+        cls = GlucoseSession if paired.kind == "glucose" else BloodPressureSession
+        return cls(params, inventory)
+
+    async def _session(
+        self, seen: Seen, paired: PairedDevice, *, passkey: int | None, pairing: bool
+    ) -> SyncResult:
+        link = SessionLink(
+            self.clock, passkey=passkey, op_timeout_s=self.tuning.operation_timeout_s
+        )
+        stored = 0
+        device_id: str | None = None if pairing else paired.device_id
+
+        async def on_event(event: Event) -> None:
+            nonlocal stored, device_id
+            if isinstance(event, RecordsReady):
+                if device_id is None and session.device is not None:
+                    device_id = session.device.id
+                assert device_id is not None
+                self.failpoints.hit(BEFORE_COMMIT)
+                result = await asyncio.to_thread(
+                    self.outbox.store,
+                    device_id,
+                    event.readings,
+                    event.cursor,
+                    event.quarantined,
+                    self.clock(),
+                )
+                stored += result.stored
+                self.wake.set()
+
+        try:
+            async with self.connector.connect(seen.device, link.on_disconnect) as client:
+                session = self._make_session(paired, inventory_of(client), pairing)
+                ended = await link.run(client, session, on_event)
+        except ConnectFailedError as exc:
+            return SyncResult(UNREACHABLE, str(exc), 0, paired)
+        except OutboxFullError as exc:
+            log.error("%s: %s", paired.device_id, exc)
+            return SyncResult(OUTBOX_FULL, str(exc), stored, paired)
+        return SyncResult(ended.outcome.value, ended.detail, stored, _with_identity(paired, ended))
+
+
+def _placeholder(address: str) -> DeviceInfo:
+    return DeviceInfo(id=f"unidentified-{address.replace(':', '')}")
+
+
+def _with_identity(paired: PairedDevice, ended: SessionEnded) -> PairedDevice:
+    if ended.device is None:
+        return paired
+    return PairedDevice(
+        device=ended.device,
+        address=paired.address,
+        kind=paired.kind,
+        patient_id=paired.patient_id,
+        paired_at=paired.paired_at,
+        name=paired.name,
+        last_sync_at=paired.last_sync_at,
+        last_outcome=ended.outcome.value,
+    )

@@ -1,0 +1,145 @@
+"""The gateway's settings: one pydantic-settings model, from a TOML file and the environment.
+
+Precedence: explicit arguments, then `HV_GATEWAY_*` environment variables, then the TOML file.
+Bad settings fail at start-up with `SettingsError` naming the key (`mqtt_port`, ...); unknown
+keys in the file are errors too, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import tomllib
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from gateway.errors import SettingsError
+from gateway.failpoints import KNOWN as FAILPOINTS
+
+_FILE_VALUES: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "gateway_settings_file", default=MappingProxyType({})
+)
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Values read from the TOML file by `load_settings` (lowest precedence)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return _FILE_VALUES.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_FILE_VALUES.get())
+
+
+class GatewaySettings(BaseSettings):
+    """Everything the home hub needs; see README "gateway" for a sample file."""
+
+    model_config = SettingsConfigDict(env_prefix="HV_GATEWAY_", extra="forbid", frozen=True)
+
+    gateway_id: Identifier
+    data_dir: Path = Path("/var/lib/homevitals/gateway")
+    timezone: str = "UTC"
+    locale: Literal["en", "zh-CN"] = "en"
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(1883, ge=1, le=65535)
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    mqtt_tls_ca: Path | None = None
+    mqtt_tls_cert: Path | None = None
+    mqtt_tls_key: Path | None = None
+    mqtt_keepalive_s: int = Field(30, ge=2, le=3600)
+    mqtt_session_expiry_s: int = Field(7 * 86400, ge=60)
+    max_batch_bytes: int = Field(60_000, ge=2_000, le=256_000_000)
+    resend_first_s: float = Field(30.0, gt=0)
+    resend_max_s: float = Field(3600.0, gt=0)
+    outbox_max_bytes: int | None = Field(None, ge=1_000_000)
+
+    ble_transport: str = "platform"  # "platform" (BlueZ), "virtual", or a Bumble transport
+    max_connections: int = Field(3, ge=1, le=32)
+    scan_s: float = Field(5.0, gt=0)
+    poll_interval_s: float = Field(60.0, gt=0)
+    connect_attempts: int = Field(3, ge=1, le=10)
+    connect_timeout_s: float = Field(20.0, gt=0)
+    pace_s: float = Field(0.5, ge=0)
+    operation_timeout_s: float = Field(30.0, gt=0)
+    silence_timeout_s: float = Field(10.0, gt=0)
+    clock_set_threshold_s: float = Field(120.0, ge=0)
+
+    page_enabled: bool = True
+    page_host: str = "127.0.0.1"
+    page_port: int = Field(8080, ge=0, le=65535)
+
+    failpoint: str | None = None  # crash-safety tests only
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then environment, then the TOML file."""
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("failpoint")
+    @classmethod
+    def _known_failpoint(cls, value: str | None) -> str | None:
+        if value is not None and value not in FAILPOINTS:
+            raise ValueError(f"must be one of {sorted(FAILPOINTS)}")
+        return value
+
+    @property
+    def outbox_path(self) -> Path:
+        """The SQLite file holding outbox, cursors, quarantine and the pairing registry."""
+        return self.data_dir / "gateway.sqlite"
+
+    def utc_offset_min(self, at: datetime) -> int:
+        """The hub's local UTC offset at `at`, in minutes (DST-aware)."""
+        offset = at.astimezone(ZoneInfo(self.timezone)).utcoffset()
+        return 0 if offset is None else int(offset.total_seconds() // 60)
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> GatewaySettings:
+    """Read settings from `path` (TOML), the environment and `overrides`.
+
+    Raises:
+        SettingsError: naming the first bad key (or the file, when it is not valid TOML).
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(str(path), f"cannot read the settings file: {exc}") from exc
+    token = _FILE_VALUES.set(values)
+    try:
+        return GatewaySettings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "$"
+        raise SettingsError(key, first["msg"]) from exc
+    finally:
+        _FILE_VALUES.reset(token)

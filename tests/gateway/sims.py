@@ -1,0 +1,152 @@
+"""Simulated devices on a virtual air, and a gateway wired to it, for the end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from devices.codecs import BloodPressureMeasurement, SFloat
+from devices.reading import Kind, device_id_for, reading_id_for
+from firmware_sims.air import VirtualAir
+from firmware_sims.bp_cuff import BloodPressureCuff
+from firmware_sims.faults import Faults
+from firmware_sims.glucose_meter import GlucoseMeter
+from firmware_sims.models import get_model
+from gateway.connections import Connector
+from gateway.outbox import Backoff, Outbox
+from gateway.registry import Registry
+from gateway.service import Gateway, SessionTuning
+
+PASSKEY = 246810
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_meter(
+    air: VirtualAir,
+    *,
+    serial: str = "GM0000000001",
+    address: str = "F1:00:00:00:00:01",
+    model: str = "accu-chek-like",
+    records: int = 0,
+    faults: Faults | None = None,
+) -> GlucoseMeter:
+    meter = GlucoseMeter(
+        air, get_model(model), serial=serial, address=address, faults=faults, passkey=PASSKEY
+    )
+    add_records(meter, records)
+    return meter
+
+
+def add_records(meter: GlucoseMeter, count: int, *, start_days_ago: float = 20.0) -> None:
+    start = utcnow() - timedelta(days=start_days_ago)
+    for i in range(count):
+        meter.take_reading(90 + (i * 7) % 120, at_utc=start + timedelta(minutes=30 * i))
+
+
+def make_cuff(
+    air: VirtualAir,
+    *,
+    serial: str = "BP00000001",
+    address: str = "F2:00:00:00:00:01",
+    model: str = "omron-like",
+    records: int = 0,
+    faults: Faults | None = None,
+) -> BloodPressureCuff:
+    cuff = BloodPressureCuff(
+        air, get_model(model), serial=serial, address=address, faults=faults, passkey=PASSKEY
+    )
+    start = utcnow() - timedelta(days=10)
+    for i in range(records):
+        stamp = (start + timedelta(hours=3 * i)).replace(tzinfo=None, microsecond=0)
+        cuff.store(
+            BloodPressureMeasurement.build(
+                systolic=SFloat.from_value(120 + i % 30),
+                diastolic=SFloat.from_value(80 + i % 10),
+                mean_arterial=SFloat.from_value(93),
+                time_stamp=stamp,
+                pulse_rate=SFloat.from_value(70),
+            )
+        )
+    return cuff
+
+
+def meter_ids(meter: GlucoseMeter) -> set[str]:
+    """The reading ids the gateway must produce for every record in the meter's memory."""
+    ident = meter.identity
+    device_id = device_id_for(
+        manufacturer=ident.manufacturer, model=ident.model, serial=ident.serial
+    )
+    out = set()
+    for record in meter.racp.records:
+        m = record.measurement
+        assert m.base_time is not None
+        out.add(
+            reading_id_for(
+                device_id=device_id,
+                kind=Kind.GLUCOSE,
+                sequence=m.sequence_number,
+                device_time=m.base_time.isoformat(),
+            )
+        )
+    return out
+
+
+def cuff_ids(cuff: BloodPressureCuff) -> set[str]:
+    ident = cuff.identity
+    device_id = device_id_for(
+        manufacturer=ident.manufacturer, model=ident.model, serial=ident.serial
+    )
+    out = set()
+    for stored in cuff.memory:
+        stamp = stored.measurement.time_stamp
+        assert isinstance(stamp, datetime)
+        out.add(
+            reading_id_for(
+                device_id=device_id,
+                kind=Kind.BLOOD_PRESSURE,
+                sequence=None,
+                device_time=stamp.isoformat(),
+            )
+        )
+    return out
+
+
+@dataclass
+class Hub:
+    gateway: Gateway
+    outbox: Outbox
+    registry: Registry
+
+
+@asynccontextmanager
+async def hub(
+    air: VirtualAir, data_dir: Path, *, silence_timeout_s: float = 1.0
+) -> AsyncIterator[Hub]:
+    scanner, client = air.backends()
+    outbox = Outbox(data_dir / "gateway.sqlite", backoff=Backoff(first_s=1, max_s=5))
+    registry = Registry(data_dir / "gateway.sqlite")
+    connector = Connector(scanner, client, max_connections=4, attempts=2, connect_timeout_s=5)
+    gateway = Gateway(
+        gateway_id="gw-test",
+        connector=connector,
+        registry=registry,
+        outbox=outbox,
+        clock=utcnow,
+        utc_offset_min=lambda _at: 0,
+        tuning=SessionTuning(
+            pace_s=0.0, operation_timeout_s=5.0, silence_timeout_s=silence_timeout_s
+        ),
+    )
+    try:
+        yield Hub(gateway, outbox, registry)
+    finally:
+        await asyncio.sleep(0)
+        registry.close()
+        outbox.close()

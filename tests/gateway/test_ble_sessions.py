@@ -1,0 +1,37 @@
+"""The gateway's BLE side through real bleak on the virtual air, against simulated devices."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from firmware_sims.air import VirtualAir
+from tests.gateway.sims import PASSKEY, cuff_ids, hub, make_cuff, make_meter, meter_ids
+
+
+@pytest.fixture
+async def air() -> AsyncIterator[VirtualAir]:
+    async with VirtualAir(supervision_timeout_s=0.5) as the_air:
+        yield the_air
+
+
+async def test_meter_500_and_cuff_50_arrive_exactly_once(air: VirtualAir, tmp_path: Path) -> None:
+    meter = make_meter(air, records=500)
+    cuff = make_cuff(air, records=50)
+    await meter.power_on()
+    await cuff.power_on()
+    async with hub(air, tmp_path) as h:
+        seen = await h.gateway.discover(1.0)
+        assert {s.kind for s in seen} == {"glucose", "blood_pressure"}
+        m = await h.gateway.pair(meter.address, "patient-1", passkey=PASSKEY)
+        assert (m.outcome, m.stored) == ("complete", 500), m.detail
+        c = await h.gateway.pair(cuff.address, "patient-1")
+        assert (c.outcome, c.stored) == ("complete", 50), c.detail
+        assert set(h.outbox.reading_ids()) == meter_ids(meter) | cuff_ids(cuff)
+        assert len(h.outbox.reading_ids()) == 550
+        again = await h.gateway.sync_round(1.0)
+        assert {r.outcome for r in again.values()} == {"nothing_new"}
+        assert sum(r.stored for r in again.values()) == 0
+        assert len(h.registry.all()) == 2
