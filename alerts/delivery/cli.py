@@ -7,6 +7,7 @@ given for local development.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from alerts.delivery.migrations import migrate as run_migrations
 from alerts.delivery.receiver import create_receiver_app
 from alerts.delivery.settings import ConfigError, load_settings
 from alerts.delivery.ssrf import SsrfPolicy
+from alerts.delivery.status import endpoint_health, requeue_endpoint
 from alerts.delivery.tables import webhook_attempts
 from ingest.store import make_engine
 
@@ -144,9 +146,16 @@ def rotate_secret(
 
 @app.command()
 def enable(endpoint_id: str, db: Db) -> None:
-    """Re-enable an endpoint that was disabled (410 or sustained failure)."""
-    _run(db, "enable", lambda c: registry.set_endpoint_enabled(c, endpoint_id, True, _now()))
-    typer.echo("enabled")
+    """Re-enable an endpoint and resend what failed while it was disabled; prints the count."""
+    count = _run(db, "enable", lambda c: requeue_endpoint(c, endpoint_id, _now()))
+    typer.echo(f"enabled; {count} deliveries requeued")
+
+
+@app.command()
+def health(team_id: str, db: Db) -> None:
+    """Print the delivery health of a team's endpoints (JSON lines)."""
+    for row in _run(db, "health", lambda c: endpoint_health(c, team_id)):
+        typer.echo(json.dumps(dataclasses.asdict(row), default=str))
 
 
 @app.command()

@@ -23,6 +23,7 @@ from alerts.delivery import signing
 from alerts.delivery.migrations import migrate
 from alerts.delivery.outbox import enqueue_events
 from alerts.delivery.ssrf import IPAddress
+from alerts.delivery.status import endpoint_health, requeue_endpoint
 from alerts.delivery.tables import webhook_attempts, webhook_deliveries
 from alerts.delivery.worker import DeliveryWorker
 from ingest.store import make_engine
@@ -189,10 +190,23 @@ def test_410_disables_the_endpoint_and_alarms_the_teams_other_endpoints(
         )
     assert not endpoint.enabled and "410" in endpoint.disabled_reason
     assert statuses == ["cancelled", "failed"]
+    with db.connect() as conn:
+        health = {h.endpoint_id: h for h in endpoint_health(conn, team.team_id)}
+    assert not health[gone].enabled and health[gone].last_status_code == 410
+    assert health[gone].failing_since is not None and health[gone].pending == 0
     # A disabled endpoint is no longer entitled to new events.
     with db.begin() as conn:
         enqueue_events(conn, [b.opened("a3", "p1", clock())])
     assert worker.run_once() == 0
+    # The team fixes its receiver and re-enables: what failed or was cancelled goes out again.
+    with db.begin() as conn:
+        assert requeue_endpoint(conn, gone, clock()) == 2
+    assert worker.run_once() == 2
+    assert sorted(r.path for r in receiver.received) == ["/gone", "/gone", "/gone", "/ops"]
+    with db.connect() as conn:
+        assert all(
+            h.failing_since is None and h.enabled for h in endpoint_health(conn, team.team_id)
+        )
 
 
 def test_exhausted_schedule_disables_and_alarms(
