@@ -58,13 +58,20 @@ from devices.codecs.plx_continuous_measurement import PlxContinuousMeasurement
 from devices.codecs.plx_spot_check_measurement import PlxSpotCheckMeasurement
 from devices.codecs.profiles import PROFILES, Profile, get_profile
 from devices.codecs.racp import FilterType, OpCode, Operator, RecordAccessControlPoint, ResponseCode
-from devices.codecs.registry import NAMES, REGISTRY, Characteristic, decode, register, uuid16
+from devices.codecs.registry import (
+    NAMES,
+    REGISTRY,
+    Characteristic,
+    decode,
+    register,
+    uuid16,
+)
 from devices.codecs.sfloat import Float, MedFloat16, MedFloat32, SFloat
 from devices.codecs.temperature_measurement import TemperatureMeasurement, TemperatureType
 from devices.codecs.weight_measurement import WeightMeasurement
 from devices.special import Special
 
-CODECS: tuple[type[Characteristic], ...] = (
+CODECS = (
     GlucoseMeasurement,
     GlucoseMeasurementContext,
     GlucoseFeature,
@@ -90,7 +97,7 @@ CODECS: tuple[type[Characteristic], ...] = (
     CgmMeasurement,
 )
 for _codec in CODECS:
-    register(_codec.UUID, _codec.__name__, _codec.from_bytes)  # type: ignore[attr-defined]
+    register(_codec.UUID, _codec.__name__, _codec.from_bytes)
 
 __all__ = [
     "CODECS",
