@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar, Protocol
 
 from devices.codecs.errors import DecodeError
+from devices.codecs.profiles import get_profile
 
 __all__ = ["Characteristic", "Decoder", "decode", "register", "uuid16"]
 
@@ -69,6 +70,7 @@ def decode(
         DecodeError: the payload is invalid, or no codec exists for the UUID.
         UnknownProfileError: `profile` names no profile.
     """
+    get_profile(profile)  # an unknown name fails here, for every characteristic alike
     number = uuid16(uuid)
     decoder = REGISTRY.get(number)
     if decoder is None:

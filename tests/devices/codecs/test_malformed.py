@@ -234,3 +234,18 @@ def test_racp_builders_write_what_real_meters_expect() -> None:
     assert bytes(rac.number_of_records_response(2)) == _x("05000200")
     assert rac.report(at_least=42).filter_value == 42
     assert rac.response(3, 7).is_response
+
+
+def test_an_unknown_profile_fails_even_where_no_quirk_applies() -> None:
+    with pytest.raises(UnknownProfileError):
+        decode(0x2A19, b"\x50", profile="beurer")
+
+
+def test_user_facing_time_is_unknown_on_offset_overrun_or_underrun() -> None:
+    base = datetime(2024, 1, 1, 12, 0)
+    assert GlucoseMeasurement(0x01, 1, base, -0x8000).user_facing_time is None
+    assert GlucoseMeasurement(0x01, 1, base, 0x7FFF).user_facing_time is None
+    assert GlucoseMeasurement(0x01, 1, base, 0x7FFE).user_facing_time == datetime(
+        2024, 1, 24, 6, 6
+    )  # + 22 d 18 h 6 min
+    assert GlucoseMeasurement(0x00, 1, base).user_facing_time == base
