@@ -408,7 +408,9 @@ def radio_backends(
 
 
 class _TransportSettings(Protocol):
-    ble_transport: str
+    @property
+    def ble_transport(self) -> str:
+        """`platform`, `virtual`, or a Bumble transport spec."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""Example bleak scripts that read simulated (or real) meters and cuffs."""

@@ -1,0 +1,33 @@
+"""The README's bleak script reads the demo scenario's meter and cuff."""
+
+from __future__ import annotations
+
+import pytest
+
+from firmware_sims.air import VirtualAir
+from firmware_sims.bleak_backend import BleakBackends
+from firmware_sims.examples import read_all
+from firmware_sims.runner import ScenarioRun
+from firmware_sims.scenario_files import load_scenario
+
+
+async def test_example_script_reads_the_demo_meter_and_cuff(
+    air: VirtualAir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(read_all, "QUIET_S", 0.3)
+    run = ScenarioRun(load_scenario("home-demo"), air)
+    await run.start()
+    for _, index, sample in run.timeline()[:10]:
+        await run.make(index, sample)
+    scanner_cls, client_cls = air.backends()
+
+    result = await read_all.read_all(BleakBackends(scanner_cls, client_cls), scan_s=0.5)
+
+    meter, cuff = run.devices
+    assert set(result) == {meter.local_name, cuff.local_name}
+    meter_lines = result[meter.local_name]
+    assert meter_lines[-1] == "RACP response 06000101"
+    assert sum(line.startswith("glucose #") for line in meter_lines) == len(meter.racp.records)
+    cuff_lines = result[cuff.local_name]
+    assert len(cuff_lines) == len(cuff.memory) > 0  # type: ignore[union-attr]
+    assert all(line.startswith("BP ") for line in cuff_lines)
