@@ -47,6 +47,11 @@ class ClockedPeripheral(SimulatedPeripheral):
         """What the device's clock shows now."""
         return self.clock.now(self.now())
 
+    def battery_change(self) -> None:
+        """The battery was swapped: the clock restarts at the firmware's default date
+        (2000-01-01 00:00) until a host or the user sets it."""
+        self.clock.reset(self.now())
+
     def _read_current_time(self, _connection: object) -> bytes:
         return bytes(CurrentTime.build(self.device_time()))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
+from typing import Literal
 
 from bumble.att import ATT_Error, AttributeValue
 from bumble.device import Connection
@@ -167,7 +168,7 @@ class GlucoseMeter(ClockedPeripheral):
             concentration = SFloat.from_value(
                 round(glucose_mg_dl / MG_DL_PER_MMOL_L, 1) / 1e3, exponent=-4
             )
-            unit = "mol/L"
+            unit: Literal["kg/L", "mol/L"] = "mol/L"
         else:
             concentration = SFloat.from_value(round(glucose_mg_dl) / 1e5, exponent=-5)
             unit = "kg/L"
@@ -177,7 +178,7 @@ class GlucoseMeter(ClockedPeripheral):
             base_time=base_time,
             time_offset_min=offset if self.model.time_offset else None,
             concentration=concentration,
-            concentration_unit=unit,  # type: ignore[arg-type]
+            concentration_unit=unit,
             type=GlucoseType.CONTROL_SOLUTION if control_solution else GlucoseType.CAPILLARY_PLASMA,
             sample_location=(
                 GlucoseSampleLocation.CONTROL_SOLUTION

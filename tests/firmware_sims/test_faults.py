@@ -219,3 +219,15 @@ async def test_missing_final_indication(air: VirtualAir) -> None:
         await client.read_gatt_char("2a19")  # ... and everything it sent has arrived
     assert sequences(transfer) == [0, 1]
     assert transfer.racp.empty()  # ... without the RACP response
+
+
+async def test_battery_change_resets_the_clock_until_a_host_sets_it(air: VirtualAir) -> None:
+    clock = FakeTime()
+    meter = make_meter(air, now=clock)
+    meter.take_reading(100)
+    meter.battery_change()
+    clock.now = T0 + timedelta(minutes=5)
+    meter.take_reading(101)
+    transfer = await fetch_all(air, meter)
+    times = [GlucoseMeasurement.from_bytes(b).base_time for _, b in transfer.received]
+    assert times == [datetime(2026, 3, 1, 7, 30), datetime(2000, 1, 1, 0, 5)]
