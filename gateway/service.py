@@ -34,6 +34,7 @@ from gateway.connections import ConnectFailedError, Connector, Seen
 from gateway.errors import InvalidInputError, OutboxFullError
 from gateway.failpoints import BEFORE_COMMIT, Failpoints
 from gateway.outbox import Outbox
+from gateway.quirks import profile_for
 from gateway.registry import PairedDevice, Registry, check_patient_id
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,16 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 OUTBOX_FULL = "outbox_full"
 UNREACHABLE = "unreachable"
+PAIRED_OUTCOMES = frozenset(
+    {
+        Outcome.COMPLETE,
+        Outcome.NOTHING_NEW,
+        Outcome.DISCONNECTED,
+        Outcome.TIMEOUT,
+        Outcome.DEVICE_ERROR,
+        OUTBOX_FULL,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +72,11 @@ class SyncResult:
     detail: str = ""
     stored: int = 0
     device: PairedDevice | None = None
+
+    @property
+    def identified(self) -> bool:
+        """True once Device Information gave the device its stable id."""
+        return self.device is not None and not self.device.device_id.startswith(_UNIDENTIFIED)
 
 
 @dataclass
@@ -111,7 +127,9 @@ class Gateway:
             name=seen.name,
         )
         result = await self._session(seen, provisional, passkey=passkey, pairing=True)
-        if result.outcome in (Outcome.COMPLETE, Outcome.NOTHING_NEW) and result.device is not None:
+        # Once bonded and identified the device is paired, even if the transfer then failed:
+        # the next sync retries the transfer (the cursor has not moved).
+        if result.outcome in PAIRED_OUTCOMES and result.identified and result.device is not None:
             self.registry.add(result.device)
             self.registry.record_sync(
                 result.device.device_id, self.clock(), result.outcome, address
@@ -188,6 +206,7 @@ class Gateway:
             pace_s=self.tuning.pace_s,
             operation_timeout_s=self.tuning.operation_timeout_s,
             silence_timeout_s=self.tuning.silence_timeout_s,
+            profile=profile_for(paired.name),
         )
         cls = GlucoseSession if paired.kind == "glucose" else BloodPressureSession
         return cls(params, inventory)
@@ -199,14 +218,16 @@ class Gateway:
             self.clock, passkey=passkey, op_timeout_s=self.tuning.operation_timeout_s
         )
         stored = 0
-        device_id: str | None = None if pairing else paired.device_id
+        sessions: list[BaseSession] = []
 
         async def on_event(event: Event) -> None:
-            nonlocal stored, device_id
+            nonlocal stored
             if isinstance(event, RecordsReady):
-                if device_id is None and session.device is not None:
-                    device_id = session.device.id
-                assert device_id is not None
+                identity = sessions[0].device
+                if identity is None:  # nothing is quarantined before identification
+                    log.error("%s: records before identification ignored", seen.address)
+                    return
+                device_id = identity.id
                 self.failpoints.hit(BEFORE_COMMIT)
                 result = await asyncio.to_thread(
                     self.outbox.store,
@@ -221,30 +242,41 @@ class Gateway:
 
         try:
             async with self.connector.connect(seen.device, link.on_disconnect) as client:
-                session = self._make_session(paired, inventory_of(client), pairing)
-                ended = await link.run(client, session, on_event)
+                sessions.append(self._make_session(paired, inventory_of(client), pairing))
+                ended = await link.run(client, sessions[0], on_event)
         except ConnectFailedError as exc:
             return SyncResult(UNREACHABLE, str(exc), 0, paired)
         except OutboxFullError as exc:
             log.error("%s: %s", paired.device_id, exc)
-            return SyncResult(OUTBOX_FULL, str(exc), stored, paired)
+            identity = sessions[0].device if sessions else None
+            known = paired if identity is None else _identified(paired, identity)
+            return SyncResult(OUTBOX_FULL, str(exc), stored, known)
         return SyncResult(ended.outcome.value, ended.detail, stored, _with_identity(paired, ended))
 
 
+_UNIDENTIFIED = "unidentified-"
+
+
 def _placeholder(address: str) -> DeviceInfo:
-    return DeviceInfo(id=f"unidentified-{address.replace(':', '')}")
+    return DeviceInfo(id=f"{_UNIDENTIFIED}{address.replace(':', '')}")
 
 
 def _with_identity(paired: PairedDevice, ended: SessionEnded) -> PairedDevice:
     if ended.device is None:
         return paired
+    return _identified(paired, ended.device, ended.outcome.value)
+
+
+def _identified(
+    paired: PairedDevice, device: DeviceInfo, outcome: str | None = None
+) -> PairedDevice:
     return PairedDevice(
-        device=ended.device,
+        device=device,
         address=paired.address,
         kind=paired.kind,
         patient_id=paired.patient_id,
         paired_at=paired.paired_at,
         name=paired.name,
         last_sync_at=paired.last_sync_at,
-        last_outcome=ended.outcome.value,
+        last_outcome=outcome,
     )

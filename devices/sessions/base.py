@@ -198,7 +198,11 @@ class BaseSession:
     def _on_pair(self, event: Input, at: Instant) -> list[Output]:
         if isinstance(event, PairDone):
             if not event.ok:
-                return self._end(Outcome.PAIRING_REFUSED, event.reason or "pairing refused", at)
+                # A paired device that no longer bonds has lost its keys (battery change,
+                # reset): the patient must pair it again. A new one simply refused.
+                known = self.params.expected_device_id is not None
+                outcome = Outcome.NOT_BONDED if known else Outcome.PAIRING_REFUSED
+                return self._end(outcome, event.reason or "pairing refused", at)
             return self._identify(at)
         return []
 

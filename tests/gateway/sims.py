@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from devices.codecs import BloodPressureMeasurement, SFloat
 from devices.reading import Kind, device_id_for, reading_id_for
 from firmware_sims.air import VirtualAir
 from firmware_sims.bp_cuff import BloodPressureCuff
@@ -65,13 +64,16 @@ def make_cuff(
     start = utcnow() - timedelta(days=10)
     for i in range(records):
         stamp = (start + timedelta(hours=3 * i)).replace(tzinfo=None, microsecond=0)
+        # encoded as the model's firmware does (Beurer-like cuffs with their byte quirks)
         cuff.store(
-            BloodPressureMeasurement.build(
-                systolic=SFloat.from_value(120 + i % 30),
-                diastolic=SFloat.from_value(80 + i % 10),
-                mean_arterial=SFloat.from_value(93),
+            cuff.encode(
+                systolic_mmhg=120 + i % 30,
+                diastolic_mmhg=80 + i % 10,
+                pulse_per_min=70,
+                user_id=1,
+                body_movement=False,
+                irregular_pulse=False,
                 time_stamp=stamp,
-                pulse_rate=SFloat.from_value(70),
             )
         )
     return cuff

@@ -23,15 +23,15 @@ async def test_meter_500_and_cuff_50_arrive_exactly_once(air: VirtualAir, tmp_pa
     await meter.power_on()
     await cuff.power_on()
     async with hub(air, tmp_path) as h:
-        seen = await h.gateway.discover(1.0)
+        seen = await h.gateway.discover(0.4)
         assert {s.kind for s in seen} == {"glucose", "blood_pressure"}
-        m = await h.gateway.pair(meter.address, "patient-1", passkey=PASSKEY)
+        m = await h.gateway.pair(meter.address, "patient-1", passkey=PASSKEY, scan_s=0.4)
         assert (m.outcome, m.stored) == ("complete", 500), m.detail
-        c = await h.gateway.pair(cuff.address, "patient-1")
+        c = await h.gateway.pair(cuff.address, "patient-1", scan_s=0.4)
         assert (c.outcome, c.stored) == ("complete", 50), c.detail
         assert set(h.outbox.reading_ids()) == meter_ids(meter) | cuff_ids(cuff)
         assert len(h.outbox.reading_ids()) == 550
-        again = await h.gateway.sync_round(1.0)
+        again = await h.gateway.sync_round(0.4)
         assert {r.outcome for r in again.values()} == {"nothing_new"}
         assert sum(r.stored for r in again.values()) == 0
         assert len(h.registry.all()) == 2

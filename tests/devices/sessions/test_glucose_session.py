@@ -354,3 +354,9 @@ def test_five_hundred_records_arrive_in_one_batch_with_the_right_ids() -> None:
     assert len(run.ready) == 1 and len(run.readings) == 500
     assert len({r.reading_id for r in run.readings}) == 500
     assert run.ready[0].cursor is not None and run.ready[0].cursor.last_sequence == 500
+
+
+def test_a_paired_meter_that_refuses_to_bond_has_lost_its_keys() -> None:
+    session = GlucoseSession(params(expected_device_id=DEVICE_ID), inventory(METER_CHARS))
+    run = drive(session, Script(pair_ok=False))
+    assert run.ended is not None and run.ended.outcome is Outcome.NOT_BONDED
