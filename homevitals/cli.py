@@ -18,6 +18,7 @@ GROUPS: tuple[tuple[str, str, str], ...] = (
     ("alerts", "alerts.cli", "Rules engine: run it, or evaluate rules over history or a file."),
     ("webhook", "alerts.delivery.cli", "Care-team webhooks: register, deliver, receive."),
     ("sim", "firmware_sims.cli", "Simulated meters and cuffs on a virtual radio: list, run."),
+    ("gateway", "gateway.cli", "The home hub: pair devices, list them, run the gateway."),
 )
 
 app = typer.Typer(
