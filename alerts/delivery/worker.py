@@ -18,14 +18,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
-from alerts.careteams.registry import active_secrets
-from alerts.careteams.tables import webhook_endpoints
+from alerts.careteams.tables import webhook_endpoint_secrets, webhook_endpoints
 from alerts.delivery import confirmation, guard, payload, sender, signing
-from alerts.delivery.errors import UnsafeUrlError
+from alerts.delivery.errors import InvalidFieldError
 from alerts.delivery.escalation import EscalationPolicy
 from alerts.delivery.outbox import store_and_route
 from alerts.delivery.schedule import RETRY_AFTER_STATUSES, RetrySchedule, parse_retry_after
@@ -104,12 +104,22 @@ class DeliveryWorker:
 
     def run_once(self) -> int:
         """Claim and attempt the deliveries due now; returns how many were attempted."""
-        ids = self._claim(self.clock())
-        for delivery_id in ids:
-            self._attempt(delivery_id)
-        return len(ids)
+        now = self.clock()
+        claim_lease = now + timedelta(seconds=self.config.lease_s)
+        ids = self._claim(now, claim_lease)
+        if not ids:
+            return 0
+        rows, secrets = self._load(ids, now)
+        attempted = 0
+        for row in rows:
+            # Sending one by one can outlast the batch's lease: re-take the row just before the
+            # send, and only if nobody else claimed it since (its lease is still ours).
+            if self._renew(row.id, claim_lease):
+                self._attempt(row, secrets.get(row.endpoint_id, []))
+                attempted += 1
+        return attempted
 
-    def _claim(self, now: datetime) -> list[int]:
+    def _claim(self, now: datetime, lease: datetime) -> list[int]:
         d = webhook_deliveries.c
         with self.engine.begin() as conn:
             ids = list(
@@ -127,25 +137,50 @@ class DeliveryWorker:
             )
             if ids:
                 conn.execute(
-                    sa.update(webhook_deliveries)
-                    .where(d.id.in_(ids))
-                    .values(lease_until=now + timedelta(seconds=self.config.lease_s))
+                    sa.update(webhook_deliveries).where(d.id.in_(ids)).values(lease_until=lease)
                 )
         return ids
 
-    def _attempt(self, delivery_id: int) -> None:
+    def _load(
+        self, ids: list[int], now: datetime
+    ) -> tuple[list[sa.Row[Any]], dict[str, list[str]]]:
         d, e, w = webhook_deliveries.c, webhook_events.c, webhook_endpoints.c
-        started = self.clock()
+        s = webhook_endpoint_secrets.c
         with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(webhook_deliveries, webhook_events, w.url, w.team_id, w.enabled)
-                .join(webhook_events, e.event_id == d.event_id)
-                .join(webhook_endpoints, w.id == d.endpoint_id)
-                .where(d.id == delivery_id)
-            ).one()
-            secrets = active_secrets(conn, row.endpoint_id, started)
-        if row.status != PENDING:
-            return
+            rows = list(
+                conn.execute(
+                    sa.select(webhook_deliveries, webhook_events, w.url, w.team_id, w.enabled)
+                    .join(webhook_events, e.event_id == d.event_id)
+                    .join(webhook_endpoints, w.id == d.endpoint_id)
+                    .where(d.id.in_(ids))
+                    .order_by(d.next_attempt_at, d.id)
+                )
+            )
+            secrets: dict[str, list[str]] = {}
+            for endpoint_id, secret in conn.execute(
+                sa.select(s.endpoint_id, s.secret)
+                .where(
+                    s.endpoint_id.in_({r.endpoint_id for r in rows}),
+                    sa.or_(s.expires_at.is_(None), s.expires_at > now),
+                )
+                .order_by(s.id.desc())
+            ):
+                secrets.setdefault(endpoint_id, []).append(secret)
+        return rows, secrets
+
+    def _renew(self, delivery_id: int, claim_lease: datetime) -> bool:
+        d = webhook_deliveries.c
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                sa.update(webhook_deliveries)
+                .where(d.id == delivery_id, d.status == PENDING, d.lease_until == claim_lease)
+                .values(lease_until=self.clock() + timedelta(seconds=self.config.lease_s))
+            )
+        return taken.rowcount == 1
+
+    def _attempt(self, row: sa.Row[Any], secrets: list[str]) -> None:
+        delivery_id = row.id
+        started = self.clock()
         if not row.enabled:
             self._finish(delivery_id, CANCELLED, "endpoint disabled")
             return
@@ -164,10 +199,10 @@ class DeliveryWorker:
         body = payload.render(event, row.team_id, self.config.links)
         try:
             target, address = guard.resolve(row.url, self.config.policy, self.resolver)
-        except UnsafeUrlError as exc:
+            headers = signing.sign_headers(row.event_id, started, body, secrets)
+        except InvalidFieldError as exc:  # SSRF refusal (UnsafeUrlError) or no active secret
             result = sender.AttemptResult(sender.REFUSED, 0.0, error=str(exc))
         else:
-            headers = signing.sign_headers(row.event_id, started, body, secrets)
             result = sender.post(
                 self.client,
                 row.url,
