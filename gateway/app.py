@@ -1,0 +1,152 @@
+"""The gateway's composition root: settings in, adapters opened, loops run.
+
+`python -m gateway` and `homevitals gateway run` call `main`; the `pair`, `devices` and
+`unpair` commands use `open_hub` for the same wiring without the loops. This is the only
+module that picks the BLE backend (`firmware_sims.bleak_backend.backend_for`: BlueZ through
+bleak's platform backend, the in-process virtual air, or a Bumble transport), configures
+logging, and reads the environment (through `GatewaySettings`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import uvicorn
+
+from firmware_sims.bleak_backend import backend_for
+from gateway.connections import Connector
+from gateway.delivery import publish_loop, receipt_loop
+from gateway.failpoints import Failpoints
+from gateway.outbox import Backoff, Outbox
+from gateway.page import create_page
+from gateway.publisher import MqttConfig, Publisher
+from gateway.registry import Registry
+from gateway.service import Gateway, SessionTuning
+from gateway.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    """The gateway's wall clock (the only place it is read)."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Hub:
+    """Everything `open_hub` wired together."""
+
+    settings: GatewaySettings
+    gateway: Gateway
+    outbox: Outbox
+    registry: Registry
+
+
+@asynccontextmanager
+async def open_hub(settings: GatewaySettings, *, air: Any = None) -> AsyncIterator[Hub]:
+    """Open the database, the BLE backend and the device service.
+
+    Raises:
+        FirmwareSimsError: the BLE transport cannot be opened.
+        sqlite3.Error: the database cannot be opened.
+    """
+    backends = await backend_for(settings, air=air)
+    outbox = Outbox(
+        settings.outbox_path,
+        backoff=Backoff(settings.resend_first_s, settings.resend_max_s),
+        max_size_bytes=settings.outbox_max_bytes,
+    )
+    registry = Registry(settings.outbox_path)
+    connector = Connector(
+        backends.scanner,
+        backends.client,
+        max_connections=settings.max_connections,
+        attempts=settings.connect_attempts,
+        connect_timeout_s=settings.connect_timeout_s,
+    )
+    gateway = Gateway(
+        gateway_id=settings.gateway_id,
+        connector=connector,
+        registry=registry,
+        outbox=outbox,
+        clock=utc_now,
+        utc_offset_min=settings.utc_offset_min,
+        tuning=SessionTuning(
+            pace_s=settings.pace_s,
+            operation_timeout_s=settings.operation_timeout_s,
+            silence_timeout_s=settings.silence_timeout_s,
+            clock_set_threshold_s=settings.clock_set_threshold_s,
+        ),
+        failpoints=Failpoints(settings.failpoint),
+    )
+    try:
+        yield Hub(settings, gateway, outbox, registry)
+    finally:
+        registry.close()
+        outbox.close()
+        await backends.close()
+
+
+def mqtt_config(settings: GatewaySettings) -> MqttConfig:
+    """The publisher's configuration from the settings."""
+    password = settings.mqtt_password
+    return MqttConfig(
+        host=settings.mqtt_host,
+        port=settings.mqtt_port,
+        username=settings.mqtt_username,
+        password=None if password is None else password.get_secret_value(),
+        tls_ca=settings.mqtt_tls_ca,
+        tls_cert=settings.mqtt_tls_cert,
+        tls_key=settings.mqtt_tls_key,
+        keepalive_s=settings.mqtt_keepalive_s,
+        session_expiry_s=settings.mqtt_session_expiry_s,
+    )
+
+
+async def run(settings: GatewaySettings, *, air: Any = None) -> None:
+    """Run the hub until cancelled: device syncs, publishing, receipts, the pairing page."""
+    async with (
+        open_hub(settings, air=air) as hub,
+        Publisher(settings.gateway_id, mqtt_config(settings)) as publisher,
+    ):
+        gateway = hub.gateway
+        log.info("%s: gateway running (outbox %s)", settings.gateway_id, settings.outbox_path)
+        # SIGTERM (systemd stop) ends the loops cleanly: status `offline`, bonds kept.
+        main_task = asyncio.current_task()
+        if main_task is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(
+                publish_loop(
+                    hub.outbox,
+                    publisher,
+                    utc_now,
+                    gateway.wake,
+                    max_batch_bytes=settings.max_batch_bytes,
+                    failpoints=gateway.failpoints,
+                )
+            )
+            tasks.create_task(receipt_loop(hub.outbox, publisher, utc_now))
+            tasks.create_task(gateway.device_loop(settings.scan_s, settings.poll_interval_s))
+            if settings.page_enabled:
+                page = create_page(gateway, default_locale=settings.locale)
+                config = uvicorn.Config(
+                    page,
+                    host=settings.page_host,
+                    port=settings.page_port,
+                    log_level="warning",
+                    lifespan="off",
+                )
+                tasks.create_task(uvicorn.Server(config).serve())
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Log lines with the device or stream id first (STYLE.md), to stderr."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,116 @@
+"""The pairing page's languages (English, Simplified Chinese) and glucose units per locale.
+
+The language comes from an explicit choice (the switch on the page, kept in a cookie), else
+from the browser's Accept-Language (RFC 9110 12.5.4, quality values honoured), else English.
+Glucose is shown in mmol/L (the unit used in China and most of the world) unless the patient
+chose mg/dL, or the browser asks for US English, where mg/dL is the customary unit.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+Locale = Literal["en", "zh-CN"]
+GlucoseUnit = Literal["mmol/L", "mg/dL"]
+LOCALES: Final[tuple[Locale, ...]] = ("en", "zh-CN")
+UNITS: Final[tuple[GlucoseUnit, ...]] = ("mmol/L", "mg/dL")
+
+TEXT: Final[dict[Locale, dict[str, str]]] = {
+    "en": {
+        "title": "Home hub: your devices",
+        "intro": "Put your meter or cuff in pairing mode, then look for devices.",
+        "scan": "Look for devices",
+        "discovered": "Devices nearby",
+        "none_discovered": "No devices found yet. Put the device in pairing mode and look again.",
+        "glucose": "Glucose meter",
+        "blood_pressure": "Blood-pressure cuff",
+        "patient": "Patient ID",
+        "passkey": "Passkey shown on the device (if it shows one)",
+        "pair": "Pair",
+        "paired": "Your devices",
+        "none_paired": "No device is paired yet.",
+        "last_sync": "Last sync",
+        "never": "never",
+        "last_readings": "Last readings",
+        "no_readings": "No readings yet.",
+        "unpair": "Unpair",
+        "unit": "Glucose unit",
+        "language": "Language",
+        "control": "control solution",
+        "result_complete": "Paired. Readings fetched: {stored}.",
+        "result_nothing_new": "Paired. The device had no new readings.",
+        "result_pairing_refused": "The device refused pairing. Check the passkey and try again.",
+        "result_not_bonded": "The device forgot this hub. Put it in pairing mode and pair again.",
+        "result_other": "Pairing did not finish ({outcome}). Try again.",
+        "unpaired": "Device removed.",
+        "bad_input": "Please check {field}: {reason}",
+        "outcome": "Status",
+    },
+    "zh-CN": {
+        "title": "家庭网关：您的设备",
+        "intro": "请先让血糖仪或血压计进入配对模式，然后搜索设备。",
+        "scan": "搜索设备",
+        "discovered": "附近的设备",
+        "none_discovered": "尚未找到设备。请让设备进入配对模式后再搜索。",
+        "glucose": "血糖仪",
+        "blood_pressure": "血压计",
+        "patient": "患者编号",
+        "passkey": "设备上显示的配对码（如有）",
+        "pair": "配对",
+        "paired": "您的设备",
+        "none_paired": "尚未配对任何设备。",
+        "last_sync": "最近同步",
+        "never": "从未",
+        "last_readings": "最近读数",
+        "no_readings": "暂无读数。",
+        "unpair": "取消配对",
+        "unit": "血糖单位",
+        "language": "语言",
+        "control": "质控液",
+        "result_complete": "配对成功。已获取读数：{stored} 条。",
+        "result_nothing_new": "配对成功。设备没有新的读数。",
+        "result_pairing_refused": "设备拒绝配对。请核对配对码后重试。",
+        "result_not_bonded": "设备已忘记本网关。请让设备进入配对模式并重新配对。",
+        "result_other": "配对未完成（{outcome}）。请重试。",
+        "unpaired": "设备已移除。",
+        "bad_input": "请检查 {field}：{reason}",
+        "outcome": "状态",
+    },
+}
+
+
+def _ranges(accept_language: str) -> list[tuple[str, float]]:
+    ranges = []
+    for part in accept_language.split(","):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if tag:
+            ranges.append((tag.strip().lower(), quality))
+    return sorted(ranges, key=lambda r: -r[1])
+
+
+def choose_locale(accept_language: str | None, chosen: str | None) -> Locale:
+    """The page language: the patient's choice, else the browser's preference, else English."""
+    if chosen in LOCALES:
+        return chosen  # type: ignore[return-value]
+    for tag, quality in _ranges(accept_language or ""):
+        if quality <= 0:
+            continue
+        if tag.startswith("zh"):
+            return "zh-CN"
+        if tag.startswith("en"):
+            return "en"
+    return "en"
+
+
+def choose_unit(accept_language: str | None, chosen: str | None) -> GlucoseUnit:
+    """The glucose unit: the patient's choice, else mg/dL for US English, else mmol/L."""
+    if chosen in UNITS:
+        return chosen  # type: ignore[return-value]
+    ranges = [tag for tag, q in _ranges(accept_language or "") if q > 0]
+    return "mg/dL" if ranges and ranges[0] == "en-us" else "mmol/L"

@@ -1,0 +1,164 @@
+"""The local pairing page: a small server-rendered FastAPI app on the hub (loopback by default).
+
+No scripts, no CDN, no web fonts: plain HTML forms with inline CSS, so it works without
+internet. The patient looks for devices, pairs one (typing the passkey the device shows), sees
+paired devices with their last readings and last sync, and unpairs. Language and glucose unit
+come from `gateway.i18n` (Accept-Language, with switches kept in cookies). Forms are parsed
+with the standard library (bodies over 4 KiB are refused with 413), and bad input is answered
+with a 400 page naming the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from devices.reading import Kind, Reading
+from devices.special import Special
+from devices.units import mmol_l_to_mg_dl
+from gateway.errors import InvalidInputError, UnknownDeviceError
+from gateway.i18n import TEXT, GlucoseUnit, Locale, choose_locale, choose_unit
+from gateway.service import Gateway
+
+MAX_FORM_BYTES: Final = 4096
+SCAN_S: Final = 3.0
+_SPECIAL_LABEL: Final = {Special.POSITIVE_INFINITY: "HI", Special.NEGATIVE_INFINITY: "LO"}
+
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+)
+
+
+def _number(value: float | Special, digits: int) -> str:
+    if isinstance(value, Special):
+        return _SPECIAL_LABEL.get(value, value.value)
+    return f"{value:.{digits}f}"
+
+
+def describe(reading: Reading, unit: GlucoseUnit) -> str:
+    """A reading as the patient reads it, in their glucose unit."""
+    values = reading.values
+    if reading.kind in (Kind.GLUCOSE, Kind.KETONE):
+        value = values.get("glucose_mmol_l", values.get("ketone_mmol_l", Special.NAN))
+        if reading.kind is Kind.GLUCOSE and unit == "mg/dL" and not isinstance(value, Special):
+            return f"{mmol_l_to_mg_dl(value):.0f} mg/dL"
+        return f"{_number(value, 1)} mmol/L"
+    if reading.kind is Kind.BLOOD_PRESSURE:
+        text = f"{_number(values['systolic_mmhg'], 0)}/{_number(values['diastolic_mmhg'], 0)} mmHg"
+        pulse = values.get("pulse_per_min")
+        return text if pulse is None else f"{text}, {_number(pulse, 0)} /min"
+    return ", ".join(f"{k} {_number(v, 1)}" for k, v in values.items())
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise InvalidInputError("form", f"larger than {MAX_FORM_BYTES} bytes")
+    try:
+        parsed = parse_qs(body.decode("utf-8"), strict_parsing=False, max_num_fields=20)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInputError("form", "not a valid form") from exc
+    return {k: v[0].strip() for k, v in parsed.items() if v}
+
+
+def create_page(gateway: Gateway, *, default_locale: Locale = "en") -> FastAPI:
+    """The pairing page's ASGI app, bound to `gateway`."""
+    app = FastAPI(title="homevitals hub", docs_url=None, redoc_url=None, openapi_url=None)
+
+    def prefs(request: Request) -> tuple[Locale, GlucoseUnit]:
+        header = request.headers.get("accept-language") or default_locale
+        return (
+            choose_locale(header, request.cookies.get("hv_lang")),
+            choose_unit(header, request.cookies.get("hv_unit")),
+        )
+
+    def render(request: Request, status: int = 200, message: str | None = None) -> HTMLResponse:
+        locale, unit = prefs(request)
+        text = TEXT[locale]
+        paired = [
+            {
+                "device": p,
+                "kind": text[p.kind],
+                "readings": [
+                    (r, describe(r, unit)) for r in gateway.latest_readings(p.device_id, 5)
+                ],
+            }
+            for p in gateway.devices()
+        ]
+        html = _templates.get_template("page.html").render(
+            t=text, locale=locale, unit=unit, seen=list(gateway.last_seen.values()),
+            paired=paired, message=message or request.query_params.get("msg"),
+        )  # fmt: skip
+        return HTMLResponse(html, status_code=status)
+
+    def back(message: str) -> RedirectResponse:
+        return RedirectResponse("/?" + urlencode({"msg": message}), status_code=303)
+
+    def bad(request: Request, exc: InvalidInputError) -> HTMLResponse:
+        text = TEXT[prefs(request)[0]]
+        message = text["bad_input"].format(field=exc.field, reason=exc.reason)
+        status = 413 if exc.field == "form" and "larger" in exc.reason else 400
+        return render(request, status, message)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def home(request: Request) -> Response:
+        return render(request)
+
+    @app.get("/prefs")
+    async def set_prefs(
+        request: Request, lang: str | None = None, unit: str | None = None
+    ) -> Response:
+        response = RedirectResponse("/", status_code=303)
+        if lang in TEXT:
+            response.set_cookie("hv_lang", lang, samesite="strict")
+        if unit in ("mmol/L", "mg/dL"):
+            response.set_cookie("hv_unit", unit, samesite="strict")
+        return response
+
+    @app.post("/scan")
+    async def scan(request: Request) -> Response:
+        await gateway.discover(SCAN_S)
+        return RedirectResponse("/", status_code=303)
+
+    @app.post("/pair")
+    async def pair(request: Request) -> Response:
+        text = TEXT[prefs(request)[0]]
+        try:
+            form = await _form(request)
+            passkey_text = form.get("passkey", "")
+            if passkey_text and not (passkey_text.isdigit() and len(passkey_text) == 6):
+                raise InvalidInputError("passkey", "must be the 6 digits the device shows")
+            result = await gateway.pair(
+                form.get("address", ""),
+                form.get("patient_id", ""),
+                passkey=int(passkey_text) if passkey_text else None,
+            )
+        except InvalidInputError as exc:
+            return bad(request, exc)
+        key = f"result_{result.outcome}"
+        template = text.get(key, text["result_other"])
+        return back(template.format(stored=result.stored, outcome=result.outcome))
+
+    @app.post("/unpair")
+    async def unpair(request: Request) -> Response:
+        text = TEXT[prefs(request)[0]]
+        try:
+            form = await _form(request)
+            await gateway.unpair(form.get("device_id", ""))
+        except InvalidInputError as exc:
+            return bad(request, exc)
+        except UnknownDeviceError as exc:
+            return bad(request, InvalidInputError("device_id", str(exc)))
+        return back(text["unpaired"])
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
