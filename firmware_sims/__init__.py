@@ -31,5 +31,16 @@ Public interface (for the gateway and the tests)::
 - Peripherals: `firmware_sims.peripheral.SimulatedPeripheral` (DIS, Battery, security,
   power) is the base of the device models; `power_on()`, `power_off()` (the central sees the
   disconnect after the supervision timeout), `disconnect_all()`, `displayed_passkey`,
-  `bonded_hosts()`, `forget_bonds()`.
+  `passkey_shown` (an Event), `bonded_hosts()`, `forget_bonds()`, `battery_change()`.
+- `GlucoseMeter(air, get_model("contour-like"), serial=..., address=..., utc_offset_min=0,
+  faults=Faults(...), passkey=123456, now=callable_utc)`: `take_reading(mg_dl, meal=...,
+  control_solution=..., at_utc=...)` stores a record; `meter.racp.records` holds the
+  `GlucoseRecord`s (codec objects) whose `bytes()` are exactly what goes on the air.
+- `BloodPressureCuff(air, get_model("omron-like"), ...)`: `await measure(sys, dia, pulse,
+  user_id=1, body_movement=..., irregular_pulse=...)` runs a cuff cycle (ICP then the
+  indication); `store(measurement)`; `memory` (with `delivered`); `transfer_done` (an Event set
+  when the on-connect transfer ended).
+- Scenarios: `firmware_sims.scenario_files.load_scenario(name)` -> `Scenario` (`expected_alerts`,
+  `plan(i)`); `firmware_sims.runner.ScenarioRun(scenario, air)` builds and drives the devices;
+  `firmware_sims.hci_bridge.open_hci_endpoint(air, port=0)` lets another process join.
 """

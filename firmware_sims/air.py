@@ -93,6 +93,38 @@ class SupervisedLink(LocalLink):
                     controller.on_le_disconnected(connection, hci.HCI_CONNECTION_TIMEOUT_ERROR)
 
 
+class VirtualController(Controller):
+    """Bumble's `Controller`, plus the LE Create Connection Cancel behaviour it lacks.
+
+    Core v5.4 Vol 4 Part E 7.8.13: after a successful cancel the controller reports the
+    abandoned attempt with an LE Connection Complete event whose status is Unknown Connection
+    Identifier (0x02). Bumble's controller only acknowledges the command, so a host waiting for
+    a device that never advertises would wait forever instead of timing out.
+    """
+
+    def on_hci_le_create_connection_cancel_command(
+        self, command: hci.HCI_LE_Create_Connection_Cancel_Command
+    ) -> hci.HCI_StatusReturnParameters:
+        pending = self.pending_le_connection
+        self.pending_le_connection = None
+        if pending is not None:
+            peer = pending.peer_address
+            event = hci.HCI_LE_Connection_Complete_Event(
+                status=hci.HCI_ErrorCode.UNKNOWN_CONNECTION_IDENTIFIER_ERROR,
+                connection_handle=0,
+                role=hci.Role.CENTRAL,
+                peer_address_type=peer.address_type,
+                peer_address=peer,
+                connection_interval=0,
+                peripheral_latency=0,
+                supervision_timeout=0,
+                central_clock_accuracy=0,
+            )
+            # after the Command Complete this method's return value produces
+            asyncio.get_running_loop().call_soon(self.send_hci_packet, event)
+        return hci.HCI_StatusReturnParameters(hci.HCI_ErrorCode.SUCCESS)
+
+
 class Air(Protocol):
     """Where a simulated peripheral lives: the virtual air, or one real radio (`RadioAir`)."""
 
@@ -201,7 +233,7 @@ class VirtualAir:
         if any(str(d.random_address) == address for d in self._devices):
             raise FirmwareSimsError(f"address {address} is already on the air")
         device = Device(name, hci.Address(address, hci.Address.RANDOM_DEVICE_ADDRESS))
-        controller = Controller(name, link=self.link)
+        controller = VirtualController(name, link=self.link)
         device.host = Host()
         device.host.controller = controller
         device.keystore = MemoryKeyStore()

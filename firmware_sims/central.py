@@ -17,7 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bumble import hci, pairing
+from bumble import core, hci, pairing
 from bumble.device import Advertisement, Connection, Device
 from bumble.keys import MemoryKeyStore
 
@@ -142,17 +142,16 @@ class CentralRadio:
 
         Raises:
             TimeoutError: the peripheral did not accept a connection within `timeout_s`.
+            FirmwareSimsError: the controller reported another failure.
         """
         async with self._connect_lock:
             peer = hci.Address(address, hci.Address.RANDOM_DEVICE_ADDRESS)
             try:
                 connection: Connection = await self.device.connect(peer, timeout=timeout_s)
-            except hci.HCI_Error as exc:
+            except core.TimeoutError as exc:
+                raise TimeoutError(f"{address}: no connection in {timeout_s} s") from exc
+            except (hci.HCI_Error, core.BaseBumbleError) as exc:
                 raise FirmwareSimsError(f"{address}: connection failed: {exc}") from exc
-            except Exception as exc:
-                if type(exc).__name__ == "TimeoutError":  # bumble.core.TimeoutError
-                    raise TimeoutError(f"{address}: no connection in {timeout_s} s") from exc
-                raise
             return connection
 
     async def bond_of(self, address: str) -> Any:

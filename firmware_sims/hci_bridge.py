@@ -21,7 +21,7 @@ from bumble import hci, ll
 from bumble.controller import Controller
 from bumble.transport.tcp_server import open_tcp_server_transport_with_socket
 
-from firmware_sims.air import VirtualAir
+from firmware_sims.air import VirtualAir, VirtualController
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ async def open_hci_endpoint(air: VirtualAir, host: str = "127.0.0.1", port: int 
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     transport = await open_tcp_server_transport_with_socket(sock)
-    controller = Controller(
+    controller = VirtualController(
         "hci-bridge", host_source=transport.source, host_sink=transport.sink, link=air.link
     )
     watch = asyncio.get_running_loop().create_task(_watch_host(transport, controller))

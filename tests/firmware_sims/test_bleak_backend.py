@@ -222,3 +222,15 @@ async def test_out_of_range_and_back_within_the_timeout_keeps_the_link(air: Virt
         await asyncio.sleep(air.supervision_timeout_s * 2)  # let the supervision timer run out
         assert client.is_connected
         assert await client.read_gatt_char(ECHO_VALUE) == bytearray(b"hello")
+
+
+async def test_connecting_to_an_absent_device_times_out_and_frees_the_initiator(
+    air: VirtualAir,
+) -> None:
+    _, client_cls = air.backends()
+    with pytest.raises(TimeoutError):
+        await BleakClient("F0:00:00:00:00:09", backend=client_cls, timeout=0.3).connect()
+    echo = make_echo(air)
+    await echo.power_on()
+    async with BleakClient("F0:00:00:00:00:01", backend=client_cls) as client:
+        assert client.is_connected
