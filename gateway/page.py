@@ -67,8 +67,10 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0].strip() for k, v in parsed.items() if v}
 
 
-def create_page(gateway: Gateway, *, default_locale: Locale = "en") -> FastAPI:
-    """The pairing page's ASGI app, bound to `gateway`."""
+def create_page(
+    gateway: Gateway, *, default_locale: Locale = "en", scan_s: float = SCAN_S
+) -> FastAPI:
+    """The pairing page's ASGI app, bound to `gateway` (`scan_s`: how long "look" scans)."""
     app = FastAPI(title="homevitals hub", docs_url=None, redoc_url=None, openapi_url=None)
 
     def prefs(request: Request) -> tuple[Locale, GlucoseUnit]:
@@ -123,7 +125,7 @@ def create_page(gateway: Gateway, *, default_locale: Locale = "en") -> FastAPI:
 
     @app.post("/scan")
     async def scan(request: Request) -> Response:
-        await gateway.discover(SCAN_S)
+        await gateway.discover(scan_s)
         return RedirectResponse("/", status_code=303)
 
     @app.post("/pair")

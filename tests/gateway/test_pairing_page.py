@@ -1,0 +1,143 @@
+"""The pairing page in a real headless Chromium (Debian's, through Playwright): pair a simulated
+meter with its passkey, see its readings in the patient's language and unit, unpair."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from playwright.async_api import Browser, async_playwright
+
+from firmware_sims.air import VirtualAir
+from gateway.page import create_page
+from gateway.service import Gateway
+from tests.gateway.sims import PASSKEY, hub, make_meter
+from tests.support.servers import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+async def air() -> AsyncIterator[VirtualAir]:
+    async with VirtualAir(supervision_timeout_s=0.5) as the_air:
+        yield the_air
+
+
+def chromium_installed() -> bool:
+    return Path(CHROMIUM).exists()
+
+
+@pytest.fixture
+async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
+    if not chromium_installed():
+        pytest.fail("Debian's chromium is required (scripts/install-system-deps.sh installs it)")
+    async with async_playwright() as p:
+        context = await p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+        )  # fmt: skip
+        assert context.browser is not None
+        yield context.browser
+        await context.close()
+
+
+async def serve(gateway: Gateway) -> tuple[str, uvicorn.Server, asyncio.Task[None]]:
+    port = free_port()
+    config = uvicorn.Config(
+        create_page(gateway, scan_s=0.5),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(10):
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.02)
+    return f"http://127.0.0.1:{port}", server, task
+
+
+async def test_pair_see_readings_switch_language_and_unit_then_unpair(
+    air: VirtualAir, browser: Browser, tmp_path: Path
+) -> None:
+    meter = make_meter(air, records=4)
+    await meter.power_on()
+    async with hub(air, tmp_path) as h:
+        url, server, task = await serve(h.gateway)
+        try:
+            context = await browser.new_context(locale="zh-CN")
+            page = await context.new_page()
+            await page.goto(url)
+            assert await page.inner_text("h1") == "家庭网关：您的设备"
+            await page.click("#scan")
+            card = page.locator(f'.discovered[data-address="{meter.address}"]')
+            await card.wait_for()
+            await card.locator(".patient").fill("patient-7")
+            await card.locator(".passkey").fill(str(PASSKEY))
+            await card.locator(".pair").click()
+            await page.wait_for_selector("#message")
+            assert await page.inner_text("#message") == "配对成功。已获取读数：4 条。"
+            paired = page.locator(".paired")
+            assert await paired.count() == 1
+            values = await paired.locator(".reading .value").all_inner_texts()
+            assert len(values) == 4 and all(v.endswith("mmol/L") for v in values)
+            assert "patient-7" in await paired.inner_text()
+
+            await page.click("#unit-mgdl")
+            values_mg = await page.locator(".paired .reading .value").all_inner_texts()
+            assert all(v.endswith("mg/dL") for v in values_mg)
+            await page.click("#lang-en")
+            assert await page.inner_text("h1") == "Home hub: your devices"
+
+            await page.locator(".paired .unpair").click()
+            await page.wait_for_selector("#message")
+            assert await page.inner_text("#message") == "Device removed."
+            assert await page.locator(".paired").count() == 0
+            assert h.registry.all() == []
+            await context.close()
+        finally:
+            server.should_exit = True
+            await task
+
+
+async def test_bad_input_is_refused_naming_the_field(
+    air: VirtualAir, browser: Browser, tmp_path: Path
+) -> None:
+    meter = make_meter(air)
+    await meter.power_on()
+    async with hub(air, tmp_path) as h:
+        url, server, task = await serve(h.gateway)
+        try:
+            context = await browser.new_context(locale="en-US")
+            page = await context.new_page()
+            await page.goto(url)
+            await page.click("#scan")
+            card = page.locator(".discovered").first
+            await card.wait_for()
+            await card.locator(".patient").fill("patient 7 with spaces")
+            await card.locator(".pair").click()
+            await page.wait_for_selector("#message")
+            assert "patient_id" in await page.inner_text("#message")
+            assert h.registry.all() == []
+            await context.close()
+            async with httpx.AsyncClient(base_url=url) as client:
+                bad = await client.post("/pair", content=b"address=x&passkey=12ab&patient_id=p")
+                assert bad.status_code == 400 and "passkey" in bad.text
+                huge = await client.post("/pair", content=b"a=" + b"x" * 5000)
+                assert huge.status_code == 413
+        finally:
+            server.should_exit = True
+            await task
