@@ -3,6 +3,7 @@
 This package is the pure core: stdlib (and numpy where it helps) only, no I/O, no clock.
 """
 
+from devices.codecs.errors import DecodeError
 from devices.errors import DevicesError, ReadingValidationError
 from devices.reading import (
     DeviceInfo,
@@ -17,6 +18,7 @@ from devices.reading import (
 from devices.special import Special
 
 __all__ = [
+    "DecodeError",
     "DeviceInfo",
     "DevicesError",
     "Kind",
