@@ -34,6 +34,14 @@ from gateway.settings import GatewaySettings
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class _NoRadio:
+    ble_transport: str = "platform"  # never used: commands without a radio make no BLE calls
+
+
+_NO_RADIO = _NoRadio()
+
+
 def utc_now() -> datetime:
     """The gateway's wall clock (the only place it is read)."""
     return datetime.now(UTC)
@@ -50,14 +58,16 @@ class Hub:
 
 
 @asynccontextmanager
-async def open_hub(settings: GatewaySettings, *, air: Any = None) -> AsyncIterator[Hub]:
-    """Open the database, the BLE backend and the device service.
+async def open_hub(
+    settings: GatewaySettings, *, air: Any = None, radio: bool = True
+) -> AsyncIterator[Hub]:
+    """Open the database, the BLE backend (unless `radio` is False) and the device service.
 
     Raises:
         FirmwareSimsError: the BLE transport cannot be opened.
         sqlite3.Error: the database cannot be opened.
     """
-    backends = await backend_for(settings, air=air)
+    backends = await backend_for(settings if radio else _NO_RADIO, air=air)
     outbox = Outbox(
         settings.outbox_path,
         backoff=Backoff(settings.resend_first_s, settings.resend_max_s),

@@ -83,7 +83,7 @@ def devices_command(settings: SettingsOption = None) -> None:
     loaded = _settings(settings)
 
     async def go() -> int:
-        async with open_hub(loaded) as hub:
+        async with open_hub(loaded, radio=False) as hub:
             for p in hub.gateway.devices():
                 synced = p.last_sync_at.isoformat() if p.last_sync_at else "never"
                 typer.echo(
@@ -105,6 +105,8 @@ def unpair_command(device_id: str, settings: SettingsOption = None) -> None:
     loaded = _settings(settings)
 
     async def go() -> int:
+        async with open_hub(loaded, radio=False) as hub:
+            hub.registry.get(device_id)  # an unknown id fails before the radio is opened
         async with open_hub(loaded) as hub:
             removed = await hub.gateway.unpair(device_id)
             typer.echo(f"unpaired {removed.device_id} (patient {removed.patient_id})")
