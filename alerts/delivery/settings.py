@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=20, ge=1, le=1000)
     poll_interval_s: float = Field(default=0.5, gt=0, le=60)
     ack_timeout_s: float = Field(default=900.0, gt=0)
+    failing_alarm_after_s: float = Field(default=900.0, gt=0)
     # Test-only: SIGKILL the worker after its Nth HTTP response, before recording it.
     failpoint: str | None = None
 
@@ -56,6 +57,7 @@ class Settings(BaseSettings):
             timeout_s=self.timeout_s,
             lease_s=max(self.lease_s, self.timeout_s * 2),
             batch_size=self.batch_size,
+            failing_alarm_after=timedelta(seconds=self.failing_alarm_after_s),
         )
 
 

@@ -24,10 +24,9 @@ import httpx
 import sqlalchemy as sa
 
 from alerts.careteams.tables import webhook_endpoint_secrets, webhook_endpoints
-from alerts.delivery import confirmation, guard, payload, sender, signing
+from alerts.delivery import alarms, confirmation, guard, payload, sender, signing
 from alerts.delivery.errors import InvalidFieldError
 from alerts.delivery.escalation import EscalationPolicy
-from alerts.delivery.outbox import store_and_route
 from alerts.delivery.schedule import RETRY_AFTER_STATUSES, RetrySchedule, parse_retry_after
 from alerts.delivery.ssrf import SsrfPolicy
 from alerts.delivery.tables import (
@@ -39,7 +38,7 @@ from alerts.delivery.tables import (
     webhook_deliveries,
     webhook_events,
 )
-from alerts.events import EventType, Priority, event_id_for
+from alerts.events import EventType, Priority
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +56,9 @@ class WorkerConfig:
     timeout_s: float = 15.0
     lease_s: float = 60.0
     batch_size: int = 20
+    # An endpoint failing this long raises `delivery.failing` (once per failing streak), long
+    # before the retry schedule runs out and disables it.
+    failing_alarm_after: timedelta = timedelta(minutes=15)
 
 
 class DeliveryWorker:
@@ -291,9 +293,14 @@ class DeliveryWorker:
             if result.outcome == sender.SUCCESS:
                 conn.execute(endpoint.values(failing_since=None))
             else:
-                conn.execute(
-                    endpoint.values(failing_since=sa.func.coalesce(w.failing_since, started))
-                )
+                failing_since = conn.execute(
+                    endpoint.values(
+                        failing_since=sa.func.coalesce(w.failing_since, started)
+                    ).returning(w.failing_since)
+                ).scalar_one()
+                alarm_due = ended - failing_since >= self.config.failing_alarm_after
+                if disable_reason is None and alarm_due:
+                    alarms.raise_failing_once(conn, endpoint_id, team_id, ended, failing_since)
                 log.info(
                     "endpoint %s delivery %d attempt %d: %s",
                     endpoint_id,
@@ -302,42 +309,4 @@ class DeliveryWorker:
                     result.error,
                 )
             if disable_reason is not None:
-                disable_and_alarm(conn, endpoint_id, team_id, ended, disable_reason)
-
-
-def disable_and_alarm(
-    conn: sa.Connection, endpoint_id: str, team_id: str, at: datetime, reason: str
-) -> None:
-    """Disable an endpoint, cancel its pending deliveries and raise `delivery.failing`."""
-    w, d, e = webhook_endpoints.c, webhook_deliveries.c, webhook_events.c
-    conn.execute(
-        sa.update(webhook_endpoints)
-        .where(w.id == endpoint_id)
-        .values(enabled=False, disabled_reason=reason, disabled_at=at)
-    )
-    conn.execute(
-        sa.update(webhook_deliveries)
-        .where(d.endpoint_id == endpoint_id, d.status == PENDING)
-        .values(status=CANCELLED, last_error=f"endpoint disabled: {reason}", lease_until=None)
-    )
-    previous = conn.execute(
-        sa.select(sa.func.count())
-        .select_from(webhook_events)
-        .where(e.type == EventType.DELIVERY_FAILING.value, e.subject_id == endpoint_id)
-    ).scalar_one()
-    others = conn.execute(
-        sa.select(w.id).where(w.team_id == team_id, w.id != endpoint_id, w.enabled.is_(True))
-    ).scalars()
-    alarm = payload.StoredEvent(
-        event_id=event_id_for(EventType.DELIVERY_FAILING, endpoint_id, previous + 1),
-        type=EventType.DELIVERY_FAILING,
-        occurred_at=at,
-        patient_id=None,
-        alert_id=None,
-        rule_id=None,
-        priority=Priority.HIGH,
-        revision=previous + 1,
-        subject_id=endpoint_id,
-    )
-    store_and_route(conn, alarm, list(others))
-    log.error("endpoint %s disabled: %s", endpoint_id, reason)
+                alarms.disable_and_alarm(conn, endpoint_id, team_id, ended, disable_reason)

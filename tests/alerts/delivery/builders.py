@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -78,8 +78,14 @@ def worker(
     schedule: RetrySchedule = SHORT,
     resolver: Resolver = system_resolver,
     links: LinkConfig = LINKS,
+    failing_alarm_after_s: float = 900.0,
 ) -> DeliveryWorker:
     config = WorkerConfig(
-        links=links, policy=DEV, schedule=schedule, timeout_s=timeout_s, lease_s=30
+        links=links,
+        policy=DEV,
+        schedule=schedule,
+        timeout_s=timeout_s,
+        lease_s=30,
+        failing_alarm_after=timedelta(seconds=failing_alarm_after_s),
     )
     return DeliveryWorker(engine, config, clock, random.Random(8), resolver=resolver)

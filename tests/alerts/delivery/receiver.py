@@ -2,9 +2,10 @@
 
 Each request takes the next behaviour planned for its path (`plan`; default: 204): ``"ok"``,
 ``"status:500"``, ``"status:429:retry-after=7"``, ``"redirect"`` (301 to /moved on the same
-server), ``"hang"`` (sleeps past the worker's timeout), ``"big"`` (a 1 MiB 200 response). Every
-request that reached the app is recorded with its path, headers and body. The server can be
-stopped and started again on the same port (the "receiver down, then back" case).
+server), ``"hang"`` (sleeps past the worker's timeout), ``"big"`` (a 1 MiB 200 response),
+``"drip"`` (a 200 whose body trickles for 4 s). Every request that reached the app is recorded
+with its path, headers and body. The server can be stopped and started again on the same port
+(the "receiver down, then back" case).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import asyncio
 import threading
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
@@ -66,6 +68,8 @@ class ScriptedReceiver:
         if behaviour == "hang":
             await asyncio.sleep(self.hang_s)
             return Response(status_code=204)
+        if behaviour == "drip":
+            return StreamingResponse(self._drip(), status_code=200)
         if behaviour == "big":
             return Response(b"x" * (1 << 20), status_code=200)
         parts = behaviour.split(":")
@@ -75,6 +79,11 @@ class ScriptedReceiver:
             name, _, value = parts[2].partition("=")
             headers[name] = value
         return Response(status_code=int(parts[1]), headers=headers)
+
+    async def _drip(self) -> AsyncIterator[bytes]:
+        for _ in range(20):  # 1 byte every 0.2 s: each read is quick, the whole is too slow
+            yield b"."
+            await asyncio.sleep(0.2)
 
     def app(self) -> Starlette:
         return Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST", "GET"])])

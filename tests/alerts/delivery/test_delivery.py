@@ -209,8 +209,8 @@ def test_410_disables_the_endpoint_and_alarms_the_teams_other_endpoints(
         )
 
 
-def test_exhausted_schedule_disables_and_alarms(
-    db: sa.Engine, clock: FakeClock, receiver: ScriptedReceiver, worker: DeliveryWorker
+def test_sustained_failure_alarms_early_then_disables_at_exhaustion(
+    db: sa.Engine, clock: FakeClock, receiver: ScriptedReceiver
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
     with db.begin() as conn:
@@ -218,21 +218,43 @@ def test_exhausted_schedule_disables_and_alarms(
         failing = b.add_endpoint(conn, team, dead, clock()).endpoint_id
         b.add_endpoint(conn, team, receiver.url("/ops"), clock(), types=("alert.resolved",))
         enqueue_events(conn, [b.opened("a1", "p1", clock())])
-    for _ in range(b.SHORT.max_attempts):
-        assert worker.run_once() == 1
-        clock.advance(10)
-    outcomes = [a.outcome for a in attempts(db)]
-    assert outcomes == ["network"] * 4
-    worker.run_once()
+    w = b.worker(db, clock, failing_alarm_after_s=5.0)
+    alarms_after_each_attempt = []
+    try:
+        for _ in range(b.SHORT.max_attempts):
+            assert w.run_once() == 1  # the attempt to the dead endpoint
+            w.run_once()  # any alarm it raised
+            alarms_after_each_attempt.append(len(receiver.received))
+            clock.advance(10)
+    finally:
+        w.close()
+    assert [a.outcome for a in attempts(db) if a.endpoint_id == failing] == ["network"] * 4
+    # Failing for 10 s (> 5 s) at the second attempt: one alarm for the streak; then one more
+    # when the fourth attempt exhausts the schedule and disables the endpoint.
+    assert alarms_after_each_attempt == [0, 1, 1, 2]
+    alarms = [json.loads(r.body) for r in receiver.received]
     # Technical alarms ignore event filters: /ops subscribed to alert.resolved only.
-    (alarm,) = [json.loads(r.body) for r in receiver.received]
-    assert (alarm["type"], alarm["data"]["subject_id"]) == ("delivery.failing", failing)
+    assert [(a["type"], a["data"]["subject_id"], a["data"]["revision"]) for a in alarms] == [
+        ("delivery.failing", failing, 1),
+        ("delivery.failing", failing, 2),
+    ]
     with db.connect() as conn:
         row = conn.execute(
             sa.select(webhook_endpoints).where(webhook_endpoints.c.id == failing)
         ).one()
     assert not row.enabled and "4 times" in row.disabled_reason
     assert row.failing_since is not None
+
+
+def test_slow_drip_response_is_cut_off_at_the_time_budget(
+    db: sa.Engine, clock: FakeClock, receiver: ScriptedReceiver, worker: DeliveryWorker
+) -> None:
+    setup_one(db, clock, receiver.url())
+    receiver.plan("/hook", "drip")
+    worker.run_once()
+    (attempt,) = attempts(db)
+    assert (attempt.outcome, attempt.status_code) == ("success", 200)
+    assert "cut off at the time budget" in attempt.error
 
 
 def test_receiver_down_then_back_loses_nothing(
