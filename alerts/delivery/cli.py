@@ -21,6 +21,7 @@ import uvicorn
 from alerts.careteams import registry
 from alerts.delivery import __main__ as worker_main
 from alerts.delivery.ack_app import create_app
+from alerts.delivery.confirmation import acknowledge
 from alerts.delivery.errors import DeliveryError
 from alerts.delivery.migrations import migrate as run_migrations
 from alerts.delivery.receiver import create_receiver_app
@@ -186,6 +187,13 @@ def receive(
     application = create_receiver_app(secret, show)
     typer.echo(f"listening on http://{host}:{port}/", err=True)
     uvicorn.run(application, host=host, port=port, log_level="warning", lifespan="off")
+
+
+@app.command("acknowledge")
+def acknowledge_alert(alert_id: str, member_id: str, db: Db) -> None:
+    """Acknowledge an alert on behalf of a care-team member (stops its escalation)."""
+    first = _run(db, "acknowledge", lambda c: acknowledge(c, alert_id, member_id, _now()))
+    typer.echo("acknowledged" if first else "already acknowledged")
 
 
 @app.command()

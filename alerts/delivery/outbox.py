@@ -202,4 +202,9 @@ def enqueue_events(conn: sa.Connection, events: Sequence[AlertEvent]) -> None:
             targets: list[str] = []
         else:
             targets = [e for e, _ in entitled_endpoints(conn, stored.patient_id, stored.type, tier)]
+            if not targets:
+                # Kept (the event row) but heard by nobody: worth a line in the log.
+                log.warning(
+                    "event %s (%s): no endpoint is entitled to it", stored.event_id, stored.type
+                )
         store_and_route(conn, stored, targets)

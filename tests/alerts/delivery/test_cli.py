@@ -19,6 +19,8 @@ from alerts.careteams import registry
 from alerts.delivery import signing
 from alerts.delivery.cli import app
 from alerts.delivery.migrations import migrate
+from alerts.delivery.outbox import enqueue_events
+from tests.alerts.delivery.builders import opened
 from tests.support.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).parents[3]
@@ -59,10 +61,23 @@ def test_a_care_team_admin_registers_an_endpoint(pg_url: str) -> None:
     engine = sa.create_engine(pg_url)
     with engine.connect() as conn:
         secrets = registry.active_secrets(conn, created["endpoint_id"], datetime.now(UTC))
-    engine.dispose()
     assert secrets == [rotated.stdout.strip(), created["secret"]]
     listed = runner.invoke(app, ["attempts", created["endpoint_id"], "--db", pg_url])
     assert listed.exit_code == 0 and listed.stdout == ""
+    health = runner.invoke(app, ["health", team, "--db", pg_url])
+    assert json.loads(health.stdout)["enabled"] is True
+    member = runner.invoke(
+        app, ["member-add", team, "Dr Li", "--role", "physician", "--db", pg_url]
+    )
+    with engine.begin() as conn:
+        enqueue_events(conn, [opened("a1", "p1", datetime.now(UTC))])
+    engine.dispose()
+    acked = runner.invoke(app, ["acknowledge", "a1", member.stdout.strip(), "--db", pg_url])
+    assert acked.stdout.strip() == "acknowledged"
+    again = runner.invoke(app, ["acknowledge", "a1", member.stdout.strip(), "--db", pg_url])
+    assert again.stdout.strip() == "already acknowledged"
+    stranger = runner.invoke(app, ["acknowledge", "a1", "nobody", "--db", pg_url])
+    assert stranger.exit_code == 2 and "member_id" in stranger.stderr
 
 
 def test_webhook_receive_verifies_and_prints(tmp_path: Path) -> None:
