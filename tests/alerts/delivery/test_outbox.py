@@ -148,3 +148,17 @@ def test_registration_validates_every_field(db: sa.Engine, clock: FakeClock) -> 
         with pytest.raises(InvalidFieldError) as tier:
             registry.assign_patient(conn, team.team_id, "p9", at, tier=99)
         assert tier.value.field == "escalation_tier"
+
+
+def test_the_migration_matches_the_table_definitions(db: sa.Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from alerts.careteams.tables import metadata
+
+    with db.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = [d for d in compare_metadata(context, metadata) if d[0] != "remove_table"]
+        version = conn.execute(sa.text("SELECT version_num FROM alembic_version_delivery")).scalar()
+    assert diff == []
+    assert version == "d0001"
