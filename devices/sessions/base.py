@@ -112,6 +112,11 @@ class BaseSession:
         return self._deadline_s
 
     @property
+    def transferring(self) -> bool:
+        """True once every subscription is in place and the record transfer runs."""
+        return self._phase is _Phase.TRANSFER
+
+    @property
     def ended(self) -> bool:
         """True once `SessionEnded` was emitted."""
         return self._phase is _Phase.ENDED

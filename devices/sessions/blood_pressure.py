@@ -56,7 +56,8 @@ class BloodPressureSession(BaseSession):
 
     @property
     def _transferring(self) -> bool:
-        return self._received > 0 or (self._subs_todo == [] and self.device is not None)
+        # An indication can arrive while later CCCDs are still being written.
+        return self._received > 0 or self.transferring
 
     def _finish(self, at: Instant, *, disconnect: bool) -> list[Output]:
         outcome = Outcome.COMPLETE if self._received else Outcome.NOTHING_NEW

@@ -8,6 +8,7 @@ from devices.sessions import (
     Disconnected,
     Notified,
     Outcome,
+    Read,
     SessionParams,
     gatt,
 )
@@ -82,3 +83,13 @@ def test_a_malformed_indication_is_quarantined_at_once() -> None:
 def test_a_cuff_with_nothing_to_send_ends_quietly() -> None:
     run = drive(BloodPressureSession(params(), inventory(CUFF_CHARS)), Script())
     assert run.ready == [] and run.ended is not None and run.ended.outcome is Outcome.NOTHING_NEW
+
+
+def test_a_link_lost_before_the_transfer_is_a_disconnect_not_an_end() -> None:
+    def drop(cmd: object) -> list | None:  # type: ignore[type-arg]
+        if isinstance(cmd, Read) and cmd.uuid == gatt.CURRENT_TIME:
+            return [Disconnected("supervision timeout")]
+        return None
+
+    run = drive(BloodPressureSession(params(), inventory(CUFF_CHARS)), Script(on_command=drop))
+    assert run.ended is not None and run.ended.outcome is Outcome.DISCONNECTED
