@@ -79,7 +79,8 @@ def post(
     parsed = httpx.URL(url)
     pinned = parsed.copy_with(host=str(address))
     default_port = 443 if target.scheme == "https" else 80
-    host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    host = f"[{target.host}]" if ":" in target.host else target.host  # IPv6 literal
+    host_header = host if target.port == default_port else f"{host}:{target.port}"
     all_headers = {
         **headers,
         "Host": host_header,

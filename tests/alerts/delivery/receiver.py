@@ -41,10 +41,12 @@ class ScriptedReceiver:
     script: dict[str, deque[str]] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     hang_s: float = 3.0
+    host: str = "127.0.0.1"
     _server: UvicornThread | None = None
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{path}"
 
     def plan(self, path: str, *behaviours: str) -> None:
         self.script.setdefault(path, deque()).extend(behaviours)
@@ -89,7 +91,7 @@ class ScriptedReceiver:
         return Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST", "GET"])])
 
     def start(self) -> None:
-        self._server = UvicornThread(self.app(), self.port)
+        self._server = UvicornThread(self.app(), self.port, self.host)
         self._server.start()
 
     def stop(self) -> None:
@@ -104,13 +106,14 @@ class UvicornThread:
 
     app: ASGIApp
     port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"
     _server: uvicorn.Server | None = None
     _thread: threading.Thread | None = None
 
     def start(self) -> None:
         config = uvicorn.Config(
             self.app,
-            host="127.0.0.1",
+            host=self.host,
             port=self.port,
             log_level="warning",
             lifespan="off",

@@ -355,3 +355,16 @@ def test_the_embedded_sqlite_store_works_too(
         engine.dispose()
     assert sorted(r.path for r in receiver.received) == ["/a", "/a", "/b"]
     assert Webhook(secret).verify(receiver.received[0].body, receiver.received[0].headers)
+
+
+def test_ipv6_loopback_receiver(db: sa.Engine, clock: FakeClock, worker: DeliveryWorker) -> None:
+    receiver = ScriptedReceiver(host="::1")
+    receiver.start()
+    try:
+        secret, (event_id,) = setup_one(db, clock, receiver.url())
+        assert worker.run_once() == 1
+    finally:
+        receiver.stop()
+    (got,) = receiver.received
+    assert got.headers["host"] == f"[::1]:{receiver.port}"
+    assert Webhook(secret).verify(got.body, got.headers)["data"]["event_id"] == event_id
