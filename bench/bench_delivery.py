@@ -54,7 +54,8 @@ def _machine() -> str:
             break
     return (
         f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}"
+        f"{platform.system()} {platform.release()}, load average at start "
+        f"{os.getloadavg()[0]:.1f}"
     )
 
 

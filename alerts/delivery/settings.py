@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     timeout_s: float = Field(default=15.0, gt=0, le=60)
     lease_s: float = Field(default=60.0, gt=0)
     batch_size: int = Field(default=20, ge=1, le=1000)
+    concurrency: int = Field(default=8, ge=1, le=64)
     poll_interval_s: float = Field(default=0.5, gt=0, le=60)
     ack_timeout_s: float = Field(default=900.0, gt=0)
     failing_alarm_after_s: float = Field(default=900.0, gt=0)
@@ -57,6 +58,7 @@ class Settings(BaseSettings):
             timeout_s=self.timeout_s,
             lease_s=max(self.lease_s, self.timeout_s * 2),
             batch_size=self.batch_size,
+            concurrency=self.concurrency,
             failing_alarm_after=timedelta(seconds=self.failing_alarm_after_s),
         )
 

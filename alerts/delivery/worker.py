@@ -16,6 +16,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,6 +57,8 @@ class WorkerConfig:
     timeout_s: float = 15.0
     lease_s: float = 60.0
     batch_size: int = 20
+    # Endpoints served at once (threads); deliveries to one endpoint stay sequential.
+    concurrency: int = 8
     # An endpoint failing this long raises `delivery.failing` (once per failing streak), long
     # before the retry schedule runs out and disables it.
     failing_alarm_after: timedelta = timedelta(minutes=15)
@@ -86,9 +89,11 @@ class DeliveryWorker:
         self.resolver = resolver
         self.client = client or sender.new_client(config.timeout_s)
         self.after_response = after_response
+        self._pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="webhook")
 
     def close(self) -> None:
-        """Close the HTTP client."""
+        """Stop the sending threads and close the HTTP client."""
+        self._pool.shutdown(wait=True)
         self.client.close()
 
     def run(self, stop: threading.Event, idle_s: float = 0.5) -> None:
@@ -112,10 +117,23 @@ class DeliveryWorker:
         if not ids:
             return 0
         rows, secrets = self._load(ids, now)
+        by_endpoint: dict[str, list[sa.Row[Any]]] = {}
+        for row in rows:
+            by_endpoint.setdefault(row.endpoint_id, []).append(row)
+        # Endpoints are served concurrently, each endpoint's deliveries in order: a receiver
+        # that hangs until the timeout delays only its own queue, not other teams' alerts.
+        queues = list(by_endpoint.values())
+        counts = self._pool.map(lambda q: self._send_queue(q, claim_lease, secrets), queues)
+        return sum(counts)
+
+    def _send_queue(
+        self, rows: list[sa.Row[Any]], claim_lease: datetime, secrets: dict[str, list[str]]
+    ) -> int:
         attempted = 0
         for row in rows:
             # Sending one by one can outlast the batch's lease: re-take the row just before the
-            # send, and only if nobody else claimed it since (its lease is still ours).
+            # send, and only if nobody else claimed it since (its lease is still ours). A row
+            # cancelled meanwhile (its endpoint was disabled by a 410) is skipped the same way.
             if self._renew(row.id, claim_lease):
                 self._attempt(row, secrets.get(row.endpoint_id, []))
                 attempted += 1

@@ -368,3 +368,22 @@ def test_ipv6_loopback_receiver(db: sa.Engine, clock: FakeClock, worker: Deliver
     (got,) = receiver.received
     assert got.headers["host"] == f"[::1]:{receiver.port}"
     assert Webhook(secret).verify(got.body, got.headers)["data"]["event_id"] == event_id
+
+
+def test_a_hanging_endpoint_does_not_hold_up_other_teams(
+    db: sa.Engine, clock: FakeClock, receiver: ScriptedReceiver, worker: DeliveryWorker
+) -> None:
+    with db.begin() as conn:
+        slow_team = b.make_team(conn, clock(), "p1", name="slow")
+        fast_team = b.make_team(conn, clock(), "p2", name="fast")
+        b.add_endpoint(conn, slow_team, receiver.url("/slow"), clock())
+        b.add_endpoint(conn, fast_team, receiver.url("/fast"), clock())
+        enqueue_events(conn, [b.opened(f"s{i}", "p1", clock()) for i in range(3)])
+        enqueue_events(conn, [b.opened("f0", "p2", clock())])
+    receiver.hang_s = 2.0
+    receiver.plan("/slow", "hang", "hang", "hang")
+    assert worker.run_once() == 4
+    paths = [r.path for r in receiver.received]
+    # Served one after the other, /fast would come after the three timeouts of /slow.
+    assert sorted(paths) == ["/fast", "/slow", "/slow", "/slow"]
+    assert paths.index("/fast") < 3
