@@ -113,9 +113,10 @@ def raw_paho_rate(port: int, payloads: list[tuple[str, bytes]]) -> float:
     return (len(stamps) - 1) / (stamps[-1] - stamps[0])
 
 
-def _start_ingest(
-    db_url: str, port: int, client_id: str, group: str, batch: int
+def _launch(  # noqa: PLR0917
+    db_url: str, port: int, client_id: str, group: str, batch: int, log: Path
 ) -> subprocess.Popen[bytes]:
+    """Start `python -m ingest run` with its log in `log`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HV_INGEST_")}
     env.update(
         {
@@ -128,9 +129,46 @@ def _start_ingest(
             "HV_INGEST_MIGRATE_ON_START": "false",
         }
     )
-    return subprocess.Popen(
-        [sys.executable, "-m", "ingest", "run", "--log-level", "WARNING"], env=env, cwd=ROOT
-    )
+    log.write_bytes(b"")
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ingest", "run", "--log-level", "INFO"],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return proc
+
+
+def _wait_subscribed(proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while "subscribed to" not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"ingest did not subscribe:\n{log.read_text(errors='replace')}")
+        time.sleep(0.05)
+
+
+def _start_all(  # noqa: PLR0917
+    db_url: str, port: int, ids: list[str], group: str, batch: int, logs: list[Path]
+) -> list[subprocess.Popen[bytes]]:
+    procs = [_launch(db_url, port, c, group, batch, log) for c, log in zip(ids, logs, strict=True)]
+    for proc, log in zip(procs, logs, strict=True):
+        _wait_subscribed(proc, log)
+    return procs
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 def _count(engine: sa.Engine) -> int:
@@ -139,6 +177,7 @@ def _count(engine: sa.Engine) -> int:
 
 
 def ingest_rate(  # noqa: PLR0917
+    workdir: Path,
     postgres: PostgresServer,
     port: int,
     payloads: list[tuple[str, bytes]],
@@ -152,33 +191,33 @@ def ingest_rate(  # noqa: PLR0917
     migrate(db_url)
     engine = make_engine(db_url)
     ids = [f"{name}-{i}" for i in range(processes)]
-    procs = [_start_ingest(db_url, port, cid, name, batch) for cid in ids]
-    time.sleep(3.0)  # sessions and subscriptions exist
-    for proc in procs:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
+    logs = [workdir / f"{cid}.log" for cid in ids]
+    procs = _start_all(db_url, port, ids, name, batch, logs)
+    _stop(procs)  # the sessions (with the shared subscription) stay on the broker
     _publish(port, payloads)
     expected = len(payloads) * per_message
-    procs = [_start_ingest(db_url, port, cid, name, batch) for cid in ids]
+    procs = []
     try:
+        procs = _start_all(db_url, port, ids, name, batch, logs)
         first = last = None
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
+        stalled_since = time.monotonic()
+        previous = -1
+        while True:
             n = _count(engine)
             now = time.perf_counter()
+            if n != previous:
+                previous, stalled_since = n, time.monotonic()
+            elif time.monotonic() - stalled_since > 60:
+                raise RuntimeError(f"ingest stalled at {n} of {expected} readings")
             if n and first is None:
                 first = (now, n)
             if n >= expected:
                 last = (now, n)
                 break
             time.sleep(0.02)
-        if first is None or last is None:
-            raise RuntimeError(f"ingest stored {_count(engine)} of {expected}")
         return (last[1] - first[1]) / (last[0] - first[0])
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+        _stop(procs)
         engine.dispose()
 
 
@@ -218,9 +257,9 @@ def main(append: bool = True) -> None:
             ("raw paho QoS 1, 100-reading messages", raw_batched, raw_batched * PER_BATCH, "msg/s")
         )
         for processes in (1, 2):
-            r1 = ingest_rate(postgres, broker.port, single, 1, processes, batch=500)
+            r1 = ingest_rate(work, postgres, broker.port, single, 1, processes, batch=500)
             rows.append((f"ingest x{processes}, 1-reading messages", r1, r1, "readings/s"))
-            r100 = ingest_rate(postgres, broker.port, batched, PER_BATCH, processes, batch=20)
+            r100 = ingest_rate(work, postgres, broker.port, batched, PER_BATCH, processes, batch=20)
             rows.append((f"ingest x{processes}, 100-reading messages", r100, r100, "readings/s"))
         lines = [
             "",

@@ -96,6 +96,9 @@ class _Decoded:
     quarantined_by_gw: dict[str, list[str]]
 
 
+_Stage = tuple[list[Inbound], _Decoded]
+
+
 def decode_messages(messages: list[Inbound], now: datetime) -> _Decoded:
     """Validate every message of a batch; what fails becomes a quarantine item."""
     out = _Decoded([], [], defaultdict(list), defaultdict(list))
@@ -297,9 +300,11 @@ class Consumer:
 
     def process(self, messages: list[Inbound], stop: threading.Event) -> None:
         """Validate, commit, receipt and acknowledge one batch of messages."""
+        self._write(messages, decode_messages(messages, self._clock()), stop)
+
+    def _write(self, messages: list[Inbound], decoded: _Decoded, stop: threading.Event) -> None:
         self.stats.batches += 1
         redelivered = sum(1 for m in messages if m.dup)
-        decoded = decode_messages(messages, self._clock())
         if self._settings.unsafe_ack_before_commit:
             self._ack(messages)  # the wrong order, for the test of the loss checker only
         inserted_before = self.stats.inserted
@@ -322,10 +327,35 @@ class Consumer:
                 - (self.stats.inserted - inserted_before),
             )
 
-    def run(self, stop: threading.Event) -> None:
-        """Consume until `stop` is set; the batch in progress is finished first."""
+    def _decode_loop(self, stop: threading.Event, out: queue.Queue[_Stage]) -> None:
         while not stop.is_set():
             messages = self._collect(stop)
             if messages:
-                self.process(messages, stop)
+                staged = (messages, decode_messages(messages, self._clock()))
+                while not stop.is_set():
+                    try:
+                        out.put(staged, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until `stop` is set; the batch being written is finished first.
+
+        Two stages: a thread collects and validates the next batch while this thread commits
+        the current one (the commit waits on the database without holding the GIL). Batches
+        are handed over in order, so acknowledgements stay in receive order.
+        """
+        staged: queue.Queue[_Stage] = queue.Queue(maxsize=1)
+        decoder = threading.Thread(
+            target=self._decode_loop, args=(stop, staged), name="decode", daemon=True
+        )
+        decoder.start()
+        while not stop.is_set():
+            try:
+                messages, decoded = staged.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self._write(messages, decoded, stop)
+        decoder.join(5)
         log.info("%s: stopping: %s", self._settings.client_id, self.stats)

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+import psycopg
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -106,45 +107,52 @@ def _insert(conn: sa.Connection, table: sa.Table) -> Any:
     raise StoreError(f"unsupported database dialect {conn.dialect.name!r}", retry_after_s=60)
 
 
-def _pg_array_type(column: sa.Column[Any]) -> str:
-    kind = column.type
-    if isinstance(kind, sa.JSON):
-        return "jsonb[]"
-    if isinstance(kind, sa.DateTime):
-        return "timestamptz[]"
-    if isinstance(kind, sa.Boolean):
-        return "boolean[]"
-    if isinstance(kind, sa.Float):
-        return "float8[]"
-    if isinstance(kind, sa.Integer):  # BigInteger is an Integer
-        return "int8[]"
-    return "text[]"
-
-
-_PG_COLUMNS: Final = [c for c in schema.readings.columns if c.name != "id"]
-# One statement of column arrays: its text never changes (the driver parses it once), and the
-# server unnests the arrays into rows. Several times faster than a multi-row VALUES statement.
-# Only our own column names and types are formatted in; the data travels as bound parameters.
-_PG_INSERT_SQL: Final = (  # noqa: S608 - our own column names only
-    "INSERT INTO readings ({names}) SELECT * FROM unnest({arrays}) "
-    "ON CONFLICT (reading_id) DO NOTHING RETURNING reading_id"
-).format(
-    names=", ".join(f'"{c.name}"' for c in _PG_COLUMNS),
-    arrays=", ".join(f"CAST(:{c.name} AS {_pg_array_type(c)})" for c in _PG_COLUMNS),
+_PG_COLUMNS: Final = tuple(c.name for c in schema.readings.columns if c.name != "id")
+_JSON_COLUMNS: Final = frozenset(
+    c.name for c in schema.readings.columns if isinstance(c.type, sa.JSON)
 )
-_PG_INSERT_READINGS: Final = sa.text(_PG_INSERT_SQL)
-_JSON_COLUMNS: Final = frozenset(c.name for c in _PG_COLUMNS if isinstance(c.type, sa.JSON))
+_to_json: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_NAMES: Final = ", ".join(f'"{name}"' for name in _PG_COLUMNS)
+# PostgreSQL fast path: COPY the rows into a per-connection temporary table (psycopg formats COPY
+# rows in C), then one INSERT ... SELECT with ON CONFLICT moves the new ones into `readings`.
+# Several times faster than multi-row INSERT statements. Only our own column names are
+# formatted into the SQL; the data travels through COPY.
+_STAGE_SELECT: Final = f"SELECT {_NAMES} FROM readings WITH NO DATA"  # noqa: S608
+_PG_STAGE: Final = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS readings_stage ON COMMIT DELETE ROWS AS " + _STAGE_SELECT
+)
+_PG_COPY: Final = f"COPY readings_stage ({_NAMES}) FROM STDIN"
+_PG_MOVE: Final = (
+    f"INSERT INTO readings ({_NAMES}) SELECT {_NAMES} FROM readings_stage "  # noqa: S608
+    "ON CONFLICT (reading_id) DO NOTHING RETURNING reading_id"
+)
 
 
 def _pg_insert_readings(conn: sa.Connection, rows: Sequence[dict[str, object]]) -> list[str]:
-    params: dict[str, list[object]] = {}
-    for column in _PG_COLUMNS:
-        name = column.name
-        if name in _JSON_COLUMNS:
-            params[name] = [json.dumps(row[name], separators=(",", ":")) for row in rows]
-        else:
-            params[name] = [row[name] for row in rows]
-    return list(conn.execute(_PG_INSERT_READINGS, params).scalars().all())
+    driver = conn.connection.driver_connection
+    if driver is None:
+        raise StoreError("the database connection is closed")
+    try:
+        return _pg_copy_move(driver, rows)
+    except psycopg.Error as exc:
+        raise StoreError(f"batch not committed: {type(exc).__name__}: {exc}") from exc
+
+
+def _pg_copy_move(driver: psycopg.Connection[Any], rows: Sequence[dict[str, object]]) -> list[str]:
+    with driver.cursor() as cursor:
+        cursor.execute(_PG_STAGE)
+        with cursor.copy(_PG_COPY) as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        _to_json(row[name]) if name in _JSON_COLUMNS else row[name]
+                        for name in _PG_COLUMNS
+                    ]
+                )
+        cursor.execute(_PG_MOVE)
+        inserted = [str(r[0]) for r in cursor.fetchall()]
+        cursor.execute("DELETE FROM readings_stage")
+    return inserted
 
 
 def _chunks(rows: Sequence[dict[str, object]], size: int) -> Iterable[Sequence[dict[str, object]]]:
@@ -196,7 +204,7 @@ def write_batch(
                 index_elements=["reading_id"]
             )
             for number, chunk in enumerate(_chunks(rows, CHUNK_ROWS)):
-                if conn.dialect.name == "postgresql":
+                if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
                     inserted.update(_pg_insert_readings(conn, chunk))
                 else:
                     result = conn.execute(stmt.returning(schema.readings.c.reading_id), chunk)
