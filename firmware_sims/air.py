@@ -17,7 +17,7 @@ import logging
 from types import TracebackType
 from typing import Any, Protocol
 
-from bumble import hci
+from bumble import hci, ll
 from bumble.controller import Controller
 from bumble.device import Device
 from bumble.host import Host
@@ -58,9 +58,27 @@ class SupervisedLink(LocalLink):
         super().send_acl_data(sender_controller, destination_address, *args)
 
     def send_advertising_pdu(self, sender_controller: Controller, packet: Any) -> None:
+        """Deliver an advertising-channel PDU to the controllers that would act on it.
+
+        Bumble's link hands every PDU to every controller, which is O(N^2) work per
+        advertising interval with N devices; a controller that neither scans, initiates nor
+        syncs drops advertising reports anyway, so it is skipped (CONNECT_IND goes to all).
+        """
         if self._is_silent(sender_controller.random_address):
             return
-        super().send_advertising_pdu(sender_controller, packet)
+        loop = asyncio.get_running_loop()
+        connect = isinstance(packet, ll.ConnectInd)
+        for controller in self.controllers:
+            if controller is sender_controller:
+                continue
+            if (
+                connect
+                or controller.le_scan_enable
+                or controller.pending_le_connection is not None
+                or controller.pending_periodic_advertising_syncs
+                or controller.established_periodic_advertising_syncs
+            ):
+                loop.call_soon(controller.on_ll_advertising_pdu, packet)
 
     def send_ll_control_pdu(
         self, sender_address: hci.Address, receiver_address: hci.Address, packet: Any
