@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from alerts.engine.episodes import plan_changes
-from alerts.engine.evaluate import evaluate_all, no_prior_state
+from alerts.engine.evaluate import evaluate_all, horizon_s, no_prior_state
 from alerts.events import EventType
 from alerts.rules.catalog import RULES, Overrides, Rule
 from alerts.rules.columns import ReadingColumns
@@ -29,6 +29,9 @@ def open_alerts_at(
     Raises:
         RuleParameterError: a care-plan override is unusable.
     """
+    rules = list(rules)
+    t = cols.measured_at_s
+    cols = cols.take((t <= now_s) & (t >= now_s - horizon_s(rules, overrides)))
     results = evaluate_all(cols, now_s, prior=no_prior_state(), overrides=overrides, rules=rules)
     changes = plan_changes(results, cols, [], new_rows=np.zeros(len(cols), dtype=np.bool_))
     out: list[dict[str, object]] = [

@@ -19,7 +19,7 @@ from alerts.rules.catalog import FloatArray, Rule
 from alerts.rules.columns import KindCode, ReadingColumns
 from alerts.rules.glucose import DAY_S, HOUR_S, reading_rule_result, window_result
 from alerts.rules.result import BoolArray, IntArray, RuleResult
-from alerts.rules.segments import first_row, last_row, per_patient_count, per_patient_sum
+from alerts.rules.segments import at, first_row, last_row, per_patient_count, per_patient_sum
 
 # Protocol time slots, local hours inclusive: (4, 11) is 04:00-11:59. ESH: morning before
 # medication and evening; the Chinese guideline names 06-09 and 18-21.
@@ -59,7 +59,7 @@ def crisis(
     """
     p = cols.patient
     t = cols.measured_at_s
-    rows = bp_rows(cols, now_s) & (t > now_s - params["max_age_h"][p] * HOUR_S)
+    rows = bp_rows(cols, now_s) & (t > now_s - at(params["max_age_h"], p) * HOUR_S)
     sel = np.flatnonzero(rows)
     ps = p[sel]
     ts = t[sel]
@@ -81,8 +81,8 @@ def crisis(
     )
     trigger = np.zeros(len(cols), dtype=np.bool_)
     trigger[sel] = trigger_sel
-    clear = (cols.systolic_mmhg < params["clear_systolic_mmhg"][p]) & (
-        cols.diastolic_mmhg < params["clear_diastolic_mmhg"][p]
+    clear = (cols.systolic_mmhg < at(params["clear_systolic_mmhg"], p)) & (
+        cols.diastolic_mmhg < at(params["clear_diastolic_mmhg"], p)
     )
     result = reading_rule_result(
         rule, cols, rows=rows, trigger=trigger, clear=clear, params=params,
@@ -116,11 +116,13 @@ def hypotension(
 ) -> RuleResult:
     """`bp.hypotension`: systolic < 90 or diastolic < 60 mmHg on a fresh reading."""
     p = cols.patient
-    rows = bp_rows(cols, now_s) & (cols.measured_at_s > now_s - params["max_age_h"][p] * HOUR_S)
+    rows = bp_rows(cols, now_s) & (cols.measured_at_s > now_s - at(params["max_age_h"], p) * HOUR_S)
     sys = cols.systolic_mmhg
     dia = cols.diastolic_mmhg
-    trigger = (sys < params["systolic_mmhg"][p]) | (dia < params["diastolic_mmhg"][p])
-    clear = (sys >= params["clear_systolic_mmhg"][p]) & (dia >= params["clear_diastolic_mmhg"][p])
+    trigger = (sys < at(params["systolic_mmhg"], p)) | (dia < at(params["diastolic_mmhg"], p))
+    clear = (sys >= at(params["clear_systolic_mmhg"], p)) & (
+        dia >= at(params["clear_diastolic_mmhg"], p)
+    )
     return reading_rule_result(
         rule, cols, rows=rows, trigger=trigger, clear=clear, params=params,
         was_active=was_active, after_row=after_row,
@@ -148,10 +150,12 @@ def home_protocol(
     """
     p = cols.patient
     n_pat = cols.n_patients
-    local_s = cols.measured_at_s + (params["utc_offset_min"][p] * 60.0).astype(np.int64)
+    local_s = cols.measured_at_s + np.asarray(at(params["utc_offset_min"], p) * 60.0).astype(
+        np.int64
+    )
     day = local_s // DAY_S
     hour = (local_s % DAY_S) // HOUR_S
-    today = (now_s + (params["utc_offset_min"][p] * 60.0).astype(np.int64)) // DAY_S
+    today = (now_s + np.asarray(at(params["utc_offset_min"], p) * 60.0).astype(np.int64)) // DAY_S
     rows = bp_rows(cols, now_s) & ~cols.bp_flagged & (day >= today - 6)
     if rule.rule_id == "bp.home_esh_7d":
         rows &= _slot(hour, ESH_MORNING_H) | _slot(hour, ESH_EVENING_H)

@@ -19,6 +19,7 @@ from alerts.rules.columns import KindCode, MealCode, ReadingColumns, SpecialCode
 from alerts.rules.result import BoolArray, IntArray, RuleResult
 from alerts.rules.segments import (
     Status,
+    at,
     hysteresis_state,
     last_row,
     mean_and_cv,
@@ -65,18 +66,18 @@ def per_reading(
     hi = cols.glucose_special == SpecialCode.HI
     lo = cols.glucose_special == SpecialCode.LO
     fresh = glucose_rows(cols, now_s) & (
-        cols.measured_at_s > now_s - params["max_age_h"][p] * HOUR_S
+        cols.measured_at_s > now_s - at(params["max_age_h"], p) * HOUR_S
     )
     with np.errstate(invalid="ignore"):
         if rule.rule_id == "glucose.hypo_l2":
-            trigger = (v < params["below_mmol_l"][p]) | lo
-            clear = (v >= params["clear_at_mmol_l"][p]) | hi
+            trigger = (v < at(params["below_mmol_l"], p)) | lo
+            clear = (v >= at(params["clear_at_mmol_l"], p)) | hi
         elif rule.rule_id == "glucose.hypo_l1":
-            trigger = (v < params["below_mmol_l"][p]) & (v >= params["floor_mmol_l"][p])
-            clear = (v >= params["clear_at_mmol_l"][p]) | hi
+            trigger = (v < at(params["below_mmol_l"], p)) & (v >= at(params["floor_mmol_l"], p))
+            clear = (v >= at(params["clear_at_mmol_l"], p)) | hi
         elif rule.rule_id == "glucose.hyper":
-            trigger = (v > params["above_mmol_l"][p]) | hi
-            clear = (v < params["clear_at_mmol_l"][p]) | lo
+            trigger = (v > at(params["above_mmol_l"], p)) | hi
+            clear = (v < at(params["clear_at_mmol_l"], p)) | lo
         else:
             raise KeyError(rule.rule_id)
     return reading_rule_result(
@@ -155,7 +156,7 @@ def windows(
     t = cols.measured_at_s
     v = cols.glucose_mmol_l
     numeric = cols.glucose_special == SpecialCode.NONE
-    in_window = glucose_rows(cols, now_s) & (t >= now_s - params["window_d"][p] * DAY_S)
+    in_window = glucose_rows(cols, now_s) & (t >= now_s - at(params["window_d"], p) * DAY_S)
     if rule.rule_id == "glucose.fasting_mean_7d":
         in_window &= (cols.meal == MealCode.FASTING) & numeric
     n = per_patient_count(p, in_window, n_pat)
@@ -165,13 +166,13 @@ def windows(
     stats: dict[str, FloatArray] = {"readings": n.astype(np.float64)}
     with np.errstate(invalid="ignore", divide="ignore"):
         if rule.rule_id == "glucose.tir_14d":
-            in_range = (v >= params["low_mmol_l"][p]) & (v <= params["high_mmol_l"][p])
+            in_range = (v >= at(params["low_mmol_l"], p)) & (v <= at(params["high_mmol_l"], p))
             share = per_patient_count(p, in_window & in_range, n_pat) / n
             stats["share_in_range"] = share
             opens = share < params["min_share"]
             keeps = share < params["clear_share"]
         elif rule.rule_id == "glucose.tbr_14d":
-            below = (v < params["low_mmol_l"][p]) | (cols.glucose_special == SpecialCode.LO)
+            below = (v < at(params["low_mmol_l"], p)) | (cols.glucose_special == SpecialCode.LO)
             share = per_patient_count(p, in_window & below, n_pat) / n
             stats["share_below_range"] = share
             opens = share > params["max_share"]
@@ -224,3 +225,61 @@ def window_result(
     return RuleResult(
         rule, status.astype(np.int8), anchor, in_window, stats, params, subject=subject
     )
+
+
+def trailing_stats(
+    cols: ReadingColumns, window_s: int, low_mmol_l: float = 3.9, high_mmol_l: float = 10.0
+) -> dict[str, FloatArray]:
+    """Trailing-window glucose statistics at every glucose reading (replay, dashboards, bench).
+
+    For each row of `glucose_rows` (all times: no `now`), over the same patient's rows with
+    t_i - window_s <= t <= t_i up to and including row i: `readings`, `share_in_range`,
+    `mean_mmol_l` and `cv` (sample SD / mean, numeric readings only). Running sums of values
+    centred on each patient's mean (and squares on the mean square) keep differences of
+    cumulative sums accurate: within a few 1e-7 absolute of a two-pass computation for a
+    nearly constant window, 1e-11 relative otherwise. Returned arrays are indexed like the
+    selected rows, with `row` giving their index in `cols`.
+    """
+    sel = np.flatnonzero(glucose_rows(cols, np.iinfo(np.int64).max))
+    key = cols.key[sel]
+    v = cols.glucose_mmol_l[sel]
+    numeric = cols.glucose_special[sel] == SpecialCode.NONE
+    in_range = (v >= low_mmol_l) & (v <= high_mmol_l)
+    p = cols.patient[sel]
+    n_pat = cols.n_patients
+    counts = np.bincount(p[numeric], minlength=n_pat)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pm = np.nan_to_num(
+            np.bincount(p, weights=np.where(numeric, v, 0.0), minlength=n_pat) / counts
+        )
+        d = np.where(numeric, v - pm[p], 0.0)
+        # Centre the squares on each patient's mean square too: both running sums then return
+        # to about zero at every patient boundary instead of growing over the whole array.
+        pq = np.nan_to_num(np.bincount(p, weights=d * d, minlength=n_pat) / counts)
+    dq = np.where(numeric, d * d - pq[p], 0.0)
+    start = np.searchsorted(key, key - window_s, side="left")
+    size = sel.shape[0]
+
+    def window_sum(values: np.ndarray) -> np.ndarray:
+        # Row i's window is rows start[i]..i: running sum at i minus the one before start[i].
+        c = np.empty(size + 1)
+        c[0] = 0.0
+        np.cumsum(values, dtype=np.float64, out=c[1:])
+        return c[1:] - c[start]
+
+    n = (np.arange(1, size + 1) - start).astype(np.float64)
+    m = window_sum(numeric.astype(np.float64))
+    s1 = window_sum(d)
+    s2 = window_sum(dq) + m * pq[p]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_c = s1 / m
+        var = np.maximum(s2 - s1 * mean_c, 0.0) / (m - 1)
+        mean = mean_c + pm[p]
+        cv = np.where((m >= 2) & (mean != 0), np.sqrt(var) / mean, np.nan)
+    return {
+        "row": sel.astype(np.float64),
+        "readings": n,
+        "share_in_range": window_sum(in_range.astype(np.float64)) / n,
+        "mean_mmol_l": np.where(m > 0, mean, np.nan),
+        "cv": cv,
+    }

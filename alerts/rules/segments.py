@@ -29,6 +29,15 @@ class Status(IntEnum):
     INSUFFICIENT = 2  # not enough (or no fresh) data: the rule neither opens nor resolves
 
 
+def at(values: FloatArray, patient: IntArray) -> FloatArray | float:
+    """`values[patient]` per row, or the one shared value when every patient has the same
+    (the usual case without care-plan overrides: no gather over all rows)."""
+    if values.size and values.min() == values.max():
+        return float(values[0])
+    gathered: FloatArray = values[patient]
+    return gathered
+
+
 def per_patient_sum(patient: IntArray, values: FloatArray, n_patients: int) -> FloatArray:
     """Sum of `values` per patient (sequential in row order)."""
     return np.bincount(patient, weights=values, minlength=n_patients).astype(np.float64)

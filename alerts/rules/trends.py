@@ -18,7 +18,7 @@ from alerts.rules.catalog import FloatArray, Rule
 from alerts.rules.columns import MealCode, ReadingColumns, SpecialCode
 from alerts.rules.glucose import DAY_S, HOUR_S, glucose_rows, window_result
 from alerts.rules.result import BoolArray, IntArray, RuleResult
-from alerts.rules.segments import last_row, per_patient_count
+from alerts.rules.segments import at, last_row, per_patient_count
 
 # Elements of one padded pairwise block (patients x n x n float64): about 64 MiB.
 BLOCK_ELEMENTS = 8_000_000
@@ -104,7 +104,7 @@ def trend(
         limit, clear = "max_slope_mmol_l_per_d", "clear_slope_mmol_l_per_d"
     else:
         raise KeyError(rule.rule_id)
-    rows &= t >= now_s - params["window_d"][p] * DAY_S
+    rows &= t >= now_s - at(params["window_d"], p) * DAY_S
     sel = np.flatnonzero(rows)
     x_days = (t[sel] - now_s) / DAY_S
     slope = theil_sen_slopes(p[sel], x_days, y[sel], n_pat)

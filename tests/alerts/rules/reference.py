@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
+import numpy as np
 import scipy.stats
 
 DAY_S = 86_400
@@ -64,4 +65,24 @@ def theil_sen(x: list[float], y: list[float]) -> float:
     """scipy's Theil-Sen slope, NaN when no pair has distinct x."""
     if len(set(x)) < 2:
         return math.nan
-    return float(scipy.stats.theilslopes(y, x).slope)
+    with np.errstate(all="ignore"):  # scipy's confidence interval may take sqrt(< 0) on ties
+        return float(scipy.stats.theilslopes(y, x).slope)
+
+
+def trailing(rows: list[dict[str, float]], window_s: int) -> list[dict[str, float]]:
+    """Trailing-window stats at every valid row of one patient (rows sorted)."""
+    valid = [r for r in rows if r["valid"]]
+    out = []
+    for i, r in enumerate(valid):
+        win = [w for w in valid[: i + 1] if w["t"] >= r["t"] - window_s]
+        nums = [w["v"] for w in win if not math.isnan(w["v"])]
+        m = len(nums)
+        mean = sum(nums) / m if m else math.nan
+        var = sum((x - mean) ** 2 for x in nums) / (m - 1) if m >= 2 else math.nan
+        out.append({
+            "readings": len(win),
+            "share_in_range": sum(1 for w in win if 3.9 <= w["v"] <= 10.0) / len(win),
+            "mean_mmol_l": mean,
+            "cv": math.sqrt(var) / mean if m >= 2 and mean != 0 else math.nan,
+        })  # fmt: skip
+    return out

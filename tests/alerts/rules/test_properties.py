@@ -126,3 +126,35 @@ def test_override_changes_one_patient_only() -> None:
     rule = RULES_BY_ID["glucose.hypo_l1"]
     params = resolve_params(rule, ("a", "b"), {"b": {"glucose.hypo_l1": {"below_mmol_l": 4.4}}})
     assert params["below_mmol_l"].tolist() == [3.9, 4.4]
+
+
+@settings(max_examples=40, deadline=None, print_blob=True)
+@given(st.lists(row, max_size=50))
+def test_trailing_stats_match_reference(rows: list[dict[str, object]]) -> None:
+    from alerts.rules.glucose import trailing_stats
+
+    cols, ref_rows = _columns(rows)
+    got = trailing_stats(cols, 7 * DAY)  # type: ignore[arg-type]
+    groups = reference.group(ref_rows)
+    expected = [s for pid in cols.patient_ids for s in reference.trailing(groups[pid], 7 * DAY)]  # type: ignore[attr-defined]
+    assert len(expected) == got["readings"].shape[0]
+    for i, ref in enumerate(expected):
+        for name, value in ref.items():
+            assert np.isclose(got[name][i], value, rtol=1e-9, atol=1e-9, equal_nan=True), name
+
+
+@settings(max_examples=30, deadline=None, print_blob=True)
+@given(st.lists(row, max_size=60))
+def test_trimming_to_the_rules_horizon_changes_nothing(rows: list[dict[str, object]]) -> None:
+    from alerts.engine.evaluate import horizon_s
+    from alerts.rules.catalog import RULES
+
+    rules = [r for r in RULES if r.rule_id != "adherence.no_readings"]  # 35 d: beyond the data
+    cols, _ = _columns(rows)
+    horizon = horizon_s(rules)
+    assert horizon < 20 * DAY
+    trimmed = cols.take(cols.measured_at_s >= NOW_S - horizon)  # type: ignore[attr-defined]
+    full = evaluate_all(cols, NOW_S, prior=no_prior_state(), rules=rules)  # type: ignore[arg-type]
+    cut = evaluate_all(trimmed, NOW_S, prior=no_prior_state(), rules=rules)
+    for a, b in zip(full, cut, strict=True):
+        assert a.status.tolist() == b.status.tolist(), a.rule.rule_id
