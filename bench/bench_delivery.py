@@ -8,7 +8,8 @@ the figures with the machine to bench/RESULTS.md.
   (the ceiling of one sequential sender: delivery adds signing, SSRF checks, and two
   PostgreSQL transactions per attempt).
 - throughput: `EVENTS` events enqueued in one transaction, then `DeliveryWorker.run_once`
-  until nothing is due; events / elapsed.
+  until nothing is due; events / elapsed. Once to one endpoint (sequential by design), once
+  spread over `TEAMS` endpoints (served concurrently).
 - latency (RELIABILITY.md 6.1 "alarm-signal generation delay"): the worker runs in a thread
   (poll interval 10 ms) while events are committed one at a time, 20 ms apart; latency is
   `delivered_at` (the worker's clock after the 2xx) minus the commit time.
@@ -44,6 +45,7 @@ from tests.support.servers import PostgresServer, free_port, wait_for_port
 ROOT = Path(__file__).parents[1]
 EVENTS = 1000
 LATENCY_EVENTS = 200
+TEAMS = 10
 
 
 def _machine() -> str:
@@ -54,7 +56,7 @@ def _machine() -> str:
             break
     return (
         f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}, load average at start "
+        f"{platform.system()} {platform.release()}, 1-min load average at the end "
         f"{os.getloadavg()[0]:.1f}"
     )
 
@@ -73,9 +75,9 @@ def _baseline(url: str, secret: str, count: int) -> float:
         return count / (time.perf_counter() - started)
 
 
-def _setup(engine: sa.Engine, url: str) -> str:
+def _setup(engine: sa.Engine, url: str, patient: str = "p1") -> str:
     with engine.begin() as conn:
-        team = b.make_team(conn, _now(), "p1")
+        team = b.make_team(conn, _now(), patient, name=patient)
         return b.add_endpoint(conn, team, url, _now(), types=("alert.opened",)).secret
 
 
@@ -88,9 +90,10 @@ def _worker(engine: sa.Engine) -> DeliveryWorker:
     return DeliveryWorker(engine, config, _now, random.Random(1))
 
 
-def _throughput(engine: sa.Engine) -> float:
+def _throughput(engine: sa.Engine, patients: list[str], tag: str) -> float:
+    events = [b.opened(f"{tag}{i}", patients[i % len(patients)], _now()) for i in range(EVENTS)]
     with engine.begin() as conn:
-        enqueue_events(conn, [b.opened(f"t{i}", "p1", _now()) for i in range(EVENTS)])
+        enqueue_events(conn, events)
     worker = _worker(engine)
     started = time.perf_counter()
     done = 0
@@ -98,7 +101,14 @@ def _throughput(engine: sa.Engine) -> float:
         done += n
     elapsed = time.perf_counter() - started
     worker.close()
-    assert done == EVENTS, done
+    with engine.connect() as conn:
+        delivered = conn.execute(
+            sa.select(sa.func.count()).where(
+                webhook_deliveries.c.event_id.in_([e.event_id for e in events]),
+                webhook_deliveries.c.status == "delivered",
+            )
+        ).scalar()
+    assert done == delivered == EVENTS, (done, delivered)
     return EVENTS / elapsed
 
 
@@ -139,33 +149,26 @@ def main(append: bool = True) -> None:
     postgres = PostgresServer(work / "pg")
     postgres.start()
     port = free_port()
-    secret_holder: list[str] = []
     receiver: subprocess.Popen[bytes] | None = None
     try:
         url = postgres.create_database("bench_delivery")
         engine = sa.create_engine(url)
         migrate(engine)
         secret = _setup(engine, f"http://127.0.0.1:{port}/hook")
-        secret_holder.append(secret)
+        # Ten more teams, one endpoint each, on the same receiver (other paths): served at once.
+        many = [f"q{i}" for i in range(TEAMS)]
+        secrets = [secret] + [_setup(engine, f"http://127.0.0.1:{port}/{p}", p) for p in many]
         receiver = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "homevitals",
-                "webhook",
-                "receive",
-                "--secret",
-                secret,
-                "--port",
-                str(port),
-            ],
+            [sys.executable, "-m", "homevitals", "webhook", "receive", "--port", str(port)]
+            + [arg for s in secrets for arg in ("--secret", s)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         wait_for_port(port, receiver, None)
         base = _baseline(f"http://127.0.0.1:{port}/hook", secret, EVENTS)
-        rate = _throughput(engine)
+        rate = _throughput(engine, ["p1"], "t")
+        rate_many = _throughput(engine, many, "m")
         lat = _latencies(engine)
         engine.dispose()
     finally:
@@ -179,7 +182,7 @@ def main(append: bool = True) -> None:
         "",
         f"## alerts/delivery: webhook delivery ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         "",
-        f"Machine: {_machine()}. Shared with other jobs; one run.",
+        f"Machine: {_machine()}. Shared with other engineers' jobs; one run.",
         "Run: `python -m bench.bench_delivery`.",
         "PostgreSQL 15 (fsync on) on loopback; receiver `homevitals webhook receive` (verifies "
         "every signature) in its own process.",
@@ -187,7 +190,8 @@ def main(append: bool = True) -> None:
         "| what | figure |",
         "|---|---|",
         f"| baseline: sequential signed httpx POSTs to the receiver | {base:,.0f} req/s |",
-        f"| one delivery worker, {EVENTS} queued events | {rate:,.0f} deliveries/s |",
+        f"| one delivery worker, {EVENTS} queued events, 1 endpoint | {rate:,.0f} deliveries/s |",
+        f"| same, spread over {TEAMS} endpoints (concurrency 8) | {rate_many:,.0f} deliveries/s |",
         f"| commit -> 2xx latency, {len(lat)} events 20 ms apart, p50 | {p50:,.1f} ms |",
         f"| same, p99 (target p99 <= 2 s, RELIABILITY.md 6.1) | {p99:,.1f} ms |",
         f"| same, max | {lat[-1] * 1000:,.1f} ms |",
