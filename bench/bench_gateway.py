@@ -1,0 +1,193 @@
+"""Gateway benchmarks: a 1,000-record back-fill, and N cuffs at one reading per second each.
+
+    python -m bench.bench_gateway [--sizes 10,50,100] [--window 20]
+
+1. Back-fill: a simulated meter holding 1,000 records is paired and fully fetched by the
+   gateway (bond, DIS, clock, RACP "all", readings built and validated, one outbox transaction
+   with WAL + synchronous=FULL). Baseline in the same run: plain bleak on the same air doing
+   only subscribe + `01 01` + collecting the notifications. Pacing is 0 (the default 0.5 s
+   between GATT operations adds about 4 s to a first session, independent of record count).
+2. Fleet: N Omron-like cuffs on one virtual air, all paired to one gateway and kept connected by
+   their sync sessions, each running a full cuff cycle once per second for `window` seconds.
+   Every indication is committed to the outbox on its own (RELIABILITY.md I1). Lost = readings
+   in the cuffs' memory that are not in the outbox after the sessions end. The simulated
+   devices run in the same process as the gateway, so CPU figures are for both together.
+Results are appended to bench/RESULTS.md with machine info.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bleak import BleakClient
+from bleak.backends.characteristic import BleakGATTCharacteristic
+
+from firmware_sims.air import VirtualAir
+from firmware_sims.bp_cuff import BloodPressureCuff
+from firmware_sims.models import get_model
+from tests.gateway.sims import PASSKEY, add_records, cuff_ids, hub, make_meter
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+RACP = "00002a52-0000-1000-8000-00805f9b34fb"
+NOTIFIED = ("00002a18-0000-1000-8000-00805f9b34fb", "00002a34-0000-1000-8000-00805f9b34fb")
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, {system}"
+
+
+async def _raw_backfill(records: int) -> float:
+    async with VirtualAir(supervision_timeout_s=5.0) as air:
+        meter = make_meter(air, model="contour-like", address="F1:00:00:00:01:01")
+        add_records(meter, records)
+        await meter.power_on()
+        _, client_cls = air.backends()
+        done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        got = 0
+
+        def on_data(char: BleakGATTCharacteristic, data: bytearray) -> None:
+            nonlocal got
+            if char.uuid == RACP:
+                done.set_result(bytes(data))
+            else:
+                got += 1
+
+        t0 = time.perf_counter()
+        async with BleakClient(meter.address, backend=client_cls, pair=True, timeout=30) as c:
+            for uuid in (*NOTIFIED, RACP):
+                await c.start_notify(uuid, on_data)
+            await c.write_gatt_char(RACP, b"\x01\x01", response=True)
+            await asyncio.wait_for(done, 120)
+        elapsed = time.perf_counter() - t0
+        assert got >= records, got
+        return elapsed
+
+
+async def _gateway_backfill(records: int, workdir: Path) -> tuple[float, int]:
+    async with VirtualAir(supervision_timeout_s=5.0) as air:
+        meter = make_meter(air, address="F1:00:00:00:01:02")
+        add_records(meter, records)
+        await meter.power_on()
+        async with hub(air, workdir) as h:
+            await h.gateway.discover(0.3)
+            t0 = time.perf_counter()
+            result = await h.gateway.pair(meter.address, "bench", passkey=PASSKEY)
+            elapsed = time.perf_counter() - t0
+            return elapsed, result.stored
+
+
+async def _fleet(n: int, window_s: float, workdir: Path) -> dict[str, float]:
+    async with VirtualAir(supervision_timeout_s=5.0) as air:
+        model = get_model("omron-like")
+        cuffs = [
+            BloodPressureCuff(
+                air,
+                model,
+                serial=f"BG{i:06d}",
+                address=f"D1:00:00:00:{i >> 8:02X}:{i & 0xFF:02X}",
+                advertising_interval_ms=50,
+            )  # fmt: skip
+            for i in range(n)
+        ]
+        for cuff in cuffs:
+            await cuff.power_on()
+        async with hub(air, workdir, silence_timeout_s=3.0) as h:
+            h.gateway.connector._slots = asyncio.Semaphore(n)  # one link per cuff
+            seen = {s.address: s for s in await h.gateway.discover(2.0)}
+            t0 = time.perf_counter()
+            results = await asyncio.gather(
+                *(h.gateway.pair(c.address, f"p{i}", scan_s=1.0) for i, c in enumerate(cuffs))
+            )
+            setup_s = time.perf_counter() - t0
+            paired = {p.address: p for p in h.registry.all()}
+            assert len(paired) == n, [r.outcome for r in results]
+            sessions = [
+                asyncio.create_task(h.gateway.sync(paired[c.address], seen[c.address]))
+                for c in cuffs
+            ]
+            await asyncio.sleep(1.0)  # sessions subscribed
+            cpu0, wall0 = os.times(), time.perf_counter()
+            made = 0
+            for tick in range(int(window_s)):
+                start = time.perf_counter()
+                await asyncio.gather(
+                    *(c.measure(110 + (tick + i) % 40, 75, 70) for i, c in enumerate(cuffs))
+                )
+                made += n
+                await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - start)))
+            wall = time.perf_counter() - wall0
+            cpu1 = os.times()
+            await asyncio.gather(*sessions)
+            expected = set().union(*(cuff_ids(c) for c in cuffs))
+            stored = set(h.outbox.reading_ids())
+            return {
+                "n": n,
+                "setup_s": setup_s,
+                "made": made,
+                "rate": made / wall,
+                "lost": len(expected - stored),
+                "extra": len(stored - expected),
+                "cpu_pct": 100 * (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / wall,
+            }
+
+
+def main() -> None:
+    """Run both benchmarks and append the results to bench/RESULTS.md."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="10,50,100")
+    parser.add_argument("--window", type=float, default=20.0)
+    parser.add_argument("--records", type=int, default=1000)
+    args, _ = parser.parse_known_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        raw_s = asyncio.run(_raw_backfill(args.records))
+        gw_s, stored = asyncio.run(_gateway_backfill(args.records, Path(tmp) / "b"))
+        print(f"back-fill {args.records}: raw bleak {raw_s:.2f}s, gateway {gw_s:.2f}s ({stored})")
+        rows = []
+        for n in (int(x) for x in args.sizes.split(",")):
+            row = asyncio.run(_fleet(n, args.window, Path(tmp) / f"f{n}"))
+            print(row, flush=True)
+            rows.append(row)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"\n## gateway: back-fill and devices per hub ({stamp})\n",
+        f"Machine: {_machine()}. Shared 2-core box (other work running): treat as a floor.\n",
+        f"Back-fill of {args.records} glucose records, virtual air, pacing 0:\n",
+        "| path | seconds | records/s |",
+        "|---|---|---|",
+        f"| baseline: plain bleak, subscribe + RACP `01 01` only | {raw_s:.2f} "
+        f"| {args.records / raw_s:,.0f} |",
+        f"| gateway: bond, DIS, clock, RACP, readings, one outbox commit ({stored} stored) "
+        f"| {gw_s:.2f} | {args.records / gw_s:,.0f} |",
+        "",
+        f"Cuffs at one full cuff cycle per second each, {args.window:.0f} s window, devices and "
+        "gateway in one process (CPU % is both), each indication committed on its own:\n",
+        "| cuffs | pair all (s) | readings made | made/s | lost | unexpected | CPU % |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['n']:.0f} | {r['setup_s']:.1f} | {r['made']:.0f} | {r['rate']:.1f} "
+        f"| {r['lost']:.0f} | {r['extra']:.0f} | {r['cpu_pct']:.0f} |"
+        for r in rows
+    ]
+    with RESULTS.open("a") as out:
+        out.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
