@@ -102,7 +102,7 @@ async def _fleet(n: int, window_s: float, workdir: Path) -> dict[str, float]:
                 serial=f"BG{i:06d}",
                 address=f"D1:00:00:00:{i >> 8:02X}:{i & 0xFF:02X}",
                 advertising_interval_ms=50,
-            )  # fmt: skip
+            )
             for i in range(n)
         ]
         for cuff in cuffs:
