@@ -182,3 +182,30 @@ async def test_cuff_disconnect_mid_transfer_keeps_what_was_indicated(
         again = await h.gateway.sync_round(0.4)
         assert [r.stored for r in again.values()] == [5]
         assert set(h.outbox.reading_ids()) == cuff_ids(cuff)
+
+
+async def test_a_meter_whose_battery_dies_mid_transfer_is_retried(
+    air: VirtualAir, tmp_path: Path
+) -> None:
+    meter = make_meter(air, records=60, faults=Faults(power_off_after_records=20))
+    await meter.power_on()
+    async with hub(air, tmp_path) as h:
+        first = await h.gateway.pair(meter.address, "p-1", passkey=PASSKEY, scan_s=0.4)
+        assert (first.outcome, first.stored) == ("disconnected", 0)  # supervision timeout
+        meter.faults = Faults()
+        await meter.power_on()
+        again = await h.gateway.sync_round(0.4)
+        assert [r.stored for r in again.values()] == [60]
+
+
+async def test_records_stored_out_of_order_all_arrive_once(air: VirtualAir, tmp_path: Path) -> None:
+    meter = make_meter(air, records=12, faults=Faults(out_of_order_every=5))
+    await meter.power_on()
+    async with hub(air, tmp_path) as h:
+        assert (
+            await h.gateway.pair(meter.address, "p-1", passkey=PASSKEY, scan_s=0.4)
+        ).stored == 12
+        add_records(meter, 8, start_days_ago=1)
+        await h.gateway.sync_round(0.4)
+        assert set(h.outbox.reading_ids()) == meter_ids(meter)
+        assert len(h.outbox.reading_ids()) == 20
