@@ -97,10 +97,25 @@ class DeliveryWorker:
         self.client.close()
 
     def run(self, stop: threading.Event, idle_s: float = 0.5) -> None:
-        """Deliver and escalate until `stop` is set, sleeping `idle_s` when idle."""
+        """Deliver and escalate until `stop` is set, sleeping `idle_s` when idle.
+
+        A database outage does not end the loop: it is logged once when it starts, the loop
+        waits `idle_s` and tries again, and recovery is logged (nothing is lost: the outbox
+        is in the database, and leases of rows claimed before the outage expire).
+        """
+        database_down = False
         while not stop.is_set():
-            busy = self.run_once()
-            self.escalate()
+            try:
+                busy = self.run_once()
+                self.escalate()
+            except sa.exc.DBAPIError as exc:
+                if not database_down:
+                    log.error("record store unavailable, retrying: %s", type(exc.orig).__name__)
+                database_down, busy = True, 0
+            else:
+                if database_down:
+                    log.info("record store available again")
+                database_down = False
             if not busy:
                 stop.wait(idle_s)
 

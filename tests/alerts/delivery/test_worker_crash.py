@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -22,6 +23,7 @@ from alerts.delivery.tables import webhook_deliveries
 from tests.alerts.delivery import builders as b
 from tests.alerts.delivery.conftest import FakeClock
 from tests.alerts.delivery.receiver import ScriptedReceiver
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).parents[3]
 EVENTS = 8
@@ -136,3 +138,30 @@ def test_bad_configuration_names_the_variable(overrides: dict[str, str], variabl
     with pytest.raises(ConfigError) as caught:
         load_settings(**overrides)
     assert caught.value.field == variable
+
+
+def test_the_worker_loop_survives_a_database_outage(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    nowhere = sa.create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none")
+    worker = b.worker(nowhere, clock)
+    stop = threading.Event()
+    loop = threading.Thread(target=worker.run, args=(stop, 0.05))
+    try:
+        with caplog.at_level("ERROR", logger="alerts.delivery.worker"):
+            loop.start()
+            deadline = time.monotonic() + 20
+            while not caplog.records:
+                assert time.monotonic() < deadline and loop.is_alive()
+                time.sleep(0.05)
+            time.sleep(0.3)  # several more failing passes
+            assert loop.is_alive()
+    finally:
+        stop.set()
+        loop.join(20)
+        worker.close()
+        nowhere.dispose()
+    assert not loop.is_alive()
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        "record store unavailable, retrying"
+    ]
