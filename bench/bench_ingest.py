@@ -45,6 +45,7 @@ PAHO_VERSION = version("paho-mqtt")
 SINGLE_MESSAGES = 20_000
 BATCHED_MESSAGES = 600
 PER_BATCH = 100
+LOAD_AT_START = [0.0]
 
 
 def _payloads(count: int, per_message: int, gateways: int = 8) -> list[tuple[str, bytes]]:
@@ -240,6 +241,7 @@ def _machine() -> str:
 
 def main(append: bool = True) -> None:
     """Run the ingest benchmark and append the figures to bench/RESULTS.md."""
+    LOAD_AT_START[0] = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="hv-bench-ingest-"))
     broker = MosquittoServer(work / "mosquitto")
     postgres = PostgresServer(work / "pg")
@@ -265,7 +267,8 @@ def main(append: bool = True) -> None:
             "",
             f"## ingest: Mosquitto to PostgreSQL ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
             "",
-            f"Machine: {_machine()}. Shared with other jobs; one run.",
+            f"Machine: {_machine()}. Shared with other jobs (load average at the start "
+            f"{LOAD_AT_START[0]:.1f}); one run.",
             f"{SINGLE_MESSAGES} single-reading messages; {BATCHED_MESSAGES} messages of "
             f"{PER_BATCH} readings. `python -m bench.bench_ingest`.",
             "",
