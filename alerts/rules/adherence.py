@@ -44,7 +44,7 @@ def no_readings(
     rows = (cols.kind == kind) & ~cols.control_solution & (t <= now_s)
     newest = last_row(p, rows, n_pat)
     has = newest >= 0
-    gap_d = np.where(has, (now_s - t[np.maximum(newest, 0)]) / DAY_S, np.inf)
+    gap_d = np.where(has, (now_s - np.append(t, 0)[newest]) / DAY_S, np.inf)
     expects = params[f"expects_{subject}"]
     expected = np.where(expects < 0, gap_d <= params["lookback_d"], expects > 0)
     opens = gap_d > params["max_gap_d"]

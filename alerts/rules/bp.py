@@ -148,28 +148,38 @@ def home_protocol(
     Raises:
         KeyError: `rule` is not one of the three protocols.
     """
-    p = cols.patient
     n_pat = cols.n_patients
-    local_s = cols.measured_at_s + np.asarray(at(params["utc_offset_min"], p) * 60.0).astype(
-        np.int64
+    offsets_min = params["utc_offset_min"]
+    max_off_s = int(np.abs(offsets_min).max() * 60) if offsets_min.size else 0
+    # Work on the recent cuff readings only (8 days covers 7 local days at any offset).
+    cand = np.flatnonzero(
+        bp_rows(cols, now_s)
+        & ~cols.bp_flagged
+        & (cols.measured_at_s >= now_s - 8 * DAY_S - max_off_s)
     )
+    ps = cols.patient[cand]
+    offset_s = np.asarray(at(offsets_min, ps) * 60.0).astype(np.int64)
+    local_s = cols.measured_at_s[cand] + offset_s
     day = local_s // DAY_S
     hour = (local_s % DAY_S) // HOUR_S
-    today = (now_s + np.asarray(at(params["utc_offset_min"], p) * 60.0).astype(np.int64)) // DAY_S
-    rows = bp_rows(cols, now_s) & ~cols.bp_flagged & (day >= today - 6)
+    keep = day >= (now_s + offset_s) // DAY_S - 6
     if rule.rule_id == "bp.home_esh_7d":
-        rows &= _slot(hour, ESH_MORNING_H) | _slot(hour, ESH_EVENING_H)
-        rows &= _not_first_day(p, day, rows, n_pat)
+        keep &= _slot(hour, ESH_MORNING_H) | _slot(hour, ESH_EVENING_H)
+        keep &= _not_first_day(ps, day, keep, n_pat)
     elif rule.rule_id == "bp.home_china_2019":
-        rows &= _slot(hour, CHINA_MORNING_H) | _slot(hour, CHINA_EVENING_H)
-        rows &= _not_first_day(p, day, rows, n_pat)
+        keep &= _slot(hour, CHINA_MORNING_H) | _slot(hour, CHINA_EVENING_H)
+        keep &= _not_first_day(ps, day, keep, n_pat)
     elif rule.rule_id != "bp.home_aha_ama_2020":
         raise KeyError(rule.rule_id)
-    n = per_patient_count(p, rows, n_pat)
-    days = _distinct_days(p, day, rows, n_pat)
+    n = per_patient_count(ps, keep, n_pat)
+    days = _distinct_days(ps, day, keep, n_pat)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_sys = per_patient_sum(p[rows], cols.systolic_mmhg[rows], n_pat) / n
-        mean_dia = per_patient_sum(p[rows], cols.diastolic_mmhg[rows], n_pat) / n
+        mean_sys = per_patient_sum(ps[keep], cols.systolic_mmhg[cand[keep]], n_pat) / n
+        mean_dia = per_patient_sum(ps[keep], cols.diastolic_mmhg[cand[keep]], n_pat) / n
+    rows = np.zeros(len(cols), dtype=np.bool_)
+    rows[cand[keep]] = True
+    last = last_row(ps, keep, n_pat)
+    newest = np.where(last >= 0, np.append(cand, -1)[last], -1)
     enough = (n >= params["min_readings"]) & (days >= params["min_days"])
     opens = (mean_sys >= params["systolic_mmhg"]) | (mean_dia >= params["diastolic_mmhg"])
     keeps = (mean_sys >= params["clear_systolic_mmhg"]) | (
@@ -182,7 +192,7 @@ def home_protocol(
         "mean_diastolic_mmhg": mean_dia,
     }
     return window_result(
-        rule, cols, in_window=rows, newest=last_row(p, rows, n_pat), enough=enough, opens=opens,
+        rule, cols, in_window=rows, newest=newest, enough=enough, opens=opens,
         keeps=keeps, stats=stats, params=params, was_active=was_active,
     )  # fmt: skip
 
@@ -194,7 +204,7 @@ def _slot(hour: IntArray, bounds: tuple[int, int]) -> BoolArray:
 
 def _not_first_day(p: IntArray, day: IntArray, rows: BoolArray, n_pat: int) -> BoolArray:
     first = first_row(p, rows, n_pat)
-    first_day = np.where(first >= 0, day[np.maximum(first, 0)], np.iinfo(np.int64).max)
+    first_day = np.append(day, np.iinfo(np.int64).max)[first]  # -1 (no rows) picks the sentinel
     mask: BoolArray = day > first_day[p]
     return mask
 

@@ -100,6 +100,8 @@ class ReadingColumns:
 
     def take(self, rows: IntArray | BoolArray) -> ReadingColumns:
         """A selection of rows (order kept, so still sorted), with the same patient dictionary."""
+        if rows.dtype == np.bool_ and bool(rows.all()):
+            return self
         return ReadingColumns(
             self.patient_ids,
             *(getattr(self, name)[rows] for name in _ARRAY_FIELDS),

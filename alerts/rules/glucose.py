@@ -161,7 +161,7 @@ def windows(
         in_window &= (cols.meal == MealCode.FASTING) & numeric
     n = per_patient_count(p, in_window, n_pat)
     newest = last_row(p, in_window, n_pat)
-    fresh = (newest >= 0) & (t[np.maximum(newest, 0)] >= now_s - params["fresh_h"] * HOUR_S)
+    fresh = (newest >= 0) & (np.append(t, 0)[newest] >= now_s - params["fresh_h"] * HOUR_S)
     enough = fresh & (n >= params["min_readings"])
     stats: dict[str, FloatArray] = {"readings": n.astype(np.float64)}
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -27,7 +27,7 @@ BLOCK_ELEMENTS = 8_000_000
 def theil_sen_slopes(
     patient: IntArray, x: FloatArray, y: FloatArray, n_patients: int
 ) -> FloatArray:
-    """Median pairwise slope dy/dx per patient over rows sorted by patient; NaN if no pair.
+    """Median pairwise slope dy/dx per patient over rows sorted by (patient, x); NaN if no pair.
 
     Rows with equal x are not paired (as in scipy); NaN x or y must be filtered out first.
     """
@@ -46,7 +46,7 @@ def theil_sen_slopes(
         j = i + 1
         while j < present.size:
             w = int(counts[present[j]])
-            if (j - i + 1) * w * w > BLOCK_ELEMENTS:
+            if (j - i + 1) * w * (w - 1) // 2 > BLOCK_ELEMENTS:
                 break
             width = w
             j += 1
@@ -56,15 +56,21 @@ def theil_sen_slopes(
         idx = np.where(valid, chunk_starts[:, None] + cols_idx[None, :], 0)
         xs = np.where(valid, x[idx], np.nan)
         ys = np.where(valid, y[idx], np.nan)
-        dx = xs[:, None, :] - xs[:, :, None]
-        dy = ys[:, None, :] - ys[:, :, None]
+        # Each unordered pair once (j > i): rows are sorted by time, so dx >= 0 and the pairs
+        # scipy keeps (dx > 0) are those here with dx > 0; NaN padding never compares true.
+        first, second = np.triu_indices(width, k=1)
+        dx = xs[:, second] - xs[:, first]
         pair = dx > 0
         with np.errstate(invalid="ignore", divide="ignore"):
-            slopes = np.where(pair, dy / np.where(pair, dx, 1.0), np.inf).reshape(len(chunk), -1)
+            slopes = np.where(
+                pair, (ys[:, second] - ys[:, first]) / np.where(pair, dx, 1.0), np.inf
+            )
         slopes.sort(axis=1)
-        m = pair.reshape(len(chunk), -1).sum(axis=1)
+        m = pair.sum(axis=1)
         lo = np.take_along_axis(slopes, np.maximum((m - 1) // 2, 0)[:, None], axis=1)[:, 0]
-        hi = np.take_along_axis(slopes, (m // 2)[:, None], axis=1)[:, 0]
+        hi = np.take_along_axis(slopes, np.minimum(m // 2, slopes.shape[1] - 1)[:, None], axis=1)[
+            :, 0
+        ]
         out[chunk] = np.where(m > 0, (lo + hi) / 2.0, np.nan)
         i = j
     return out
@@ -115,7 +121,7 @@ def trend(
     last = np.full(n_pat, np.nan)
     last[p[sel]] = x_days
     span = last - first
-    fresh = (newest >= 0) & (t[np.maximum(newest, 0)] >= now_s - params["fresh_h"] * HOUR_S)
+    fresh = (newest >= 0) & (np.append(t, 0)[newest] >= now_s - params["fresh_h"] * HOUR_S)
     with np.errstate(invalid="ignore"):
         enough = fresh & (n >= params["min_readings"]) & (span >= params["min_span_d"])
         opens = slope > params[limit]
