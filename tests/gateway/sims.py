@@ -129,10 +129,18 @@ class Hub:
 
 @asynccontextmanager
 async def hub(
-    air: VirtualAir, data_dir: Path, *, silence_timeout_s: float = 1.0
+    air: VirtualAir,
+    data_dir: Path,
+    *,
+    silence_timeout_s: float = 1.0,
+    outbox_max_bytes: int | None = None,
 ) -> AsyncIterator[Hub]:
     scanner, client = air.backends()
-    outbox = Outbox(data_dir / "gateway.sqlite", backoff=Backoff(first_s=1, max_s=5))
+    outbox = Outbox(
+        data_dir / "gateway.sqlite",
+        backoff=Backoff(first_s=1, max_s=5),
+        max_size_bytes=outbox_max_bytes,
+    )
     registry = Registry(data_dir / "gateway.sqlite")
     connector = Connector(scanner, client, max_connections=4, attempts=2, connect_timeout_s=5)
     gateway = Gateway(

@@ -209,3 +209,17 @@ async def test_records_stored_out_of_order_all_arrive_once(air: VirtualAir, tmp_
         await h.gateway.sync_round(0.4)
         assert set(h.outbox.reading_ids()) == meter_ids(meter)
         assert len(h.outbox.reading_ids()) == 20
+
+
+async def test_a_full_disk_is_reported_and_the_cursor_stays(
+    air: VirtualAir, tmp_path: Path
+) -> None:
+    meter = make_meter(air, records=400)
+    await meter.power_on()
+    async with hub(air, tmp_path, outbox_max_bytes=200 * 1024) as h:
+        result = await h.gateway.pair(meter.address, "p-1", passkey=PASSKEY, scan_s=0.4)
+        assert (result.outcome, result.stored) == ("outbox_full", 0)
+        [paired] = h.registry.all()  # paired; its records wait on the meter
+        assert paired.last_outcome == "outbox_full"
+        assert h.outbox.cursor(paired.device_id) is None
+        assert h.outbox.reading_ids() == []
