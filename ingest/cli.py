@@ -7,6 +7,9 @@ command fails at start-up naming the setting to fix.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+from types import FrameType
 
 import typer
 
@@ -26,10 +29,10 @@ def _settings() -> Settings:
         raise typer.Exit(code=2) from None
 
 
-def _worker(settings: Settings, index: int, log_level: str) -> None:
+def _worker(settings: Settings, index: int, log_level: str, mirror: bool) -> None:
     configure_logging(log_level)
     worker = settings.model_copy(update={"client_id": f"{settings.client_id}-{index}"})
-    run_service(worker, mirror=True)
+    run_service(worker, mirror=mirror)
 
 
 @app.command()
@@ -49,12 +52,25 @@ def run(
             migrate_store(settings.db_url.get_secret_value())
         per_worker = settings.model_copy(update={"migrate_on_start": False})
         ctx = multiprocessing.get_context("spawn")
+        # One mirror is enough (and on SQLite two could write a batch twice): worker 0 runs it.
         procs = [
-            ctx.Process(target=_worker, args=(per_worker, i, log_level), name=f"ingest-{i}")
+            ctx.Process(
+                target=_worker,
+                args=(per_worker, i, log_level, i == 0 and not no_mirror),
+                name=f"ingest-{i}",
+            )
             for i in range(workers)
         ]
         for proc in procs:
             proc.start()
+
+        def _forward(signum: int, _frame: FrameType | None) -> None:
+            for proc in procs:
+                if proc.pid is not None and proc.is_alive():
+                    os.kill(proc.pid, signum)
+
+        signal.signal(signal.SIGTERM, _forward)
+        signal.signal(signal.SIGINT, _forward)
         for proc in procs:
             proc.join()
     except IngestError as exc:

@@ -165,9 +165,10 @@ def drain(gateways: Iterable[GatewaySim], timeout_s: float) -> None:
 class IngestProcess:
     """`python -m ingest run` as a real subprocess, with its log in a file."""
 
-    def __init__(self, workdir: Path, name: str, env: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, name: str, env: dict[str, str], *, workers: int = 1) -> None:
         self.log_path = workdir / f"{name}.log"
         self.env = env
+        self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
         self.runs = 0
 
@@ -181,14 +182,19 @@ class IngestProcess:
         log.write(f"=== run {self.runs}\n".encode())
         log.flush()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ingest", "run", "--log-level", "INFO"],
+            [sys.executable, "-m", "ingest", "run", "--log-level", "INFO"]
+            + (["--workers", str(self.workers)] if self.workers > 1 else []),
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
             cwd=ROOT,
         )
         log.close()
-        wait_until(lambda: "subscribed to" in self.last_run_log() or self.exited(), 30, "ingest")
+        wait_until(
+            lambda: self.last_run_log().count("subscribed to") >= self.workers or self.exited(),
+            30,
+            "ingest to subscribe",
+        )
         assert not self.exited(), self.log()
 
     def log(self) -> str:
