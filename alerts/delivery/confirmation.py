@@ -93,6 +93,25 @@ def acknowledge(
     return True
 
 
+def members_to_page(conn: sa.Connection, patient_id: str, tier: int) -> dict[str, tuple[str, ...]]:
+    """Per team following `patient_id`, its active members whose effective tier is `tier`."""
+    m, p = care_team_members.c, care_team_patients.c
+    rows = conn.execute(
+        sa.select(m.team_id, m.id)
+        .join(care_team_patients, p.team_id == m.team_id)
+        .where(
+            p.patient_id == patient_id,
+            m.active.is_(True),
+            p.escalation_tier + m.escalation_tier == tier,
+        )
+        .order_by(m.team_id, m.id)
+    )
+    found: dict[str, list[str]] = {}
+    for team_id, member_id in rows:
+        found.setdefault(team_id, []).append(member_id)
+    return {team_id: tuple(ids) for team_id, ids in found.items()}
+
+
 def max_tier(conn: sa.Connection, patient_id: str) -> int:
     """The highest escalation tier of any enabled endpoint that follows `patient_id`."""
     e, p = webhook_endpoints.c, care_team_patients.c
@@ -151,6 +170,7 @@ def escalate_due(
             priority=Priority.HIGH,
             revision=row.revision,
             tier=decision.tier,
+            page_members=members_to_page(conn, row.patient_id, decision.tier),
         )
         _route(conn, event, row.patient_id, decision.tier)
         log.warning("alert %s escalated to tier %d", row.alert_id, decision.tier)

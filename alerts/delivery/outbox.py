@@ -11,6 +11,7 @@ the reason (never raised: that would roll back the engine's alert change).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
@@ -163,6 +164,11 @@ def entitled_endpoints(
 def store_and_route(conn: sa.Connection, event: StoredEvent, endpoint_ids: Iterable[str]) -> int:
     """Store `event` (once) and a pending delivery to each endpoint; returns deliveries added."""
     row = asdict(event)
+    row["page_members"] = (
+        json.dumps({k: list(v) for k, v in event.page_members.items()}, sort_keys=True)
+        if event.page_members is not None
+        else None
+    )
     row["type"] = event.type.value
     row["priority"] = event.priority.value if event.priority else None
     row["created_at"] = sa.func.now()

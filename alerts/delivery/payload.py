@@ -11,6 +11,7 @@ The envelope follows the Standard Webhooks recommendation: ``{"type", "timestamp
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -29,6 +30,8 @@ class StoredEvent:
         subject_id: what a technical event is about (the failing endpoint's id for
             `delivery.failing`); None for alert events.
         tier: the escalation tier the event pages (for `alert.escalated`), else None.
+        page_members: for `alert.escalated`, per team id, the members that team should page
+            now (their team's tier plus their own tier equals `tier`).
     """
 
     event_id: str
@@ -41,6 +44,7 @@ class StoredEvent:
     revision: int
     subject_id: str | None = None
     tier: int | None = None
+    page_members: Mapping[str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,8 @@ def render(event: StoredEvent, team_id: str, links: LinkConfig) -> bytes:
         data["escalation_tier"] = event.tier
     if event.subject_id is not None:
         data["subject_id"] = event.subject_id
+    if event.page_members is not None:
+        data["page_member_ids"] = list(event.page_members.get(team_id, ()))
     ack_base = links.ack_base_url
     wants_ack = event.priority is Priority.HIGH and event.type in {
         EventType.ALERT_OPENED,

@@ -37,6 +37,8 @@ webhook_events = Table(
     Column("revision", Integer, nullable=False),
     Column("subject_id", String(64)),
     Column("tier", Integer),
+    # JSON {team_id: [member_id, ...]} for alert.escalated (revision d0002).
+    Column("page_members", Text),
     Column("created_at", UtcDateTime(), nullable=False),
 )
 

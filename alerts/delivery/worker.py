@@ -12,6 +12,7 @@ filters: they cannot be unsubscribed).
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -230,6 +231,7 @@ class DeliveryWorker:
             revision=row.revision,
             subject_id=row.subject_id,
             tier=row.tier,
+            page_members=_page_members(row.page_members),
         )
         body = payload.render(event, row.team_id, self.config.links)
         try:
@@ -343,3 +345,9 @@ class DeliveryWorker:
                 )
             if disable_reason is not None:
                 alarms.disable_and_alarm(conn, endpoint_id, team_id, ended, disable_reason)
+
+
+def _page_members(text: str | None) -> dict[str, tuple[str, ...]] | None:
+    if text is None:
+        return None
+    return {team: tuple(members) for team, members in json.loads(text).items()}

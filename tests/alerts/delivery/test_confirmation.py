@@ -11,6 +11,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from alerts.careteams import registry
 from alerts.delivery.ack_app import create_app
 from alerts.delivery.confirmation import acknowledge
 from alerts.delivery.errors import AcknowledgementRefusedError, NotFoundError
@@ -65,6 +66,9 @@ def test_escalation_fires_when_nobody_acknowledges(
     db: sa.Engine, clock: FakeClock, receiver: ScriptedReceiver, world: World
 ) -> None:
     with db.begin() as conn:
+        supervisor = registry.add_member(
+            conn, world.primary.team_id, "Dr Supervisor", role="physician", tier=1, at=clock()
+        )
         enqueue_events(
             conn, [b.opened("a1", "p1", clock()), b.opened("a2", "p1", clock(), Priority.MEDIUM)]
         )
@@ -82,7 +86,11 @@ def test_escalation_fires_when_nobody_acknowledges(
     assert isinstance(data, dict)
     assert (data["alert_id"], data["escalation_tier"]) == ("a1", 1)
     assert "acknowledge" in data["links"]
-    assert kinds(receiver, "/primary")[-1] == "alert.escalated"
+    # Tier 1 = the health centre's tier-0 members, and the hospital's tier-1 supervisor.
+    assert data["page_member_ids"] == [world.backup.member_id]
+    to_primary = received(receiver, "/primary")[-1]
+    assert to_primary["type"] == "alert.escalated"
+    assert to_primary["data"]["page_member_ids"] == [supervisor]  # type: ignore[index]
     assert kinds(receiver, "/stranger") == []
     # No tier above 1 follows p1: nothing more to escalate to.
     clock.advance(10 * ACK_TIMEOUT_S)

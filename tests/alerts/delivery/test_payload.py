@@ -39,7 +39,8 @@ def event(
 
 @pytest.mark.parametrize("type_", list(EventType))
 def test_every_event_type_validates_against_the_schema(type_: EventType) -> None:
-    body = json.loads(render(event(type_, tier=1, subject_id="x"), "team-1", LINKS))
+    stored = event(type_, tier=1, subject_id="x", page_members={"team-1": ("m1", "m2")})
+    body = json.loads(render(stored, "team-1", LINKS))
     jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()).validate(
         body
     )
@@ -72,6 +73,13 @@ def test_high_priority_opened_event_is_thin_and_carries_an_ack_link() -> None:
 def test_low_priority_and_resolved_events_carry_no_ack_link() -> None:
     for ev in (event(EventType.ALERT_OPENED, Priority.LOW), event(EventType.ALERT_RESOLVED)):
         assert "acknowledge" not in json.loads(render(ev, "team-1", LINKS))["data"]["links"]
+
+
+def test_escalations_list_the_receiving_teams_members_to_page() -> None:
+    ev = event(EventType.ALERT_ESCALATED, tier=1, page_members={"team-1": ("m1",), "team-2": ()})
+    assert json.loads(render(ev, "team-1", LINKS))["data"]["page_member_ids"] == ["m1"]
+    assert json.loads(render(ev, "team-2", LINKS))["data"]["page_member_ids"] == []
+    assert json.loads(render(ev, "team-3", LINKS))["data"]["page_member_ids"] == []
 
 
 def test_the_body_is_the_same_bytes_every_time() -> None:
