@@ -35,9 +35,16 @@ def make_meter(
     model: str = "accu-chek-like",
     records: int = 0,
     faults: Faults | None = None,
+    utc_offset_min: int = 0,
 ) -> GlucoseMeter:
     meter = GlucoseMeter(
-        air, get_model(model), serial=serial, address=address, faults=faults, passkey=PASSKEY
+        air,
+        get_model(model),
+        serial=serial,
+        address=address,
+        faults=faults,
+        passkey=PASSKEY,
+        utc_offset_min=utc_offset_min,
     )
     add_records(meter, records)
     return meter

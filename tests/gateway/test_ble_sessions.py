@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,30 @@ async def test_meter_500_and_cuff_50_arrive_exactly_once(air: VirtualAir, tmp_pa
         assert {r.outcome for r in again.values()} == {"nothing_new"}
         assert sum(r.stored for r in again.values()) == 0
         assert len(h.registry.all()) == 2
+
+
+@pytest.mark.parametrize(
+    ("model", "utc_offset_min"),
+    [("contour-like", 60), ("accu-chek-like", 480), ("bonded-only-meter", -300)],
+)
+async def test_measured_at_is_the_true_utc_time_whatever_the_meter_keeps(
+    air: VirtualAir, tmp_path: Path, model: str, utc_offset_min: int
+) -> None:
+    # Contour-like meters keep UTC in Base Time and the local offset in Time Offset; the others
+    # keep local time. Either way the corrected time is when the strip went in.
+    meter = make_meter(air, model=model, records=0, utc_offset_min=utc_offset_min)
+    start = datetime.now(UTC) - timedelta(days=2)
+    taken = [start + timedelta(hours=5 * i) for i in range(6)]
+    for moment in taken:
+        meter.take_reading(100, at_utc=moment)
+    await meter.power_on()
+    async with hub(air, tmp_path) as h:
+        result = await h.gateway.pair(meter.address, "p-1", passkey=PASSKEY, scan_s=0.4)
+        assert result.stored == 6, result.detail
+        [paired] = h.registry.all()
+        readings = sorted(
+            h.gateway.latest_readings(paired.device_id, 10), key=lambda r: r.sequence or 0
+        )
+        for reading, moment in zip(readings, taken, strict=True):
+            assert abs((reading.measured_at - moment).total_seconds()) < 3
+            assert reading.clock_offset_s is not None
