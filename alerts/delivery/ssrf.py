@@ -68,17 +68,16 @@ def parse_inet_aton(host: str) -> ipaddress.IPv4Address | None:
     numbers: list[int] = []
     for part in parts:
         text = part.lower()
-        try:
-            if text.startswith("0x"):
-                numbers.append(int(text[2:] or "0", 16))
-            elif len(text) > 1 and text.startswith("0"):
-                numbers.append(int(text[1:], 8))
-            else:
-                if not text.isdigit():
-                    return None
-                numbers.append(int(text, 10))
-        except ValueError:
-            return None
+        # Check the characters ourselves: int() also accepts "_", signs and spaces.
+        if text.startswith("0x"):
+            digits, base, allowed = text[2:], 16, "0123456789abcdef"
+        elif len(text) > 1 and text.startswith("0"):
+            digits, base, allowed = text[1:], 8, "01234567"
+        else:
+            digits, base, allowed = text, 10, "0123456789"
+        if not digits or any(c not in allowed for c in digits):
+            return None  # "0x" alone, "08", "1_0", "+1": not numbers to inet_aton(3)
+        numbers.append(int(digits, base))
     *head, last = numbers
     if any(n > 255 for n in head) or last >= 256 ** (4 - len(head)):
         return None
