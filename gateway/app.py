@@ -144,7 +144,11 @@ async def run(settings: GatewaySettings, *, air: Any = None) -> None:
                 )
             )
             tasks.create_task(receipt_loop(hub.outbox, publisher, utc_now))
-            tasks.create_task(gateway.device_loop(settings.scan_s, settings.poll_interval_s))
+            tasks.create_task(
+                gateway.device_loop(
+                    settings.scan_s, settings.meter_sync_interval_s, settings.scan_idle_s
+                )
+            )
             if settings.page_enabled:
                 page = create_page(gateway, default_locale=settings.locale)
                 config = uvicorn.Config(

@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bleak.exc import BleakError
 
@@ -93,6 +93,7 @@ class Gateway:
     failpoints: Failpoints = field(default_factory=Failpoints)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     last_seen: dict[str, Seen] = field(default_factory=dict)
+    _next_sync: dict[str, datetime] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------- pairing
 
@@ -168,26 +169,45 @@ class Gateway:
         self.registry.record_sync(paired.device_id, self.clock(), result.outcome, seen.address)
         return result
 
-    async def sync_round(self, scan_s: float) -> dict[str, SyncResult]:
-        """Scan once, then sync every paired device that was heard (bounded concurrency)."""
-        heard = await self.connector.scan(scan_s)
-        by_address = {p.address.upper(): p for p in self.registry.all()}
-        jobs = {
-            by_address[a.upper()].device_id: self.sync(by_address[a.upper()], s)
-            for a, s in heard.items()
-            if a.upper() in by_address
-        }
-        results = await asyncio.gather(*jobs.values())
-        return dict(zip(jobs, results, strict=True))
+    async def sync_round(
+        self, scan_s: float, *, meter_interval_s: float = 0.0
+    ) -> dict[str, SyncResult]:
+        """Scan once, then sync every paired device that was heard and is due.
 
-    async def device_loop(self, scan_s: float, interval_s: float) -> None:
-        """Sync paired devices forever (cancel to stop)."""
+        A meter that synced completely is not due again for `meter_interval_s` (meters
+        advertise all the time; their records wait safely in memory). A cuff is due whenever it
+        is heard (cuffs advertise when they have readings), and any device whose last session
+        failed is due at once.
+        """
+        heard = await self.connector.scan(scan_s)
+        now = self.clock()
+        by_address = {p.address.upper(): p for p in self.registry.all()}
+        due = {
+            paired.device_id: (paired, seen)
+            for address, seen in heard.items()
+            if (paired := by_address.get(address.upper())) is not None
+            and self._next_sync.get(paired.device_id, now) <= now
+        }
+        results = await asyncio.gather(*(self.sync(p, s) for p, s in due.values()))
+        for (paired, _), result in zip(due.values(), results, strict=True):
+            ok = result.outcome in (Outcome.COMPLETE, Outcome.NOTHING_NEW)
+            wait_s = meter_interval_s if ok and paired.kind == "glucose" else 0.0
+            self._next_sync[paired.device_id] = self.clock() + timedelta(seconds=wait_s)
+        return dict(zip(due, results, strict=True))
+
+    async def device_loop(
+        self, scan_s: float, meter_interval_s: float, idle_s: float = 1.0
+    ) -> None:
+        """Scan, sync what is due, pause `idle_s`, forever (cancel to stop).
+
+        Scans and connections never overlap (`Connector`); a round waits for its sessions.
+        """
         while True:
             try:
-                await self.sync_round(scan_s)
+                await self.sync_round(scan_s, meter_interval_s=meter_interval_s)
             except (BleakError, OSError) as exc:
                 log.error("%s: scan round failed: %s", self.gateway_id, exc)
-            await asyncio.sleep(interval_s)
+            await asyncio.sleep(idle_s)
 
     # ------------------------------------------------------------------------- one session
 

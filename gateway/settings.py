@@ -69,7 +69,8 @@ class GatewaySettings(BaseSettings):
     ble_transport: str = "platform"  # "platform" (BlueZ), "virtual", or a Bumble transport
     max_connections: int = Field(3, ge=1, le=32)
     scan_s: float = Field(5.0, gt=0)
-    poll_interval_s: float = Field(60.0, gt=0)
+    meter_sync_interval_s: float = Field(300.0, ge=0)  # a meter that synced waits this long
+    scan_idle_s: float = Field(2.0, ge=0)  # pause between scan rounds
     connect_attempts: int = Field(3, ge=1, le=10)
     connect_timeout_s: float = Field(20.0, gt=0)
     pace_s: float = Field(0.5, ge=0)

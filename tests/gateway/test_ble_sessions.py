@@ -63,3 +63,20 @@ async def test_measured_at_is_the_true_utc_time_whatever_the_meter_keeps(
         for reading, moment in zip(readings, taken, strict=True):
             assert abs((reading.measured_at - moment).total_seconds()) < 3
             assert reading.clock_offset_s is not None
+
+
+async def test_a_synced_meter_waits_its_interval_a_cuff_is_synced_whenever_heard(
+    air: VirtualAir, tmp_path: Path
+) -> None:
+    meter = make_meter(air, records=2)
+    cuff = make_cuff(air, records=1)
+    await meter.power_on()
+    await cuff.power_on()
+    async with hub(air, tmp_path) as h:
+        await h.gateway.discover(0.4)
+        await h.gateway.pair(meter.address, "p-1", passkey=PASSKEY)
+        await h.gateway.pair(cuff.address, "p-1")
+        first = await h.gateway.sync_round(0.4, meter_interval_s=3600)
+        assert len(first) == 2  # never synced by the loop yet: both due
+        second = await h.gateway.sync_round(0.4, meter_interval_s=3600)
+        assert [h.registry.get(d).kind for d in second] == ["blood_pressure"]

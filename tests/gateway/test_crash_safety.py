@@ -49,7 +49,8 @@ def write_settings(path: Path, gateway_id: str, spec: str, mosquitto: MosquittoS
         f'mqtt_host = "{mosquitto.host}"\nmqtt_port = {mosquitto.port}\n'
         "mqtt_keepalive_s = 2\n"
         f'ble_transport = "{spec}"\n'
-        "pace_s = 0.0\nscan_s = 0.5\npoll_interval_s = 0.5\nsilence_timeout_s = 1.0\n"
+        "pace_s = 0.0\nscan_s = 0.5\nmeter_sync_interval_s = 0.5\nscan_idle_s = 0.2\n"
+        "silence_timeout_s = 1.0\n"
         "operation_timeout_s = 5.0\nresend_first_s = 1.0\nresend_max_s = 2.0\n"
         "max_batch_bytes = 30000\npage_enabled = false\n"
     )
