@@ -67,6 +67,11 @@ class InfluxLineWriter:
 def _cursor(conn: sa.Connection, name: str, now: datetime) -> int | None:
     """Lock the cursor row and return its value (None: another mirror holds it)."""
     c = schema.mirror_cursors
+    if conn.dialect.name == "sqlite":
+        # Take SQLite's write lock before reading: a read transaction that tries to write after
+        # another writer committed fails (SQLITE_BUSY_SNAPSHOT), which would come after the
+        # points were sent and make the retry send them twice.
+        conn.execute(sa.update(c).where(c.c.name == name).values(updated_at=now))
     exists = conn.execute(sa.select(c.c.last_id).where(c.c.name == name)).first()
     if exists is None:
         conn.execute(sa.insert(c).values(name=name, last_id=0, updated_at=now))
