@@ -61,10 +61,11 @@ def make_engine(url: str, *, pool_size: int = 5) -> sa.Engine:
     except sa.exc.ArgumentError as exc:
         raise StoreError(f"not a database URL: {exc}") from exc
     if parsed.get_backend_name() == "sqlite":
-        engine = sa.create_engine(parsed)
+        engine = sa.create_engine(parsed, hide_parameters=True)
         sa.event.listen(engine, "connect", _sqlite_on_connect)
         return engine
-    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=pool_size)
+    # hide_parameters: error messages and logs never carry readings (STYLE.md, logging).
+    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=pool_size, hide_parameters=True)
 
 
 def migrate(url: str) -> None:

@@ -187,6 +187,7 @@ def test_ten_thousand_readings_with_malformed_and_duplicates_land_exactly_once( 
         samples = vm_samples(victoria_metrics.url, f"p{tag}")
         assert set(samples) == expected_samples(valid.values())
         assert set(samples.values()) == {1}, "a point was written twice"
+        assert f"p{tag}" not in ingest.log(), "patient identifiers in the log"
     finally:
         for sim in sims:
             sim.close()
