@@ -10,8 +10,9 @@
 2. Fleet: N Omron-like cuffs on one virtual air, all paired to one gateway and kept connected by
    their sync sessions, each running a full cuff cycle once per second for `window` seconds.
    Every indication is committed to the outbox on its own (RELIABILITY.md I1). Lost = readings
-   in the cuffs' memory that are not in the outbox after the sessions end. The simulated
-   devices run in the same process as the gateway, so CPU figures are for both together.
+   in the cuffs' memory that are not in the outbox after the sessions end. Run twice: devices
+   and gateway in one process (CPU is both together), then the gateway alone in its own
+   process (`--worker`, joined to the bench's air over Bumble's HCI/TCP), CPU its own.
 Results are appended to bench/RESULTS.md with machine info.
 """
 
@@ -19,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -31,7 +34,10 @@ from bleak.backends.characteristic import BleakGATTCharacteristic
 
 from firmware_sims.air import VirtualAir
 from firmware_sims.bp_cuff import BloodPressureCuff
+from firmware_sims.hci_bridge import open_hci_endpoint
 from firmware_sims.models import get_model
+from gateway.app import open_hub
+from gateway.settings import load_settings
 from tests.gateway.sims import PASSKEY, add_records, cuff_ids, hub, make_meter
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -147,22 +153,113 @@ async def _fleet(n: int, window_s: float, workdir: Path) -> dict[str, float]:
             }
 
 
+async def _worker(spec: str, n: int, workdir: Path) -> None:
+    """The gateway alone in this process, on the bench's air over HCI/TCP (see `_fleet_split`)."""
+    settings = load_settings(
+        None, gateway_id="bench", data_dir=workdir, ble_transport=spec, pace_s=0.0,
+        silence_timeout_s=3.0, max_connections=n, connect_timeout_s=20.0, page_enabled=False,
+    )  # fmt: skip
+    async with open_hub(settings) as hub_:
+        gateway = hub_.gateway
+        seen = {s.address: s for s in await gateway.discover(3.0)}
+        await asyncio.gather(*(gateway.pair(a, "bench") for a in seen))
+        paired = gateway.devices()
+        sessions = [asyncio.create_task(gateway.sync(p, seen[p.address])) for p in paired]
+        await asyncio.sleep(1.0)
+        print(f"ready {len(paired)}", flush=True)
+        loop = asyncio.get_running_loop()
+        cpu0 = os.times()
+        await loop.run_in_executor(None, sys.stdin.readline)  # the window runs in the parent
+        cpu1 = os.times()
+        await asyncio.gather(*sessions)
+        cpu_s = cpu1.user + cpu1.system - cpu0.user - cpu0.system
+        print(json.dumps({"cpu_s": cpu_s, "ids": hub_.outbox.reading_ids()}), flush=True)
+
+
+async def _fleet_split(n: int, window_s: float, workdir: Path) -> dict[str, float]:
+    """N cuffs in this process; the gateway in its own process, joined over HCI/TCP."""
+    async with VirtualAir(supervision_timeout_s=5.0) as air:
+        model = get_model("omron-like")
+        cuffs = [
+            BloodPressureCuff(
+                air,
+                model,
+                serial=f"BS{i:06d}",
+                address=f"D2:00:00:00:{i >> 8:02X}:{i & 0xFF:02X}",
+                advertising_interval_ms=50,
+            )
+            for i in range(n)
+        ]
+        for cuff in cuffs:
+            await cuff.power_on()
+        endpoint = await open_hci_endpoint(air)
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.bench_gateway", "--worker", endpoint.spec, str(n),
+            str(workdir), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            cwd=Path(__file__).parents[1],
+        )  # fmt: skip
+        assert worker.stdin is not None and worker.stdout is not None
+        try:
+            t0 = time.perf_counter()
+            ready = (await asyncio.wait_for(worker.stdout.readline(), 600)).decode()
+            setup_s = time.perf_counter() - t0
+            assert ready.startswith(f"ready {n}"), ready
+            wall0 = time.perf_counter()
+            made = 0
+            for tick in range(int(window_s)):
+                start = time.perf_counter()
+                await asyncio.gather(
+                    *(c.measure(110 + (tick + i) % 40, 75, 70) for i, c in enumerate(cuffs))
+                )
+                made += n
+                await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - start)))
+            wall = time.perf_counter() - wall0
+            worker.stdin.write(b"stop\n")
+            await worker.stdin.drain()
+            report = json.loads((await asyncio.wait_for(worker.stdout.readline(), 120)).decode())
+            await worker.wait()
+        finally:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+            await endpoint.close()
+        expected = set().union(*(cuff_ids(c) for c in cuffs))
+        stored = set(report["ids"])
+        return {
+            "n": n,
+            "setup_s": setup_s,
+            "made": made,
+            "rate": made / wall,
+            "lost": len(expected - stored),
+            "extra": len(stored - expected),
+            "cpu_pct": 100 * report["cpu_s"] / wall,
+        }
+
+
 def main() -> None:
     """Run both benchmarks and append the results to bench/RESULTS.md."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10,50,100")
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--records", type=int, default=1000)
+    parser.add_argument("--worker", nargs=3, metavar=("SPEC", "N", "DIR"))
     args, _ = parser.parse_known_args()
+    if args.worker:
+        spec, n, directory = args.worker
+        asyncio.run(_worker(spec, int(n), Path(directory)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         raw_s = asyncio.run(_raw_backfill(args.records))
         gw_s, stored = asyncio.run(_gateway_backfill(args.records, Path(tmp) / "b"))
         print(f"back-fill {args.records}: raw bleak {raw_s:.2f}s, gateway {gw_s:.2f}s ({stored})")
-        rows = []
+        rows, split_rows = [], []
         for n in (int(x) for x in args.sizes.split(",")):
             row = asyncio.run(_fleet(n, args.window, Path(tmp) / f"f{n}"))
             print(row, flush=True)
             rows.append(row)
+            split = asyncio.run(_fleet_split(n, args.window, Path(tmp) / f"s{n}"))
+            print("split", split, flush=True)
+            split_rows.append(split)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"\n## gateway: back-fill and devices per hub ({stamp})\n",
@@ -184,6 +281,18 @@ def main() -> None:
         f"| {r['n']:.0f} | {r['setup_s']:.1f} | {r['made']:.0f} | {r['rate']:.1f} "
         f"| {r['lost']:.0f} | {r['extra']:.0f} | {r['cpu_pct']:.0f} |"
         for r in rows
+    ]
+    lines += [
+        "",
+        "The same with the gateway alone in its own process (`open_hub` on a Bumble HCI/TCP "
+        "transport into the bench's air); CPU % is the gateway process only:\n",
+        "| cuffs | pair all (s) | readings made | made/s | lost | unexpected | gateway CPU % |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['n']:.0f} | {r['setup_s']:.1f} | {r['made']:.0f} | {r['rate']:.1f} "
+        f"| {r['lost']:.0f} | {r['extra']:.0f} | {r['cpu_pct']:.0f} |"
+        for r in split_rows
     ]
     with RESULTS.open("a") as out:
         out.write("\n".join(lines) + "\n")
