@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from alerts.engine.evaluate import evaluate_all, horizon_s, no_prior_state
-from alerts.rules.catalog import RULES, RULES_BY_ID
+from alerts.rules.catalog import MG54, MG70, MG130, RULES, RULES_BY_ID
 from alerts.rules.columns import KindCode, MealCode, ReadingColumns, SpecialCode
 from alerts.rules.glucose import trailing_stats
 
@@ -128,16 +128,16 @@ WITH g AS (
 ), gs AS (
   SELECT patient,
     count(*) FILTER (w14) AS n14,
-    count(*) FILTER (w14 AND v >= 3.9 AND v <= 10.0) AS inr,
-    count(*) FILTER (w14 AND (v < 3.9 OR special = 2)) AS below,
-    max(t) FILTER (w14) AS newest14,
+    count(*) FILTER (w14 AND v >= 3.885 AND v <= 10.0) AS inr,
+    count(*) FILTER (w14 AND (v < 3.885 OR special = 2)) AS below,
+    max(t) FILTER (w14) AS newest14, count(DISTINCT t // 86400) FILTER (w14) AS d14,
     count(v) FILTER (w14) AS m14,
     stddev_samp(v) FILTER (w14) / avg(v) FILTER (w14) AS cv,
     count(v) FILTER (w7f) AS nf, avg(v) FILTER (w7f) AS fmean, max(t) FILTER (w7f) AS newestf,
     arg_max(trig, t) FILTER (t > $now - 86400 AND (trig OR clr)) AS hypo
   FROM (SELECT *, t >= $now - 14 * 86400 AS w14,
                t >= $now - 7 * 86400 AND meal = 3 AND special = 0 AS w7f,
-               (coalesce(v < 3.0, false) OR special = 2) AS trig,
+               (coalesce(v < 2.997, false) OR special = 2) AS trig,
                (coalesce(v >= 3.9, false) OR special = 1) AS clr FROM g)
   GROUP BY patient
 ), bs AS (
@@ -148,14 +148,14 @@ WITH g AS (
 )
 SELECT p.patient,
   CASE WHEN coalesce(hypo, false) THEN 1 ELSE 0 END AS hypo_l2,
-  CASE WHEN n14 >= 28 AND newest14 >= $now - 72 * 3600
+  CASE WHEN n14 >= 28 AND d14 >= 10 AND newest14 >= $now - 72 * 3600
        THEN (CASE WHEN inr / n14 < 0.70 THEN 1 ELSE 0 END) ELSE 2 END AS tir,
-  CASE WHEN n14 >= 28 AND newest14 >= $now - 72 * 3600
+  CASE WHEN n14 >= 28 AND d14 >= 10 AND newest14 >= $now - 72 * 3600
        THEN (CASE WHEN below / n14 > 0.04 THEN 1 ELSE 0 END) ELSE 2 END AS tbr,
-  CASE WHEN n14 >= 28 AND m14 >= 28 AND newest14 >= $now - 72 * 3600
+  CASE WHEN n14 >= 28 AND d14 >= 10 AND m14 >= 28 AND newest14 >= $now - 72 * 3600
        THEN (CASE WHEN cv > 0.36 THEN 1 ELSE 0 END) ELSE 2 END AS cv,
   CASE WHEN nf >= 4 AND newestf >= $now - 72 * 3600
-       THEN (CASE WHEN fmean > 7.2 THEN 1 ELSE 0 END) ELSE 2 END AS fasting,
+       THEN (CASE WHEN fmean > 7.216 THEN 1 ELSE 0 END) ELSE 2 END AS fasting,
   CASE WHEN nb >= 12 AND days >= 3
        THEN (CASE WHEN msys >= 130 OR mdia >= 80 THEN 1 ELSE 0 END) ELSE 2 END AS home
 FROM (SELECT DISTINCT patient FROM r) p
@@ -183,19 +183,20 @@ def pandas_now(df: pd.DataFrame, n_patients: int) -> dict[str, np.ndarray]:
     v = w.v
     agg = pd.DataFrame({
         "n": w.groupby("patient").size(),
-        "inr": ((v >= 3.9) & (v <= 10.0)).fillna(False).groupby(w.patient).sum(),
-        "below": ((v < 3.9).fillna(False) | (w.special == 2)).groupby(w.patient).sum(),
+        "inr": ((v >= MG70) & (v <= 10.0)).fillna(False).groupby(w.patient).sum(),
+        "below": ((v < MG70).fillna(False) | (w.special == 2)).groupby(w.patient).sum(),
         "newest": w.groupby("patient").t.max(),
+        "days": (w.t // DAY).groupby(w.patient).nunique(),
         "m": v.groupby(w.patient).count(),
         "cv": v.groupby(w.patient).std() / v.groupby(w.patient).mean(),
     }).reindex(idx)  # fmt: skip
     fresh = agg.newest >= NOW_S - 72 * 3600
-    enough = (agg.n >= 28) & fresh
+    enough = (agg.n >= 28) & (agg.days >= 10) & fresh
     f = g[(g.t >= NOW_S - 7 * DAY) & (g.meal == 3) & (g.special == 0)]
     fa = pd.DataFrame({"n": f.groupby("patient").size(), "mean": f.v.groupby(f.patient).mean(),
                        "newest": f.groupby("patient").t.max()}).reindex(idx)  # fmt: skip
     h = g[g.t > NOW_S - DAY]
-    trig = ((h.v < 3.0).fillna(False) | (h.special == 2)).astype(bool)
+    trig = ((h.v < MG54).fillna(False) | (h.special == 2)).astype(bool)
     clr = ((h.v >= 3.9).fillna(False) | (h.special == 1)).astype(bool) & ~trig
     dec = h[trig | clr].assign(trig=trig[trig | clr])
     hypo = dec.groupby("patient").trig.last().reindex(idx).fillna(False).astype(bool)
@@ -212,7 +213,7 @@ def pandas_now(df: pd.DataFrame, n_patients: int) -> dict[str, np.ndarray]:
         "glucose.tir_14d": _status(enough.fillna(False), agg.inr / agg.n < 0.70),
         "glucose.tbr_14d": _status(enough.fillna(False), agg.below / agg.n > 0.04),
         "glucose.cv_14d": _status(cv_enough, (agg.cv > 0.36).fillna(False)),
-        "glucose.fasting_mean_7d": _status(f_enough, (fa["mean"] > 7.2).fillna(False)),
+        "glucose.fasting_mean_7d": _status(f_enough, (fa["mean"] > MG130).fillna(False)),
         "bp.home_aha_ama_2020": _status(((ba.n >= 12) & (ba.days >= 3)).fillna(False),
                                         ((ba.sys >= 130) | (ba.dia >= 80)).fillna(False)),
     }  # fmt: skip
@@ -233,10 +234,11 @@ def loop_now(cols: ReadingColumns, patients: range) -> dict[str, np.ndarray]:
         g = [r for r in rows if r[1] == 0 and not r[5] and r[3] != 3 and r[0] <= NOW_S]
         w = [r for r in g if r[0] >= NOW_S - 14 * DAY]
         nums = [r[2] for r in w if r[3] == 0]
-        enough = len(w) >= 28 and bool(w) and w[-1][0] >= NOW_S - 72 * 3600
+        days = len({r[0] // DAY for r in w})
+        enough = len(w) >= 28 and days >= 10 and w[-1][0] >= NOW_S - 72 * 3600
         if enough:
-            inr = sum(1 for r in w if 3.9 <= r[2] <= 10.0)
-            below = sum(1 for r in w if r[2] < 3.9 or r[3] == 2)
+            inr = sum(1 for r in w if MG70 <= r[2] <= 10.0)
+            below = sum(1 for r in w if r[2] < MG70 or r[3] == 2)
             out["glucose.tir_14d"][i] = inr / len(w) < 0.70
             out["glucose.tbr_14d"][i] = below / len(w) > 0.04
         else:
@@ -249,13 +251,13 @@ def loop_now(cols: ReadingColumns, patients: range) -> dict[str, np.ndarray]:
             out["glucose.cv_14d"][i] = 2
         f = [r for r in g if r[0] >= NOW_S - 7 * DAY and r[4] == 3 and r[3] == 0]
         if len(f) >= 4 and f[-1][0] >= NOW_S - 72 * 3600:
-            out["glucose.fasting_mean_7d"][i] = sum(r[2] for r in f) / len(f) > 7.2
+            out["glucose.fasting_mean_7d"][i] = sum(r[2] for r in f) / len(f) > MG130
         else:
             out["glucose.fasting_mean_7d"][i] = 2
         state = False
         for r in g:
             if r[0] > NOW_S - DAY:
-                if r[2] < 3.0 or r[3] == 2:
+                if r[2] < MG54 or r[3] == 2:
                     state = True
                 elif r[2] >= 3.9 or r[3] == 1:
                     state = False
@@ -285,7 +287,7 @@ def engine_trailing(cols: ReadingColumns) -> dict[str, np.ndarray]:
 SQL_TRAILING = """
 SELECT patient, t, count(*) OVER w AS n, avg(v) OVER w AS mean,
        stddev_samp(v) OVER w / avg(v) OVER w AS cv,
-       sum(CASE WHEN v >= 3.9 AND v <= 10.0 THEN 1 ELSE 0 END) OVER w / count(*) OVER w AS inr
+       sum(CASE WHEN v >= 3.885 AND v <= 10.0 THEN 1 ELSE 0 END) OVER w / count(*) OVER w AS inr
 FROM (SELECT patient, t, CASE WHEN special = 0 THEN v END AS v FROM r
       WHERE kind = 0 AND NOT control AND special <> 3)
 WINDOW w AS (PARTITION BY patient ORDER BY t RANGE BETWEEN $w PRECEDING AND CURRENT ROW)

@@ -19,7 +19,14 @@ from alerts.rules.catalog import FloatArray, Rule
 from alerts.rules.columns import KindCode, ReadingColumns
 from alerts.rules.glucose import DAY_S, HOUR_S, reading_rule_result, window_result
 from alerts.rules.result import BoolArray, IntArray, RuleResult
-from alerts.rules.segments import at, first_row, last_row, per_patient_count, per_patient_sum
+from alerts.rules.segments import (
+    at,
+    distinct_days,
+    first_row,
+    last_row,
+    per_patient_count,
+    per_patient_sum,
+)
 
 # Protocol time slots, local hours inclusive: (4, 11) is 04:00-11:59. ESH: morning before
 # medication and evening; the Chinese guideline names 06-09 and 18-21.
@@ -172,7 +179,7 @@ def home_protocol(
     elif rule.rule_id != "bp.home_aha_ama_2020":
         raise KeyError(rule.rule_id)
     n = per_patient_count(ps, keep, n_pat)
-    days = _distinct_days(ps, day, keep, n_pat)
+    days = distinct_days(ps, day, keep, n_pat)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_sys = per_patient_sum(ps[keep], cols.systolic_mmhg[cand[keep]], n_pat) / n
         mean_dia = per_patient_sum(ps[keep], cols.diastolic_mmhg[cand[keep]], n_pat) / n
@@ -207,12 +214,3 @@ def _not_first_day(p: IntArray, day: IntArray, rows: BoolArray, n_pat: int) -> B
     first_day = np.append(day, np.iinfo(np.int64).max)[first]  # -1 (no rows) picks the sentinel
     mask: BoolArray = day > first_day[p]
     return mask
-
-
-def _distinct_days(p: IntArray, day: IntArray, rows: BoolArray, n_pat: int) -> IntArray:
-    sel = np.flatnonzero(rows)
-    ps = p[sel]
-    ds = day[sel]
-    new = np.ones(sel.shape[0], dtype=np.bool_)
-    new[1:] = (ps[1:] != ps[:-1]) | (ds[1:] != ds[:-1])
-    return np.bincount(ps[new], minlength=n_pat).astype(np.int64)

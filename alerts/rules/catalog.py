@@ -65,6 +65,17 @@ ADHERENCE: Final = (
 )
 
 
+# The guidelines state glucose thresholds in mg/dL and round the mmol/L figures. Readings are
+# stored in mmol/L (mg/dL / 18.016), so the lower thresholds are the mg/dL figures converted and
+# cut to 3 decimals: a meter's 54 mg/dL (2.9973 mmol/L) is level 1, not level 2 ("< 54"), and
+# 70 mg/dL (3.8854) is not hypoglycaemia; a mmol/L meter's 3.0 and 3.9 fall on the same sides
+# as with the rounded 3.0/3.9. (10.0 and 13.9 need no such care: 180 mg/dL = 9.991 <= 10.0,
+# 250 mg/dL = 13.877 <= 13.9, 251 mg/dL = 13.932 > 13.9.)
+MG54: Final = 2.997
+MG70: Final = 3.885
+MG130: Final = 7.216  # the pre-prandial target's top, 130 mg/dL (7.2158), is still on target
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One alert rule: what it is, how urgent, its thresholds and where they come from."""
@@ -89,22 +100,22 @@ _L = Priority.LOW
 
 RULES: Final[tuple[Rule, ...]] = (
     _rule("glucose.hypo_l2", 1, "Level 2 hypoglycaemia (< 3.0 mmol/L, or meter LO)", _H, ADA_2024,
-          below_mmol_l=3.0, clear_at_mmol_l=3.9, max_age_h=24.0),
+          below_mmol_l=MG54, clear_at_mmol_l=3.9, max_age_h=24.0),
     _rule("glucose.hypo_l1", 1, "Level 1 hypoglycaemia (3.0 to < 3.9 mmol/L)", _M, ADA_2024,
-          below_mmol_l=3.9, floor_mmol_l=3.0, clear_at_mmol_l=4.2, max_age_h=24.0),
+          below_mmol_l=MG70, floor_mmol_l=MG54, clear_at_mmol_l=4.2, max_age_h=24.0),
     _rule("glucose.hyper", 1, "Hyperglycaemia (> 13.9 mmol/L, or meter HI)", _M, BATTELINO_2019,
           above_mmol_l=13.9, clear_at_mmol_l=12.0, max_age_h=24.0),
     _rule("glucose.tir_14d", 1, "Share of readings in 3.9-10.0 mmol/L over 14 days below target",
-          _L, BATTELINO_2019, low_mmol_l=3.9, high_mmol_l=10.0, min_share=0.70,
-          clear_share=0.75, window_d=14.0, min_readings=28.0, fresh_h=72.0),
+          _L, BATTELINO_2019, low_mmol_l=MG70, high_mmol_l=10.0, min_share=0.70,
+          clear_share=0.75, window_d=14.0, min_readings=28.0, min_days=10.0, fresh_h=72.0),
     _rule("glucose.tbr_14d", 1, "Share of readings below 3.9 mmol/L over 14 days above target",
-          _M, BATTELINO_2019, low_mmol_l=3.9, max_share=0.04, clear_share=0.03, window_d=14.0,
-          min_readings=28.0, fresh_h=72.0),
+          _M, BATTELINO_2019, low_mmol_l=MG70, max_share=0.04, clear_share=0.03, window_d=14.0,
+          min_readings=28.0, min_days=10.0, fresh_h=72.0),
     _rule("glucose.cv_14d", 1, "Glycaemic variability: coefficient of variation over 14 days",
           _L, BATTELINO_2019, max_cv=0.36, clear_cv=0.33, window_d=14.0, min_readings=28.0,
-          fresh_h=72.0),
+          min_days=10.0, fresh_h=72.0),
     _rule("glucose.fasting_mean_7d", 1, "Mean fasting glucose over 7 days above target", _L,
-          ADA_2024, max_mean_mmol_l=7.2, clear_mean_mmol_l=7.0, window_d=7.0, min_readings=4.0,
+          ADA_2024, max_mean_mmol_l=MG130, clear_mean_mmol_l=7.0, window_d=7.0, min_readings=4.0,
           fresh_h=72.0),
     _rule("bp.crisis", 1, "Hypertensive crisis (>= 180 or >= 120 mmHg), re-measured", _H,
           AHA_CRISIS, systolic_mmhg=180.0, diastolic_mmhg=120.0, confirm_within_min=15.0,

@@ -14,12 +14,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from alerts.rules.catalog import FloatArray, Rule
+from alerts.rules.catalog import MG70, FloatArray, Rule
 from alerts.rules.columns import KindCode, MealCode, ReadingColumns, SpecialCode
 from alerts.rules.result import BoolArray, IntArray, RuleResult
 from alerts.rules.segments import (
     Status,
     at,
+    distinct_days,
     hysteresis_state,
     last_row,
     mean_and_cv,
@@ -146,7 +147,9 @@ def windows(
     """`glucose.tir_14d`, `glucose.tbr_14d`, `glucose.cv_14d` or `glucose.fasting_mean_7d`.
 
     Insufficient data (no opening, no resolving) when the window holds fewer than
-    `min_readings` readings or its newest reading is older than `fresh_h`.
+    `min_readings` readings, readings on fewer than `min_days` distinct days (14-day rules:
+    the consensus asks for 14 days at >= 70 % wear, so 10 of 14 days), or its newest reading
+    is older than `fresh_h`.
 
     Raises:
         KeyError: `rule` is not one of these window rules.
@@ -164,6 +167,10 @@ def windows(
     fresh = (newest >= 0) & (np.append(t, 0)[newest] >= now_s - params["fresh_h"] * HOUR_S)
     enough = fresh & (n >= params["min_readings"])
     stats: dict[str, FloatArray] = {"readings": n.astype(np.float64)}
+    if "min_days" in params:  # data sufficiency: readings on enough distinct (UTC) days
+        days = distinct_days(p, t // DAY_S, in_window, n_pat)
+        stats["days"] = days.astype(np.float64)
+        enough &= days >= params["min_days"]
     with np.errstate(invalid="ignore", divide="ignore"):
         if rule.rule_id == "glucose.tir_14d":
             in_range = (v >= at(params["low_mmol_l"], p)) & (v <= at(params["high_mmol_l"], p))
@@ -228,7 +235,7 @@ def window_result(
 
 
 def trailing_stats(
-    cols: ReadingColumns, window_s: int, low_mmol_l: float = 3.9, high_mmol_l: float = 10.0
+    cols: ReadingColumns, window_s: int, low_mmol_l: float = MG70, high_mmol_l: float = 10.0
 ) -> dict[str, FloatArray]:
     """Trailing-window glucose statistics at every glucose reading (replay, dashboards, bench).
 

@@ -139,3 +139,13 @@ def runs(patient: IntArray, state: BoolArray, initial: BoolArray) -> Runs:
 def trailing_start(key: IntArray, window_s: int) -> IntArray:
     """For each row, the first row of the same patient measured at or after t - window_s."""
     return np.searchsorted(key, key - window_s, side="left").astype(np.int64)
+
+
+def distinct_days(p: IntArray, day: IntArray, rows: BoolArray, n_pat: int) -> IntArray:
+    """Number of distinct `day` values among each patient's `rows` (rows sorted by time)."""
+    sel = np.flatnonzero(rows)
+    ps = p[sel]
+    ds = day[sel]
+    new = np.ones(sel.shape[0], dtype=np.bool_)
+    new[1:] = (ps[1:] != ps[:-1]) | (ds[1:] != ds[:-1])
+    return np.bincount(ps[new], minlength=n_pat).astype(np.int64)

@@ -44,7 +44,7 @@ def test_prints_one_json_object_per_alert_open_at_now(tmp_path: Path) -> None:
     ]
     hypo, crisis = alerts
     assert hypo["evidence"]["reading_ids"] == ["line-2"]
-    assert hypo["evidence"]["thresholds"]["below_mmol_l"] == 3.0
+    assert hypo["evidence"]["thresholds"]["below_mmol_l"] == 2.997  # 54 mg/dL
     assert hypo["evidence"]["rule_version"] == 1
     assert crisis["evidence"]["reading_ids"] == ["line-3", "line-4"]
     assert crisis["evidence"]["statistics"]["confirmed_readings"] == 2.0

@@ -119,7 +119,7 @@ def test_evidence_names_readings_thresholds_and_rule_version(pg_url: str) -> Non
     low_ids = [r.reading_id for r in batch if r.patient_id == "p-low"]
     assert evidence["reading_ids"] == low_ids
     assert evidence["rule_version"] == 1
-    assert evidence["thresholds"]["below_mmol_l"] == 3.0
+    assert evidence["thresholds"]["below_mmol_l"] == 2.997  # 54 mg/dL
     assert "ADA" in evidence["source"]
 
 

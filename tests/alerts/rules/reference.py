@@ -12,6 +12,8 @@ from collections import defaultdict
 import numpy as np
 import scipy.stats
 
+from alerts.rules.catalog import MG70
+
 DAY_S = 86_400
 
 
@@ -28,8 +30,8 @@ def glucose_window(rows: list[dict[str, float]], now_s: int, window_d: float) ->
     win = [r for r in rows if r["valid"] and now_s - window_d * DAY_S <= r["t"] <= now_s]
     n = len(win)
     nums = [r["v"] for r in win if not math.isnan(r["v"])]
-    in_range = sum(1 for r in win if 3.9 <= r["v"] <= 10.0)
-    below = sum(1 for r in win if r["v"] < 3.9 or r["lo"])
+    in_range = sum(1 for r in win if MG70 <= r["v"] <= 10.0)
+    below = sum(1 for r in win if r["v"] < MG70 or r["lo"])
     m = len(nums)
     total = 0.0
     for v in nums:
@@ -47,6 +49,7 @@ def glucose_window(rows: list[dict[str, float]], now_s: int, window_d: float) ->
         "mean": mean,
         "cv": cv,
         "newest": win[-1]["t"] if win else math.nan,
+        "days": len({int(r["t"]) // DAY_S for r in win}),
     }
 
 
@@ -81,7 +84,7 @@ def trailing(rows: list[dict[str, float]], window_s: int) -> list[dict[str, floa
         var = sum((x - mean) ** 2 for x in nums) / (m - 1) if m >= 2 else math.nan
         out.append({
             "readings": len(win),
-            "share_in_range": sum(1 for w in win if 3.9 <= w["v"] <= 10.0) / len(win),
+            "share_in_range": sum(1 for w in win if MG70 <= w["v"] <= 10.0) / len(win),
             "mean_mmol_l": mean,
             "cv": math.sqrt(var) / mean if m >= 2 and mean != 0 else math.nan,
         })  # fmt: skip

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.engine.evaluate import evaluate_all, no_prior_state
-from alerts.rules.catalog import RULES_BY_ID, resolve_params
+from alerts.rules.catalog import MG54, MG70, RULES_BY_ID, resolve_params
 from alerts.rules.columns import KindCode, SpecialCode, build_columns
 from alerts.rules.segments import Status, hysteresis_state
 from alerts.rules.trends import theil_sen_slopes
@@ -70,7 +70,7 @@ def test_glucose_windows_match_reference(rows: list[dict[str, object]]) -> None:
         assert _near(float(tbr.stats["share_below_range"][p]), ref["share_below"])
         assert _near(float(cv.stats["cv"][p]), ref["cv"])
         fresh = not math.isnan(ref["newest"]) and ref["newest"] >= NOW_S - 72 * 3600
-        enough = fresh and ref["n"] >= 28
+        enough = fresh and ref["n"] >= 28 and ref["days"] >= 10
         expected = Status.INSUFFICIENT if not enough else (
             Status.ACTIVE if ref["share_in_range"] < 0.70 else Status.CLEAR)  # fmt: skip
         assert tir.status[p] == expected
@@ -92,7 +92,7 @@ def test_hypo_hysteresis_matches_reference(
     for p, pid in enumerate(cols.patient_ids):  # type: ignore[attr-defined]
         fresh = [r for r in groups[pid] if r["valid"] and NOW_S - 24 * 3600 < r["t"] <= NOW_S]
         for r in fresh:
-            r["trig"] = r["v"] < 3.0 or r["lo"]
+            r["trig"] = r["v"] < MG54 or r["lo"]
             r["clr"] = r["v"] >= 3.9 or (math.isnan(r["v"]) and not r["lo"])
         state = reference.hysteresis(fresh, "trig", "clr", bool(was[p]))
         assert (result.status[p] == Status.ACTIVE) == state
@@ -125,7 +125,7 @@ def test_hysteresis_state_carries_initial_state_over_empty_and_undecided_rows() 
 def test_override_changes_one_patient_only() -> None:
     rule = RULES_BY_ID["glucose.hypo_l1"]
     params = resolve_params(rule, ("a", "b"), {"b": {"glucose.hypo_l1": {"below_mmol_l": 4.4}}})
-    assert params["below_mmol_l"].tolist() == [3.9, 4.4]
+    assert params["below_mmol_l"].tolist() == [MG70, 4.4]
 
 
 @settings(max_examples=40, deadline=None, print_blob=True)

@@ -13,8 +13,11 @@ A, C, N = Status.ACTIVE, Status.CLEAR, Status.INSUFFICIENT
 @pytest.mark.parametrize(
     ("value", "l2", "l1", "hyper"),
     [
-        (2.99, A, C, C), (3.0, C, A, C), (3.89, C, A, C), (3.9, C, C, C), (10.0, C, C, C),
-        (13.9, C, C, C), (13.91, C, C, A), ("LO", A, C, C), ("HI", C, C, A), ("NaN", C, C, C),
+        (2.9, A, C, C), (3.0, C, A, C), (3.8, C, A, C), (3.9, C, C, C), (10.0, C, C, C),
+        (13.9, C, C, C), (14.0, C, C, A), ("LO", A, C, C), ("HI", C, C, A), ("NaN", C, C, C),
+        # whole mg/dL meters (value / 18.016): "< 54" and "< 70" mg/dL exactly
+        (53 / 18.016, A, C, C), (54 / 18.016, C, A, C), (69 / 18.016, C, A, C),
+        (70 / 18.016, C, C, C), (250 / 18.016, C, C, C), (251 / 18.016, C, C, A),
     ],
 )  # fmt: skip
 def test_glucose_per_reading_thresholds(
