@@ -83,6 +83,7 @@ def create_page(
     def render(request: Request, status: int = 200, message: str | None = None) -> HTMLResponse:
         locale, unit = prefs(request)
         text = TEXT[locale]
+        devices = gateway.devices()
         paired = [
             {
                 "device": p,
@@ -91,10 +92,14 @@ def create_page(
                     (r, describe(r, unit)) for r in gateway.latest_readings(p.device_id, 5)
                 ],
             }
-            for p in gateway.devices()
+            for p in devices
+        ]
+        paired_addresses = {p.address.upper() for p in devices}
+        nearby = [
+            s for s in gateway.last_seen.values() if s.address.upper() not in paired_addresses
         ]
         html = _templates.get_template("page.html").render(
-            t=text, locale=locale, unit=unit, seen=list(gateway.last_seen.values()),
+            t=text, locale=locale, unit=unit, seen=nearby,
             paired=paired, message=message or request.query_params.get("msg"),
         )  # fmt: skip
         return HTMLResponse(html, status_code=status)

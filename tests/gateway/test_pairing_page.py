@@ -92,6 +92,7 @@ async def test_pair_see_readings_switch_language_and_unit_then_unpair(
             assert await page.inner_text("#message") == "配对成功。已获取读数：4 条。"
             paired = page.locator(".paired")
             assert await paired.count() == 1
+            assert await page.locator(".discovered").count() == 0  # no longer "nearby"
             values = await paired.locator(".reading .value").all_inner_texts()
             assert len(values) == 4 and all(v.endswith("mmol/L") for v in values)
             assert "patient-7" in await paired.inner_text()
