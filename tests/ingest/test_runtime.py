@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest.mirror import cursor_position
 from ingest.read_port import last_reading_id
-from ingest.store import make_engine, migrate
+from ingest.store import make_engine, migrate, write_batch
 from tests.ingest.support import (
     GatewaySim,
     IngestProcess,
@@ -145,3 +150,61 @@ def test_database_outage_holds_messages_unacknowledged_and_loses_nothing(
         end_session(mosquitto.port, f"ingest-{tag}")
         postgres.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_migrate_and_mirror_commands(
+    victoria_metrics: VictoriaMetricsServer, pg_url: str, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HV_INGEST_")}
+    env.update(
+        {
+            "HV_INGEST_DB_URL": pg_url,
+            "HV_INGEST_TSDB_URL": victoria_metrics.url,
+            "HV_INGEST_TSDB_TOKEN": "test-token",
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "newest revision" in done.stdout
+    tag = uuid.uuid4().hex[:8]
+    readings = [make_reading("gw-1", f"p{tag}", f"SN{tag}", i) for i in range(300)]
+    engine = make_engine(pg_url)
+    mirror = subprocess.Popen(
+        [sys.executable, "-m", "ingest", "mirror"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        write_batch(engine, readings, [], now=datetime.now(UTC))
+        top = last_reading_id(engine)
+        wait_until(lambda: cursor_position(engine, "tsdb") == top, 30, "the mirror command")
+        victoria_metrics.force_flush()
+        assert set(vm_samples(victoria_metrics.url, f"p{tag}")) == expected_samples(readings)
+    finally:
+        mirror.send_signal(signal.SIGTERM)
+        assert mirror.wait(20) == 0
+        engine.dispose()
+
+
+def test_configuration_errors_name_the_variable() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HV_INGEST_")}
+    env["HV_INGEST_TSDB_URL"] = "http://127.0.0.1:1"
+    env["HV_INGEST_TSDB_TOKEN"] = "changeme"
+    done = subprocess.run(
+        [sys.executable, "-m", "ingest", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "HV_INGEST_TSDB_TOKEN: is still a placeholder value" in done.stderr
