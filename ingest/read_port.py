@@ -9,7 +9,9 @@ Two queries, both on an engine or an open connection:
   kind with `start <= measured_at < end`, ordered by `measured_at`.
 
 Both return a `ReadingColumns` of numpy arrays, one entry per reading. Missing numeric values
-(and IEEE 11073 special values) are NaN. Control-solution results are included and flagged in
+(and IEEE 11073 special values) are NaN in the typed columns; `values` holds each reading's
+value document (specials as their JSON spelling, ``"+INF"`` for a meter's HI) and `status` its
+status flags as a tuple. Control-solution results are included and flagged in
 `control_solution`: clinical rules must drop them.
 """
 
@@ -37,6 +39,8 @@ _COLUMNS = (
     schema.readings.c.pulse_per_min,
     schema.readings.c.meal,
     schema.readings.c.control_solution,
+    schema.readings.c.status,
+    schema.readings.c["values"],
 )
 
 
@@ -55,6 +59,8 @@ class ReadingColumns:
     pulse_per_min: npt.NDArray[np.float64]
     meal: npt.NDArray[np.object_]
     control_solution: npt.NDArray[np.bool_]
+    status: npt.NDArray[np.object_]
+    values: npt.NDArray[np.object_]
 
     def __len__(self) -> int:
         return int(self.id.shape[0])
@@ -75,6 +81,13 @@ def _float(values: Sequence[float | None]) -> npt.NDArray[np.float64]:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
+def _objects(items: list[object]) -> npt.NDArray[np.object_]:
+    out = np.empty(len(items), dtype=object)  # element-wise: tuples and dicts stay whole
+    for i, item in enumerate(items):
+        out[i] = item
+    return out
+
+
 def _columns(rows: Sequence[sa.Row[tuple[object, ...]]]) -> ReadingColumns:
     cols = list(zip(*rows, strict=True)) if rows else [()] * len(_COLUMNS)
     return ReadingColumns(
@@ -89,6 +102,8 @@ def _columns(rows: Sequence[sa.Row[tuple[object, ...]]]) -> ReadingColumns:
         pulse_per_min=_float(cols[8]),
         meal=np.array(cols[9], dtype=object),
         control_solution=np.array(cols[10], dtype=np.bool_),
+        status=_objects([tuple(flags) for flags in cols[11]]),
+        values=_objects(list(cols[12])),
     )
 
 

@@ -109,6 +109,8 @@ def test_the_read_port_returns_columns_in_commit_order(db_url: str) -> None:
         assert np.all(np.diff(np.concatenate([page.id, rest.id])) > 0)
         assert np.isnan(rest.glucose_mmol_l[-1]) and bool(rest.control_solution[-1])
         assert rest.patient_id[-1] == "patient-2"
+        assert rest.values[-1] == {"glucose_mmol_l": "+INF"}
+        assert rest.status[-1] == (CONTROL_SOLUTION,) and page.status[0] == ()
         assert readings_since(engine, rest.last_id or 0).last_id is None
 
         window = readings_for_patient(
