@@ -6,6 +6,9 @@ plans the episode changes against the open episodes and writes alerts, history, 
 sink's outbox rows and the new cursor in the same transaction. Killed at any point, the next
 step (in this or a new process) sees the old cursor and re-derives the same changes.
 
+Most steps evaluate only the patients with new readings (all rules but adherence, vectorized
+over those patients); every `full_every_s` a step evaluates every patient, which also lets
+time-driven changes through (readings ageing out of a window, `adherence.no_readings`).
 `adherence.no_readings` is only evaluated when the step has caught up with the store (fewer
 new readings than the batch limit): a pipeline that is behind must not look like a patient who
 stopped measuring.
@@ -59,8 +62,10 @@ class Runner:
     name: str = store.DEFAULT_ENGINE
     failpoint: store.Failpoint | None = None
     source_for: Callable[[sa.Connection], ReadingSource] = StoreSource
+    full_every_s: float = 900.0
     _window: ReadingColumns | None = None
     _window_cursor: int = 0
+    _last_full_s: int | None = None
 
     def step(self, now: datetime) -> StepResult:
         """Evaluate once at `now` (aware UTC) and commit the outcome.
@@ -84,8 +89,16 @@ class Runner:
                 window = merge(self._window, new, start_s=int(start.timestamp()))
                 new_cursor = max(_max_cursor(new, cursor), self._window_cursor)
                 window_now = window.take(window.measured_at_s <= now_s)
-                rules = [r for r in RULES if caught_up or r.rule_id != ADHERENCE_RULE]
-                episodes = store.open_episodes(conn)
+                full = self._last_full_s is None or now_s - self._last_full_s >= self.full_every_s
+                if full:
+                    rules = [r for r in RULES if caught_up or r.rule_id != ADHERENCE_RULE]
+                    episodes = store.open_episodes(conn)
+                else:
+                    rules = [r for r in RULES if r.rule_id != ADHERENCE_RULE]
+                    hot = np.unique(window_now.patient[window_now.cursor > cursor])
+                    window_now = window_now.take(np.isin(window_now.patient, hot, kind="table"))
+                    pids = [window_now.patient_ids[int(c)] for c in hot]
+                    episodes = store.open_episodes(conn, pids) if pids else []
                 prior = prior_state(window_now, episodes)
                 results = evaluate_all(
                     window_now, now_s, prior=prior, overrides=self.overrides, rules=rules
@@ -104,6 +117,8 @@ class Runner:
             raise
         self._window = window
         self._window_cursor = new_cursor
+        if full:
+            self._last_full_s = now_s
         if events:
             log.info("%s: %d readings, %d alert events", self.name, len(new), len(events))
         return StepResult(len(new), new_cursor, tuple(events), caught_up)

@@ -82,14 +82,23 @@ def read_cursor(conn: sa.Connection, name: str = DEFAULT_ENGINE) -> int:
     return int(value) if value is not None else 0
 
 
-def open_episodes(conn: sa.Connection) -> list[OpenEpisode]:
-    """Every open episode."""
+def open_episodes(
+    conn: sa.Connection, patient_ids: Sequence[str] | None = None
+) -> list[OpenEpisode]:
+    """The open episodes (of the given patients only, when `patient_ids` is given)."""
     a = tables.alerts.c
-    rows = conn.execute(
-        sa.select(a.alert_id, a.patient_id, a.rule_id, a.subject, a.revision,
-                  a.anchor_reading_id, a.last_reading_id).where(a.status == "open")
-    ).all()  # fmt: skip
-    return [OpenEpisode(*row) for row in rows]
+    query = sa.select(
+        a.alert_id, a.patient_id, a.rule_id, a.subject, a.revision, a.anchor_reading_id,
+        a.last_reading_id,
+    ).where(a.status == "open")  # fmt: skip
+    if patient_ids is None:
+        return [OpenEpisode(*row) for row in conn.execute(query)]
+    out: list[OpenEpisode] = []
+    ids = sorted(set(patient_ids))
+    for start in range(0, len(ids), 1000):
+        chunk = query.where(a.patient_id.in_(ids[start : start + 1000]))
+        out += [OpenEpisode(*row) for row in conn.execute(chunk)]
+    return out
 
 
 def existing_alert_ids(conn: sa.Connection, alert_ids: Iterable[str]) -> frozenset[str]:

@@ -1,35 +1,49 @@
 """The engine's in-memory columnar window: the last `lookback` of readings, kept up to date
-from the source's cursor instead of being reloaded for every evaluation."""
+from the source's cursor instead of being reloaded and re-sorted for every evaluation.
+
+`merge` inserts a batch of new rows into the sorted window with one `np.insert` per column
+(positions from `np.searchsorted` on the composite (patient, time) key), so a step costs a
+linear copy of the window, not a sort. New patients get codes after the existing ones: the
+patient dictionary is in arrival order, not sorted, which nothing relies on.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from alerts.rules.columns import ReadingColumns, build_columns
+from alerts.rules.columns import EPOCH_BASE_S, TIME_BITS, ReadingColumns
+
+_COLUMNS = (
+    "measured_at_s", "kind", "glucose_mmol_l", "glucose_special", "systolic_mmhg",
+    "diastolic_mmhg", "pulse_per_min", "meal", "control_solution", "bp_flagged", "symptoms",
+    "reading_ref", "cursor",
+)  # fmt: skip
 
 
 def merge(window: ReadingColumns | None, new: ReadingColumns, *, start_s: int) -> ReadingColumns:
-    """`window` plus `new`, without rows measured before `start_s` or already present (same
-    cursor), re-sorted by (patient, time)."""
-    parts = [c for c in (window, new) if c is not None and len(c)]
-    if not parts:
-        return new
-    ids = [np.asarray(c.patient_ids, dtype=object)[c.patient] for c in parts]
+    """`window` plus `new` (whose cursors are all above the window's), without rows measured
+    before `start_s`, sorted by (patient, time, cursor)."""
+    if window is None:
+        return _trim(new, start_s)
+    if not len(new):
+        return _trim(window, start_s)
+    index = {pid: i for i, pid in enumerate(window.patient_ids)}
+    ids = list(window.patient_ids)
+    mapping = np.empty(new.n_patients, dtype=np.int64)
+    for code, pid in enumerate(new.patient_ids):
+        mapping[code] = index.setdefault(pid, len(ids))
+        if mapping[code] == len(ids):
+            ids.append(pid)
+    codes = mapping[new.patient]
+    order = np.lexsort((new.cursor, new.measured_at_s, codes))
+    key = (codes[order] << TIME_BITS) | (new.measured_at_s[order] - EPOCH_BASE_S)
+    at = np.searchsorted(window.key, key, side="right")
+    merged = {
+        name: np.insert(getattr(window, name), at, getattr(new, name)[order]) for name in _COLUMNS
+    }
+    patient = np.insert(window.patient, at, codes[order])
+    return _trim(ReadingColumns(tuple(ids), patient, **merged), start_s)
 
-    def cat(name: str) -> np.ndarray:
-        return np.concatenate([getattr(c, name) for c in parts])
 
-    cursor = cat("cursor")
-    _, first = np.unique(cursor, return_index=True)
-    keep = np.zeros(cursor.shape[0], dtype=np.bool_)
-    keep[first] = True
-    keep &= cat("measured_at_s") >= start_s
-    return build_columns(
-        np.concatenate(ids)[keep], cat("measured_at_s")[keep], cat("kind")[keep],
-        glucose_mmol_l=cat("glucose_mmol_l")[keep], glucose_special=cat("glucose_special")[keep],
-        systolic_mmhg=cat("systolic_mmhg")[keep], diastolic_mmhg=cat("diastolic_mmhg")[keep],
-        pulse_per_min=cat("pulse_per_min")[keep], meal=cat("meal")[keep],
-        control_solution=cat("control_solution")[keep], bp_flagged=cat("bp_flagged")[keep],
-        symptoms=cat("symptoms")[keep], reading_ref=cat("reading_ref")[keep],
-        cursor=cursor[keep],
-    )  # fmt: skip
+def _trim(cols: ReadingColumns, start_s: int) -> ReadingColumns:
+    return cols.take(cols.measured_at_s >= start_s)

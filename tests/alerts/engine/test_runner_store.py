@@ -69,7 +69,10 @@ def _sink_table(metadata: sa.MetaData) -> sa.Table:
     return sa.Table("sink_events", metadata, sa.Column("event_id", sa.String(36), primary_key=True))
 
 
-def test_episodes_open_update_resolve_and_events_reach_the_sink(pg_url: str) -> None:
+@pytest.mark.parametrize("full_every_s", [0.0, 86_400.0], ids=["full-steps", "hot-patients"])
+def test_episodes_open_update_resolve_and_events_reach_the_sink(
+    pg_url: str, full_every_s: float
+) -> None:
     engine = _setup(pg_url)
     sink_table = _sink_table(sa.MetaData())
     sink_table.create(engine)
@@ -78,7 +81,7 @@ def test_episodes_open_update_resolve_and_events_reach_the_sink(pg_url: str) -> 
         conn.execute(sink_table.insert(), [{"event_id": e.event_id} for e in events])
 
     store(engine, first_batch(), NOW)
-    runner = Runner(engine, sink=sink)
+    runner = Runner(engine, sink=sink, full_every_s=full_every_s)
     first = runner.step(NOW)
     assert _summary(engine) >= {
         ("p-low", "glucose.hypo_l2", "open", 1),
