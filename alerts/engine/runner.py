@@ -24,9 +24,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 
 from alerts.engine import store
 from alerts.engine.episodes import candidate_alert_ids, plan_changes, prior_state
+from alerts.engine.errors import StoreError
 from alerts.engine.evaluate import evaluate_all
 from alerts.engine.source import ReadingSource
 from alerts.engine.store_source import StoreSource
@@ -139,13 +141,28 @@ def run_forever(
     """Migrate the engine's tables, then step every `interval_s` (immediately again while the
     store has more than a batch of new readings).
 
+    A failed step (database outage) is logged once and retried from the same cursor.
+
     Raises:
-        StoreError: the store cannot be reached or migrated.
+        StoreError: the store cannot be reached or migrated (or, with `once`, the step failed).
     """
     store.migrate(url)
     runner = Runner(store.make_engine(url), sink=sink, overrides=overrides or {})
+    failing = False
     while True:
-        result = runner.step(datetime.now(UTC))
+        try:
+            result = runner.step(datetime.now(UTC))
+        except SQLAlchemyError as exc:
+            if once:
+                raise StoreError(f"evaluation not committed: {exc}") from exc
+            if not failing:  # log once per outage; the step is retried from the same cursor
+                log.error("%s: evaluation not committed, retrying: %s", runner.name, exc)
+            failing = True
+            time.sleep(interval_s)
+            continue
+        if failing:
+            log.info("%s: evaluations committed again", runner.name)
+            failing = False
         if once:
             return
         if result.caught_up:

@@ -48,6 +48,8 @@ CORE: tuple[str, ...] = (
     "alerts/engine/episodes.py",
     "alerts/engine/offline.py",
     "alerts/engine/replay.py",
+    "alerts/engine/window.py",
+    "alerts/engine/source.py",
 )
 
 ADAPTER_LIBRARIES = {
