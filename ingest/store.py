@@ -7,7 +7,8 @@ finding 10). PostgreSQL is used for deployments and the test suite.
 Writers serialise their transactions (a transaction-scoped advisory lock on PostgreSQL, the
 database write lock on SQLite), so `readings.id` values become visible in increasing order and
 "every row after id N" is a cursor that never skips a row committed later by another process.
-The parallel part of ingest (decoding and validation) stays outside the lock.
+The parallel part of ingest (decoding, validation and, on PostgreSQL, the COPY into a private
+staging table) stays outside the lock; ids are drawn only once it is held.
 """
 
 from __future__ import annotations
@@ -129,31 +130,58 @@ _PG_MOVE: Final = (
 )
 
 
-def _pg_insert_readings(conn: sa.Connection, rows: Sequence[dict[str, object]]) -> list[str]:
+def _driver(conn: sa.Connection) -> psycopg.Connection[Any]:
     driver = conn.connection.driver_connection
-    if driver is None:
-        raise StoreError("the database connection is closed")
+    if not isinstance(driver, psycopg.Connection):
+        raise StoreError("the database connection is closed or not psycopg")
+    return driver
+
+
+def _pg_stage(conn: sa.Connection, rows: Sequence[dict[str, object]]) -> None:
+    """COPY rows into this connection's staging table (no lock needed: it is private)."""
     try:
-        return _pg_copy_move(driver, rows)
+        with _driver(conn).cursor() as cursor:
+            cursor.execute(_PG_STAGE)
+            with cursor.copy(_PG_COPY) as copy:
+                for row in rows:
+                    copy.write_row(
+                        [
+                            _to_json(row[name]) if name in _JSON_COLUMNS else row[name]
+                            for name in _PG_COLUMNS
+                        ]
+                    )
     except psycopg.Error as exc:
         raise StoreError(f"batch not committed: {type(exc).__name__}: {exc}") from exc
 
 
-def _pg_copy_move(driver: psycopg.Connection[Any], rows: Sequence[dict[str, object]]) -> list[str]:
-    with driver.cursor() as cursor:
-        cursor.execute(_PG_STAGE)
-        with cursor.copy(_PG_COPY) as copy:
-            for row in rows:
-                copy.write_row(
-                    [
-                        _to_json(row[name]) if name in _JSON_COLUMNS else row[name]
-                        for name in _PG_COLUMNS
-                    ]
-                )
-        cursor.execute(_PG_MOVE)
-        inserted = [str(r[0]) for r in cursor.fetchall()]
-        cursor.execute("DELETE FROM readings_stage")
-    return inserted
+def _pg_move(conn: sa.Connection) -> list[str]:
+    """Move the staged rows into `readings`; return the ids that were new."""
+    try:
+        with _driver(conn).cursor() as cursor:
+            cursor.execute(_PG_MOVE)
+            return [str(r[0]) for r in cursor.fetchall()]
+    except psycopg.Error as exc:
+        raise StoreError(f"batch not committed: {type(exc).__name__}: {exc}") from exc
+
+
+def _side_tables(
+    conn: sa.Connection,
+    readings: Iterable[Reading],
+    quarantined: Sequence[QuarantineItem],
+    now: datetime,
+) -> int:
+    """Write quarantine, patients and devices rows; return the new quarantine rows."""
+    added = 0
+    if quarantined:
+        q_rows = [quarantine_row(item, received_at=now) for item in quarantined]
+        stmt = _insert(conn, schema.quarantine).on_conflict_do_nothing(index_elements=["digest"])
+        added = len(conn.execute(stmt.returning(schema.quarantine.c.id), q_rows).all())
+    p_rows = patient_rows(readings, stored_at=now)
+    if p_rows:
+        conn.execute(_insert(conn, schema.patients).on_conflict_do_nothing(), p_rows)
+        d_rows = device_rows(readings, stored_at=now)
+        conn.execute(_insert(conn, schema.devices).on_conflict_do_nothing(), d_rows)
+    return added
 
 
 def _chunks(rows: Sequence[dict[str, object]], size: int) -> Iterable[Sequence[dict[str, object]]]:
@@ -173,7 +201,8 @@ def write_batch(
 
     Readings already stored (same `reading_id`) are left as they are (`ON CONFLICT DO
     NOTHING`), so a redelivered or re-sent batch changes nothing. `hook`, when given, is called
-    with ``"mid_batch"`` after the first chunk of readings is inserted and ``"before_commit"``
+    with ``"mid_batch"`` once part of the batch is written in the open transaction (the
+    readings staged on PostgreSQL, the first chunk inserted elsewhere) and ``"before_commit"``
     after the last statement (fault-injection points for the tests).
 
     Raises:
@@ -184,34 +213,28 @@ def write_batch(
         unique.setdefault(reading.reading_id, reading)
     rows = [reading_row(r, stored_at=now) for r in unique.values()]
     inserted: set[str] = set()
-    quarantined_new = 0
     try:
         with engine.begin() as conn:
+            fast = conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
+            if fast and rows:
+                _pg_stage(conn, rows)  # before the lock: replicas COPY in parallel
+                if hook is not None:
+                    hook("mid_batch")
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
-            if quarantined:
-                q_rows = [quarantine_row(item, received_at=now) for item in quarantined]
-                stmt = _insert(conn, schema.quarantine).on_conflict_do_nothing(
-                    index_elements=["digest"]
+            quarantined_new = _side_tables(conn, unique.values(), quarantined, now)
+            if fast:
+                if rows:
+                    inserted.update(_pg_move(conn))
+            else:
+                stmt = _insert(conn, schema.readings).on_conflict_do_nothing(
+                    index_elements=["reading_id"]
                 )
-                result = conn.execute(stmt.returning(schema.quarantine.c.id), q_rows)
-                quarantined_new = len(result.all())
-            if rows:
-                p_rows = patient_rows(unique.values(), stored_at=now)
-                conn.execute(_insert(conn, schema.patients).on_conflict_do_nothing(), p_rows)
-                d_rows = device_rows(unique.values(), stored_at=now)
-                conn.execute(_insert(conn, schema.devices).on_conflict_do_nothing(), d_rows)
-            stmt = _insert(conn, schema.readings).on_conflict_do_nothing(
-                index_elements=["reading_id"]
-            )
-            for number, chunk in enumerate(_chunks(rows, CHUNK_ROWS)):
-                if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-                    inserted.update(_pg_insert_readings(conn, chunk))
-                else:
+                for number, chunk in enumerate(_chunks(rows, CHUNK_ROWS)):
                     result = conn.execute(stmt.returning(schema.readings.c.reading_id), chunk)
                     inserted.update(result.scalars().all())
-                if number == 0 and hook is not None:
-                    hook("mid_batch")
+                    if number == 0 and hook is not None:
+                        hook("mid_batch")
             if hook is not None:
                 hook("before_commit")
     except SQLAlchemyError as exc:
