@@ -66,3 +66,33 @@ def test_cli_run_names_an_unknown_scenario() -> None:
     result = CliRunner().invoke(app, ["run", "no-such-scenario", "--exit-when-done"])
     assert result.exit_code == 2
     assert "no scenario 'no-such-scenario'" in result.output
+
+
+async def test_firmware_runs_unchanged_on_a_bumble_transport(air: VirtualAir) -> None:
+    """`--transport tcp-client:...`: a meter on an HCI transport (here: into this air's HCI
+    bridge, as it would be on a USB dongle) is read by a central on the air."""
+    from bleak import BleakClient
+
+    from firmware_sims.air import RadioAir
+    from firmware_sims.glucose_meter import GlucoseMeter
+    from firmware_sims.models import get_model
+    from tests.firmware_sims.test_glucose_meter import RACP, Transfer, subscribe_all
+
+    endpoint = await open_hci_endpoint(air)
+    radio = await RadioAir.open(endpoint.spec)
+    try:
+        meter = GlucoseMeter(
+            radio, get_model("contour-like"), serial="R1", address="F3:00:00:00:00:01"
+        )
+        meter.take_reading(77)
+        await meter.power_on()
+        _, client_cls = air.backends()
+        transfer = Transfer()
+        async with BleakClient("F3:00:00:00:00:01", backend=client_cls, pair=True) as client:
+            await subscribe_all(client, transfer)
+            await client.write_gatt_char(RACP, b"\x01\x01", response=True)
+            assert await transfer.racp.get() == b"\x06\x00\x01\x01"
+        assert transfer.received == expected_bytes(meter)
+    finally:
+        await radio.close()
+        await endpoint.close()
