@@ -67,7 +67,7 @@ class GatewaySettings(BaseSettings):
     outbox_max_bytes: int | None = Field(None, ge=1_000_000)
 
     ble_transport: str = "platform"  # "platform" (BlueZ), "virtual", or a Bumble transport
-    max_connections: int = Field(3, ge=1, le=32)
+    max_connections: int = Field(3, ge=1, le=200)  # BlueZ adapters hold ~7-10; virtual more
     scan_s: float = Field(5.0, gt=0)
     meter_sync_interval_s: float = Field(300.0, ge=0)  # a meter that synced waits this long
     scan_idle_s: float = Field(2.0, ge=0)  # pause between scan rounds
