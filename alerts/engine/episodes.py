@@ -137,10 +137,12 @@ def plan_changes(
     for result in results:
         key = (result.rule.rule_id, result.subject)
         episodes = [e for e in by_rule.get(key, []) if e.patient_id in index]
-        changes += _open_changes(result, cols, episodes, index)
+        updates = _open_changes(result, cols, episodes, index)
+        changes += updates
         if result.rule.rule_id in PER_READING_RULES:
             changes += _closed_runs(result, cols, new_rows, known_alert_ids)
-        held = {e.patient_id for e in episodes}
+        resolved = {c.alert_id for c in updates if c.type == EventType.ALERT_RESOLVED}
+        held = {e.patient_id for e in episodes if e.alert_id not in resolved}
         changes += _new_episodes(result, cols, held, known_alert_ids)
     return changes
 
