@@ -67,13 +67,21 @@ class Change:
 
 
 def prior_state(cols: ReadingColumns, open_episodes: Sequence[OpenEpisode]) -> PriorState:
-    """Per-rule arrays of which patients have an open episode, and the row of its anchor."""
+    """Per-rule arrays of which patients have an open episode, and (per-reading rules, which
+    replay only readings after it) the row of its anchor reading, -1 if not among the rows."""
     index = {pid: i for i, pid in enumerate(cols.patient_ids)}
     was: dict[RuleKey, BoolArray] = {}
     anchor: dict[RuleKey, IntArray] = {}
-    refs = {e.anchor_ref for e in open_episodes}
-    rows = np.flatnonzero(np.isin(cols.reading_ref, list(refs))) if refs else np.array([], int)
-    row_of = {(int(cols.patient[r]), str(cols.reading_ref[r])): int(r) for r in rows}
+    # Look anchors up only among the rows of patients with an open per-reading episode.
+    codes = np.array(
+        sorted({index[e.patient_id] for e in open_episodes
+                if e.rule_id in PER_READING_RULES and e.patient_id in index}), dtype=np.int64,
+    )  # fmt: skip
+    rows = np.flatnonzero(np.isin(cols.patient, codes)) if codes.size else codes
+    row_of = {
+        (int(p), str(ref)): int(r)
+        for r, p, ref in zip(rows, cols.patient[rows], cols.reading_ref[rows], strict=True)
+    }
     for e in open_episodes:
         p = index.get(e.patient_id)
         if p is None:
