@@ -72,7 +72,13 @@ def read_csv(path: Path) -> ReadingColumns:
         OSError: the file cannot be read.
     """
     with path.open(newline="", encoding="utf-8") as f:
-        return parse_rows(csv.reader(f))
+        reader = csv.reader(f)
+        try:
+            return parse_rows(reader)
+        except UnicodeDecodeError as exc:
+            raise ReadingInputError(reader.line_num + 1, "(file)", "not UTF-8 text") from exc
+        except csv.Error as exc:
+            raise ReadingInputError(reader.line_num, "(row)", f"not CSV: {exc}") from exc
 
 
 def parse_rows(rows: Iterable[list[str]]) -> ReadingColumns:
@@ -87,6 +93,8 @@ def parse_rows(rows: Iterable[list[str]]) -> ReadingColumns:
         raise ReadingInputError(1, "(header)", "the file is empty, a header row is required")
     names = [h.strip() for h in header]
     for name in names:
+        if names.count(name) > 1:
+            raise ReadingInputError(1, name, "column appears twice")
         if name not in COLUMNS and name not in OPTIONAL_COLUMNS:
             raise ReadingInputError(1, name, "unknown column")
     for name in COLUMNS:

@@ -91,3 +91,25 @@ def test_missing_column_is_named(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 2
     assert "line 1, column glucose_mmol_l: missing column" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        (b"", "line 1, column (header)"),
+        (HEADER.encode() + b"p1,glucose,2026-03-01T07:00:00Z,5.0,,,,,\n\xff\xfe,\n", "(file)"),
+        (HEADER.replace("meal", "flags").encode(), "column flags: column appears twice"),
+        (HEADER.encode() + b"p1,glucose,2026-03-01T07:00:00Z,5\x00,,,,,\n", "line 2"),
+    ],
+    ids=["empty", "not-utf8", "duplicate-column", "nul-byte"],
+)
+def test_unreadable_files_are_named_errors(tmp_path: Path, content: bytes, where: str) -> None:
+    path = tmp_path / "readings.csv"
+    path.write_bytes(content)
+    proc = subprocess.run(
+        [str(HOMEVITALS), "alerts", "evaluate", "--input", str(path), "--now",
+         "2026-03-01T08:00:00Z"], capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert where in proc.stderr
+    assert "Traceback" not in proc.stderr
