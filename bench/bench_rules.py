@@ -369,7 +369,10 @@ def _machine() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    n_patients = int(args[0]) if args else 100_000
+    # `python -m bench.bench_rules 5000`; under `python -m bench bench_rules` the argument is
+    # the module name, so only a number counts.
+    numbers = [a for a in args if a.isdigit()]
+    n_patients = int(numbers[0]) if numbers else 100_000
     t0 = time.perf_counter()
     cols = synthetic(n_patients)
     print(f"synthetic: {len(cols):,} readings, {n_patients:,} patients "
