@@ -130,6 +130,7 @@ class BloodPressureCuff(ClockedPeripheral):
 
         Raises:
             FirmwareSimsError: `user_id` is not one of the model's users.
+            EncodeError: a value cannot be encoded.
         """
         if not 1 <= user_id <= self.model.users:
             raise FirmwareSimsError(f"user_id must be 1..{self.model.users}, got {user_id}")
@@ -172,7 +173,12 @@ class BloodPressureCuff(ClockedPeripheral):
         irregular_pulse: bool = False,
     ) -> StoredReading:
         """Run a cuff cycle: ICP notifications while inflating (to any subscribed host), then
-        store the reading and indicate it to a subscribed host."""
+        store the reading and indicate it to a subscribed host.
+
+        Raises:
+            FirmwareSimsError: `user_id` is not one of the model's users.
+            EncodeError: a value cannot be encoded.
+        """
         top = int(systolic_mmhg) + 30
         for pressure in range(0, top + 1, ICP_STEP_MMHG):
             icp = IntermediateCuffPressure.build(cuff_pressure=SFloat.from_value(pressure))

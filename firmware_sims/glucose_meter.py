@@ -151,6 +151,10 @@ class GlucoseMeter(ClockedPeripheral):
         """Measure (a strip went in): store a record as the firmware encodes it.
 
         Returns the records stored (two when the duplicate fault fires).
+
+        Raises:
+            EncodeError: the value cannot be encoded (e.g. negative or beyond SFLOAT range).
+            FirmwareSimsError: `at_utc` is naive.
         """
         real = at_utc or self.now()
         self.readings_taken += 1
