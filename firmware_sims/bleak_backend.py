@@ -14,6 +14,7 @@ BlueZ's agent).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -182,10 +183,15 @@ class VirtualBleakClient(BaseBleakClient):
     async def connect(self, pair: bool, **kwargs: Any) -> None:
         """Connect, exchange the ATT MTU, discover services, then encrypt or pair.
 
+        A no-op when already connected; if a step after the link is up fails (pairing refused,
+        the device hangs up), the link is closed before the error propagates.
+
         Raises:
             TimeoutError: the device did not accept a connection in time.
-            BleakError: the link failed during set-up.
+            BleakError: the link failed during set-up, or pairing failed.
         """
+        if self._connection is not None:
+            return
         radio = await type(self)._radio_provider()
         self._radio = radio
         try:
@@ -195,13 +201,18 @@ class VirtualBleakClient(BaseBleakClient):
         self._connection = connection
         connection.on("disconnection", self._on_disconnection)
         self._peer = Peer(connection)
-        with _Translated(self, "connect"):
-            self._mtu = await self._peer.request_mtu(REQUESTED_ATT_MTU)
-            await self._discover()
-            if pair:
-                await self.pair()
-            elif await radio.bond_of(self.address) is not None:
-                await self._encrypt_with_bond()
+        try:
+            with _Translated(self, "connect"):
+                self._mtu = await self._peer.request_mtu(REQUESTED_ATT_MTU)
+                await self._discover()
+                if pair:
+                    await self.pair()
+                elif await radio.bond_of(self.address) is not None:
+                    await self._encrypt_with_bond()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.disconnect()
+            raise
 
     async def _encrypt_with_bond(self) -> None:
         assert self._connection is not None

@@ -234,3 +234,19 @@ async def test_connecting_to_an_absent_device_times_out_and_frees_the_initiator(
     await echo.power_on()
     async with BleakClient("F0:00:00:00:00:01", backend=client_cls) as client:
         assert client.is_connected
+
+
+async def test_failed_pairing_during_connect_leaves_no_link(air: VirtualAir) -> None:
+    echo = make_echo(air)
+    echo.refuse_pairing = True
+    await echo.power_on()
+    _, client_cls = air.backends()
+    client = BleakClient("F0:00:00:00:00:01", backend=client_cls, pair=True)
+    with pytest.raises(BleakError):
+        await client.connect()
+    assert not client.is_connected
+    echo.refuse_pairing = False
+    await client.connect()  # the same client object connects again
+    await client.connect()  # a second connect on a live link is a no-op
+    assert client.is_connected
+    await client.disconnect()
