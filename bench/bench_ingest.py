@@ -1,8 +1,8 @@
 """Ingest throughput: readings/s from Mosquitto into PostgreSQL, next to raw paho QoS 1.
 
-Run: `.venv/bin/python -m bench.bench_ingest` (about a minute). Starts its own Mosquitto and
-PostgreSQL on free loopback ports, and appends the figures with the machine to
-bench/RESULTS.md.
+Run: `.venv/bin/python -m bench.bench_ingest` (about five minutes: three runs per case).
+Starts its own Mosquitto and PostgreSQL on free loopback ports, and appends the figures with
+the machine to bench/RESULTS.md.
 
 Method (the same for the baseline and for ingest): the consumers' persistent sessions are
 created first, then the messages are published into the broker while nobody is connected
@@ -20,6 +20,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,7 @@ SINGLE_MESSAGES = 20_000
 BATCHED_MESSAGES = 600
 PER_BATCH = 100
 LOAD_AT_START = [0.0]
+REPEATS = 3
 
 
 def _payloads(count: int, per_message: int, gateways: int = 8) -> list[tuple[str, bytes]]:
@@ -85,10 +87,10 @@ def _session(client_id: str, clean: bool) -> mqtt.Client:
 BROKER_PORT = [0]
 
 
-def raw_paho_rate(port: int, payloads: list[tuple[str, bytes]]) -> float:
+def raw_paho_rate(port: int, payloads: list[tuple[str, bytes]], run: int) -> float:
     """Messages/s a bare paho QoS 1 subscriber drains from its queued session."""
     BROKER_PORT[0] = port
-    group = f"raw{len(payloads)}"
+    group = f"raw{len(payloads)}r{run}"
     sub = _session(group, clean=True)
     sub.loop_start()
     sub.subscribe(f"$share/{group}/hv/v1/gw/+/readings", qos=1)
@@ -185,9 +187,10 @@ def ingest_rate(  # noqa: PLR0917
     per_message: int,
     processes: int,
     batch: int,
+    run: int,
 ) -> float:
     """Readings/s that `processes` ingest replicas commit from their queued sessions."""
-    name = f"b{per_message}x{processes}"
+    name = f"b{per_message}x{processes}r{run}"
     db_url = postgres.create_database(name)
     migrate(db_url)
     engine = make_engine(db_url)
@@ -251,33 +254,45 @@ def main(append: bool = True) -> None:
     try:
         single = _payloads(SINGLE_MESSAGES, 1)
         batched = _payloads(BATCHED_MESSAGES, PER_BATCH)
-        rows = []
-        raw_single = raw_paho_rate(broker.port, single)
-        raw_batched = raw_paho_rate(broker.port, batched)
-        rows.append(("raw paho QoS 1, 1-reading messages", raw_single, raw_single, "msg/s"))
-        rows.append(
-            ("raw paho QoS 1, 100-reading messages", raw_batched, raw_batched * PER_BATCH, "msg/s")
-        )
-        for processes in (1, 2):
-            r1 = ingest_rate(work, postgres, broker.port, single, 1, processes, batch=500)
-            rows.append((f"ingest x{processes}, 1-reading messages", r1, r1, "readings/s"))
-            r100 = ingest_rate(work, postgres, broker.port, batched, PER_BATCH, processes, batch=20)
-            rows.append((f"ingest x{processes}, 100-reading messages", r100, r100, "readings/s"))
+        runs: dict[str, list[float]] = {}
+        for run in range(REPEATS):
+            runs.setdefault("raw1", []).append(raw_paho_rate(broker.port, single, run))
+            rate = raw_paho_rate(broker.port, batched, run) * PER_BATCH
+            runs.setdefault("raw100", []).append(rate)
+            for n in (1, 2):
+                rate = ingest_rate(work, postgres, broker.port, single, 1, n, batch=500, run=run)
+                runs.setdefault(f"x{n}-1", []).append(rate)
+                rate = ingest_rate(
+                    work, postgres, broker.port, batched, PER_BATCH, n, batch=20, run=run
+                )
+                runs.setdefault(f"x{n}-100", []).append(rate)
+        labels = {
+            "raw1": ("raw paho QoS 1 (baseline), 1-reading messages", "raw1"),
+            "raw100": ("raw paho QoS 1 (baseline), 100-reading messages", "raw100"),
+            "x1-1": ("ingest, 1 process, 1-reading messages", "raw1"),
+            "x1-100": ("ingest, 1 process, 100-reading messages", "raw100"),
+            "x2-1": ("ingest, 2 processes, 1-reading messages", "raw1"),
+            "x2-100": ("ingest, 2 processes, 100-reading messages", "raw100"),
+        }
         lines = [
             "",
             f"## ingest: Mosquitto to PostgreSQL ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
             "",
             f"Machine: {_machine()}. Shared with other jobs (load average at the start "
-            f"{LOAD_AT_START[0]:.1f}); one run.",
+            f"{LOAD_AT_START[0]:.1f}). {REPEATS} runs per case, median (min-max).",
             f"{SINGLE_MESSAGES} single-reading messages; {BATCHED_MESSAGES} messages of "
             f"{PER_BATCH} readings. `python -m bench.bench_ingest`.",
             "",
-            "| case | rate | readings/s | vs raw paho (same message size) |",
-            "|---|---|---|---|",
+            "| case | readings/s, median (min-max) | vs baseline median |",
+            "|---|---|---|",
         ]
-        for label, rate, per_s, unit in rows:
-            base = raw_single if "1-reading" in label else raw_batched * PER_BATCH
-            lines.append(f"| {label} | {rate:,.0f} {unit} | {per_s:,.0f} | {per_s / base:.0%} |")
+        for key, (label, base_key) in labels.items():
+            values = runs[key]
+            mid, base = statistics.median(values), statistics.median(runs[base_key])
+            lines.append(
+                f"| {label} | {mid:,.0f} ({min(values):,.0f}-{max(values):,.0f}) | "
+                f"{mid / base:.0%} |"
+            )
         text = "\n".join(lines) + "\n"
         print(text)
         if append:
