@@ -6,6 +6,7 @@ turns every problem into an `IngestConfigError` naming the environment variable 
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError
@@ -85,6 +86,11 @@ def load_settings(**overrides: object) -> Settings:
     Raises:
         IngestConfigError: naming the first missing, malformed or placeholder setting.
     """
+    known = {PREFIX + name.upper() for name in Settings.model_fields}
+    for key in sorted(os.environ):
+        if key.upper().startswith(PREFIX) and key.upper() not in known:
+            # A misspelt HV_INGEST_DB_URL must not silently fall back to the SQLite default.
+            raise IngestConfigError(key, "is not a known setting")
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

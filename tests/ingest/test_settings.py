@@ -46,3 +46,10 @@ def test_bad_settings_name_the_variable(overrides: dict[str, object], key: str) 
 def test_secrets_are_not_printed() -> None:
     settings = load_settings(mqtt_username="ingest", mqtt_password="s3cr3t-long")
     assert "s3cr3t-long" not in repr(settings)
+
+
+def test_a_misspelt_variable_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HV_INGEST_DB_ULR", "postgresql+psycopg://db/hv")
+    with pytest.raises(IngestConfigError) as caught:
+        load_settings()
+    assert caught.value.key == "HV_INGEST_DB_ULR"
