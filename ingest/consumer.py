@@ -45,7 +45,7 @@ from devices.wire import (
 from ingest.errors import StoreError
 from ingest.rows import QuarantineItem, rejected_payload, unique_ids
 from ingest.settings import Settings
-from ingest.store import write_batch
+from ingest.store import PreparedBatch, prepare_batch, uses_copy, write_prepared
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -96,7 +96,7 @@ class _Decoded:
     quarantined_by_gw: dict[str, list[str]]
 
 
-_Stage = tuple[list[Inbound], _Decoded]
+_Stage = tuple[list[Inbound], _Decoded, PreparedBatch]
 
 
 def decode_messages(messages: list[Inbound], now: datetime) -> _Decoded:
@@ -270,12 +270,12 @@ class Consumer:
         if s.failpoint == point and self.stats.batches == s.failpoint_batch:
             self._die(point)
 
-    def _commit(self, decoded: _Decoded, stop: threading.Event) -> bool:
+    def _commit(self, decoded: _Decoded, prepared: PreparedBatch, stop: threading.Event) -> bool:
         while True:
             try:
-                result = write_batch(
+                result = write_prepared(
                     self._engine,
-                    decoded.readings,
+                    prepared,
                     decoded.quarantined,
                     now=self._clock(),
                     hook=self._failpoint if self._settings.failpoint else None,
@@ -298,17 +298,24 @@ class Consumer:
             )
             self._client.publish(receipts_topic(gateway_id), encode_receipt(receipt), qos=1)
 
+    def _prepare(self, messages: list[Inbound]) -> _Stage:
+        now = self._clock()
+        decoded = decode_messages(messages, now)
+        prepared = prepare_batch(decoded.readings, now=now, copy=uses_copy(self._engine))
+        return messages, decoded, prepared
+
     def process(self, messages: list[Inbound], stop: threading.Event) -> None:
         """Validate, commit, receipt and acknowledge one batch of messages."""
-        self._write(messages, decode_messages(messages, self._clock()), stop)
+        self._write(self._prepare(messages), stop)
 
-    def _write(self, messages: list[Inbound], decoded: _Decoded, stop: threading.Event) -> None:
+    def _write(self, stage: _Stage, stop: threading.Event) -> None:
+        messages, decoded, prepared = stage
         self.stats.batches += 1
         redelivered = sum(1 for m in messages if m.dup)
         if self._settings.unsafe_ack_before_commit:
             self._ack(messages)  # the wrong order, for the test of the loss checker only
         inserted_before = self.stats.inserted
-        if not self._commit(decoded, stop):
+        if not self._commit(decoded, prepared, stop):
             return  # stopping: unacknowledged messages are redelivered to the next run
         self._failpoint("after_commit")
         self._receipt(decoded)
@@ -323,15 +330,14 @@ class Consumer:
                 self._settings.client_id,
                 self.stats.batches,
                 redelivered,
-                len({r.reading_id for r in decoded.readings})
-                - (self.stats.inserted - inserted_before),
+                len(prepared.readings) - (self.stats.inserted - inserted_before),
             )
 
     def _decode_loop(self, stop: threading.Event, out: queue.Queue[_Stage]) -> None:
         while not stop.is_set():
             messages = self._collect(stop)
             if messages:
-                staged = (messages, decode_messages(messages, self._clock()))
+                staged = self._prepare(messages)
                 while not stop.is_set():
                     try:
                         out.put(staged, timeout=0.2)
@@ -353,9 +359,9 @@ class Consumer:
         decoder.start()
         while not stop.is_set():
             try:
-                messages, decoded = staged.get(timeout=0.2)
+                stage = staged.get(timeout=0.2)
             except queue.Empty:
                 continue
-            self._write(messages, decoded, stop)
+            self._write(stage, stop)
         decoder.join(5)
         log.info("%s: stopping: %s", self._settings.client_id, self.stats)

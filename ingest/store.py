@@ -137,19 +137,14 @@ def _driver(conn: sa.Connection) -> psycopg.Connection[Any]:
     return driver
 
 
-def _pg_stage(conn: sa.Connection, rows: Sequence[dict[str, object]]) -> None:
+def _pg_stage(conn: sa.Connection, copy_rows: Sequence[tuple[object, ...]]) -> None:
     """COPY rows into this connection's staging table (no lock needed: it is private)."""
     try:
         with _driver(conn).cursor() as cursor:
             cursor.execute(_PG_STAGE)
             with cursor.copy(_PG_COPY) as copy:
-                for row in rows:
-                    copy.write_row(
-                        [
-                            _to_json(row[name]) if name in _JSON_COLUMNS else row[name]
-                            for name in _PG_COLUMNS
-                        ]
-                    )
+                for row in copy_rows:
+                    copy.write_row(row)
     except psycopg.Error as exc:
         raise StoreError(f"batch not committed: {type(exc).__name__}: {exc}") from exc
 
@@ -189,6 +184,42 @@ def _chunks(rows: Sequence[dict[str, object]], size: int) -> Iterable[Sequence[d
         yield rows[start : start + size]
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """Readings of one batch, deduplicated and mapped to rows, ready for `write_prepared`.
+
+    `copy_rows` (the PostgreSQL COPY form, JSON already encoded) is filled only when the batch
+    was prepared for PostgreSQL with psycopg. Preparing is CPU work that needs no connection,
+    so the consumer does it while the previous batch commits.
+    """
+
+    readings: tuple[Reading, ...]
+    rows: list[dict[str, object]]
+    copy_rows: list[tuple[object, ...]] | None
+
+
+def uses_copy(engine: sa.Engine) -> bool:
+    """True when `engine` takes the PostgreSQL COPY fast path."""
+    return engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg"
+
+
+def prepare_batch(readings: Sequence[Reading], *, now: datetime, copy: bool) -> PreparedBatch:
+    """Deduplicate readings by `reading_id` and map them to rows (and COPY rows if `copy`)."""
+    unique: dict[str, Reading] = {}
+    for reading in readings:
+        unique.setdefault(reading.reading_id, reading)
+    rows = [reading_row(r, stored_at=now) for r in unique.values()]
+    copy_rows = (
+        [
+            tuple(_to_json(row[n]) if n in _JSON_COLUMNS else row[n] for n in _PG_COLUMNS)
+            for row in rows
+        ]
+        if copy
+        else None
+    )
+    return PreparedBatch(tuple(unique.values()), rows, copy_rows)
+
+
 def write_batch(
     engine: sa.Engine,
     readings: Sequence[Reading],
@@ -199,6 +230,25 @@ def write_batch(
 ) -> WriteResult:
     """Commit validated readings and quarantined items in one transaction.
 
+    Same as `write_prepared` on `prepare_batch(readings, ...)`.
+
+    Raises:
+        StoreError: the transaction failed and was rolled back; nothing of the batch is stored.
+    """
+    prepared = prepare_batch(readings, now=now, copy=uses_copy(engine))
+    return write_prepared(engine, prepared, quarantined, now=now, hook=hook)
+
+
+def write_prepared(
+    engine: sa.Engine,
+    prepared: PreparedBatch,
+    quarantined: Sequence[QuarantineItem],
+    *,
+    now: datetime,
+    hook: StepHook | None = None,
+) -> WriteResult:
+    """Commit a prepared batch of readings and quarantined items in one transaction.
+
     Readings already stored (same `reading_id`) are left as they are (`ON CONFLICT DO
     NOTHING`), so a redelivered or re-sent batch changes nothing. `hook`, when given, is called
     with ``"mid_batch"`` once part of the batch is written in the open transaction (the
@@ -208,21 +258,18 @@ def write_batch(
     Raises:
         StoreError: the transaction failed and was rolled back; nothing of the batch is stored.
     """
-    unique: dict[str, Reading] = {}
-    for reading in readings:
-        unique.setdefault(reading.reading_id, reading)
-    rows = [reading_row(r, stored_at=now) for r in unique.values()]
+    rows = prepared.rows
     inserted: set[str] = set()
     try:
         with engine.begin() as conn:
-            fast = conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
-            if fast and rows:
-                _pg_stage(conn, rows)  # before the lock: replicas COPY in parallel
+            fast = prepared.copy_rows is not None and uses_copy(engine)
+            if fast and prepared.copy_rows:
+                _pg_stage(conn, prepared.copy_rows)  # before the lock: replicas COPY in parallel
                 if hook is not None:
                     hook("mid_batch")
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
-            quarantined_new = _side_tables(conn, unique.values(), quarantined, now)
+            quarantined_new = _side_tables(conn, prepared.readings, quarantined, now)
             if fast:
                 if rows:
                     inserted.update(_pg_move(conn))
