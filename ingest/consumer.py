@@ -42,7 +42,7 @@ from devices.wire import (
     gateway_id_from_topic,
     receipts_topic,
 )
-from ingest.errors import StoreError
+from ingest.errors import IngestError, StoreError
 from ingest.rows import QuarantineItem, rejected_payload, unique_ids
 from ingest.settings import Settings
 from ingest.store import PreparedBatch, prepare_batch, uses_copy, write_prepared
@@ -99,6 +99,13 @@ class _Decoded:
 _Stage = tuple[list[Inbound], _Decoded, PreparedBatch]
 
 
+def _topic_gw(topic: str) -> str | None:
+    parts = topic.split("/")
+    if len(parts) == 5 and parts[:3] == ["hv", "v1", "gw"] and parts[3]:
+        return parts[3]
+    return None
+
+
 def decode_messages(messages: list[Inbound], now: datetime) -> _Decoded:
     """Validate every message of a batch; what fails becomes a quarantine item."""
     out = _Decoded([], [], defaultdict(list), defaultdict(list))
@@ -107,11 +114,18 @@ def decode_messages(messages: list[Inbound], now: datetime) -> _Decoded:
             gateway_id = gateway_id_from_topic(msg.topic)
             batch = decode_batch(msg.payload, topic_gateway_id=gateway_id, now=now)
         except ReadingValidationError as exc:
-            gw = None
-            if msg.topic.count("/") == 4 and msg.topic.startswith("hv/v1/gw/"):
-                gw = msg.topic.split("/")[3] or None
             out.quarantined.append(
-                QuarantineItem(msg.topic, msg.payload, exc.field, exc.reason, gateway_id=gw)
+                QuarantineItem(
+                    msg.topic, msg.payload, exc.field, exc.reason, gateway_id=_topic_gw(msg.topic)
+                )
+            )
+            continue
+        except Exception as exc:
+            # A validator bug on some payload: keep the payload and go on, rather than crash
+            # and receive the same message again forever.
+            reason = f"unexpected {type(exc).__name__} while validating"
+            out.quarantined.append(
+                QuarantineItem(msg.topic, msg.payload, "$", reason, gateway_id=_topic_gw(msg.topic))
             )
             continue
         out.readings.extend(batch.readings)
@@ -153,6 +167,7 @@ class Consumer:
         self._generation = 0
         self._connected = threading.Event()
         self.stats = IngestStats()
+        self._failure: Exception | None = None
         self._client = self._make_client()
 
     # -- MQTT side (paho's network thread) ---------------------------------------------------
@@ -334,6 +349,14 @@ class Consumer:
             )
 
     def _decode_loop(self, stop: threading.Event, out: queue.Queue[_Stage]) -> None:
+        try:
+            self._decode_until(stop, out)
+        except Exception as exc:
+            log.exception("%s: validation stage failed; stopping", self._settings.client_id)
+            self._failure = exc
+            stop.set()  # the unacknowledged messages are redelivered after a restart
+
+    def _decode_until(self, stop: threading.Event, out: queue.Queue[_Stage]) -> None:
         while not stop.is_set():
             messages = self._collect(stop)
             if messages:
@@ -351,6 +374,9 @@ class Consumer:
         Two stages: a thread collects and validates the next batch while this thread commits
         the current one (the commit waits on the database without holding the GIL). Batches
         are handed over in order, so acknowledgements stay in receive order.
+
+        Raises:
+            IngestError: the validation stage failed unexpectedly (after stopping cleanly).
         """
         staged: queue.Queue[_Stage] = queue.Queue(maxsize=1)
         decoder = threading.Thread(
@@ -365,3 +391,5 @@ class Consumer:
             self._write(stage, stop)
         decoder.join(5)
         log.info("%s: stopping: %s", self._settings.client_id, self.stats)
+        if self._failure is not None:
+            raise IngestError("the validation stage failed") from self._failure
