@@ -5,10 +5,11 @@ end-to-end run relies on them; the rules engine owns the real (versioned, vector
 Reference definitions (CLINICAL.md):
 - `glucose.hypo_l2`: a reading < 54 mg/dL; `glucose.hypo_l1`: 54 <= reading < 70 (ADA
   Standards of Care 2024, Sec. 6). Control-solution results never count.
-- `glucose.hyper_l2`: > 250 mg/dL; `glucose.hyper_l1`: > 180 mg/dL (Battelino et al. 2019).
+- `glucose.hyper`: > 250 mg/dL (Battelino et al. 2019, "level 2").
 - `bp.crisis`: systolic >= 180 and/or diastolic >= 120 (AHA hypertensive crisis).
-- `bp.stage2_home`: the mean of the last 7 days >= 135 systolic or >= 85 diastolic (home
-  equivalent of office 140/90; AHA/AMA 2020, CLINICAL.md section 4).
+- `bp.home_aha_ama_2020`: the mean of the last 7 days >= 135 systolic or >= 85 diastolic (home
+  equivalent of office 140/90; AHA/AMA 2020, CLINICAL.md section 4; the scenarios' care plan
+  sets this traditional threshold on the engine rule of the same id).
 - `bp.trend_14d`: least-squares slope of daily mean systolic over the last 14 days >= 1.0
   mmHg/day (a project convention, not a guideline: a 14 mmHg rise in two weeks).
 
@@ -44,8 +45,7 @@ def glucose_evidence(samples: Sequence[GlucoseSample]) -> dict[str, int]:
     rules = {
         "glucose.hypo_l2": [s.at_utc for s in clinical if s.meter_mg_dl < 54],
         "glucose.hypo_l1": [s.at_utc for s in clinical if 54 <= s.meter_mg_dl < 70],
-        "glucose.hyper_l2": [s.at_utc for s in clinical if s.meter_mg_dl > 250],
-        "glucose.hyper_l1": [s.at_utc for s in clinical if 180 < s.meter_mg_dl <= 250],
+        "glucose.hyper": [s.at_utc for s in clinical if s.meter_mg_dl > 250],
     }
     return {rule: _episodes(times) for rule, times in rules.items() if times}
 
@@ -70,7 +70,7 @@ def bp_evidence(samples: Sequence[BloodPressureSample]) -> dict[str, int]:
     mean_sys = sum(s.systolic_mmhg for s in week) / len(week)
     mean_dia = sum(s.diastolic_mmhg for s in week) / len(week)
     if mean_sys >= 135 or mean_dia >= 85:
-        out["bp.stage2_home"] = 1
+        out["bp.home_aha_ama_2020"] = 1
     fortnight = [s for s in samples if end - s.at_utc < timedelta(days=14)]
     by_day: dict[int, list[float]] = {}
     for s in fortnight:

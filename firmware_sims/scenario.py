@@ -54,9 +54,8 @@ KNOWN_RULES = frozenset(
     {
         "glucose.hypo_l1",
         "glucose.hypo_l2",
-        "glucose.hyper_l1",
-        "glucose.hyper_l2",
-        "bp.stage2_home",
+        "glucose.hyper",
+        "bp.home_aha_ama_2020",
         "bp.crisis",
         "bp.trend_14d",
     }

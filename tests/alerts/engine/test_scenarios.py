@@ -5,10 +5,10 @@ Each scenario declares the alerts its readings must raise (`expected_alerts`, an
 show, the same generator the simulated devices use) are replayed through the rules over the
 scenario's days, with the patient's UTC offset in the care plan.
 
-`bp.stage2_home` is a scenario-side name ("mean of the last 7 days >= 135/85", see
-firmware_sims/expectations.py), not an engine rule id: it is checked as
-`bp.home_aha_ama_2020` with the traditional 135/85 threshold in the care plan, and the other
-two home protocols (the same finding under another averaging protocol) may fire with it.
+Scenarios name engine rule ids. Their `bp.home_aha_ama_2020` means "mean of the last 7 days
+>= 135/85" (firmware_sims/expectations.py): the care plan here sets that traditional threshold
+on the engine rule, and the other two home protocols (the same finding under another
+averaging protocol) may fire with it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from firmware_sims.physiology_glucose import GlucoseSample
 from firmware_sims.scenario import Scenario
 from firmware_sims.scenario_files import load_scenario, shipped_scenarios
 
-ALIASES = {"bp.stage2_home": "bp.home_aha_ama_2020"}
 SAME_FINDING = {"bp.home_aha_ama_2020": {"bp.home_esh_7d", "bp.home_china_2019"}}
 STAGE2_HOME = {"systolic_mmhg": 135.0, "diastolic_mmhg": 85.0,
                "clear_systolic_mmhg": 132.0, "clear_diastolic_mmhg": 83.0}  # fmt: skip
@@ -81,7 +80,7 @@ def test_scenario_raises_its_declared_alerts(name: str) -> None:
     for episode in episodes:
         rule = str(episode["rule_id"])
         fired[rule] = fired.get(rule, 0) + 1
-    expected = {ALIASES.get(e.rule, e.rule): e.min_count for e in scenario.expected_alerts}
+    expected = {e.rule: e.min_count for e in scenario.expected_alerts}
     for rule, count in expected.items():
         assert fired.get(rule, 0) >= count, (rule, fired)
     if scenario.only_expected_alerts:
