@@ -223,7 +223,8 @@ class Consumer:
         with self._conn_lock:
             self._generation += 1
         self._connected.clear()
-        log.warning("%s: disconnected: %s", self._settings.client_id, reason)
+        level = logging.WARNING if reason.is_failure else logging.INFO
+        log.log(level, "%s: disconnected: %s", self._settings.client_id, reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         inbound = Inbound(
