@@ -196,7 +196,7 @@ async def _fleet_split(n: int, window_s: float, workdir: Path) -> dict[str, floa
         worker = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bench.bench_gateway", "--worker", endpoint.spec, str(n),
             str(workdir), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            cwd=Path(__file__).parents[1],
+            cwd=Path(__file__).parents[1], limit=64 * 1024 * 1024,
         )  # fmt: skip
         assert worker.stdin is not None and worker.stdout is not None
         try:
