@@ -7,8 +7,10 @@ layer that handles it (an HTTP response, the CLI, quarantine) can say so without
 
 from __future__ import annotations
 
+from alerts.errors import AlertsError
 
-class DeliveryError(Exception):
+
+class DeliveryError(AlertsError):
     """Base class of every error raised by alerts.delivery and alerts.careteams."""
 
 

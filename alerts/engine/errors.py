@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from alerts.errors import AlertsError
 
-class EngineError(Exception):
+
+class EngineError(AlertsError):
     """Base of the errors the rules engine raises outside its pure kernels."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from alerts.errors import AlertsError
 
-class RulesError(ValueError):
+
+class RulesError(AlertsError, ValueError):
     """Base of the errors the rule core raises."""
 
 

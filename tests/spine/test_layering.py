@@ -44,6 +44,8 @@ CORE: tuple[str, ...] = (
     "alerts/delivery/ack_token.py",
     "alerts/delivery/payload.py",
     "alerts/rules",
+    "alerts/errors.py",
+    "alerts/events.py",
     "alerts/engine/evaluate.py",
     "alerts/engine/episodes.py",
     "alerts/engine/offline.py",
