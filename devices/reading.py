@@ -14,6 +14,8 @@ anything the gateway computes (clock corrections, receive times).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import re
 import uuid
@@ -21,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 from devices.errors import ReadingValidationError
 from devices.special import Special
@@ -168,7 +170,17 @@ def reading_id_for(
     """Derive the reading id: UUIDv5 over device identity, kind, sequence and raw device time."""
     seq = "-" if sequence is None else str(sequence)
     name = f"{device_id}|{Kind(kind).value}|{seq}|{device_time or '-'}"
-    return str(uuid.uuid5(READING_NAMESPACE, name))
+    return _uuid5(READING_NAMESPACE, name)
+
+
+def _uuid5(namespace: uuid.UUID, name: str) -> str:
+    """`str(uuid.uuid5(namespace, name))` without building UUID objects (ingest's hot path)."""
+    sha1 = hashlib.sha1(namespace.bytes + name.encode(), usedforsecurity=False)
+    digest = bytearray(sha1.digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,8 +246,11 @@ _OPTIONAL: Final = (
     "context",
     "status",
 )
+_REQUIRED_SET: Final = frozenset(_REQUIRED)
+_KNOWN: Final = frozenset(_REQUIRED) | frozenset(_OPTIONAL)
 _DEVICE_KEYS: Final = ("id", "manufacturer", "model", "serial", "firmware")
 _NAME_RE: Final = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+_CONTROL_RE: Final = re.compile(r"[\x00-\x1f]")
 _DEVICE_TIME_RE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
 
 
@@ -243,7 +258,7 @@ def _fail(path: str, reason: str) -> ReadingValidationError:
     return ReadingValidationError(path, reason)
 
 
-def _identifier(obj: Mapping[str, object], key: str, path: str) -> str:
+def _identifier(obj: Mapping[Any, object], key: str, path: str) -> str:
     value = obj.get(key)
     if not isinstance(value, str) or not _ID_RE.fullmatch(value):
         raise _fail(path, "must be 1-64 characters of A-Z a-z 0-9 . _ : - (starting alphanumeric)")
@@ -255,7 +270,7 @@ def _text(value: object, path: str) -> str | None:
         return None
     if not isinstance(value, str) or not value or len(value) > _TEXT_MAX:
         raise _fail(path, f"must be a non-empty string of at most {_TEXT_MAX} characters")
-    if any(ord(c) < 0x20 for c in value):
+    if _CONTROL_RE.search(value):
         raise _fail(path, "must not contain control characters")
     return value
 
@@ -299,6 +314,20 @@ def _utc(value: object, path: str) -> datetime:
 def _device(value: object) -> DeviceInfo:
     if not isinstance(value, dict):
         raise _fail("device", "must be an object")
+    # A batch repeats the same device object for every reading: validate each distinct one once.
+    try:
+        key = tuple(value.items())
+        return _device_cached(key)
+    except TypeError:  # unhashable values: validate uncached to get the precise error
+        return _device_uncached(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _device_cached(items: tuple[tuple[object, object], ...]) -> DeviceInfo:
+    return _device_uncached(dict(items))
+
+
+def _device_uncached(value: dict[object, object]) -> DeviceInfo:
     for key in value:
         if key not in _DEVICE_KEYS:
             raise _fail(f"device.{key}", "is not a known field")
@@ -398,12 +427,11 @@ def reading_from_json(obj: object, *, now: datetime | None = None) -> Reading:
     """
     if not isinstance(obj, dict):
         raise _fail("$", "must be a JSON object")
-    for key in obj:
-        if key not in _REQUIRED and key not in _OPTIONAL:
-            raise _fail(str(key), "is not a known field")
-    for key in _REQUIRED:
-        if key not in obj:
-            raise _fail(key, "is required")
+    keys = obj.keys()
+    if not keys <= _KNOWN:
+        raise _fail(str(next(k for k in obj if k not in _KNOWN)), "is not a known field")
+    if not keys >= _REQUIRED_SET:
+        raise _fail(next(k for k in _REQUIRED if k not in obj), "is required")
     if obj["schema"] != SCHEMA_ID:
         raise _fail("schema", f"must be {SCHEMA_ID!r}")
     try:
