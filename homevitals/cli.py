@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -30,10 +32,42 @@ app = typer.Typer(
 
 
 @app.command()
-def demo() -> None:
-    """Run the whole system locally with simulated devices (not built yet)."""
-    typer.echo("the demo is not built yet: it arrives with the gateway and alerts issues", err=True)
-    raise typer.Exit(code=1)
+def demo(
+    scenario: Annotated[
+        str, typer.Option(help="a shipped scenario name (homevitals sim list) or a TOML path")
+    ] = "home-demo",
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="keep configs, logs and databases here")
+    ] = None,
+    db: Annotated[
+        str | None, typer.Option(help="record store URL (default: SQLite in the demo directory)")
+    ] = None,
+    timeout_s: Annotated[
+        float, typer.Option(help="give up waiting for the expected webhooks after this long")
+    ] = 120.0,
+) -> None:
+    """Run the whole system locally with simulated devices, narrate it, and check that the
+    scenario's expected alerts reach the care team as verified webhooks (exit 1 otherwise)."""
+    # Lazy, like the groups: the demo imports every package.
+    import asyncio  # noqa: PLC0415
+
+    from alerts.errors import AlertsError  # noqa: PLC0415
+    from firmware_sims.errors import ScenarioError  # noqa: PLC0415
+    from homevitals.demo import DemoOptions, run_demo  # noqa: PLC0415
+    from homevitals.demo_errors import DemoError  # noqa: PLC0415
+
+    options = DemoOptions(scenario=scenario, directory=directory, db_url=db, timeout_s=timeout_s)
+    try:
+        report = asyncio.run(run_demo(options, say=typer.echo))
+    except KeyboardInterrupt:
+        typer.echo("interrupted: every process stopped", err=True)
+        raise typer.Exit(code=130) from None
+    except (DemoError, ScenarioError, AlertsError) as exc:
+        typer.echo(f"demo failed: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    for line in report.summary_lines():
+        typer.echo(line)
+    raise typer.Exit(code=0 if report.ok else 1)
 
 
 def _mount_groups(argv: list[str]) -> None:

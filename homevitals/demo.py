@@ -1,0 +1,560 @@
+"""`homevitals demo`: the whole system on one machine, with simulated devices, finite and
+self-explaining (the composition root of the demo).
+
+What runs, and how it runs in production:
+- Mosquitto (a subprocess, generated config on a free loopback port).
+- The record store: a SQLite file in the demo directory (WAL, synchronous=FULL, as ingest makes
+  every connection), or any SQLAlchemy URL (`--db`, e.g. PostgreSQL).
+- ingest (`python -m ingest run`), the rules engine (`homevitals alerts run --deliver`), the
+  webhook delivery worker (`python -m alerts.delivery`) and the care team's verifying receiver
+  (`homevitals webhook receive`): each a subprocess, as deployed.
+- The scenario's simulated meters and cuffs on the in-process virtual air, and the gateway on
+  the virtual BLE backend in this same process (the air is in-process): it scans, pairs each
+  device (with the passkey where the device shows one), back-fills its memory and publishes.
+
+The demo narrates what happens, prints a summary, and succeeds when every alert the scenario
+expects reached the care team's receiver as a verified `alert.opened` webhook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from alerts.careteams import registry
+from alerts.delivery.migrations import migrate as migrate_delivery
+from alerts.delivery.ssrf import SsrfPolicy
+from alerts.engine.store import migrate as migrate_engine
+from firmware_sims.air import VirtualAir
+from firmware_sims.scenario_files import load_scenario
+from gateway.app import open_hub
+from gateway.app import run as run_gateway
+from gateway.settings import GatewaySettings, load_settings
+from homevitals.demo_devices import Home, build_home, gateway_timezone, rebased
+from homevitals.demo_errors import DemoError
+from homevitals.demo_procs import (
+    Service,
+    child_env,
+    free_port,
+    mosquitto_service,
+    python_argv,
+    wait_for_port,
+)
+from ingest.store import make_engine
+from ingest.store import migrate as migrate_ingest
+
+log = logging.getLogger(__name__)
+
+GATEWAY_ID = "gw-demo-home"
+WEBHOOK_EVENTS = (
+    "alert.opened",
+    "alert.updated",
+    "alert.resolved",
+    "alert.escalated",
+    "delivery.failing",
+)
+POLL_S = 0.25
+SETTLE_S = 1.5
+HomeBuilder = Callable[[VirtualAir], Awaitable[Home]]
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """How to run the demo.
+
+    Attributes:
+        scenario: a shipped scenario name or a TOML path (ignored when a home builder is given).
+        directory: where configs, logs and databases go (default: a new temp directory).
+        db_url: the record store (default: SQLite in `directory`).
+        timeout_s: give up waiting for the expected webhooks after this long.
+    """
+
+    scenario: str = "home-demo"
+    directory: Path | None = None
+    db_url: str | None = None
+    timeout_s: float = 120.0
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """One verified webhook the receiver printed."""
+
+    webhook_id: str
+    type: str
+    rule_id: str | None
+    priority: str | None
+    alert_id: str | None
+    body: dict[str, object]
+
+
+@dataclass
+class DemoReport:
+    """What the demo saw; `ok` when every expected alert arrived as a webhook."""
+
+    directory: Path
+    readings_held: int = 0
+    readings_stored: int = 0
+    paired: list[str] = field(default_factory=list)
+    alerts: dict[str, tuple[str, str]] = field(default_factory=dict)  # alert id -> rule, prio
+    webhooks: list[Webhook] = field(default_factory=list)
+    expected: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    def opened_by_rule(self) -> dict[str, set[str]]:
+        """Alert ids of the `alert.opened` webhooks received, per rule."""
+        out: dict[str, set[str]] = {}
+        for hook in self.webhooks:
+            if hook.type == "alert.opened" and hook.rule_id and hook.alert_id:
+                out.setdefault(hook.rule_id, set()).add(hook.alert_id)
+        return out
+
+    def missing(self) -> dict[str, str]:
+        """Per expected rule not satisfied, what was received instead."""
+        got = self.opened_by_rule()
+        out: dict[str, str] = {}
+        for rule, count in self.expected.items():
+            have = len(got.get(rule, ()))
+            if have < count:
+                out[rule] = f"{have} of {count} alert.opened webhooks"
+        if self.readings_stored < self.readings_held:
+            out["readings"] = f"{self.readings_stored} of {self.readings_held} stored"
+        return out
+
+    @property
+    def ok(self) -> bool:
+        """Every expected alert arrived and every reading the devices held was stored."""
+        return not self.missing()
+
+    def summary_lines(self) -> list[str]:
+        """The closing summary."""
+        got = self.opened_by_rule()
+        lines = [
+            "summary",
+            f"  devices paired:      {len(self.paired)} ({', '.join(self.paired) or '-'})",
+            f"  readings:            {self.readings_held} on the devices, "
+            f"{self.readings_stored} in the record store",
+            f"  alerts opened:       {len(self.alerts)} "
+            f"({', '.join(sorted({r for r, _ in self.alerts.values()})) or '-'})",
+            f"  webhooks verified:   {len(self.webhooks)} "
+            f"({', '.join(sorted({h.type for h in self.webhooks})) or '-'})",
+        ]
+        for rule, count in self.expected.items():
+            have = len(got.get(rule, ()))
+            mark = "ok" if have >= count else "MISSING"
+            lines.append(f"  expected {rule}: {have}/{count} received  {mark}")
+        lines.append(f"  took {self.elapsed_s:.1f} s; files in {self.directory}")
+        lines.append("result: " + ("PASS" if self.ok else f"FAIL, missing {self.missing()}"))
+        return lines
+
+
+class Narrator:
+    """Prints the demo's story with the elapsed time."""
+
+    def __init__(self, say: Say) -> None:
+        self._say = say
+        self._t0 = time.monotonic()
+
+    def __call__(self, text: str) -> None:
+        self._say(f"[{time.monotonic() - self._t0:5.1f}s] {text}")
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds since the demo started."""
+        return time.monotonic() - self._t0
+
+
+# ------------------------------------------------------------------------------------ setup
+
+
+def prepare_store(db_url: str) -> None:
+    """Create every table (ingest, rules engine, delivery and care teams).
+
+    Raises:
+        StoreError, AlertsError: the database cannot be reached or migrated.
+    """
+    migrate_ingest(db_url)
+    migrate_engine(db_url)
+    migrate_delivery(db_url)
+
+
+@dataclass(frozen=True)
+class CareTeam:
+    """The demo's care team and its registered endpoint."""
+
+    team_id: str
+    endpoint_id: str
+    secret: str
+    url: str
+
+
+def register_care_team(db_url: str, patient_id: str, url: str) -> CareTeam:
+    """An institution, a team following `patient_id`, a nurse, and a webhook endpoint at
+    `url` (a loopback receiver: registered under the development-only loopback policy).
+
+    Raises:
+        AlertsError: a registry write was refused (the field is named).
+    """
+    engine = make_engine(db_url)
+    now = datetime.now(UTC)
+    try:
+        with engine.begin() as conn:
+            institution = registry.add_institution(
+                conn, "Riverside Hospital", "hospital_clinic", now
+            )
+            team = registry.add_team(conn, institution, "Diabetes and hypertension clinic", now)
+            registry.add_member(conn, team, "Nurse on call", role="nurse", tier=0, at=now)
+            registry.assign_patient(conn, team, patient_id, now)
+            endpoint = registry.register_endpoint(
+                conn, team, url, WEBHOOK_EVENTS, at=now, policy=SsrfPolicy(allow_loopback=True)
+            )
+    finally:
+        engine.dispose()
+    return CareTeam(team, endpoint.endpoint_id, endpoint.secret, url)
+
+
+def parse_webhook_line(line: str) -> Webhook | None:
+    """A receiver output line (`homevitals webhook receive`) as a `Webhook`, or None."""
+    try:
+        item = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(item, dict) or not isinstance(item.get("event"), dict):
+        return None
+    body = item["event"]
+    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    assert isinstance(data, dict)
+
+    def text(value: object) -> str | None:
+        return value if isinstance(value, str) else None
+
+    return Webhook(
+        webhook_id=str(item.get("webhook_id")),
+        type=str(body.get("type")),
+        rule_id=text(data.get("rule_id")),
+        priority=text(data.get("priority")),
+        alert_id=text(data.get("alert_id")),
+        body=body,
+    )
+
+
+# ------------------------------------------------------------------------------------ the run
+
+
+class Demo:
+    """One run of the whole system (see the module docstring)."""
+
+    def __init__(self, options: DemoOptions, say: Say, home_builder: HomeBuilder | None) -> None:
+        self.options = options
+        self.say = Narrator(say)
+        self.home_builder = home_builder
+        self.workdir = options.directory or Path(tempfile.mkdtemp(prefix="homevitals-demo-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.db_url = options.db_url or f"sqlite:///{self.workdir / 'homevitals.db'}"
+        self._log_handler = _log_to(self.workdir / "demo.log")
+        self.report = DemoReport(self.workdir)
+        self.services: list[Service] = []
+        self._webhooks: asyncio.Queue[Webhook] = asyncio.Queue()
+
+    async def _start(self, service: Service, port: int | None = None) -> Service:
+        await service.start()
+        self.services.append(service)
+        if port is not None:
+            await wait_for_port(port, service)
+        return service
+
+    def _on_receiver_line(self, line: str) -> None:
+        hook = parse_webhook_line(line)
+        if hook is not None:
+            self._webhooks.put_nowait(hook)
+
+    async def run(self) -> DemoReport:
+        """Run the demo to its end; the report says whether it passed.
+
+        Raises:
+            DemoError: a part could not be started or stopped unexpectedly.
+            ScenarioError: the scenario cannot be loaded.
+        """
+        try:
+            await self._run()
+        finally:
+            await self.stop()
+            self.report.elapsed_s = self.say.elapsed_s
+            logging.getLogger().removeHandler(self._log_handler)
+            self._log_handler.close()
+        return self.report
+
+    async def stop(self) -> None:
+        """Stop every child, the last started first."""
+        while self.services:
+            service = self.services.pop()
+            code = await service.stop()
+            log.info("%s stopped (exit %s)", service.name, code)
+
+    async def _run(self) -> None:
+        say = self.say
+        say(f"demo directory {self.workdir} (configs, logs, databases)")
+        scenario = None
+        if self.home_builder is None:
+            scenario = rebased(load_scenario(self.options.scenario), datetime.now(UTC))
+            end = scenario.start_utc + timedelta(days=scenario.days - 1)
+            say(f"scenario {scenario.name}: {' '.join(scenario.description.split())}")
+            say(
+                f"  {scenario.days} days of readings for patient {scenario.patient_id}, dated "
+                f"{scenario.start_utc:%Y-%m-%d} to {end:%Y-%m-%d} (generated history, moved to "
+                "end before now so that the engine, which runs on the wall clock, sees it fresh)"
+            )
+
+        mqtt_port = free_port()
+        await self._start(mosquitto_service(self.workdir, mqtt_port), mqtt_port)
+        say(f"broker: Mosquitto on 127.0.0.1:{mqtt_port} ({self.workdir / 'mosquitto.conf'})")
+
+        await asyncio.to_thread(prepare_store, self.db_url)
+        say(f"record store: {_safe_url(self.db_url)} (ingest, alerts, delivery tables migrated)")
+
+        async with VirtualAir() as air:
+            if self.home_builder is not None:
+                home = await self.home_builder(air)
+            else:
+                assert scenario is not None
+                home = await build_home(scenario, air)
+            self.report.readings_held = home.readings_held
+            self.report.expected = dict(home.expected)
+            await self._start_backend(home, mqtt_port)
+            settings = self._gateway_settings(home, mqtt_port)
+            for device in home.devices:
+                say(
+                    f"device on the air: {device.local_name} {device.address} "
+                    f"({device.model.key}), {home.held_by(device)} readings in memory"
+                )
+            await self._pair(home, settings, air)
+            gateway = asyncio.create_task(run_gateway(settings, air=air), name="gateway")
+            say(
+                f"gateway {GATEWAY_ID}: running (publishing to MQTT, syncing paired devices; "
+                f"pairing page http://{settings.page_host}:{settings.page_port}/)"
+            )
+            try:
+                await self._watch(gateway)
+            finally:
+                gateway.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await gateway
+
+    async def _start_backend(self, home: Home, mqtt_port: int) -> None:
+        say = self.say
+        receiver_port = free_port()
+        url = f"http://127.0.0.1:{receiver_port}/hooks/homevitals"
+        team = await asyncio.to_thread(register_care_team, self.db_url, home.patient_id, url)
+        say(
+            f"care team: Riverside Hospital, diabetes and hypertension clinic follows "
+            f"{home.patient_id}; webhook endpoint {url} ({', '.join(WEBHOOK_EVENTS)})"
+        )
+        receiver = Service(
+            "receiver",
+            python_argv(
+                "-m",
+                "homevitals",
+                "webhook",
+                "receive",
+                "--secret",
+                team.secret,
+                "--port",
+                str(receiver_port),
+            ),
+            self.workdir,
+            env=child_env({}),
+            on_line=self._on_receiver_line,
+        )
+        await self._start(receiver, receiver_port)
+        say(
+            f"receiver: `homevitals webhook receive` on :{receiver_port} verifies every "
+            "signature (Standard Webhooks, HMAC-SHA256)"
+        )
+        ingest_env = {
+            "HV_INGEST_DB_URL": self.db_url,
+            "HV_INGEST_MQTT_HOST": "127.0.0.1",
+            "HV_INGEST_MQTT_PORT": str(mqtt_port),
+            "HV_INGEST_CLIENT_ID": "ingest-demo",
+            "HV_INGEST_BATCH_MAX_WAIT_MS": "5",
+        }
+        await self._start(
+            Service(
+                "ingest",
+                python_argv("-m", "ingest", "run"),
+                self.workdir,
+                env=child_env(ingest_env),
+            )
+        )
+        say("ingest: `python -m ingest run` (persistent MQTT 5 session, ack after commit)")
+        plan_path = self.workdir / "care-plan.json"
+        plan_path.write_text(json.dumps(home.care_plan, indent=2))
+        alerts_argv = python_argv(
+            "-m",
+            "homevitals",
+            "alerts",
+            "run",
+            "--db",
+            self.db_url,
+            "--interval-s",
+            "0.5",
+            "--deliver",
+            "--care-plan",
+            str(plan_path),
+        )
+        await self._start(Service("alerts", alerts_argv, self.workdir, env=child_env({})))
+        say("rules engine: `homevitals alerts run --deliver` (events to the webhook outbox)")
+        delivery_env = {
+            "HV_DELIVERY_DATABASE_URL": self.db_url,
+            "HV_DELIVERY_API_BASE_URL": "http://127.0.0.1:8000/v1",
+            "HV_DELIVERY_ALLOW_LOOPBACK_RECEIVERS": "true",  # development only (SEC-SSRF-08)
+            "HV_DELIVERY_POLL_INTERVAL_S": "0.2",
+        }
+        await self._start(
+            Service(
+                "delivery",
+                python_argv("-m", "alerts.delivery"),
+                self.workdir,
+                env=child_env(delivery_env),
+            )
+        )
+        say("delivery worker: `python -m alerts.delivery` (signed POSTs, retries)")
+
+    def _gateway_settings(self, home: Home, mqtt_port: int) -> GatewaySettings:
+        return load_settings(
+            None,
+            gateway_id=GATEWAY_ID,
+            data_dir=self.workdir / "gateway",
+            timezone=gateway_timezone(home.utc_offset_min),
+            mqtt_host="127.0.0.1",
+            mqtt_port=mqtt_port,
+            ble_transport="virtual",
+            scan_s=1.0,
+            scan_idle_s=1.0,
+            pace_s=0.0,
+            silence_timeout_s=1.5,
+            resend_first_s=5.0,
+            resend_max_s=30.0,
+            page_enabled=True,
+            page_port=free_port(),
+        )
+
+    async def _pair(self, home: Home, settings: GatewaySettings, air: VirtualAir) -> None:
+        say = self.say
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        async with open_hub(settings, air=air) as hub:
+            seen = await hub.gateway.discover(2.0)
+            for s in seen:
+                say(f"gateway: found {s.name or '-'} at {s.address} ({s.kind}, rssi {s.rssi})")
+            for device in home.devices:
+                passkey = home.passkeys.get(device.address.upper())
+                how = (
+                    f"passkey {passkey:06d} shown on the device"
+                    if passkey is not None
+                    else ("just works")
+                )
+                result = await hub.gateway.pair(device.address, home.patient_id, passkey=passkey)
+                name = f"{device.local_name} ({device.model.key})"
+                say(
+                    f"gateway: paired {name} to {home.patient_id} [{how}]: {result.outcome}, "
+                    f"{result.stored} readings back-filled into the outbox"
+                )
+                if result.outcome not in ("complete", "nothing_new"):
+                    raise DemoError(f"pairing {name} ended {result.outcome}: {result.detail}")
+                self.report.paired.append(device.local_name)
+
+    async def _watch(self, gateway: asyncio.Task[None]) -> None:
+        say = self.say
+        engine = make_engine(self.db_url)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.timeout_s
+        settled_at: float | None = None
+        shown_stored = -1
+        try:
+            while loop.time() < deadline:
+                for service in self.services:
+                    if service.exited:
+                        raise DemoError(
+                            f"{service.name} stopped unexpectedly; see {service.log_path}"
+                        )
+                if gateway.done():
+                    exc = gateway.exception() if not gateway.cancelled() else None
+                    raise DemoError(f"the gateway stopped: {exc!r}")
+                stored, alerts = await asyncio.to_thread(_poll_store, engine)
+                if stored != shown_stored:
+                    say(
+                        f"ingest: {stored} of {self.report.readings_held} readings in the "
+                        "record store"
+                    )
+                    shown_stored = stored
+                self.report.readings_stored = stored
+                for alert_id, (rule, priority, status) in alerts.items():
+                    if alert_id not in self.report.alerts:
+                        self.report.alerts[alert_id] = (rule, priority)
+                        say(
+                            f"rules engine: alert opened {rule} (priority {priority}, "
+                            f"now {status}) id {alert_id[:8]}"
+                        )
+                while not self._webhooks.empty():
+                    hook = self._webhooks.get_nowait()
+                    self.report.webhooks.append(hook)
+                    say(
+                        f"care team received {hook.type} {hook.rule_id or ''} "
+                        f"(priority {hook.priority or '-'}), webhook-id {hook.webhook_id[:13]}: "
+                        "signature verified"
+                    )
+                if self.report.ok:
+                    settled_at = settled_at or loop.time()
+                    if loop.time() - settled_at >= SETTLE_S:
+                        return
+                await asyncio.sleep(POLL_S)
+            say(f"gave up after {self.options.timeout_s:.0f} s")
+        finally:
+            engine.dispose()
+
+
+def _log_to(path: Path) -> logging.Handler:
+    """Send this process's logs (gateway, devices) to `path`: the terminal tells the story."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    return handler
+
+
+def _poll_store(engine: sa.Engine) -> tuple[int, dict[str, tuple[str, str, str]]]:
+    with engine.connect() as conn:
+        stored = int(conn.execute(sa.text("SELECT count(*) FROM readings")).scalar_one())
+        rows = conn.execute(
+            sa.text("SELECT alert_id, rule_id, priority, status FROM alerts ORDER BY opened_at")
+        ).all()
+    return stored, {str(r[0]): (str(r[1]), str(r[2]), str(r[3])) for r in rows}
+
+
+def _safe_url(url: str) -> str:
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+async def run_demo(
+    options: DemoOptions, say: Say = print, home_builder: HomeBuilder | None = None
+) -> DemoReport:
+    """Run the demo (see the module docstring) and return its report.
+
+    `home_builder` replaces the scenario with devices the caller builds on the air (tests).
+
+    Raises:
+        DemoError: a part could not be started, or stopped while the demo ran.
+        ScenarioError: the scenario cannot be loaded.
+    """
+    return await Demo(options, say, home_builder).run()
