@@ -285,7 +285,8 @@ def main() -> None:
     lines += [
         "",
         "The same with the gateway alone in its own process (`open_hub` on a Bumble HCI/TCP "
-        "transport into the bench's air); CPU % is the gateway process only:\n",
+        'transport into the bench\'s air); CPU % is the gateway process only; "pair all" includes '
+        "the worker's start-up and a 3 s scan:\n",
         "| cuffs | pair all (s) | readings made | made/s | lost | unexpected | gateway CPU % |",
         "|---|---|---|---|---|---|---|",
     ]
