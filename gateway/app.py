@@ -124,7 +124,9 @@ async def run(settings: GatewaySettings, *, air: Any = None) -> None:
     """Run the hub until cancelled: device syncs, publishing, receipts, the pairing page."""
     async with (
         open_hub(settings, air=air) as hub,
-        Publisher(settings.gateway_id, mqtt_config(settings)) as publisher,
+        Publisher(
+            settings.gateway_id, mqtt_config(settings), failpoints=hub.gateway.failpoints
+        ) as publisher,
     ):
         gateway = hub.gateway
         log.info("%s: gateway running (outbox %s)", settings.gateway_id, settings.outbox_path)

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from devices.reading import Reading, reading_to_json
 from gateway.errors import PublishError
-from gateway.failpoints import AFTER_COMMIT, AFTER_PUBLISH, Failpoints
+from gateway.failpoints import AFTER_COMMIT, Failpoints
 from gateway.outbox import Outbox
 from gateway.publisher import Publisher
 
@@ -78,7 +78,6 @@ async def publish_loop(
                     "%s: batch of %d not delivered: %s", publisher.gateway_id, len(batch), exc
                 )
                 break
-            failpoints.hit(AFTER_PUBLISH)
 
 
 async def receipt_loop(outbox: Outbox, publisher: Publisher, now: Clock) -> None:

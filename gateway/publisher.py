@@ -42,6 +42,7 @@ from devices.wire import (
     status_topic,
 )
 from gateway.errors import PublishError
+from gateway.failpoints import AFTER_PUBLISH, Failpoints
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +78,12 @@ class ReceivedReceipt:
 class Publisher:
     """The gateway's MQTT 5 client (see the module docstring). Use with `async with`."""
 
-    def __init__(self, gateway_id: str, config: MqttConfig) -> None:
+    def __init__(
+        self, gateway_id: str, config: MqttConfig, *, failpoints: Failpoints | None = None
+    ) -> None:
         self.gateway_id = gateway_id
         self.config = config
+        self.failpoints = failpoints or Failpoints()
         self.receipts: asyncio.Queue[ReceivedReceipt] = asyncio.Queue()
         self.connected = asyncio.Event()
         self.connections = 0  # successful CONNACKs so far (the service resends on each)
@@ -256,6 +260,11 @@ class Publisher:
             if mid in self._ignore:
                 self._ignore.discard(mid)
                 return
+        if reason.value == 0:
+            # Crash tests: die on paho's thread as the batch's PUBACK is handled, before the
+            # receipt (which can only come later on this same connection) is read.
+            self.failpoints.hit(AFTER_PUBLISH)
+        with self._lock:
             future = self._waiting.pop(mid, None)
             if future is None:
                 self._early[mid] = reason  # PUBACK before publish_batch registered its future
