@@ -19,7 +19,6 @@ expects reached the care team's receiver as a verified `alert.opened` webhook.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import tempfile
@@ -34,11 +33,13 @@ import sqlalchemy as sa
 from alerts.careteams import registry
 from alerts.delivery.migrations import migrate as migrate_delivery
 from alerts.delivery.ssrf import SsrfPolicy
+from alerts.engine import tables as engine_tables
 from alerts.engine.store import migrate as migrate_engine
 from firmware_sims.air import VirtualAir
 from firmware_sims.scenario_files import load_scenario
 from gateway.app import open_hub
 from gateway.app import run as run_gateway
+from gateway.service import PAIRED_OUTCOMES
 from gateway.settings import GatewaySettings, load_settings
 from homevitals.demo_devices import Home, build_home, gateway_timezone, rebased
 from homevitals.demo_errors import DemoError
@@ -65,6 +66,7 @@ WEBHOOK_EVENTS = (
 )
 POLL_S = 0.25
 SETTLE_S = 1.5
+STALL_S = 5.0  # readings stopped arriving (a faulty device kept some back)
 HomeBuilder = Callable[[VirtualAir], Awaitable[Home]]
 Say = Callable[[str], None]
 
@@ -120,20 +122,22 @@ class DemoReport:
         return out
 
     def missing(self) -> dict[str, str]:
-        """Per expected rule not satisfied, what was received instead."""
+        """Per expected rule not satisfied, what was received instead.
+
+        Readings are reported, not judged: a scenario's faulty devices store duplicates and
+        send malformed records, which the gateway deduplicates and quarantines.
+        """
         got = self.opened_by_rule()
         out: dict[str, str] = {}
         for rule, count in self.expected.items():
             have = len(got.get(rule, ()))
             if have < count:
                 out[rule] = f"{have} of {count} alert.opened webhooks"
-        if self.readings_stored < self.readings_held:
-            out["readings"] = f"{self.readings_stored} of {self.readings_held} stored"
         return out
 
     @property
     def ok(self) -> bool:
-        """Every expected alert arrived and every reading the devices held was stored."""
+        """Every expected alert arrived as a verified `alert.opened` webhook."""
         return not self.missing()
 
     def summary_lines(self) -> list[str]:
@@ -149,6 +153,12 @@ class DemoReport:
             f"  webhooks verified:   {len(self.webhooks)} "
             f"({', '.join(sorted({h.type for h in self.webhooks})) or '-'})",
         ]
+        if self.readings_stored < self.readings_held:
+            lines.append(
+                f"  note: {self.readings_held - self.readings_stored} readings held by the "
+                "devices are not in the record store (device faults: duplicates, malformed or "
+                "interrupted transfers; the gateway's quarantine is in gateway/gateway.sqlite)"
+            )
         for rule, count in self.expected.items():
             have = len(got.get(rule, ()))
             mark = "ok" if have >= count else "MISSING"
@@ -261,6 +271,7 @@ class Demo:
         self.workdir = options.directory or Path(tempfile.mkdtemp(prefix="homevitals-demo-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.db_url = options.db_url or f"sqlite:///{self.workdir / 'homevitals.db'}"
+        self.plan_path = self.workdir / "care-plan.json"
         self._log_handler = _log_to(self.workdir / "demo.log")
         self.report = DemoReport(self.workdir)
         self.services: list[Service] = []
@@ -338,6 +349,7 @@ class Demo:
                     f"({device.model.key}), {home.held_by(device)} readings in memory"
                 )
             await self._pair(home, settings, air)
+            before = asyncio.all_tasks()
             gateway = asyncio.create_task(run_gateway(settings, air=air), name="gateway")
             say(
                 f"gateway {GATEWAY_ID}: running (publishing to MQTT, syncing paired devices; "
@@ -346,9 +358,7 @@ class Demo:
             try:
                 await self._watch(gateway)
             finally:
-                gateway.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await gateway
+                await _stop_gateway(gateway, before)
 
     async def _start_backend(self, home: Home, mqtt_port: int) -> None:
         say = self.say
@@ -396,23 +406,7 @@ class Demo:
             )
         )
         say("ingest: `python -m ingest run` (persistent MQTT 5 session, ack after commit)")
-        plan_path = self.workdir / "care-plan.json"
-        plan_path.write_text(json.dumps(home.care_plan, indent=2))
-        alerts_argv = python_argv(
-            "-m",
-            "homevitals",
-            "alerts",
-            "run",
-            "--db",
-            self.db_url,
-            "--interval-s",
-            "0.5",
-            "--deliver",
-            "--care-plan",
-            str(plan_path),
-        )
-        await self._start(Service("alerts", alerts_argv, self.workdir, env=child_env({})))
-        say("rules engine: `homevitals alerts run --deliver` (events to the webhook outbox)")
+        self.plan_path.write_text(json.dumps(home.care_plan, indent=2))
         delivery_env = {
             "HV_DELIVERY_DATABASE_URL": self.db_url,
             "HV_DELIVERY_API_BASE_URL": "http://127.0.0.1:8000/v1",
@@ -468,9 +462,58 @@ class Demo:
                     f"gateway: paired {name} to {home.patient_id} [{how}]: {result.outcome}, "
                     f"{result.stored} readings back-filled into the outbox"
                 )
-                if result.outcome not in ("complete", "nothing_new"):
+                if not (result.identified and result.outcome in PAIRED_OUTCOMES):
                     raise DemoError(f"pairing {name} ended {result.outcome}: {result.detail}")
+                if result.outcome not in ("complete", "nothing_new"):
+                    say(
+                        f"gateway: {name} is paired; the transfer ended {result.outcome} "
+                        f"({result.detail or '-'}), the next sync resumes after the cursor"
+                    )
                 self.report.paired.append(device.local_name)
+
+    async def _start_engine(self) -> None:
+        """Review the back-filled history (a finite subprocess), then evaluate live."""
+        say = self.say
+        review = Service(
+            "alerts-history",
+            python_argv(
+                "-m",
+                "homevitals.demo_engine",
+                "--db",
+                self.db_url,
+                "--care-plan",
+                str(self.plan_path),
+            ),
+            self.workdir,
+            env=child_env({}),
+        )
+        say(
+            "rules engine: reviewing the back-filled history in time order, one step per "
+            "reading and per hour, as if the hub had been there all along "
+            "(`python -m homevitals.demo_engine`)"
+        )
+        await review.start()
+        code = await review.proc.wait() if review.proc else None
+        if code != 0:
+            raise DemoError(f"the history review failed (exit {code}); see {review.log_path}")
+        live = python_argv(
+            "-m",
+            "homevitals",
+            "alerts",
+            "run",
+            "--db",
+            self.db_url,
+            "--interval-s",
+            "0.5",
+            "--deliver",
+            "--care-plan",
+            str(self.plan_path),
+        )
+        await self._start(Service("alerts", live, self.workdir, env=child_env({})))
+        say(
+            "rules engine: live, `homevitals alerts run --deliver` (events to the webhook "
+            "outbox in the engine's transaction)"
+        )
 
     async def _watch(self, gateway: asyncio.Task[None]) -> None:
         say = self.say
@@ -479,6 +522,9 @@ class Demo:
         deadline = loop.time() + self.options.timeout_s
         settled_at: float | None = None
         shown_stored = -1
+        stable_since = loop.time()
+        seen_events: set[str] = set()
+        engine_started = False
         try:
             while loop.time() < deadline:
                 for service in self.services:
@@ -489,21 +535,32 @@ class Demo:
                 if gateway.done():
                     exc = gateway.exception() if not gateway.cancelled() else None
                     raise DemoError(f"the gateway stopped: {exc!r}")
-                stored, alerts = await asyncio.to_thread(_poll_store, engine)
+                stored, events = await asyncio.to_thread(_poll_store, engine)
                 if stored != shown_stored:
                     say(
                         f"ingest: {stored} of {self.report.readings_held} readings in the "
                         "record store"
                     )
                     shown_stored = stored
+                    stable_since = loop.time()
                 self.report.readings_stored = stored
-                for alert_id, (rule, priority, status) in alerts.items():
-                    if alert_id not in self.report.alerts:
-                        self.report.alerts[alert_id] = (rule, priority)
-                        say(
-                            f"rules engine: alert opened {rule} (priority {priority}, "
-                            f"now {status}) id {alert_id[:8]}"
-                        )
+                held = self.report.readings_held
+                if not engine_started and (
+                    stored >= held or (stored and loop.time() - stable_since > STALL_S)
+                ):
+                    engine_started = True
+                    await self._start_engine()
+                    continue  # poll again: the review committed events meanwhile
+                for event in events:
+                    if event.event_id in seen_events:
+                        continue
+                    seen_events.add(event.event_id)
+                    if event.type == "alert.opened" and event.alert_id:
+                        self.report.alerts[event.alert_id] = (event.rule_id, event.priority)
+                    say(
+                        f"rules engine: {event.type} {event.rule_id} (priority "
+                        f"{event.priority}) at {event.occurred_at:%Y-%m-%d %H:%M} UTC"
+                    )
                 while not self._webhooks.empty():
                     hook = self._webhooks.get_nowait()
                     self.report.webhooks.append(hook)
@@ -512,7 +569,7 @@ class Demo:
                         f"(priority {hook.priority or '-'}), webhook-id {hook.webhook_id[:13]}: "
                         "signature verified"
                     )
-                if self.report.ok:
+                if self.report.ok and engine_started:
                     settled_at = settled_at or loop.time()
                     if loop.time() - settled_at >= SETTLE_S:
                         return
@@ -520,6 +577,55 @@ class Demo:
             say(f"gave up after {self.options.timeout_s:.0f} s")
         finally:
             engine.dispose()
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    """An alert event the engine committed (`alert_events`)."""
+
+    event_id: str
+    type: str
+    rule_id: str
+    priority: str
+    alert_id: str | None
+    occurred_at: datetime
+
+
+def _poll_store(engine: sa.Engine) -> tuple[int, list[EngineEvent]]:
+    with engine.connect() as conn:
+        stored = int(conn.execute(sa.text("SELECT count(*) FROM readings")).scalar_one())
+        e = engine_tables.alert_events.c
+        rows = conn.execute(
+            sa.select(
+                e.event_id, e.type, e.rule_id, e.priority, e.alert_id, e.occurred_at
+            ).order_by(e.occurred_at, e.event_id)
+        ).all()
+    return stored, [
+        EngineEvent(str(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4], r[5]) for r in rows
+    ]
+
+
+async def _stop_gateway(gateway: asyncio.Task[None], spare: set[asyncio.Task[object]]) -> None:
+    """Cancel the gateway and wait for it; cancel what it started again while it lingers.
+
+    A cancellation that arrives while a scan or connection is being set up can be lost below
+    the gateway (its device loop keeps going), so one `cancel()` is not always enough; this
+    repeats what `asyncio.run` does at exit, bounded, and only for tasks started since `spare`.
+    """
+    gateway.cancel()
+    current = asyncio.current_task()
+    for _ in range(40):
+        done, _ = await asyncio.wait({gateway}, timeout=0.25)
+        if done:
+            break
+        for task in asyncio.all_tasks():
+            if task not in spare and task is not current and task is not gateway:
+                task.cancel()
+    else:
+        log.warning("the gateway did not stop within 10 s")
+        return
+    if not gateway.cancelled() and gateway.exception() is not None:
+        log.warning("the gateway ended with %r", gateway.exception())
 
 
 def _log_to(path: Path) -> logging.Handler:
@@ -531,15 +637,6 @@ def _log_to(path: Path) -> logging.Handler:
     if root.level > logging.INFO or root.level == logging.NOTSET:
         root.setLevel(logging.INFO)
     return handler
-
-
-def _poll_store(engine: sa.Engine) -> tuple[int, dict[str, tuple[str, str, str]]]:
-    with engine.connect() as conn:
-        stored = int(conn.execute(sa.text("SELECT count(*) FROM readings")).scalar_one())
-        rows = conn.execute(
-            sa.text("SELECT alert_id, rule_id, priority, status FROM alerts ORDER BY opened_at")
-        ).all()
-    return stored, {str(r[0]): (str(r[1]), str(r[2]), str(r[3])) for r in rows}
 
 
 def _safe_url(url: str) -> str:
