@@ -31,6 +31,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from alerts.careteams import registry
+from alerts.delivery import tables as delivery_tables
 from alerts.delivery.migrations import migrate as migrate_delivery
 from alerts.delivery.ssrf import SsrfPolicy
 from alerts.engine import tables as engine_tables
@@ -80,12 +81,17 @@ class DemoOptions:
         directory: where configs, logs and databases go (default: a new temp directory).
         db_url: the record store (default: SQLite in `directory`).
         timeout_s: give up waiting for the expected webhooks after this long.
+        extra_webhook_urls: more (loopback) endpoints to register for the same care team, e.g.
+            a test's own receiver; their ids are in `DemoReport.extra_endpoints`.
+        pairing_page: serve the gateway's pairing page (on a free loopback port).
     """
 
     scenario: str = "home-demo"
     directory: Path | None = None
     db_url: str | None = None
     timeout_s: float = 120.0
+    extra_webhook_urls: tuple[str, ...] = ()
+    pairing_page: bool = True
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,8 @@ class DemoReport:
     alerts: dict[str, tuple[str, str]] = field(default_factory=dict)  # alert id -> rule, prio
     webhooks: list[Webhook] = field(default_factory=list)
     expected: dict[str, int] = field(default_factory=dict)
+    extra_endpoints: dict[str, str] = field(default_factory=dict)  # url -> endpoint id
+    pending_deliveries: int = 0
     elapsed_s: float = 0.0
 
     def opened_by_rule(self) -> dict[str, set[str]]:
@@ -200,17 +208,21 @@ def prepare_store(db_url: str) -> None:
 
 @dataclass(frozen=True)
 class CareTeam:
-    """The demo's care team and its registered endpoint."""
+    """The demo's care team and its registered endpoints."""
 
     team_id: str
     endpoint_id: str
     secret: str
     url: str
+    extra_endpoints: dict[str, str]
 
 
-def register_care_team(db_url: str, patient_id: str, url: str) -> CareTeam:
-    """An institution, a team following `patient_id`, a nurse, and a webhook endpoint at
-    `url` (a loopback receiver: registered under the development-only loopback policy).
+def register_care_team(
+    db_url: str, patient_id: str, url: str, extra_urls: tuple[str, ...] = ()
+) -> CareTeam:
+    """An institution, a team following `patient_id`, a nurse, and webhook endpoints at
+    `url` and `extra_urls` (loopback receivers: registered under the development-only
+    loopback policy).
 
     Raises:
         AlertsError: a registry write was refused (the field is named).
@@ -225,12 +237,19 @@ def register_care_team(db_url: str, patient_id: str, url: str) -> CareTeam:
             team = registry.add_team(conn, institution, "Diabetes and hypertension clinic", now)
             registry.add_member(conn, team, "Nurse on call", role="nurse", tier=0, at=now)
             registry.assign_patient(conn, team, patient_id, now)
+            policy = SsrfPolicy(allow_loopback=True)
             endpoint = registry.register_endpoint(
-                conn, team, url, WEBHOOK_EVENTS, at=now, policy=SsrfPolicy(allow_loopback=True)
+                conn, team, url, WEBHOOK_EVENTS, at=now, policy=policy
             )
+            extra = {
+                u: registry.register_endpoint(
+                    conn, team, u, WEBHOOK_EVENTS, at=now, policy=policy
+                ).endpoint_id
+                for u in extra_urls
+            }
     finally:
         engine.dispose()
-    return CareTeam(team, endpoint.endpoint_id, endpoint.secret, url)
+    return CareTeam(team, endpoint.endpoint_id, endpoint.secret, url, extra)
 
 
 def parse_webhook_line(line: str) -> Webhook | None:
@@ -351,9 +370,10 @@ class Demo:
             await self._pair(home, settings, air)
             before = asyncio.all_tasks()
             gateway = asyncio.create_task(run_gateway(settings, air=air), name="gateway")
+            page = f"http://{settings.page_host}:{settings.page_port}/"
             say(
                 f"gateway {GATEWAY_ID}: running (publishing to MQTT, syncing paired devices; "
-                f"pairing page http://{settings.page_host}:{settings.page_port}/)"
+                f"pairing page {page if settings.page_enabled else 'off'})"
             )
             try:
                 await self._watch(gateway)
@@ -364,7 +384,10 @@ class Demo:
         say = self.say
         receiver_port = free_port()
         url = f"http://127.0.0.1:{receiver_port}/hooks/homevitals"
-        team = await asyncio.to_thread(register_care_team, self.db_url, home.patient_id, url)
+        team = await asyncio.to_thread(
+            register_care_team, self.db_url, home.patient_id, url, self.options.extra_webhook_urls
+        )
+        self.report.extra_endpoints = dict(team.extra_endpoints)
         say(
             f"care team: Riverside Hospital, diabetes and hypertension clinic follows "
             f"{home.patient_id}; webhook endpoint {url} ({', '.join(WEBHOOK_EVENTS)})"
@@ -438,7 +461,7 @@ class Demo:
             silence_timeout_s=1.5,
             resend_first_s=5.0,
             resend_max_s=30.0,
-            page_enabled=True,
+            page_enabled=self.options.pairing_page,
             page_port=free_port(),
         )
 
@@ -535,7 +558,8 @@ class Demo:
                 if gateway.done():
                     exc = gateway.exception() if not gateway.cancelled() else None
                     raise DemoError(f"the gateway stopped: {exc!r}")
-                stored, events = await asyncio.to_thread(_poll_store, engine)
+                stored, events, pending = await asyncio.to_thread(_poll_store, engine)
+                self.report.pending_deliveries = pending
                 if stored != shown_stored:
                     say(
                         f"ingest: {stored} of {self.report.readings_held} readings in the "
@@ -569,7 +593,7 @@ class Demo:
                         f"(priority {hook.priority or '-'}), webhook-id {hook.webhook_id[:13]}: "
                         "signature verified"
                     )
-                if self.report.ok and engine_started:
+                if self.report.ok and engine_started and not pending:
                     settled_at = settled_at or loop.time()
                     if loop.time() - settled_at >= SETTLE_S:
                         return
@@ -591,7 +615,7 @@ class EngineEvent:
     occurred_at: datetime
 
 
-def _poll_store(engine: sa.Engine) -> tuple[int, list[EngineEvent]]:
+def _poll_store(engine: sa.Engine) -> tuple[int, list[EngineEvent], int]:
     with engine.connect() as conn:
         stored = int(conn.execute(sa.text("SELECT count(*) FROM readings")).scalar_one())
         e = engine_tables.alert_events.c
@@ -600,9 +624,12 @@ def _poll_store(engine: sa.Engine) -> tuple[int, list[EngineEvent]]:
                 e.event_id, e.type, e.rule_id, e.priority, e.alert_id, e.occurred_at
             ).order_by(e.occurred_at, e.event_id)
         ).all()
-    return stored, [
-        EngineEvent(str(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4], r[5]) for r in rows
-    ]
+        d = delivery_tables.webhook_deliveries.c
+        pending = conn.execute(
+            sa.select(sa.func.count()).where(d.status == delivery_tables.PENDING)
+        ).scalar_one()
+    events = [EngineEvent(str(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4], r[5]) for r in rows]
+    return stored, events, int(pending)
 
 
 async def _stop_gateway(gateway: asyncio.Task[None], spare: set[asyncio.Task[object]]) -> None:
