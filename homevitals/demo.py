@@ -275,13 +275,11 @@ class Demo:
                 "homevitals",
                 "webhook",
                 "receive",
-                "--secret",
-                team.secret,
                 "--port",
                 str(receiver_port),
             ),
             self.workdir,
-            env=child_env({}),
+            env=child_env({"HV_WEBHOOK_SECRETS": team.secret}),  # not argv: `ps` shows argv
             on_line=self._on_receiver_line,
         )
         await self._start(receiver, receiver_port)

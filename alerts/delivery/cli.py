@@ -175,7 +175,15 @@ def attempts(endpoint_id: str, db: Db, limit: Annotated[int, typer.Option(min=1)
 
 @app.command()
 def receive(
-    secret: Annotated[list[str], typer.Option("--secret", help="whsec_ secret; repeat to rotate.")],
+    secret: Annotated[
+        list[str],
+        typer.Option(
+            "--secret",
+            envvar="HV_WEBHOOK_SECRETS",
+            help="whsec_ secret; repeat to rotate. Prefer HV_WEBHOOK_SECRETS (space-separated): "
+            "a command-line secret is visible to every user in `ps`.",
+        ),
+    ],
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8787,
 ) -> None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
@@ -80,27 +81,19 @@ def test_a_care_team_admin_registers_an_endpoint(pg_url: str) -> None:
     assert stranger.exit_code == 2 and "member_id" in stranger.stderr
 
 
-def test_webhook_receive_verifies_and_prints(tmp_path: Path) -> None:
+@pytest.mark.parametrize("secret_via", ["argv", "environment"])
+def test_webhook_receive_verifies_and_prints(tmp_path: Path, secret_via: str) -> None:
     secret = signing.new_secret()
     port = free_port()
     out, err = tmp_path / "out", tmp_path / "err"
+    argv = [sys.executable, "-m", "homevitals", "webhook", "receive", "--port", str(port)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if secret_via == "argv":
+        argv += ["--secret", secret]
+    else:
+        env["HV_WEBHOOK_SECRETS"] = secret
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "homevitals",
-                "webhook",
-                "receive",
-                "--secret",
-                secret,
-                "--port",
-                str(port),
-            ],
-            stdout=stdout,
-            stderr=stderr,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
+        proc = subprocess.Popen(argv, stdout=stdout, stderr=stderr, env=env)
     try:
         wait_for_port(port, proc, err)
         body = json.dumps({"type": "alert.opened", "data": {"event_id": "e1"}}).encode()
