@@ -52,6 +52,9 @@ class Kind(StrEnum):
     BODY_WEIGHT = "body_weight"
 
 
+_KIND_BY_VALUE: Final[Mapping[object, Kind]] = {k.value: k for k in Kind}
+_KIND_TEXT: Final[Mapping[Kind, str]] = {k: k.value for k in Kind}
+
 # Value names per kind, in canonical units, with the physical range a plausible value must fall
 # in (inclusive). Ranges are deliberately wide: they reject corruption, not illness.
 VALUE_RANGES: Final[Mapping[Kind, Mapping[str, tuple[float, float]]]] = {
@@ -169,18 +172,26 @@ def reading_id_for(
 ) -> str:
     """Derive the reading id: UUIDv5 over device identity, kind, sequence and raw device time."""
     seq = "-" if sequence is None else str(sequence)
-    name = f"{device_id}|{Kind(kind).value}|{seq}|{device_time or '-'}"
+    kind_value = _KIND_TEXT.get(kind) if type(kind) is Kind else None
+    if kind_value is None:
+        kind_value = Kind(kind).value
+    name = f"{device_id}|{kind_value}|{seq}|{device_time or '-'}"
     return _uuid5(READING_NAMESPACE, name)
 
 
 def _uuid5(namespace: uuid.UUID, name: str) -> str:
     """`str(uuid.uuid5(namespace, name))` without building UUID objects (ingest's hot path)."""
-    sha1 = hashlib.sha1(namespace.bytes + name.encode(), usedforsecurity=False)
-    digest = bytearray(sha1.digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    ns = _NAMESPACE_BYTES.get(namespace)
+    if ns is None:
+        ns = namespace.bytes
+    h = hashlib.sha1(ns + name.encode(), usedforsecurity=False).hexdigest()
+    # Hex digit 12 is the version nibble (5); digit 16 keeps its low two bits under the
+    # RFC 4122 variant bits 10.
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+_NAMESPACE_BYTES: Final = {READING_NAMESPACE: READING_NAMESPACE.bytes}
+_VARIANT: Final = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,7 +317,10 @@ def _utc(value: object, path: str) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise _fail(path, "is not an ISO 8601 date-time") from None
-    if moment.tzinfo is None or moment.utcoffset() is None:
+    tzinfo = moment.tzinfo
+    if tzinfo is UTC:  # "Z" or "+00:00": already what astimezone(UTC) would return
+        return moment
+    if tzinfo is None or moment.utcoffset() is None:
         raise _fail(path, "must carry a time zone (Z or +00:00)")
     return moment.astimezone(UTC)
 
@@ -435,8 +449,8 @@ def reading_from_json(obj: object, *, now: datetime | None = None) -> Reading:
     if obj["schema"] != SCHEMA_ID:
         raise _fail("schema", f"must be {SCHEMA_ID!r}")
     try:
-        kind = Kind(obj["kind"])
-    except ValueError:
+        kind = _KIND_BY_VALUE[obj["kind"]]
+    except (KeyError, TypeError):  # TypeError: an unhashable value (a list or an object)
         raise _fail("kind", f"must be one of {[k.value for k in Kind]}") from None
     device = _device(obj["device"])
     sequence = _int(obj.get("sequence"), "sequence", 0, 0xFFFF_FFFF)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import json.encoder
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -81,6 +82,123 @@ def reading_row(reading: Reading, *, stored_at: datetime) -> Row:
         ],
         "context": dict(reading.context),
     }
+
+
+# The `readings` columns (without the surrogate `id`) in the order `reading_copy_row` fills them.
+COPY_COLUMNS: Final = (
+    "reading_id",
+    "patient_id",
+    "gateway_id",
+    "device_id",
+    "kind",
+    "measured_at",
+    "received_at",
+    "stored_at",
+    "sequence",
+    "device_time",
+    "device_time_offset_min",
+    "clock_offset_s",
+    "glucose_mmol_l",
+    "systolic_mmhg",
+    "diastolic_mmhg",
+    "pulse_per_min",
+    "meal",
+    "control_solution",
+    "status",
+    "values",
+    "original",
+    "context",
+)
+
+
+def _json_encoder() -> Callable[[object], str]:
+    """Compact JSON text, as ``json.dumps(obj, separators=(",", ":"), ensure_ascii=False)``.
+
+    `JSONEncoder.encode` builds a new C encoder on every call; on ingest's hot path (four JSON
+    documents per reading) that set-up cost more than the encoding, so one is built once.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator: the standard encoder
+        return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    iterencode = make(
+        None, None, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+
+    def encode(obj: object) -> str:
+        return "".join(iterencode(obj, 0))
+
+    return encode
+
+
+to_json: Final = _json_encoder()
+_CACHE_MAX: Final = 4096
+
+
+class CopyRows:
+    """Maps validated readings to `readings` rows in `COPY_COLUMNS` order, JSON as text.
+
+    The same document as `reading_row` (Special values spelled as their JSON strings, which
+    is what a `Special` is as a `str`). Status and context documents repeat across readings
+    (a meter's meal tag, no flags), so their JSON text is cached by content.
+    """
+
+    __slots__ = ("_context", "_status")
+
+    def __init__(self) -> None:
+        self._status: dict[tuple[str, ...], str] = {(): "[]"}
+        # Keyed with each value's type: 1, 1.0 and True are equal but spelled differently.
+        self._context: dict[tuple[tuple[str, type, object], ...], str] = {(): "{}"}
+
+    def row(self, reading: Reading, *, stored_at: datetime) -> tuple[object, ...]:
+        """Return the COPY row of a validated reading."""
+        values = reading.values
+        context = reading.context
+        meal = context.get("meal")
+        status = reading.status
+        status_json = self._status.get(status)
+        if status_json is None:
+            status_json = to_json(list(status))
+            if len(self._status) < _CACHE_MAX:
+                self._status[status] = status_json
+        ctx_key = tuple((k, type(v), v) for k, v in context.items())
+        context_json = self._context.get(ctx_key)
+        if context_json is None:
+            context_json = to_json(dict(context))
+            if len(self._context) < _CACHE_MAX:
+                self._context[ctx_key] = context_json
+        glucose = values.get("glucose_mmol_l")
+        systolic = values.get("systolic_mmhg")
+        diastolic = values.get("diastolic_mmhg")
+        pulse = values.get("pulse_per_min")
+        original = reading.original
+        return (
+            reading.reading_id,
+            reading.patient_id,
+            reading.gateway_id,
+            reading.device.id,
+            reading.kind.value,
+            reading.measured_at,
+            reading.received_at,
+            stored_at,
+            reading.sequence,
+            reading.device_time,
+            reading.device_time_offset_min,
+            reading.clock_offset_s,
+            glucose if isinstance(glucose, float) else None,
+            systolic if isinstance(systolic, float) else None,
+            diastolic if isinstance(diastolic, float) else None,
+            pulse if isinstance(pulse, float) else None,
+            meal if isinstance(meal, str) else None,
+            CONTROL_SOLUTION in status,
+            status_json,
+            to_json(values if type(values) is dict else dict(values)),
+            to_json(
+                [{"name": o.name, "value": _json_value(o.value), "unit": o.unit} for o in original]
+            )
+            if original
+            else "[]",
+            context_json,
+        )
 
 
 def patient_rows(readings: Iterable[Reading], *, stored_at: datetime) -> list[Row]:

@@ -13,7 +13,6 @@ staging table) stays outside the lock; ids are drawn only once it is held.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +29,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from devices.reading import Reading
 from ingest import schema
 from ingest.errors import StoreError
-from ingest.rows import QuarantineItem, device_rows, patient_rows, quarantine_row, reading_row
+from ingest.rows import (
+    COPY_COLUMNS,
+    CopyRows,
+    QuarantineItem,
+    device_rows,
+    patient_rows,
+    quarantine_row,
+    reading_row,
+)
 
 # pg_advisory_xact_lock key for "a batch is being written" ("hvingest" in ASCII, truncated).
 WRITE_LOCK_KEY = 0x6876696E67657374 & 0x7FFF_FFFF_FFFF_FFFF
@@ -110,11 +117,9 @@ def _insert(conn: sa.Connection, table: sa.Table) -> Any:
 
 
 _PG_COLUMNS: Final = tuple(c.name for c in schema.readings.columns if c.name != "id")
-_JSON_COLUMNS: Final = frozenset(
-    c.name for c in schema.readings.columns if isinstance(c.type, sa.JSON)
-)
-_to_json: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_NAMES: Final = ", ".join(f'"{name}"' for name in _PG_COLUMNS)
+if set(_PG_COLUMNS) != set(COPY_COLUMNS):  # a column added to one and not the other
+    raise RuntimeError(f"ingest.rows.COPY_COLUMNS {COPY_COLUMNS} != readings {_PG_COLUMNS}")
+_NAMES: Final = ", ".join(f'"{name}"' for name in COPY_COLUMNS)
 # PostgreSQL fast path: COPY the rows into a per-connection temporary table (psycopg formats COPY
 # rows in C), then one INSERT ... SELECT with ON CONFLICT moves the new ones into `readings`.
 # Several times faster than multi-row INSERT statements. Only our own column names are
@@ -137,11 +142,20 @@ def _driver(conn: sa.Connection) -> psycopg.Connection[Any]:
     return driver
 
 
-def _pg_stage(conn: sa.Connection, copy_rows: Sequence[tuple[object, ...]]) -> None:
+# Key in the pool's per-DBAPI-connection `info` (cleared when the connection is replaced): set
+# once a transaction that created the session's staging table has committed, so later batches
+# skip the CREATE (a round trip and a catalog look-up per batch).
+_STAGE_READY: Final = "hv_ingest_readings_stage"
+
+
+def _pg_stage(
+    conn: sa.Connection, copy_rows: Sequence[tuple[object, ...]], *, create: bool
+) -> None:
     """COPY rows into this connection's staging table (no lock needed: it is private)."""
     try:
         with _driver(conn).cursor() as cursor:
-            cursor.execute(_PG_STAGE)
+            if create:
+                cursor.execute(_PG_STAGE)
             with cursor.copy(_PG_COPY) as copy:
                 for row in copy_rows:
                     copy.write_row(row)
@@ -194,8 +208,16 @@ class PreparedBatch:
     """
 
     readings: tuple[Reading, ...]
-    rows: list[dict[str, object]]
+    stored_at: datetime
     copy_rows: list[tuple[object, ...]] | None
+
+    @property
+    def rows(self) -> list[dict[str, object]]:
+        """The readings as `readings` rows (the multi-row INSERT path; built on demand)."""
+        return [reading_row(r, stored_at=self.stored_at) for r in self.readings]
+
+
+_COPY_ROWS: Final = CopyRows()  # its caches are only read and extended under the GIL
 
 
 def uses_copy(engine: sa.Engine) -> bool:
@@ -208,16 +230,12 @@ def prepare_batch(readings: Sequence[Reading], *, now: datetime, copy: bool) -> 
     unique: dict[str, Reading] = {}
     for reading in readings:
         unique.setdefault(reading.reading_id, reading)
-    rows = [reading_row(r, stored_at=now) for r in unique.values()]
-    copy_rows = (
-        [
-            tuple(_to_json(row[n]) if n in _JSON_COLUMNS else row[n] for n in _PG_COLUMNS)
-            for row in rows
-        ]
-        if copy
-        else None
-    )
-    return PreparedBatch(tuple(unique.values()), rows, copy_rows)
+    kept = tuple(unique.values())
+    copy_rows = None
+    if copy:
+        row = _COPY_ROWS.row
+        copy_rows = [row(r, stored_at=now) for r in kept]
+    return PreparedBatch(kept, now, copy_rows)
 
 
 def write_batch(
@@ -258,26 +276,29 @@ def write_prepared(
     Raises:
         StoreError: the transaction failed and was rolled back; nothing of the batch is stored.
     """
-    rows = prepared.rows
     inserted: set[str] = set()
+    staged_on: dict[Any, Any] | None = None
     try:
         with engine.begin() as conn:
             fast = prepared.copy_rows is not None and uses_copy(engine)
             if fast and prepared.copy_rows:
-                _pg_stage(conn, prepared.copy_rows)  # before the lock: replicas COPY in parallel
+                staged_on = conn.connection.info
+                create = not staged_on.get(_STAGE_READY, False)
+                # before the lock: replicas COPY in parallel
+                _pg_stage(conn, prepared.copy_rows, create=create)
                 if hook is not None:
                     hook("mid_batch")
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
             quarantined_new = _side_tables(conn, prepared.readings, quarantined, now)
             if fast:
-                if rows:
+                if prepared.copy_rows:
                     inserted.update(_pg_move(conn))
             else:
                 stmt = _insert(conn, schema.readings).on_conflict_do_nothing(
                     index_elements=["reading_id"]
                 )
-                for number, chunk in enumerate(_chunks(rows, CHUNK_ROWS)):
+                for number, chunk in enumerate(_chunks(prepared.rows, CHUNK_ROWS)):
                     result = conn.execute(stmt.returning(schema.readings.c.reading_id), chunk)
                     inserted.update(result.scalars().all())
                     if number == 0 and hook is not None:
@@ -286,4 +307,6 @@ def write_prepared(
                 hook("before_commit")
     except SQLAlchemyError as exc:
         raise StoreError(f"batch not committed: {type(exc).__name__}: {exc}") from exc
+    if staged_on is not None:  # committed: the staging table outlives this transaction
+        staged_on[_STAGE_READY] = True
     return WriteResult(frozenset(inserted), quarantined_new)
