@@ -40,6 +40,7 @@ class _NoRadio:
 
 
 _NO_RADIO = _NoRadio()
+PAGE_SHUTDOWN_S = 5  # open page connections get this long to finish when the hub stops
 
 
 def utc_now() -> datetime:
@@ -121,7 +122,11 @@ def mqtt_config(settings: GatewaySettings) -> MqttConfig:
 
 
 async def run(settings: GatewaySettings, *, air: Any = None) -> None:
-    """Run the hub until cancelled: device syncs, publishing, receipts, the pairing page."""
+    """Run the hub until cancelled: device syncs, publishing, receipts, the pairing page.
+
+    One cancellation (or SIGTERM) stops every loop, closes the page's listening socket and
+    the adapters, and re-raises `CancelledError`.
+    """
     async with (
         open_hub(settings, air=air) as hub,
         Publisher(
@@ -132,35 +137,59 @@ async def run(settings: GatewaySettings, *, air: Any = None) -> None:
         log.info("%s: gateway running (outbox %s)", settings.gateway_id, settings.outbox_path)
         # SIGTERM (systemd stop) ends the loops cleanly: status `offline`, bonds kept.
         main_task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
         if main_task is not None:
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(
-                publish_loop(
-                    hub.outbox,
-                    publisher,
-                    utc_now,
-                    gateway.wake,
-                    max_batch_bytes=settings.max_batch_bytes,
-                    failpoints=gateway.failpoints,
+            loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(
+                    publish_loop(
+                        hub.outbox,
+                        publisher,
+                        utc_now,
+                        gateway.wake,
+                        max_batch_bytes=settings.max_batch_bytes,
+                        failpoints=gateway.failpoints,
+                    )
                 )
-            )
-            tasks.create_task(receipt_loop(hub.outbox, publisher, utc_now))
-            tasks.create_task(
-                gateway.device_loop(
-                    settings.scan_s, settings.meter_sync_interval_s, settings.scan_idle_s
+                tasks.create_task(receipt_loop(hub.outbox, publisher, utc_now))
+                tasks.create_task(
+                    gateway.device_loop(
+                        settings.scan_s, settings.meter_sync_interval_s, settings.scan_idle_s
+                    )
                 )
-            )
-            if settings.page_enabled:
-                page = create_page(gateway, default_locale=settings.locale)
-                config = uvicorn.Config(
-                    page,
-                    host=settings.page_host,
-                    port=settings.page_port,
-                    log_level="warning",
-                    lifespan="off",
-                )
-                tasks.create_task(uvicorn.Server(config).serve())
+                if settings.page_enabled:
+                    page = create_page(gateway, default_locale=settings.locale)
+                    config = uvicorn.Config(
+                        page,
+                        host=settings.page_host,
+                        port=settings.page_port,
+                        log_level="warning",
+                        lifespan="off",
+                        timeout_graceful_shutdown=PAGE_SHUTDOWN_S,
+                    )
+                    tasks.create_task(serve_page(uvicorn.Server(config)))
+        finally:
+            if main_task is not None:
+                loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def serve_page(server: uvicorn.Server) -> None:
+    """Serve the pairing page until cancelled, then shut it down the way uvicorn expects.
+
+    A cancelled `Server.serve()` skips uvicorn's shutdown, leaving the listening socket open
+    (a `ResourceWarning` when it is collected, and the port still accepting connections). So
+    the server runs in its own task, shielded; a cancellation sets `should_exit`, waits for
+    uvicorn to close its sockets and connections (at most `timeout_graceful_shutdown`), and
+    is then re-raised.
+    """
+    serving = asyncio.ensure_future(server.serve())
+    try:
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        await serving
+        raise
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -41,6 +41,7 @@ from devices.sessions import (
     Write,
     WriteDone,
 )
+from gateway.cancelling import checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class SessionLink:
         pending: list[Command | Event] = list(session.start(self._now()))
         ended: SessionEnded | None = None
         while True:
+            checkpoint()  # a cancellation lost in a GATT operation below stops the session here
             while pending:
                 out = pending.pop(0)
                 if isinstance(out, SessionEnded):
@@ -112,7 +114,9 @@ class SessionLink:
             deadline = session.deadline_s
             wait_s = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                event = await asyncio.wait_for(self._inputs.get(), wait_s)
+                # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancellation.
+                async with asyncio.timeout(wait_s):
+                    event = await self._inputs.get()
             except TimeoutError:
                 pending.extend(session.tick(self._now()))
             else:

@@ -29,6 +29,7 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 from bleak.exc import BleakError
 
 from devices.sessions import gatt
+from gateway.cancelling import checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ class Connector:
                 await asyncio.sleep(duration_s)
             finally:
                 await scanner.stop()
+        checkpoint()  # a stop request lost in the controller's commands ends the round here
         return seen
 
     @asynccontextmanager
@@ -126,6 +128,7 @@ class Connector:
         async with self._slots:
             client = await self._connect_with_retries(device, on_disconnect)
             try:
+                checkpoint()
                 yield client
             finally:
                 try:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from devices.reading import Reading, reading_to_json
+from gateway.cancelling import checkpoint
 from gateway.errors import PublishError
 from gateway.failpoints import AFTER_COMMIT, Failpoints
 from gateway.outbox import Outbox
@@ -58,14 +59,17 @@ async def publish_loop(
     failpoints = failpoints or Failpoints()
     seen_connections = 0
     while True:
+        checkpoint()
         if publisher.connections != seen_connections and publisher.connected.is_set():
             seen_connections = publisher.connections
             await asyncio.to_thread(outbox.make_all_due, now())  # resend after (re)connect
         due = await asyncio.to_thread(outbox.due, now(), max_batch_count * 4)
         if not due or not publisher.connected.is_set():
             wake.clear()
+            # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancellation.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), poll_s)
+                async with asyncio.timeout(poll_s):
+                    await wake.wait()
             continue
         failpoints.hit(AFTER_COMMIT)
         for batch in batches(due, max_batch_bytes, max_batch_count):
@@ -83,6 +87,7 @@ async def publish_loop(
 async def receipt_loop(outbox: Outbox, publisher: Publisher, now: Clock) -> None:
     """Retire readings named by receipts, then acknowledge each receipt (cancel to stop)."""
     while True:
+        checkpoint()
         received = await publisher.receipts.get()
         receipt = received.receipt
         retired = await asyncio.to_thread(

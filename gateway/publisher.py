@@ -160,7 +160,8 @@ class Publisher:
         Raises:
             TimeoutError: not connected within `timeout_s`.
         """
-        await asyncio.wait_for(self.connected.wait(), timeout_s)
+        async with asyncio.timeout(timeout_s):  # not wait_for: see gateway.cancelling
+            await self.connected.wait()
 
     # ----------------------------------------------------------------------------- publishing
 
@@ -187,7 +188,8 @@ class Publisher:
             else:
                 future.set_result(early)
         try:
-            code = await asyncio.wait_for(future, self.config.puback_timeout_s)
+            async with asyncio.timeout(self.config.puback_timeout_s):  # see gateway.cancelling
+                code = await future
         except TimeoutError:
             with self._lock:
                 self._waiting.pop(info.mid, None)

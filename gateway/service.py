@@ -30,6 +30,7 @@ from devices.sessions import (
     SessionParams,
 )
 from gateway.ble import SessionLink, inventory_of
+from gateway.cancelling import checkpoint
 from gateway.connections import ConnectFailedError, Connector, Seen
 from gateway.errors import InvalidInputError, OutboxFullError
 from gateway.failpoints import BEFORE_COMMIT, Failpoints
@@ -129,7 +130,7 @@ class Gateway:
         )
         result = await self._session(seen, provisional, passkey=passkey, pairing=True)
         # Once bonded and identified the device is paired, even if the transfer then failed:
-        # the next sync retries the transfer (the cursor has not moved).
+        # the next sync goes on from the cursor (moved only past records already stored).
         if result.outcome in PAIRED_OUTCOMES and result.identified and result.device is not None:
             self.registry.add(result.device)
             self.registry.record_sync(
@@ -201,12 +202,14 @@ class Gateway:
         """Scan, sync what is due, pause `idle_s`, forever (cancel to stop).
 
         Scans and connections never overlap (`Connector`); a round waits for its sessions.
+        One cancellation stops it, even one that a library below lost (`gateway.cancelling`).
         """
         while True:
             try:
                 await self.sync_round(scan_s, meter_interval_s=meter_interval_s)
             except (BleakError, OSError) as exc:
                 log.error("%s: scan round failed: %s", self.gateway_id, exc)
+            checkpoint()
             await asyncio.sleep(idle_s)
 
     # ------------------------------------------------------------------------- one session

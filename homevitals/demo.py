@@ -68,6 +68,7 @@ WEBHOOK_EVENTS = (
 POLL_S = 0.25
 SETTLE_S = 1.5
 STALL_S = 5.0  # readings stopped arriving (a faulty device kept some back)
+GATEWAY_STOP_S = 10.0  # one cancel stops the gateway; this only bounds the wait
 HomeBuilder = Callable[[VirtualAir], Awaitable[Home]]
 
 
@@ -244,7 +245,6 @@ class Demo:
                     f"({device.model.key}), {home.held_by(device)} readings in memory"
                 )
             await self._pair(home, settings, air)
-            before = asyncio.all_tasks()
             gateway = asyncio.create_task(run_gateway(settings, air=air), name="gateway")
             page = f"http://{settings.page_host}:{settings.page_port}/"
             say(
@@ -254,7 +254,7 @@ class Demo:
             try:
                 await self._watch(gateway)
             finally:
-                await _stop_gateway(gateway, before)
+                await _stop_gateway(gateway)
 
     async def _start_backend(self, home: Home, mqtt_port: int) -> None:
         say = self.say
@@ -506,24 +506,12 @@ def _poll_store(engine: sa.Engine) -> tuple[int, list[EngineEvent], int]:
     return stored, events, int(pending)
 
 
-async def _stop_gateway(gateway: asyncio.Task[None], spare: set[asyncio.Task[object]]) -> None:
-    """Cancel the gateway and wait for it; cancel what it started again while it lingers.
-
-    A cancellation that arrives while a scan or connection is being set up can be lost below
-    the gateway (its device loop keeps going), so one `cancel()` is not always enough; this
-    repeats what `asyncio.run` does at exit, bounded, and only for tasks started since `spare`.
-    """
+async def _stop_gateway(gateway: asyncio.Task[None]) -> None:
+    """Cancel the gateway once and wait for it, at most `GATEWAY_STOP_S`."""
     gateway.cancel()
-    current = asyncio.current_task()
-    for _ in range(40):
-        done, _ = await asyncio.wait({gateway}, timeout=0.25)
-        if done:
-            break
-        for task in asyncio.all_tasks():
-            if task not in spare and task is not current and task is not gateway:
-                task.cancel()
-    else:
-        log.warning("the gateway did not stop within 10 s")
+    done, _ = await asyncio.wait({gateway}, timeout=GATEWAY_STOP_S)
+    if not done:
+        log.warning("the gateway did not stop within %s s", GATEWAY_STOP_S)
         return
     if not gateway.cancelled() and gateway.exception() is not None:
         log.warning("the gateway ended with %r", gateway.exception())

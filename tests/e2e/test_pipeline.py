@@ -65,7 +65,7 @@ async def test_a_stored_hypo_reaches_the_care_team_once_signed_and_thin(
 ) -> None:
     async with serve(RecordingReceiver(pg_url)) as receiver:
         options = DemoOptions(directory=tmp_path / "demo", db_url=pg_url, timeout_s=60.0,
-                              extra_webhook_urls=(receiver.url,), pairing_page=False)  # fmt: skip
+                              extra_webhook_urls=(receiver.url,), pairing_page=True)  # fmt: skip
         lines: list[str] = []
         report = await run_demo(options, say=lines.append, home_builder=_home)
     story = "\n".join(lines)
