@@ -9,7 +9,8 @@ from pathlib import Path
 
 if __name__ == "__main__":
     names = sys.argv[1:] or sorted(
-        m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+        m.name
+        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
         if m.name.startswith("bench_")
     )
     for name in names:
