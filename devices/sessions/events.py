@@ -144,8 +144,8 @@ class Outcome(StrEnum):
     PAIRING_REFUSED = "pairing_refused"  # reported to the patient: pair again
     NOT_BONDED = "not_bonded"  # the device forgot the bond (insufficient authentication)
     IDENTITY_MISMATCH = "identity_mismatch"  # a different device answered at that address
-    DISCONNECTED = "disconnected"  # partial transfer discarded, retried next session
-    TIMEOUT = "timeout"  # the device went silent; partial transfer discarded
+    DISCONNECTED = "disconnected"  # complete records kept up to the first gap; rest next time
+    TIMEOUT = "timeout"  # the device went silent; complete records kept as on a disconnect
     DEVICE_ERROR = "device_error"  # RACP failure other than "not supported"
     UNSUPPORTED = "unsupported"  # the device lacks the service this session needs
 

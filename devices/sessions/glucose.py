@@ -20,13 +20,22 @@ Procedure (RELIABILITY.md "RACP algorithm under test", PROFILES.md 2.4 and quirk
    after the cursor's record (same sequence *and* device time) in delivery order; when that
    record is not on the meter any more (reset, memory wrapped), all are kept and the gateway's
    `reading_id` dedupe drops those already stored.
-6. Disconnect, silence past `silence_timeout_s`, or "procedure not completed" discard the
-   partial transfer: nothing is emitted, the cursor does not move, the next session retries.
-   RACP "delete stored records" is never sent: the meter's memory is the last copy.
+6. Disconnect, silence past `silence_timeout_s`, "procedure not completed" or any other early
+   end keeps what is complete of the partial transfer, so a meter that drops the link after N
+   records on every connection still gets through (`_unbroken_run`): a measurement with its
+   context, or alone when its flag promised none, the meter has no 0x2A34, or the next
+   measurement came first. A measurement still waiting for its context is dropped. Of those,
+   the unbroken run of sequence numbers from the first one asked for (cursor + 1; the first
+   delivered one without a cursor) is emitted with the cursor at its last record, never past a
+   gap, so the next session asks for last + 1. When fetching everything after a cursor
+   (fallback, reset, wrap), the run starts after the cursor's record and is empty if that
+   record did not come. RACP "delete stored records" is never sent: the meter's memory is the
+   last copy.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum, auto
@@ -82,6 +91,20 @@ class _Record:
     def key(self) -> tuple[int, str | None]:
         base = self.measurement.base_time
         return self.measurement.sequence_number, None if base is None else base.isoformat()
+
+
+def _unbroken_run(records: Sequence[_Record], first: int) -> list[_Record]:
+    """The records whose sequence numbers run without a gap from `first` (+1 modulo 2^16,
+    quirk 17), in sequence order; records with the same number stay in delivery order."""
+    by_sequence: dict[int, list[_Record]] = {}
+    for record in records:
+        by_sequence.setdefault(record.measurement.sequence_number, []).append(record)
+    run: list[_Record] = []
+    sequence = first
+    while sequence in by_sequence:
+        run.extend(by_sequence.pop(sequence))
+        sequence = (sequence + 1) & SEQUENCE_MAX
+    return run
 
 
 class GlucoseSession(BaseSession):
@@ -205,9 +228,9 @@ class GlucoseSession(BaseSession):
             # Unknown or vendor op codes (Omron 0x11) are kept, not fatal (quirk 21).
             self._quarantine(gatt.RECORD_ACCESS_CONTROL_POINT, data, "unexpected RACP op code", at)
             return []
-        self._flush_pending()
         code = response.response_code
         if code == ResponseCode.SUCCESS:
+            self._flush_pending()  # the procedure is over: no context will follow
             return self._complete(at)
         if code == ResponseCode.NO_RECORDS_FOUND:
             if self._mode is _Mode.FILTERED:
@@ -217,7 +240,7 @@ class GlucoseSession(BaseSession):
             self._fallback = True
             self._count("racp_fallback")
             return self._request(_Mode.ALL, at)
-        # Procedure not completed and the rest: discard, retry next session.
+        # Procedure not completed and the rest: keep what is complete (step 6), retry the rest.
         return self._end(Outcome.DEVICE_ERROR, f"RACP response code {code:#04x}", at)
 
     # ----------------------------------------------------------------------------- completion
@@ -249,7 +272,57 @@ class GlucoseSession(BaseSession):
         self._count("cursor_record_missing")
         return records
 
+    def _end(
+        self, outcome: Outcome, detail: str, at: Instant, *, disconnect: bool = True
+    ) -> list[Output]:
+        partial: list[Output] = []
+        if self.transferring and outcome not in (Outcome.COMPLETE, Outcome.NOTHING_NEW):
+            partial = self._partial(at)
+        return [*partial, *super()._end(outcome, detail, at, disconnect=disconnect)]
+
+    def _partial(self, at: Instant) -> list[Output]:
+        """What is complete of a transfer that ended early (module docstring, step 6)."""
+        if self._pending is not None:
+            self._pending = None  # its context may still come: fetched again next time
+            self._count("partial_incomplete")
+        records = self._records
+        cursor = self.params.cursor
+        after = None if cursor is None else cursor.last_sequence
+        if self._mode is _Mode.PROBE_LAST or not records:
+            return []
+        if self._mode is _Mode.FILTERED and after is not None:
+            first = (after + 1) & SEQUENCE_MAX
+        else:
+            if self._mode is _Mode.ALL and cursor is not None and after is not None:
+                records = self._only_after_cursor(records, cursor)
+                if not records:
+                    return []
+            first = records[0].measurement.sequence_number
+        run = _unbroken_run(records, first)
+        self._count("partial_kept", len(run))
+        self._count("partial_dropped", len(self._records) - len(run))
+        if not run:
+            return []
+        last = run[-1]
+        ready = self._ready(run, DeviceCursor(last.measurement.sequence_number, last.key[1]), at)
+        return [ready]
+
+    def _only_after_cursor(self, records: list[_Record], cursor: DeviceCursor) -> list[_Record]:
+        for index, record in enumerate(records):
+            if record.key == (cursor.last_sequence, cursor.last_device_time):
+                return records[index + 1 :]
+        return []  # the cursor's record did not come: nothing is known to follow it
+
     def _emit(self, records: list[_Record], at: Instant) -> list[Output]:
+        last = self._records[-1]  # delivery order: the meter's newest record
+        ready = self._ready(
+            records, DeviceCursor(last.measurement.sequence_number, last.key[1]), at
+        )
+        outcome = Outcome.COMPLETE if ready.readings or ready.quarantined else Outcome.NOTHING_NEW
+        return [ready, *self._end(outcome, "", at)]
+
+    def _ready(self, records: list[_Record], cursor: DeviceCursor, at: Instant) -> RecordsReady:
+        """`records` as readings, with `cursor` and everything quarantined, in one event."""
         assert self.device is not None
         readings: list[Reading] = []
         for record in records:
@@ -268,10 +341,7 @@ class GlucoseSession(BaseSession):
                 )
             except ReadingValidationError as exc:
                 self._quarantine(gatt.GLUCOSE_MEASUREMENT, record.raw, str(exc), at)
-        last = self._records[-1]  # delivery order: the meter's newest record
-        cursor = DeviceCursor(last.measurement.sequence_number, last.key[1])
         self._count("readings", len(readings))
         ready = RecordsReady(tuple(readings), cursor, tuple(self.quarantined))
-        outcome = Outcome.COMPLETE if readings or self.quarantined else Outcome.NOTHING_NEW
         self.quarantined = []
-        return [ready, *self._end(outcome, "", at)]
+        return ready

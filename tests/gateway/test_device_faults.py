@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from devices.sessions import DeviceCursor
 from firmware_sims.air import VirtualAir
 from firmware_sims.faults import Faults
 from tests.gateway.sims import (
@@ -28,33 +29,42 @@ async def air() -> AsyncIterator[VirtualAir]:
         yield the_air
 
 
-async def test_disconnect_mid_transfer_stores_nothing_then_recovers(
+async def test_a_meter_that_drops_the_link_after_three_records_every_time_gets_through(
     air: VirtualAir, tmp_path: Path
 ) -> None:
-    meter = make_meter(air, records=120, faults=Faults(disconnect_after_records=50))
+    meter = make_meter(air, records=20, faults=Faults(disconnect_after_records=3))
     await meter.power_on()
     async with hub(air, tmp_path) as h:
         first = await h.gateway.pair(meter.address, "patient-1", passkey=PASSKEY, scan_s=0.4)
-        assert first.outcome == "disconnected" and first.stored == 0
-        [paired] = h.registry.all()  # bonded and identified: paired, transfer to retry
-        assert h.outbox.cursor(paired.device_id) is None
-        meter.faults = Faults()
-        again = await h.gateway.sync_round(0.4)
-        assert [r.outcome for r in again.values()] == ["complete"]
+        assert (first.outcome, first.stored) == ("disconnected", 3)  # kept, cursor moved
+        [paired] = h.registry.all()
+        stored = [first.stored]
+        for _ in range(10):  # each connection brings three more; the last one completes
+            [result] = (await h.gateway.sync_round(0.4)).values()
+            stored.append(result.stored)
+            if result.outcome == "complete":
+                break
+        assert stored == [3, 3, 3, 3, 3, 3, 2]
         assert set(h.outbox.reading_ids()) == meter_ids(meter)
+        assert len(h.outbox.reading_ids()) == 20  # each once
+        last = meter.racp.records[-1].measurement
+        assert h.outbox.cursor(paired.device_id) == DeviceCursor(
+            last.sequence_number, None if last.base_time is None else last.base_time.isoformat()
+        )
 
 
-async def test_silence_before_the_racp_response_times_out_and_recovers(
+async def test_silence_before_the_racp_response_times_out_keeping_the_records(
     air: VirtualAir, tmp_path: Path
 ) -> None:
     meter = make_meter(air, records=20, faults=Faults(skip_final_response=True))
     await meter.power_on()
     async with hub(air, tmp_path, silence_timeout_s=0.5) as h:
         first = await h.gateway.pair(meter.address, "patient-1", passkey=PASSKEY, scan_s=0.4)
-        assert (first.outcome, first.stored) == ("timeout", 0)
+        assert (first.outcome, first.stored) == ("timeout", 20)  # every record was complete
         meter.faults = Faults()
         again = await h.gateway.sync_round(0.4)
-        assert [r.stored for r in again.values()] == [20]
+        assert [(r.outcome, r.stored) for r in again.values()] == [("nothing_new", 0)]
+        assert set(h.outbox.reading_ids()) == meter_ids(meter)
 
 
 async def test_sequence_reset_is_detected_and_new_records_fetched(
@@ -191,11 +201,12 @@ async def test_a_meter_whose_battery_dies_mid_transfer_is_retried(
     await meter.power_on()
     async with hub(air, tmp_path) as h:
         first = await h.gateway.pair(meter.address, "p-1", passkey=PASSKEY, scan_s=0.4)
-        assert (first.outcome, first.stored) == ("disconnected", 0)  # supervision timeout
+        assert (first.outcome, first.stored) == ("disconnected", 20)  # supervision timeout
         meter.faults = Faults()
         await meter.power_on()
         again = await h.gateway.sync_round(0.4)
-        assert [r.stored for r in again.values()] == [60]
+        assert [r.stored for r in again.values()] == [40]
+        assert set(h.outbox.reading_ids()) == meter_ids(meter)
 
 
 async def test_records_stored_out_of_order_all_arrive_once(air: VirtualAir, tmp_path: Path) -> None:

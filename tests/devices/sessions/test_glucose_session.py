@@ -250,34 +250,83 @@ def test_an_out_of_range_value_is_quarantined_not_sent() -> None:
     assert run.ready[0].cursor == DeviceCursor(2, "2026-11-01T07:02:00")
 
 
-def test_disconnect_mid_transfer_discards_the_partial_transfer() -> None:
+# Literal notifications for the partial-transfer tests (flags 0x07: time offset,
+# concentration+type/location, mol/L; 0x17: the same with "context follows"), 2026-11-27 07:mm.
+SEQ_8 = bytes.fromhex("070800EA070B1B070800000037C011")
+SEQ_9_CTX = bytes.fromhex("170900EA070B1B070900000037C011")
+CTX_9 = bytes.fromhex("02090001")  # meal, seq 9, preprandial
+SEQ_10_TRUNCATED = bytes.fromhex("170A00EA07")
+SEQ_11 = bytes.fromhex("070B00EA070B1B070B00000037C011")
+SEQ_12_CTX = bytes.fromhex("170C00EA070B1B070C00000037C011")
+
+
+def test_disconnect_mid_transfer_keeps_the_complete_run_up_to_the_first_gap() -> None:
+    gm, gmc = gatt.GLUCOSE_MEASUREMENT, gatt.GLUCOSE_MEASUREMENT_CONTEXT
+
     def drop(cmd: object) -> list | None:  # type: ignore[type-arg]
         if isinstance(cmd, Write):
-            return [WriteDone(cmd.uuid), meas(1), meas(2), Disconnected("supervision timeout")]
+            return [
+                WriteDone(cmd.uuid),
+                Notified(gm, SEQ_8),
+                Notified(gm, SEQ_9_CTX),
+                Notified(gmc, CTX_9),
+                Notified(gm, SEQ_10_TRUNCATED),  # quarantined: a gap at 10
+                Notified(gm, SEQ_11),  # complete, but past the gap: fetched again
+                Notified(gm, SEQ_12_CTX),  # its context never came: not complete
+                Disconnected("supervision timeout"),
+            ]
         return None
 
-    run = drive(GlucoseSession(params(), inventory(METER_CHARS)), Script(on_command=drop))
-    assert run.ready == []
+    cursor = DeviceCursor(7, "2026-11-27T07:07:00")
+    run = drive(
+        GlucoseSession(params(cursor=cursor), inventory(METER_CHARS)), Script(on_command=drop)
+    )
+    assert run.writes == [bytes.fromhex("0103010800")]
+    [ready] = run.ready  # one transaction: readings, quarantine and cursor together
+    assert [r.reading_id for r in ready.readings] == [
+        reading_id_for(
+            device_id=DEVICE_ID,
+            kind=Kind.GLUCOSE,
+            sequence=seq,
+            device_time=f"2026-11-27T07:{seq:02d}:00",
+        )
+        for seq in (8, 9)
+    ]
+    assert ready.readings[1].context["meal"] == "preprandial"  # 9 went with its context
+    assert all("context_missing" not in r.status for r in ready.readings)
+    assert ready.cursor == DeviceCursor(9, "2026-11-27T07:09:00")
+    assert [q.raw for q in ready.quarantined] == [SEQ_10_TRUNCATED]
     assert run.ended is not None and run.ended.outcome is Outcome.DISCONNECTED
 
 
-def test_a_meter_that_goes_silent_times_out_and_stores_nothing() -> None:
+def test_a_first_transfer_that_goes_silent_keeps_what_came() -> None:
     def silent(cmd: object) -> list | None:  # type: ignore[type-arg]
         if isinstance(cmd, Write):
-            return [WriteDone(cmd.uuid), meas(1)]
+            return [WriteDone(cmd.uuid), meas(1), meas(2), meas(3)]
         return None
 
     session = GlucoseSession(params(silence_timeout_s=5.0), inventory(METER_CHARS))
     run = drive(session, Script(on_command=silent))
-    assert run.ready == []
+    assert [r.sequence for r in run.readings] == [1, 2, 3]
+    assert run.ready[0].cursor == DeviceCursor(3, "2026-11-01T07:03:00")
     assert run.ended is not None and run.ended.outcome is Outcome.TIMEOUT
     assert type(run.commands[-1]).__name__ == "Disconnect"
 
 
-def test_procedure_not_completed_discards() -> None:
+def test_procedure_not_completed_keeps_complete_records_not_one_awaiting_context() -> None:
     session = GlucoseSession(params(), inventory(METER_CHARS))
-    run = drive(session, Script(racp={ALL: [meas(1), racp_code(0x08)]}))
-    assert run.ready == [] and run.ended is not None and run.ended.outcome is Outcome.DEVICE_ERROR
+    run = drive(session, Script(racp={ALL: [meas(1), meas(2, context=True), racp_code(0x08)]}))
+    assert [r.sequence for r in run.readings] == [1]
+    assert run.ready[0].cursor == DeviceCursor(1, "2026-11-01T07:01:00")
+    assert run.ended is not None and run.ended.outcome is Outcome.DEVICE_ERROR
+
+
+def test_a_partial_fetch_of_everything_keeps_nothing_before_the_cursor_record() -> None:
+    cursor = DeviceCursor(65535, "2026-11-01T07:05:00")  # wrapped: everything is asked for
+    session = GlucoseSession(params(cursor=cursor), inventory(METER_CHARS))
+    run = drive(session, Script(racp={ALL: [meas(65533, 3), meas(65534, 4), racp_code(0x08)]}))
+    assert run.ready == []
+    assert run.ended is not None and run.ended.outcome is Outcome.DEVICE_ERROR
 
 
 def test_refused_pairing_is_reported_and_nothing_else_is_tried() -> None:
