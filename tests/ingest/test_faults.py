@@ -106,7 +106,10 @@ def test_sigkill_of_ingest_loses_nothing_and_stores_nothing_twice(  # noqa: PLR0
             # The committed but unacknowledged batch came back and was deduplicated.
             assert _counter(second_run, "already_stored") >= 100, second_run
         else:
-            assert _counter(second_run, "already_stored") == 0, second_run
+            # Nothing of the killed (uncommitted) batch was stored, so only readings committed
+            # before the crash may come back as "already stored": those of earlier batches
+            # whose PUBACKs were still queued in paho when the process died.
+            assert _counter(second_run, "already_stored") <= stored_at_crash, second_run
     finally:
         gw.close()
         ingest.stop()
