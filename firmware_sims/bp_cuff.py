@@ -100,13 +100,13 @@ class BloodPressureCuff(ClockedPeripheral):
         """DIS, Battery, Blood Pressure, Current Time."""
         services = super().build_services()
         props = Characteristic.Properties
-        self.measurement_char: Characteristic[bytes] = Characteristic(
-            "2A35", props.INDICATE, READABLE, b""
+        self.measurement_char: Characteristic[bytes] = self.with_protected_cccd(
+            Characteristic("2A35", props.INDICATE, READABLE, b"")
         )
-        self.measurement_char.descriptors = [self.protected_cccd(self.measurement_char)]
         self.measurement_char.on("subscription", self._on_subscription)
-        self.icp_char: Characteristic[bytes] = Characteristic("2A36", props.NOTIFY, READABLE, b"")
-        self.icp_char.descriptors = [self.protected_cccd(self.icp_char)]
+        self.icp_char: Characteristic[bytes] = self.with_protected_cccd(
+            Characteristic("2A36", props.NOTIFY, READABLE, b"")
+        )
         feature = bytes(BloodPressureFeature(int(FEATURES)))
         bls = Service(
             "1810", [self.measurement_char, self.icp_char, read_only("2A49", lambda _c: feature)]

@@ -115,22 +115,21 @@ class GlucoseMeter(ClockedPeripheral):
         """DIS, Battery, Glucose, Current Time."""
         services = super().build_services()
         props = Characteristic.Properties
-        self.measurement_char: Characteristic[bytes] = Characteristic(
-            "2A18", props.NOTIFY, READABLE, b""
+        self.measurement_char: Characteristic[bytes] = self.with_protected_cccd(
+            Characteristic("2A18", props.NOTIFY, READABLE, b"")
         )
-        self.measurement_char.descriptors = [self.protected_cccd(self.measurement_char)]
-        self.context_char: Characteristic[bytes] = Characteristic(
-            "2A34", props.NOTIFY, READABLE, b""
+        self.context_char: Characteristic[bytes] = self.with_protected_cccd(
+            Characteristic("2A34", props.NOTIFY, READABLE, b"")
         )
-        self.context_char.descriptors = [self.protected_cccd(self.context_char)]
         feature = bytes(GlucoseFeature(int(FEATURES)))
-        self.racp_char: Characteristic[bytes] = Characteristic(
-            "2A52",
-            props.WRITE | props.INDICATE,
-            self.protected_write(),
-            AttributeValue(write=self._on_racp_write),
+        self.racp_char: Characteristic[bytes] = self.with_protected_cccd(
+            Characteristic(
+                "2A52",
+                props.WRITE | props.INDICATE,
+                self.protected_write(),
+                AttributeValue(write=self._on_racp_write),
+            )
         )
-        self.racp_char.descriptors = [self.protected_cccd(self.racp_char)]
         gls = [self.measurement_char]
         if self.model.context:
             gls.append(self.context_char)

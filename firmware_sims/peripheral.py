@@ -3,7 +3,7 @@ and Battery services, advertising, LE security (Just Works or passkey display), 
 
 Device models (glucose meter, blood-pressure cuff) subclass `SimulatedPeripheral` and add their
 SIG service. Attributes a real device protects (RACP, the measurement CCCDs) are built with
-`protected_cccd`, so an unbonded central gets the ATT error a real device sends.
+`with_protected_cccd`, so an unbonded central gets the ATT error a real device sends.
 
 Services: DIS 1.1 (0x180A), BAS 1.0 (0x180F). Security: Core v5.4 Vol 3 Part H (SMP).
 """
@@ -137,11 +137,12 @@ class SimulatedPeripheral:
         )
         return [dis, Service("180F", [self.battery_level])]
 
-    def protected_cccd(self, characteristic: Characteristic[bytes]) -> Descriptor:
-        """A CCCD that only a bonded, encrypted link may write (GLS 1.0 3.1, BLS 1.0 3.1)."""
+    def with_protected_cccd(self, characteristic: Characteristic[bytes]) -> Characteristic[bytes]:
+        """Give `characteristic` a CCCD that only a bonded, encrypted link may write (GLS 1.0
+        3.1, BLS 1.0 3.1), and return it."""
         permissions = READABLE | (ENCRYPTED_WRITE if self.security is not Security.NONE else 0)
         permissions |= WRITEABLE
-        return Descriptor(
+        cccd = Descriptor(
             CCCD_UUID,
             permissions,
             AttributeValueV2(
@@ -151,6 +152,8 @@ class SimulatedPeripheral:
                 ),
             ),
         )
+        characteristic.descriptors = [cccd]
+        return characteristic
 
     def protected_write(self) -> Attribute.Permissions:
         """Write permission of a control point that needs a bonded link."""

@@ -108,7 +108,12 @@ class WriteResult:
     quarantined_new: int
 
 
-def _insert(conn: sa.Connection, table: sa.Table) -> Any:
+def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
+    """The dialect's INSERT construct, which has `on_conflict_do_nothing` (PostgreSQL, SQLite).
+
+    Raises:
+        StoreError: the connection's database is neither PostgreSQL nor SQLite.
+    """
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     if conn.dialect.name == "sqlite":
@@ -183,13 +188,15 @@ def _side_tables(
     added = 0
     if quarantined:
         q_rows = [quarantine_row(item, received_at=now) for item in quarantined]
-        stmt = _insert(conn, schema.quarantine).on_conflict_do_nothing(index_elements=["digest"])
+        stmt = dialect_insert(conn, schema.quarantine).on_conflict_do_nothing(
+            index_elements=["digest"]
+        )
         added = len(conn.execute(stmt.returning(schema.quarantine.c.id), q_rows).all())
     p_rows = patient_rows(readings, stored_at=now)
     if p_rows:
-        conn.execute(_insert(conn, schema.patients).on_conflict_do_nothing(), p_rows)
+        conn.execute(dialect_insert(conn, schema.patients).on_conflict_do_nothing(), p_rows)
         d_rows = device_rows(readings, stored_at=now)
-        conn.execute(_insert(conn, schema.devices).on_conflict_do_nothing(), d_rows)
+        conn.execute(dialect_insert(conn, schema.devices).on_conflict_do_nothing(), d_rows)
     return added
 
 
@@ -295,7 +302,7 @@ def write_prepared(
                 if prepared.copy_rows:
                     inserted.update(_pg_move(conn))
             else:
-                stmt = _insert(conn, schema.readings).on_conflict_do_nothing(
+                stmt = dialect_insert(conn, schema.readings).on_conflict_do_nothing(
                     index_elements=["reading_id"]
                 )
                 for number, chunk in enumerate(_chunks(prepared.rows, CHUNK_ROWS)):

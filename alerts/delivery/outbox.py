@@ -17,7 +17,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from alerts.careteams.tables import care_team_patients, webhook_endpoints
 from alerts.delivery.errors import InvalidFieldError
@@ -30,6 +29,7 @@ from alerts.delivery.tables import (
     webhook_events,
 )
 from alerts.events import AlertEvent, EventType, Priority
+from ingest.store import dialect_insert
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +50,7 @@ def insert_ignoring_duplicates(
     """INSERT rows, skipping those that collide on `keys`; returns how many were inserted."""
     if not rows:
         return 0
-    name = conn.dialect.name
-    stmt: sa.Insert
-    if name == "postgresql":
-        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
-    elif name == "sqlite":
-        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))
-    else:  # pragma: no cover - only PostgreSQL and SQLite are supported
-        raise NotImplementedError(f"dialect {name}")
+    stmt = dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(keys))
     return sum(max(conn.execute(stmt.values(**row)).rowcount, 0) for row in rows)
 
 

@@ -13,6 +13,7 @@ Subclasses implement `_begin_transfer` and `_on_transfer_input`.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -85,7 +86,7 @@ def is_auth_failure(reason: str) -> bool:
     return any(word in lowered for word in _AUTH_WORDS)
 
 
-class BaseSession:
+class BaseSession(ABC):
     """Shared procedure; see the module docstring."""
 
     SUBSCRIPTIONS: tuple[str, ...] = ()
@@ -342,11 +343,13 @@ class BaseSession:
 
     # ----------------------------------------------------------------------------- hooks
 
+    @abstractmethod
     def _begin_transfer(self, at: Instant) -> list[Output]:
-        raise NotImplementedError
+        """Start the record transfer once the link is bonded and subscribed."""
 
+    @abstractmethod
     def _on_transfer_input(self, event: Input, at: Instant) -> list[Output]:
-        raise NotImplementedError
+        """Handle an input that arrives during the record transfer."""
 
     def _received_at(self, at: Instant) -> datetime:
         return at.utc
