@@ -5,6 +5,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY devices devices
+COPY bumble_bleak bumble_bleak
 COPY gateway gateway
 COPY ingest ingest
 COPY alerts alerts

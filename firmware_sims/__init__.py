@@ -1,5 +1,7 @@
 """firmware_sims: simulated meters and cuffs on a virtual radio, driven through real bleak.
 
+The hub never imports this package (a production hub ships no simulator).
+
 Public interface (for the gateway and the tests)::
 
     from bleak import BleakClient, BleakScanner
@@ -18,16 +20,9 @@ Public interface (for the gateway and the tests)::
   bleak's `backend=`; `await air.central()` -> the `CentralRadio` behind them (its
   `passkey_agent: async (address) -> int | None` answers passkey entry like a BlueZ agent);
   `air.set_in_range(address, bool)`.
-- `firmware_sims.bleak_backend.backend_for(settings, air=None)` -> `BleakBackends(scanner,
-  client, radio)` from `settings.ble_transport`: `"platform"` (bleak's own backend: both None),
-  `"virtual"` (the in-process `air`), or a Bumble transport spec such as
-  `"tcp-client:127.0.0.1:7700"` (joins `homevitals sim run` in another process) or `"usb:0"`.
-  Call `await backends.close()` at shutdown.
-- Backend behaviour where bleak leaves it to the platform (matches BlueZ): the disconnected
-  callback fires on every disconnect; a bonded device is re-encrypted on connect; `pair()` is
-  a no-op on an encrypted link and accepts `passkey=`; `unpair()` forgets the bond and
-  disconnects; ATT errors raise `bleak.exc.BleakGATTProtocolError`; a link lost during a
-  request raises `BleakError`.
+- The bleak backend itself is the `bumble_bleak` package (it serves real dongles as much as
+  this air): `bumble_bleak.backend.backend_for(settings, air=air)` picks it from
+  `settings.ble_transport` (`"virtual"` means this in-process air).
 - Peripherals: `firmware_sims.peripheral.SimulatedPeripheral` (DIS, Battery, security,
   power) is the base of the device models; `power_on()`, `power_off()` (the central sees the
   disconnect after the supervision timeout), `disconnect_all()`, `displayed_passkey`,

@@ -24,8 +24,8 @@ from bumble.host import Host
 from bumble.keys import MemoryKeyStore
 from bumble.link import LocalLink
 
-from firmware_sims.bleak_backend import VirtualBleakClient, VirtualBleakScanner, radio_backends
-from firmware_sims.central import CentralRadio
+from bumble_bleak.backend import VirtualBleakClient, VirtualBleakScanner, radio_backends
+from bumble_bleak.central import CentralRadio
 from firmware_sims.errors import FirmwareSimsError
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 A Bumble `tcp-server:` transport is bridged to one more `Controller` on the air's link: the
 remote process runs a Bumble host on `tcp-client:HOST:PORT` (for example through
-`firmware_sims.bleak_backend.backend_for(settings)` with `ble_transport="tcp-client:..."`) and
+`bumble_bleak.backend.backend_for(settings)` with `ble_transport="tcp-client:..."`) and
 sees the simulated devices as if it had its own radio. One remote host per endpoint (a
 controller has one host); when it goes away, its links are closed on the air as a real
 controller's would be when its host dies.

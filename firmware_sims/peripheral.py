@@ -22,7 +22,7 @@ from bumble.att import ATT_Error, Attribute, AttributeValue, AttributeValueV2, E
 from bumble.device import Connection, Device
 from bumble.gatt import Characteristic, Descriptor, Service
 
-from firmware_sims.advertising import build_advertising
+from bumble_bleak.advertising import build_advertising
 from firmware_sims.air import Air
 from firmware_sims.errors import FirmwareSimsError
 

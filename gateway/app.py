@@ -2,7 +2,7 @@
 
 `python -m gateway` and `homevitals gateway run` call `main`; the `pair`, `devices` and
 `unpair` commands use `open_hub` for the same wiring without the loops. This is the only
-module that picks the BLE backend (`firmware_sims.bleak_backend.backend_for`: BlueZ through
+module that picks the BLE backend (`bumble_bleak.backend.backend_for`: BlueZ through
 bleak's platform backend, the in-process virtual air, or a Bumble transport), configures
 logging, and reads the environment (through `GatewaySettings`).
 """
@@ -20,7 +20,7 @@ from typing import Any
 
 import uvicorn
 
-from firmware_sims.bleak_backend import backend_for
+from bumble_bleak.backend import backend_for
 from gateway.connections import Connector
 from gateway.delivery import publish_loop, receipt_loop
 from gateway.failpoints import Failpoints
@@ -65,7 +65,7 @@ async def open_hub(
     """Open the database, the BLE backend (unless `radio` is False) and the device service.
 
     Raises:
-        FirmwareSimsError: the BLE transport cannot be opened.
+        BumbleBleakError: the BLE transport cannot be opened.
         sqlite3.Error: the database cannot be opened.
     """
     backends = await backend_for(settings if radio else _NO_RADIO, air=air)

@@ -19,13 +19,13 @@ from bleak import BleakClient, BleakScanner
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
 
+from bumble_bleak.backend import BleakBackends, backend_for
 from devices.codecs import (
     BloodPressureMeasurement,
     DecodeError,
     GlucoseMeasurement,
     GlucoseMeasurementContext,
 )
-from firmware_sims.bleak_backend import BleakBackends, backend_for
 
 GLUCOSE_SERVICE = "00001808-0000-1000-8000-00805f9b34fb"
 BP_SERVICE = "00001810-0000-1000-8000-00805f9b34fb"

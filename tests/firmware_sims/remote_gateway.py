@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from bleak import BleakClient, BleakScanner
 from bleak.backends.characteristic import BleakGATTCharacteristic
 
-from firmware_sims.bleak_backend import backend_for
+from bumble_bleak.backend import backend_for
 
 RACP = "00002a52-0000-1000-8000-00805f9b34fb"
 NOTIFIED = ("00002a18-0000-1000-8000-00805f9b34fb", "00002a34-0000-1000-8000-00805f9b34fb")

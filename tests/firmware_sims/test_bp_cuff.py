@@ -199,8 +199,8 @@ async def test_bonded_host_only_cuff_refuses_another_host_and_hangs_up_after_sen
     assert inbox.drain() == expected
 
     # a second hub on the same air: the cuff only talks to the host it is bonded to
-    from firmware_sims.bleak_backend import radio_backends
-    from firmware_sims.central import CentralRadio
+    from bumble_bleak.backend import radio_backends
+    from bumble_bleak.central import CentralRadio
 
     other_radio = await CentralRadio.start(air.new_device("other-hub", "C0:99:99:99:99:99"))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bumble_bleak.backend import BleakBackends
 from firmware_sims.air import VirtualAir
-from firmware_sims.bleak_backend import BleakBackends
 from firmware_sims.examples import read_all
 from firmware_sims.runner import ScenarioRun
 from firmware_sims.scenario_files import load_scenario

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bumble_bleak.central import CentralRadio
 from firmware_sims.air import VirtualAir
-from firmware_sims.central import CentralRadio
 from gateway.app import open_hub, run
 from gateway.settings import GatewaySettings, load_settings
 from tests.gateway.sims import PASSKEY, make_meter

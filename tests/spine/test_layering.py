@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,13 +17,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[2]
-PACKAGES = ("devices", "firmware_sims", "gateway", "ingest", "alerts", "homevitals")
+PACKAGES = ("devices", "bumble_bleak", "firmware_sims", "gateway", "ingest", "alerts", "homevitals")
 
 # Pure modules outside `devices` (paths relative to the repository root, files or folders).
 # Each package adds its kernels here as they land.
 CORE: tuple[str, ...] = (
     "devices",
-    "firmware_sims/advertising.py",
+    "bumble_bleak/advertising.py",
+    "bumble_bleak/errors.py",
     "firmware_sims/device_clock.py",
     "firmware_sims/expectations.py",
     "firmware_sims/faults.py",
@@ -86,8 +88,10 @@ ADAPTER_LIBRARIES = {
 }
 ALLOWED_PACKAGES = {
     "devices": {"devices"},
-    "firmware_sims": {"devices", "firmware_sims"},
-    "gateway": {"devices", "gateway", "firmware_sims"},  # firmware_sims: the virtual-radio backend
+    "bumble_bleak": {"devices", "bumble_bleak"},
+    "firmware_sims": {"devices", "bumble_bleak", "firmware_sims"},
+    # The hub never imports the simulated devices: a production hub ships no simulator.
+    "gateway": {"devices", "bumble_bleak", "gateway"},
     "ingest": {"devices", "ingest"},
     "alerts": {"devices", "ingest", "alerts"},
     "homevitals": set(PACKAGES),
@@ -163,3 +167,15 @@ def test_the_checker_catches_an_upward_arrow(tmp_path: Path) -> None:
     bad.write_text("import os\nimport bleak\nx = os.environ['A']\n")
     assert "bleak" in {top for _, top in _imports(bad)}
     assert _reads_environment(bad) == [3]
+
+
+def test_the_hub_does_not_load_the_simulators() -> None:
+    """Transitively: importing the hub's entry points loads no `firmware_sims` module."""
+    code = (
+        "import sys, gateway.app, gateway.cli, gateway.__main__\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'firmware_sims'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "[]", out.stdout

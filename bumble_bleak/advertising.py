@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from firmware_sims.errors import FirmwareSimsError
+from bumble_bleak.errors import BumbleBleakError
 
 AD_FLAGS = 0x01
 AD_INCOMPLETE_16 = 0x02
@@ -57,7 +57,7 @@ def build_advertising(
     """Encode the advertising payload of a simulated device.
 
     Raises:
-        FirmwareSimsError: the payload does not fit the 31 octets of legacy advertising.
+        BumbleBleakError: the payload does not fit the 31 octets of legacy advertising.
     """
     structures: list[tuple[int, bytes]] = [(AD_FLAGS, bytes([FLAGS_LE_GENERAL_DISCOVERABLE]))]
     if service_uuids16:
@@ -67,7 +67,7 @@ def build_advertising(
     structures.append((AD_COMPLETE_NAME, local_name.encode()))
     payload = b"".join(bytes([len(d) + 1, t]) + d for t, d in structures)
     if len(payload) > LEGACY_ADV_MAX_OCTETS:
-        raise FirmwareSimsError(
+        raise BumbleBleakError(
             f"advertising payload is {len(payload)} octets, max {LEGACY_ADV_MAX_OCTETS}"
         )
     return payload
@@ -77,7 +77,7 @@ def split_structures(payload: bytes) -> list[tuple[int, bytes]]:
     """Split an advertising payload into (type, data) pairs; a zero length ends it.
 
     Raises:
-        FirmwareSimsError: a structure runs past the end of the payload.
+        BumbleBleakError: a structure runs past the end of the payload.
     """
     out: list[tuple[int, bytes]] = []
     offset = 0
@@ -87,7 +87,7 @@ def split_structures(payload: bytes) -> list[tuple[int, bytes]]:
             break
         end = offset + 1 + length
         if end > len(payload):
-            raise FirmwareSimsError(
+            raise BumbleBleakError(
                 f"AD structure at offset {offset} has length {length} past the end "
                 f"({payload.hex()})"
             )

@@ -24,8 +24,8 @@ from bleak.exc import BleakError, BleakGATTProtocolError
 from bumble import att, core, hci
 from bumble.device import Connection, Peer
 
-from firmware_sims.central import CentralRadio
-from firmware_sims.errors import FirmwareSimsError
+from bumble_bleak.central import CentralRadio
+from bumble_bleak.errors import BumbleBleakError
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class VirtualBleakClient(BaseBleakClient):
         self._radio = radio
         try:
             connection = await radio.connect(self.address, self._timeout)
-        except FirmwareSimsError as exc:
+        except BumbleBleakError as exc:
             raise BleakError(str(exc)) from exc
         self._connection = connection
         connection.on("disconnection", self._on_disconnection)

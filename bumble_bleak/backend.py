@@ -1,5 +1,5 @@
 """A bleak 3.x backend over a Bumble central: unmodified `BleakScanner`/`BleakClient` code runs
-against simulated devices on the virtual air (or any Bumble transport).
+over any Bumble transport (a USB dongle, HCI over TCP, an in-process virtual radio).
 
 bleak takes a backend *class* (`BleakScanner(backend=...)`, `BleakClient(..., backend=...)`) and
 constructs it itself, so the classes are made per radio: `radio_backends(provider)` returns a
@@ -21,15 +21,15 @@ from bleak.backends.client import BaseBleakClient
 from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback, BaseBleakScanner
 from bumble.device import Advertisement
 
-from firmware_sims.advertising import parse_advertising
-from firmware_sims.bleak_client import (
+from bumble_bleak.advertising import parse_advertising
+from bumble_bleak.central import CentralRadio
+from bumble_bleak.client import (
     REQUESTED_ATT_MTU,
     RadioProvider,
     VirtualBleakClient,
     bleak_uuid,
 )
-from firmware_sims.central import CentralRadio
-from firmware_sims.errors import FirmwareSimsError
+from bumble_bleak.errors import BumbleBleakError
 
 __all__ = [
     "REQUESTED_ATT_MTU",
@@ -105,6 +105,13 @@ def radio_backends(
     return scanner, client
 
 
+class VirtualRadio(Protocol):
+    """An in-process air (such as `firmware_sims.air.VirtualAir`): it owns the central."""
+
+    async def central(self) -> CentralRadio:
+        """The air's central adapter."""
+
+
 class _TransportSettings(Protocol):
     @property
     def ble_transport(self) -> str:
@@ -125,23 +132,25 @@ class BleakBackends:
             await self.radio.close()
 
 
-async def backend_for(settings: _TransportSettings, *, air: Any = None) -> BleakBackends:
+async def backend_for(
+    settings: _TransportSettings, *, air: VirtualRadio | None = None
+) -> BleakBackends:
     """Pick bleak's backend from `settings.ble_transport`.
 
     `platform`: bleak's own (BlueZ, CoreBluetooth, WinRT). `virtual`: the in-process `air`
-    (a `firmware_sims.air.VirtualAir`). Anything else is a Bumble transport spec
+    (such as a `firmware_sims.air.VirtualAir`). Anything else is a Bumble transport spec
     (`tcp-client:127.0.0.1:7700` joins a `homevitals sim run` in another process, `usb:0`
     drives a dongle).
 
     Raises:
-        FirmwareSimsError: `virtual` without an air, or a transport that cannot be opened.
+        BumbleBleakError: `virtual` without an air, or a transport that cannot be opened.
     """
     transport = settings.ble_transport
     if transport == "platform":
         return BleakBackends(None, None)
     if transport == "virtual":
         if air is None:
-            raise FirmwareSimsError("ble_transport 'virtual' needs a VirtualAir in this process")
+            raise BumbleBleakError("ble_transport 'virtual' needs a VirtualAir in this process")
         scanner, client = radio_backends(air.central)
         return BleakBackends(scanner, client)
     radio = await CentralRadio.open(transport)

@@ -21,7 +21,7 @@ from bumble import core, hci, pairing
 from bumble.device import Advertisement, Connection, Device
 from bumble.keys import MemoryKeyStore
 
-from firmware_sims.errors import FirmwareSimsError
+from bumble_bleak.errors import BumbleBleakError
 
 logger = logging.getLogger(__name__)
 
@@ -79,14 +79,14 @@ class CentralRadio:
         """Open a central over a Bumble transport (`tcp-client:HOST:PORT`, `usb:0`, ...).
 
         Raises:
-            FirmwareSimsError: the transport cannot be opened.
+            BumbleBleakError: the transport cannot be opened.
         """
         from bumble.transport import open_transport  # noqa: PLC0415 (heavy, optional)
 
         try:
             transport = await open_transport(transport_spec)
         except Exception as exc:  # bumble raises many kinds (OSError, ValueError, ...)
-            raise FirmwareSimsError(f"cannot open transport {transport_spec!r}: {exc}") from exc
+            raise BumbleBleakError(f"cannot open transport {transport_spec!r}: {exc}") from exc
         device = Device.with_hci(
             "homevitals-central",
             hci.Address(address, hci.Address.RANDOM_DEVICE_ADDRESS),
@@ -142,7 +142,7 @@ class CentralRadio:
 
         Raises:
             TimeoutError: the peripheral did not accept a connection within `timeout_s`.
-            FirmwareSimsError: the controller reported another failure.
+            BumbleBleakError: the controller reported another failure.
         """
         async with self._connect_lock:
             peer = hci.Address(address, hci.Address.RANDOM_DEVICE_ADDRESS)
@@ -151,7 +151,7 @@ class CentralRadio:
             except core.TimeoutError as exc:
                 raise TimeoutError(f"{address}: no connection in {timeout_s} s") from exc
             except (hci.HCI_Error, core.BaseBumbleError) as exc:
-                raise FirmwareSimsError(f"{address}: connection failed: {exc}") from exc
+                raise BumbleBleakError(f"{address}: connection failed: {exc}") from exc
             return connection
 
     async def bond_of(self, address: str) -> Any:

@@ -20,7 +20,7 @@ from bleak.backends.service import BleakGATTService
 from bumble.controller import Controller
 from bumble.link import LocalLink
 
-from firmware_sims.bleak_backend import VirtualBleakClient, VirtualBleakScanner
+from bumble_bleak.backend import VirtualBleakClient, VirtualBleakScanner
 
 PINNED = {"bleak": "3.1.0", "bumble": "0.0.236"}
 
