@@ -178,8 +178,9 @@ def register_endpoint(
     """
     _exists(conn, care_teams, "team_id", team_id)
     types = parse_event_types(event_types)
-    guard.resolve(url, policy, resolver)
+    target, approved = guard.resolve(url, policy, resolver)
     endpoint_id = str(uuid.uuid4())
+    guard.audit_allowed(endpoint_id, target, approved, "registration")
     conn.execute(
         webhook_endpoints.insert().values(
             id=endpoint_id,

@@ -61,6 +61,8 @@ def run(settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    for network in settings.allow_networks():
+        log.warning("HV_DELIVERY_ALLOW_CIDRS allows receivers in the private network %s", network)
     log.info("delivery worker started")
     try:
         worker.run(stop, settings.poll_interval_s)
@@ -73,6 +75,9 @@ def run(settings: Settings) -> None:
 def main() -> None:
     """Entry point."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs every request with its full URL at INFO; a webhook URL's path may carry the
+    # receiver's token, so the worker logs endpoint ids and hosts only (its own lines).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         settings = load_settings()
     except ConfigError as exc:

@@ -2,7 +2,8 @@
 
 The database URL comes from ``--db`` or ``HV_DELIVERY_DATABASE_URL``. Registration applies the
 production SSRF rules (https on 443/8443, public addresses only) unless ``--allow-loopback`` is
-given for local development.
+given for local development; private networks listed in ``HV_DELIVERY_ALLOW_CIDRS`` (or
+``--allow-cidrs``) are allowed, and each registration inside one is audited.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from alerts.delivery.errors import DeliveryError
 from alerts.delivery.migrations import migrate as run_migrations
 from alerts.delivery.receiver import create_receiver_app
 from alerts.delivery.settings import ConfigError, load_settings
+from alerts.delivery.special_addresses import NetworkListError, parse_allow_networks
 from alerts.delivery.ssrf import SsrfPolicy
 from alerts.delivery.status import endpoint_health, requeue_endpoint
 from alerts.delivery.tables import webhook_attempts
@@ -118,9 +120,23 @@ def register(
     allow_loopback: Annotated[
         bool, typer.Option(help="Development only: accept loopback http receivers.")
     ] = False,
+    allow_cidrs: Annotated[
+        str,
+        typer.Option(
+            envvar="HV_DELIVERY_ALLOW_CIDRS",
+            help="Private networks whose receivers are allowed (comma-separated CIDRs inside "
+            "10/8, 172.16/12, 192.168/16, fc00::/7); each use is audited.",
+        ),
+    ] = "",
 ) -> None:
     """Register a webhook endpoint; prints its id and its signing secret (shown once)."""
-    policy = SsrfPolicy(allow_loopback=allow_loopback)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    try:
+        networks = parse_allow_networks(allow_cidrs.split(","))
+    except NetworkListError as exc:
+        typer.echo(f"webhook register: HV_DELIVERY_ALLOW_CIDRS: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    policy = SsrfPolicy(allow_loopback=allow_loopback, allow_networks=networks)
     got = _run(
         db,
         "register",

@@ -10,13 +10,23 @@ redirect the request (RELIABILITY.md SEC-SSRF-04).
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from collections.abc import Callable, Sequence
 
 import httpx
 
 from alerts.delivery.errors import UnsafeUrlError
-from alerts.delivery.ssrf import IPAddress, SsrfPolicy, Target, check_target, choose_address
+from alerts.delivery.ssrf import (
+    Approved,
+    IPAddress,
+    SsrfPolicy,
+    Target,
+    check_target,
+    choose_address,
+)
+
+audit_log = logging.getLogger("alerts.delivery.audit")
 
 Resolver = Callable[[str, int], Sequence[IPAddress]]
 
@@ -52,8 +62,11 @@ def check_url(url: str, policy: SsrfPolicy) -> Target:
     return check_target(parsed.scheme, parsed.host, parsed.port, bool(parsed.userinfo), policy)
 
 
-def resolve(url: str, policy: SsrfPolicy, resolver: Resolver) -> tuple[Target, IPAddress]:
+def resolve(url: str, policy: SsrfPolicy, resolver: Resolver) -> tuple[Target, Approved]:
     """Check `url` statically and after resolution; return it with the address to connect to.
+
+    The approval names the operator's allow-listed network when one admitted a private address:
+    the caller audits that use (`audit_allowed`).
 
     Raises:
         UnsafeUrlError: refused before or after resolution, or the name does not resolve.
@@ -64,3 +77,20 @@ def resolve(url: str, policy: SsrfPolicy, resolver: Resolver) -> tuple[Target, I
     else:
         addresses = resolver(target.host, target.port)
     return target, choose_address(target, addresses, policy)
+
+
+def audit_allowed(endpoint_id: str, target: Target, approved: Approved, action: str) -> None:
+    """Record that an allow-listed private network admitted a webhook target.
+
+    Logged at WARNING under ``alerts.delivery.audit`` with the endpoint id, the host and the
+    network, never the URL (its path may carry a receiver's token).
+    """
+    if approved.allowed_by is not None:
+        audit_log.warning(
+            "endpoint %s %s: host %s at private address %s allowed by HV_DELIVERY_ALLOW_CIDRS %s",
+            endpoint_id,
+            action,
+            target.host,
+            approved.address,
+            approved.allowed_by,
+        )

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from alerts.delivery.errors import InvalidFieldError
 from alerts.delivery.escalation import EscalationPolicy
 from alerts.delivery.payload import LinkConfig
+from alerts.delivery.special_addresses import IPNetwork, NetworkListError, parse_allow_networks
 from alerts.delivery.ssrf import SsrfPolicy
 from alerts.delivery.worker import WorkerConfig
 
@@ -38,6 +39,9 @@ class Settings(BaseSettings):
     ack_key: SecretStr | None = None
     # SEC-SSRF-08 / SEC-WH-07: development and test flag, never set in a deployment.
     allow_loopback_receivers: bool = False
+    # Private networks (comma-separated CIDRs inside 10/8, 172.16/12, 192.168/16, fc00::/7)
+    # whose receivers are allowed, e.g. a hospital intranet. Off by default; every use is audited.
+    allow_cidrs: str = ""
     timeout_s: float = Field(default=15.0, gt=0, le=60)
     lease_s: float = Field(default=60.0, gt=0)
     batch_size: int = Field(default=20, ge=1, le=1000)
@@ -48,12 +52,19 @@ class Settings(BaseSettings):
     # Test-only: SIGKILL the worker after its Nth HTTP response, before recording it.
     failpoint: str | None = None
 
+    def allow_networks(self) -> tuple[IPNetwork, ...]:
+        """The allow-listed private networks (checked by `load_settings`)."""
+        return parse_allow_networks(self.allow_cidrs.split(","))
+
     def worker_config(self) -> WorkerConfig:
         """The worker's configuration."""
         key = self.ack_key.get_secret_value().encode() if self.ack_key else None
         return WorkerConfig(
             links=LinkConfig(self.api_base_url, self.ack_base_url, key),
-            policy=SsrfPolicy(allow_loopback=self.allow_loopback_receivers),
+            policy=SsrfPolicy(
+                allow_loopback=self.allow_loopback_receivers,
+                allow_networks=self.allow_networks(),
+            ),
             escalation=EscalationPolicy(ack_timeout=timedelta(seconds=self.ack_timeout_s)),
             timeout_s=self.timeout_s,
             lease_s=max(self.lease_s, self.timeout_s * 2),
@@ -83,6 +94,10 @@ def load_settings(**overrides: object) -> Settings:
             raise ConfigError(
                 PREFIX + "ACK_KEY", "needs at least 32 random bytes with ACK_BASE_URL"
             )
+    try:
+        settings.allow_networks()
+    except NetworkListError as exc:
+        raise ConfigError(PREFIX + "ALLOW_CIDRS", str(exc)) from exc
     if settings.failpoint is not None and not FAILPOINT.match(settings.failpoint):
         raise ConfigError(PREFIX + "FAILPOINT", "must be kill_after_response:<n>")
     if not settings.allow_loopback_receivers and not settings.api_base_url.startswith("https://"):

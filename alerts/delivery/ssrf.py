@@ -5,11 +5,13 @@ so it is checked twice: at registration (scheme, port, credentials, literal addr
 encoding) and at every send, against every address the host resolves to (SEC-SSRF-01/02). The
 adapter then connects to the address that was checked, never resolving again (SEC-SSRF-04).
 
-Only globally routable unicast addresses are allowed. IPv4 written the way `inet_aton(3)` reads
-it (``2130706433``, ``0x7f000001``, ``017700000001``, ``127.1``) is normalised first
-(SEC-SSRF-03), and IPv4 embedded in IPv6 (``::ffff:127.0.0.1``, NAT64 ``64:ff9b::/96``) is
-unwrapped. Loopback targets, over plain HTTP on any port, are allowed only when the
-development flag `allow_loopback` is set; its default is False (SEC-SSRF-08).
+Which addresses are allowed is `special_addresses.classify`: globally routable unicast only, every
+IANA special-purpose block and every IPv6 form embedding an IPv4 address refused. IPv4 written
+the way `inet_aton(3)` reads it (``2130706433``, ``0x7f000001``, ``017700000001``, ``127.1``) is
+normalised first (SEC-SSRF-03). Loopback targets, over plain HTTP on any port, are allowed only
+when the development flag `allow_loopback` is set; its default is False (SEC-SSRF-08). Private
+networks the operator lists (`allow_networks`) are allowed over https on the usual ports, and
+the approval names the network so that its use can be audited.
 """
 
 from __future__ import annotations
@@ -20,15 +22,11 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from alerts.delivery.errors import UnsafeUrlError
+from alerts.delivery.special_addresses import IPAddress, IPNetwork, classify
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+__all__ = ["Approved", "IPAddress", "IPNetwork", "SsrfPolicy", "Target"]
 
 HTTPS_PORTS: Final = frozenset({443, 8443})
-_NAT64: Final = ipaddress.IPv6Network("64:ff9b::/96")
-_SHARED: Final = ipaddress.IPv4Network("100.64.0.0/10")
-_METADATA: Final = frozenset(
-    {ipaddress.IPv4Address("169.254.169.254"), ipaddress.IPv6Address("fd00:ec2::254")}
-)
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
@@ -40,10 +38,14 @@ class SsrfPolicy:
         allow_loopback: development/test flag: loopback receivers (127.0.0.0/8, ::1) over HTTP
             on any port. Default False; never set it in a deployment.
         https_ports: ports allowed for HTTPS targets.
+        allow_networks: private networks an operator allows (hospital intranets); build it with
+            `special_addresses.parse_allow_networks`, which admits private-use blocks only.
+            Default empty.
     """
 
     allow_loopback: bool = False
     https_ports: frozenset[int] = field(default=HTTPS_PORTS)
+    allow_networks: tuple[IPNetwork, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,14 @@ class Target:
     host: str
     port: int
     literal: IPAddress | None
+
+
+@dataclass(frozen=True, slots=True)
+class Approved:
+    """The address to connect to, and the allow-listed network that admitted it (to audit)."""
+
+    address: IPAddress
+    allowed_by: IPNetwork | None = None
 
 
 def parse_inet_aton(host: str) -> ipaddress.IPv4Address | None:
@@ -101,41 +111,11 @@ def literal_address(host: str) -> IPAddress | None:
     return parse_inet_aton(text)
 
 
-def unwrap(address: IPAddress) -> IPAddress:
-    """The IPv4 address inside an IPv4-mapped or NAT64 IPv6 address, else `address` itself."""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return address.ipv4_mapped
-        if address in _NAT64:
-            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if address.scope_id is not None:
-            return ipaddress.IPv6Address(str(address).split("%", 1)[0])
-    return address
-
-
 def refusal(address: IPAddress, policy: SsrfPolicy) -> str | None:
     """Why `address` may not be a webhook target under `policy`, or None if it may."""
-    plain = unwrap(address)
-    if plain.is_loopback:
-        return None if policy.allow_loopback else f"loopback address {address}"
-    if plain in _METADATA:
-        return f"cloud metadata address {address}"
-    checks = (
-        ("unspecified", plain.is_unspecified),
-        ("link-local", plain.is_link_local),
-        ("multicast", plain.is_multicast),
-        (
-            "shared (carrier-grade NAT)",
-            isinstance(plain, ipaddress.IPv4Address) and plain in _SHARED,
-        ),
-        ("private", plain.is_private),
-        ("reserved", plain.is_reserved),
-        ("not globally routable", not plain.is_global),
-    )
-    for name, hit in checks:
-        if hit:
-            return f"{name} address {address}"
-    return None
+    return classify(
+        address, allow_loopback=policy.allow_loopback, allow_networks=policy.allow_networks
+    ).refused
 
 
 def check_target(
@@ -172,7 +152,7 @@ def check_target(
     return Target(scheme, name, effective_port, literal)
 
 
-def choose_address(target: Target, addresses: Sequence[IPAddress], policy: SsrfPolicy) -> IPAddress:
+def choose_address(target: Target, addresses: Sequence[IPAddress], policy: SsrfPolicy) -> Approved:
     """Pick the address to connect to after resolution (send time), or refuse.
 
     Every resolved address must be allowed, not just the first: a name that resolves to a
@@ -184,13 +164,17 @@ def choose_address(target: Target, addresses: Sequence[IPAddress], policy: SsrfP
     """
     if not addresses:
         raise UnsafeUrlError("url.address", f"{target.host!r} did not resolve")
+    decisions = []
     for address in addresses:
-        reason = refusal(address, policy)
-        if reason is not None:
-            raise UnsafeUrlError("url.address", f"{target.host!r} resolves to a {reason}")
+        decision = classify(
+            address, allow_loopback=policy.allow_loopback, allow_networks=policy.allow_networks
+        )
+        if decision.refused is not None:
+            raise UnsafeUrlError("url.address", f"{target.host!r} resolves to a {decision.refused}")
+        decisions.append(decision)
     relaxed = target.scheme == "http" or target.port not in policy.https_ports
-    if relaxed and not all(unwrap(a).is_loopback for a in addresses):
+    if relaxed and not all(a.is_loopback for a in addresses):
         raise UnsafeUrlError(
             "url.address", "http and non-standard ports are allowed for loopback receivers only"
         )
-    return addresses[0]
+    return Approved(addresses[0], decisions[0].allowed_by)

@@ -235,16 +235,17 @@ class DeliveryWorker:
         )
         body = payload.render(event, row.team_id, self.config.links)
         try:
-            target, address = guard.resolve(row.url, self.config.policy, self.resolver)
+            target, approved = guard.resolve(row.url, self.config.policy, self.resolver)
             headers = signing.sign_headers(row.event_id, started, body, secrets)
         except InvalidFieldError as exc:  # SSRF refusal (UnsafeUrlError) or no active secret
             result = sender.AttemptResult(sender.REFUSED, 0.0, error=str(exc))
         else:
+            guard.audit_allowed(row.endpoint_id, target, approved, "delivery")
             result = sender.post(
                 self.client,
                 row.url,
                 target,
-                address,
+                approved.address,
                 body=body,
                 headers=headers,
                 timeout_s=self.config.timeout_s,
@@ -258,6 +259,7 @@ class DeliveryWorker:
             attempt_number=row.attempts + 1,
             started=started,
             result=result,
+            host=_host(row.url),
         )
 
     def _finish(self, delivery_id: int, status: str, error: str) -> None:
@@ -277,6 +279,7 @@ class DeliveryWorker:
         attempt_number: int,
         started: datetime,
         result: sender.AttemptResult,
+        host: str,
     ) -> None:
         ended = self.clock()
         retry_after_s = None
@@ -337,14 +340,37 @@ class DeliveryWorker:
                 if disable_reason is None and alarm_due:
                     alarms.raise_failing_once(conn, endpoint_id, team_id, ended, failing_since)
                 log.info(
-                    "endpoint %s delivery %d attempt %d: %s",
+                    "endpoint %s host %s delivery %d attempt %d: %s",
                     endpoint_id,
+                    host,
                     delivery_id,
                     attempt_number,
-                    result.error,
+                    _summary(result),
                 )
             if disable_reason is not None:
                 alarms.disable_and_alarm(conn, endpoint_id, team_id, ended, disable_reason)
+
+
+def _host(url: str) -> str:
+    """The host of a stored URL, for logs (never the URL: its path may carry a token)."""
+    try:
+        return httpx.URL(url).host or "?"
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return "?"
+
+
+def _summary(result: sender.AttemptResult) -> str:
+    """An attempt's outcome for the log: our own refusal text, else status or error type only.
+
+    Exception texts of HTTP libraries may quote the request URL; the full text stays in the
+    attempts table (`homevitals webhook attempts`), which only operators read.
+    """
+    if result.outcome == sender.REFUSED:
+        return f"refused: {result.error}"
+    if result.status_code is not None:
+        return f"{result.outcome} (HTTP {result.status_code})"
+    kind = (result.error or "").split(":", 1)[0]
+    return f"{result.outcome} ({kind})" if kind else result.outcome
 
 
 def _page_members(text: str | None) -> dict[str, tuple[str, ...]] | None:

@@ -42,6 +42,7 @@ CORE: tuple[str, ...] = (
     "alerts/delivery/errors.py",
     "alerts/delivery/schedule.py",
     "alerts/delivery/ssrf.py",
+    "alerts/delivery/special_addresses.py",
     "alerts/delivery/escalation.py",
     "alerts/delivery/ack_token.py",
     "alerts/delivery/payload.py",

@@ -327,7 +327,7 @@ def test_send_time_resolution_is_checked_and_pinned(
         w.close()
     assert len(receiver.received) == 1
     refused = attempts(db)[-1]
-    assert refused.outcome == "refused" and "private address 10.0.0.7" in refused.error
+    assert refused.outcome == "refused" and "private-use address 10.0.0.7" in refused.error
 
 
 def test_the_embedded_sqlite_store_works_too(

@@ -85,11 +85,11 @@ def test_refused_at_registration_in_production(url: str) -> None:
 
 
 def test_a_public_https_url_passes_and_pins_the_resolved_address() -> None:
-    target, address = guard.resolve(
+    target, approved = guard.resolve(
         "https://hooks.example.org:8443/in", PROD, stub({"hooks.example.org": ["93.184.215.14"]})
     )
     assert (target.scheme, target.host, target.port) == ("https", "hooks.example.org", 8443)
-    assert address == PUBLIC
+    assert approved.address == PUBLIC and approved.allowed_by is None
 
 
 @pytest.mark.parametrize(
@@ -121,10 +121,10 @@ def test_dns_rebinding_is_caught_at_send_time() -> None:
 
 
 def test_the_development_flag_opens_loopback_and_nothing_else() -> None:
-    assert guard.resolve("http://127.0.0.1:8080/x", DEV, NOWHERE)[1] == ipaddress.ip_address(
-        "127.0.0.1"
-    )
-    assert guard.resolve("http://localhost:9/x", DEV, stub({"localhost": ["::1"]}))[1].is_loopback
+    approved = guard.resolve("http://127.0.0.1:8080/x", DEV, NOWHERE)[1]
+    assert approved.address == ipaddress.ip_address("127.0.0.1")
+    approved = guard.resolve("http://localhost:9/x", DEV, stub({"localhost": ["::1"]}))[1]
+    assert approved.address.is_loopback and approved.allowed_by is None
     for url in ("http://10.0.0.1:8080/", "https://169.254.169.254/", "http://[fc00::1]/"):
         with pytest.raises(UnsafeUrlError):
             guard.resolve(url, DEV, NOWHERE)
