@@ -3,7 +3,10 @@
 - `hv/v1/gw/{gateway_id}/readings`: a `hv.batch/1` envelope of canonical readings.
 - `hv/v1/gw/{gateway_id}/receipts`: a `hv.receipt/1` listing the `reading_id`s ingest has
   durably committed, and those it quarantined (kept server-side, so the gateway may retire them
-  too: resending a reading that will never validate would loop forever).
+  too: resending a reading that will never validate would loop forever). `conflicts` (optional)
+  names the quarantined ids whose content differed from the reading already stored under the
+  same id; they are listed under `quarantined` too, so a hub that does not know the key still
+  retires them.
 
 Parsing is per reading: one bad reading in a batch is rejected alone, the rest are kept.
 """
@@ -133,15 +136,18 @@ class Receipt:
 
     committed: tuple[str, ...]
     quarantined: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = ()
 
 
 def encode_receipt(receipt: Receipt) -> bytes:
-    """Serialise a receipt."""
-    body = {
+    """Serialise a receipt (`conflicts` only when there are any)."""
+    body: dict[str, object] = {
         "schema": RECEIPT_SCHEMA,
         "committed": list(receipt.committed),
         "quarantined": list(receipt.quarantined),
     }
+    if receipt.conflicts:
+        body["conflicts"] = list(receipt.conflicts)
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -158,9 +164,9 @@ def decode_receipt(payload: bytes) -> Receipt:
     if not isinstance(obj, dict) or obj.get("schema") != RECEIPT_SCHEMA:
         raise ReadingValidationError("schema", f"must be {RECEIPT_SCHEMA!r}")
     out: dict[str, tuple[str, ...]] = {}
-    for key in ("committed", "quarantined"):
+    for key in ("committed", "quarantined", "conflicts"):
         ids = obj.get(key, [])
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise ReadingValidationError(key, "must be a list of reading id strings")
         out[key] = tuple(ids)
-    return Receipt(out["committed"], out["quarantined"])
+    return Receipt(out["committed"], out["quarantined"], out["conflicts"])

@@ -99,4 +99,10 @@ async def receipt_loop(outbox: Outbox, publisher: Publisher, now: Clock) -> None
             retired,
             len(receipt.committed) + len(receipt.quarantined),
         )
+        if receipt.conflicts:  # kept server-side in quarantine; worth an operator's look
+            log.warning(
+                "%s: ingest quarantined %d readings as conflicting with stored content",
+                publisher.gateway_id,
+                len(receipt.conflicts),
+            )
         publisher.ack(received.mid)

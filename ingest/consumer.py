@@ -45,7 +45,7 @@ from devices.wire import (
 from ingest.errors import IngestError, StoreError
 from ingest.rows import QuarantineItem, rejected_payload, unique_ids
 from ingest.settings import Settings
-from ingest.store import PreparedBatch, prepare_batch, uses_copy, write_prepared
+from ingest.store import PreparedBatch, WriteResult, prepare_batch, uses_copy, write_prepared
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -85,6 +85,7 @@ class IngestStats:
     readings: int = 0
     inserted: int = 0
     quarantined: int = 0
+    conflicts: int = 0
     store_errors: int = 0
 
 
@@ -286,7 +287,9 @@ class Consumer:
         if s.failpoint == point and self.stats.batches == s.failpoint_batch:
             self._die(point)
 
-    def _commit(self, decoded: _Decoded, prepared: PreparedBatch, stop: threading.Event) -> bool:
+    def _commit(
+        self, decoded: _Decoded, prepared: PreparedBatch, stop: threading.Event
+    ) -> WriteResult | None:
         while True:
             try:
                 result = write_prepared(
@@ -300,17 +303,30 @@ class Consumer:
                 self.stats.store_errors += 1
                 log.error("%s: %s (retrying)", self._settings.client_id, exc)
                 if stop.wait(exc.retry_after_s):
-                    return False
+                    return None
             else:
                 self.stats.inserted += len(result.inserted_ids)
                 self.stats.quarantined += result.quarantined_new
-                return True
+                self.stats.conflicts += len(result.conflicts)
+                if result.conflicts:
+                    log.warning(
+                        "%s: %d readings conflict with stored content under the same id; "
+                        "quarantined as conflict",
+                        self._settings.client_id,
+                        len(result.conflicts),
+                    )
+                return result
 
-    def _receipt(self, decoded: _Decoded) -> None:
+    def _receipt(self, decoded: _Decoded, conflicts: frozenset[str]) -> None:
         for gateway_id in sorted(set(decoded.committed_by_gw) | set(decoded.quarantined_by_gw)):
+            committed = unique_ids(decoded.committed_by_gw.get(gateway_id, []))
+            clashed = tuple(i for i in committed if i in conflicts) if conflicts else ()
+            if clashed:
+                committed = tuple(i for i in committed if i not in conflicts)
             receipt = Receipt(
-                unique_ids(decoded.committed_by_gw.get(gateway_id, [])),
-                unique_ids(decoded.quarantined_by_gw.get(gateway_id, [])),
+                committed,
+                unique_ids([*decoded.quarantined_by_gw.get(gateway_id, []), *clashed]),
+                clashed,
             )
             self._client.publish(receipts_topic(gateway_id), encode_receipt(receipt), qos=1)
 
@@ -331,10 +347,11 @@ class Consumer:
         if self._settings.unsafe_ack_before_commit:
             self._ack(messages)  # the wrong order, for the test of the loss checker only
         inserted_before = self.stats.inserted
-        if not self._commit(decoded, prepared, stop):
+        result = self._commit(decoded, prepared, stop)
+        if result is None:
             return  # stopping: unacknowledged messages are redelivered to the next run
         self._failpoint("after_commit")
-        self._receipt(decoded)
+        self._receipt(decoded, result.conflicts)
         if not self._settings.unsafe_ack_before_commit:
             self._ack(messages)
         self.stats.messages += len(messages)

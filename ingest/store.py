@@ -27,7 +27,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from devices.reading import Reading
+from devices.wire import readings_topic
 from ingest import schema
+from ingest.conflicts import CONTENT_COLUMNS, conflict_item, content_of, differing_columns
 from ingest.errors import StoreError
 from ingest.rows import (
     COPY_COLUMNS,
@@ -102,10 +104,15 @@ def migrate(url: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
-    """What one committed batch did: ids newly inserted, and quarantine rows added."""
+    """What one committed batch did: ids newly inserted, quarantine rows added, conflicts.
+
+    `conflicts` are ids under which a reading with different content arrived (see
+    `ingest.conflicts`): the stored version stays, the received one is in quarantine.
+    """
 
     inserted_ids: frozenset[str]
     quarantined_new: int
+    conflicts: frozenset[str] = frozenset()
 
 
 def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
@@ -217,6 +224,7 @@ class PreparedBatch:
     readings: tuple[Reading, ...]
     stored_at: datetime
     copy_rows: list[tuple[object, ...]] | None
+    conflicts: tuple[QuarantineItem, ...] = ()
 
     @property
     def rows(self) -> list[dict[str, object]]:
@@ -233,16 +241,50 @@ def uses_copy(engine: sa.Engine) -> bool:
 
 
 def prepare_batch(readings: Sequence[Reading], *, now: datetime, copy: bool) -> PreparedBatch:
-    """Deduplicate readings by `reading_id` and map them to rows (and COPY rows if `copy`)."""
+    """Deduplicate readings by `reading_id` and map them to rows (and COPY rows if `copy`).
+
+    A repeat of an id within the batch with different content is a conflict: the first version
+    goes on, the repeat becomes a quarantine item (compared only when an id repeats).
+    """
     unique: dict[str, Reading] = {}
+    conflicts: list[QuarantineItem] = []
     for reading in readings:
-        unique.setdefault(reading.reading_id, reading)
+        first = unique.setdefault(reading.reading_id, reading)
+        if first is not reading:
+            columns = differing_columns(content_of(first), reading)
+            if columns:
+                conflicts.append(
+                    conflict_item(readings_topic(reading.gateway_id), reading, columns)
+                )
     kept = tuple(unique.values())
     copy_rows = None
     if copy:
         row = _COPY_ROWS.row
         copy_rows = [row(r, stored_at=now) for r in kept]
-    return PreparedBatch(kept, now, copy_rows)
+    return PreparedBatch(kept, now, copy_rows, tuple(conflicts))
+
+
+def _stored_conflicts(conn: sa.Connection, existing: Sequence[Reading]) -> list[QuarantineItem]:
+    """Compare readings whose id was already stored with the stored rows (the ON CONFLICT path)."""
+    items: list[QuarantineItem] = []
+    columns = [schema.readings.c.reading_id, *(schema.readings.c[c] for c in CONTENT_COLUMNS)]
+    for start in range(0, len(existing), CHUNK_ROWS):
+        chunk = {r.reading_id: r for r in existing[start : start + CHUNK_ROWS]}
+        query = sa.select(*columns).where(schema.readings.c.reading_id.in_(list(chunk)))
+        for stored in conn.execute(query).mappings():
+            reading = chunk[stored["reading_id"]]
+            differing = differing_columns(dict(stored), reading)
+            if differing:
+                items.append(conflict_item(readings_topic(reading.gateway_id), reading, differing))
+    return items
+
+
+def _quarantine_conflicts(
+    conn: sa.Connection, items: Sequence[QuarantineItem], now: datetime
+) -> int:
+    rows = [quarantine_row(item, received_at=now) for item in items]
+    stmt = dialect_insert(conn, schema.quarantine).on_conflict_do_nothing(index_elements=["digest"])
+    return len(conn.execute(stmt.returning(schema.quarantine.c.id), rows).all())
 
 
 def write_batch(
@@ -275,10 +317,11 @@ def write_prepared(
     """Commit a prepared batch of readings and quarantined items in one transaction.
 
     Readings already stored (same `reading_id`) are left as they are (`ON CONFLICT DO
-    NOTHING`), so a redelivered or re-sent batch changes nothing. `hook`, when given, is called
-    with ``"mid_batch"`` once part of the batch is written in the open transaction (the
-    readings staged on PostgreSQL, the first chunk inserted elsewhere) and ``"before_commit"``
-    after the last statement (fault-injection points for the tests).
+    NOTHING`), so a redelivered or re-sent batch changes nothing; only those are compared with
+    the stored rows, and one with different content is quarantined as a conflict. `hook`, when
+    given, is called with ``"mid_batch"`` once part of the batch is written in the open
+    transaction (the readings staged on PostgreSQL, the first chunk inserted elsewhere) and
+    ``"before_commit"`` after the last statement (fault-injection points for the tests).
 
     Raises:
         StoreError: the transaction failed and was rolled back; nothing of the batch is stored.
@@ -310,10 +353,17 @@ def write_prepared(
                     inserted.update(result.scalars().all())
                     if number == 0 and hook is not None:
                         hook("mid_batch")
+            conflicts = list(prepared.conflicts)
+            if len(inserted) < len(prepared.readings):  # some ids existed: compare only those
+                existing = [r for r in prepared.readings if r.reading_id not in inserted]
+                conflicts += _stored_conflicts(conn, existing)
+            if conflicts:
+                quarantined_new += _quarantine_conflicts(conn, conflicts, now)
             if hook is not None:
                 hook("before_commit")
     except SQLAlchemyError as exc:
         raise StoreError(f"batch not committed: {type(exc).__name__}: {exc}") from exc
     if staged_on is not None:  # committed: the staging table outlives this transaction
         staged_on[_STAGE_READY] = True
-    return WriteResult(frozenset(inserted), quarantined_new)
+    conflict_ids = frozenset(item.reading_id for item in conflicts if item.reading_id)
+    return WriteResult(frozenset(inserted), quarantined_new, conflict_ids)

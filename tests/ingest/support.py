@@ -85,6 +85,7 @@ class GatewaySim:
         self.resend = resend
         self.resend_after_s = resend_after_s
         self.receipted: set[str] = set()
+        self.conflicts: set[str] = set()
         self.receipts = 0
         self._lock = threading.Lock()
         self._outbox: list[tuple[Outgoing, float]] = []
@@ -110,6 +111,7 @@ class GatewaySim:
             self.receipts += 1
             self.receipted.update(receipt.committed)
             self.receipted.update(receipt.quarantined)
+            self.conflicts.update(receipt.conflicts)
 
     def publish(self, item: Outgoing, *, wait: bool = True) -> None:
         """Publish (QoS 1); a message carrying reading ids is outstanding until receipted."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from devices import Special
-from devices.reading import CONTROL_SOLUTION
+from devices.reading import CONTROL_SOLUTION, reading_from_json
 from ingest import schema
 from ingest.errors import StoreError
 from ingest.read_port import last_reading_id, readings_for_patient, readings_since
@@ -152,3 +153,59 @@ def test_bad_urls_and_unreachable_databases_are_store_errors(tmp_path: Path) -> 
         make_engine("no such url")
     with pytest.raises(StoreError, match="migration failed"):
         migrate("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_conflicting_content_under_a_stored_id_is_quarantined_keeping_both(db_url: str) -> None:
+    migrate(db_url)
+    engine = make_engine(db_url)
+    original = make_reading("gw-1", "patient-1", "SN1", 2)
+    altered = dataclasses.replace(original, values={"glucose_mmol_l": 9.9})
+    also_other = dataclasses.replace(make_reading("gw-1", "patient-1", "SN1", 4), patient_id="p-9")
+    resend_other_session = dataclasses.replace(
+        original, received_at=original.received_at + timedelta(days=1), clock_offset_s=3.0
+    )
+    try:
+        write_batch(engine, [original, make_reading("gw-1", "patient-1", "SN1", 4)], [], now=NOW)
+        same = write_batch(engine, [resend_other_session], [], now=NOW)
+        assert (same.inserted_ids, same.conflicts, same.quarantined_new) == (set(), set(), 0)
+        result = write_batch(engine, [altered, also_other], [], now=NOW)
+        assert result.inserted_ids == frozenset()
+        assert result.conflicts == {original.reading_id, also_other.reading_id}
+        assert result.quarantined_new == 2
+        again = write_batch(engine, [altered], [], now=NOW)  # a redelivery lands once
+        assert again.conflicts == {original.reading_id}
+        assert again.quarantined_new == 0
+        with engine.connect() as conn:
+            stored = conn.execute(
+                sa.select(schema.readings.c.glucose_mmol_l).where(
+                    schema.readings.c.reading_id == original.reading_id
+                )
+            ).scalar_one()
+            assert stored == original.values["glucose_mmol_l"]  # the stored version stays
+            rows = conn.execute(sa.select(schema.quarantine).order_by(schema.quarantine.c.id)).all()
+        assert {(q.reading_id, q.field) for q in rows} == {
+            (original.reading_id, "values"),
+            (also_other.reading_id, "patient_id"),
+        }
+        assert all(q.reason.startswith("conflict:") for q in rows)
+        (kept_row,) = [q for q in rows if q.reading_id == original.reading_id]
+        kept = reading_from_json(json.loads(kept_row.payload))
+        assert kept.values == {"glucose_mmol_l": 9.9}  # the received version is kept
+    finally:
+        engine.dispose()
+
+
+def test_a_repeat_within_one_batch_with_other_content_is_a_conflict(db_url: str) -> None:
+    migrate(db_url)
+    engine = make_engine(db_url)
+    first = make_reading("gw-1", "patient-1", "SN1", 2)
+    repeat = dataclasses.replace(first, context={"meal": "postprandial"})
+    try:
+        result = write_batch(engine, [first, first, repeat], [], now=NOW)
+        assert result.inserted_ids == {first.reading_id}
+        assert result.conflicts == {first.reading_id}
+        with engine.connect() as conn:
+            q = conn.execute(sa.select(schema.quarantine)).one()
+        assert (q.reading_id, q.field) == (first.reading_id, "context")
+    finally:
+        engine.dispose()

@@ -39,6 +39,7 @@ CORE: tuple[str, ...] = (
     "gateway/i18n.py",
     "gateway/quirks.py",
     "ingest/rows.py",
+    "ingest/conflicts.py",
     "alerts/delivery/errors.py",
     "alerts/delivery/schedule.py",
     "alerts/delivery/ssrf.py",
