@@ -8,11 +8,13 @@ year uint16 (1582-9999, 0 = unknown), month uint8 (1-12, 0 = unknown), day uint8
 round trip. Date Time *fields inside records* decode to a naive `datetime` as the device sent
 it, or None when all seven bytes are zero (clock never set). A partly unknown time (year 0 but
 a month, say) cannot be a `datetime`:
-- measurement `time_stamp` fields (BPM, ICP, weight, temperature, PLX) keep it as a `DateTime`
-  (`read_time_stamp`), because the spec allows it and real payloads carry it (Nordic's
-  BloodPressureMeasurementDataCallbackTest sends year 0, April 17);
-- `base_time` (Glucose Measurement), Current Time and RACP time filters reject it with a
-  `DecodeError`: a stored glucose record or a clock without a full date cannot be placed.
+- measurement `time_stamp` fields (BPM, ICP, weight, temperature, PLX) and the Glucose
+  Measurement's `base_time` keep it as a `DateTime` (`read_time_stamp`,
+  `read_record_time(..., partial_ok=True)`), because the spec allows it and real payloads carry
+  it (Nordic's BloodPressureMeasurementDataCallbackTest sends year 0, April 17): the record is
+  real even when the meter's calendar was never set, and dropping it would lose a reading;
+- Current Time and RACP time filters reject it with a `DecodeError`: a clock or a filter
+  without a full date cannot be used.
 Impossible dates (month 13, February 31) are always errors; the i-SENS month-13 repair lives
 only in the `isens` quirk profile.
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar, Self
+from typing import ClassVar, Literal, Self, overload
 
 from devices.codecs._reader import Reader, put_uint
 from devices.codecs.errors import EncodeError
@@ -30,6 +32,7 @@ __all__ = [
     "DATE_TIME_SIZE",
     "DateTime",
     "TimeStamp",
+    "device_time_text",
     "put_record_time",
     "put_time_stamp",
     "read_record_time",
@@ -65,13 +68,25 @@ def _read_fields(reader: Reader, field: str, *, month_13_ok: bool = False) -> tu
     return tuple(values)
 
 
+@overload
 def read_record_time(
-    reader: Reader, field: str, *, repair_month_13: bool = False
-) -> tuple[datetime | None, bool]:
+    reader: Reader, field: str, *, repair_month_13: bool = ..., partial_ok: Literal[False] = ...
+) -> tuple[datetime | None, bool]: ...
+@overload
+def read_record_time(
+    reader: Reader, field: str, *, repair_month_13: bool = ..., partial_ok: bool
+) -> tuple[TimeStamp, bool]: ...
+def read_record_time(
+    reader: Reader, field: str, *, repair_month_13: bool = False, partial_ok: bool = False
+) -> tuple[TimeStamp, bool]:
     """Read a record's Date Time field; return (time or None, whether month 13 was repaired).
 
+    With `partial_ok`, a partly unknown date (zero year, month or day) comes back as the
+    `DateTime` of its fields as sent instead of raising.
+
     Raises:
-        DecodeError: truncated, out of range, impossible, or partly unknown.
+        DecodeError: truncated, out of range, impossible, or partly unknown (without
+            `partial_ok`).
     """
     start = reader.offset
     year, month, day, hours, minutes, seconds = _read_fields(
@@ -80,6 +95,8 @@ def read_record_time(
     if not (year or month or day or hours or minutes or seconds):
         return None, False
     if not (year and month and day):
+        if partial_ok and month != 13:
+            return DateTime(year, month, day, hours, minutes, seconds), False
         raise reader.fail(field, "partly unknown date (a zero year, month or day)", start)
     repaired = month == 13
     return datetime(year, 1 if repaired else month, day, hours, minutes, seconds), repaired
@@ -87,7 +104,7 @@ def read_record_time(
 
 def put_record_time(
     out: bytearray,
-    value: datetime | None,
+    value: TimeStamp,
     characteristic: str,
     field: str,
     *,
@@ -101,6 +118,9 @@ def put_record_time(
     """
     if value is None:
         out += bytes(DATE_TIME_SIZE)
+        return
+    if isinstance(value, DateTime):
+        put_time_stamp(out, value, characteristic, field)
         return
     if value.tzinfo is not None:
         raise EncodeError(characteristic, field, "Date Time is naive device time, not aware")
@@ -166,6 +186,23 @@ class DateTime:
 
 
 TimeStamp = datetime | DateTime | None
+
+
+def device_time_text(value: TimeStamp) -> str | None:
+    """The raw device time as ``YYYY-MM-DDTHH:MM:SS``, unknown fields as the zeros sent.
+
+    `datetime.isoformat()` for a complete time (no fraction: Date Time has whole seconds), and
+    the fields as sent for a partly unknown one (``0000-04-17T10:20:00``), so two records of a
+    meter whose calendar was never set still differ by what the meter said.
+    """
+    if value is None:
+        return None
+    if isinstance(value, DateTime):
+        return (
+            f"{value.year:04}-{value.month:02}-{value.day:02}"
+            f"T{value.hours:02}:{value.minutes:02}:{value.seconds:02}"
+        )
+    return value.isoformat()
 
 
 def read_time_stamp(reader: Reader, field: str) -> TimeStamp:

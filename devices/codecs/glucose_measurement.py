@@ -16,7 +16,7 @@ from enum import IntEnum
 from typing import ClassVar, Literal, Self
 
 from devices.codecs._reader import Reader, forbid, open_enum, put_s16, put_uint, require
-from devices.codecs.date_time import put_record_time, read_record_time
+from devices.codecs.date_time import TimeStamp, put_record_time, read_record_time
 from devices.codecs.errors import EncodeError
 from devices.codecs.profiles import get_profile
 from devices.codecs.sfloat import SFloat
@@ -89,7 +89,7 @@ class GlucoseMeasurement:
     UUID: ClassVar[int] = 0x2A18
     flags: int
     sequence_number: int
-    base_time: datetime | None
+    base_time: TimeStamp
     time_offset_min: int | None = None
     concentration: SFloat | None = None
     type: GlucoseType | int | None = None
@@ -110,8 +110,8 @@ class GlucoseMeasurement:
 
     @property
     def user_facing_time(self) -> datetime | None:
-        """Base Time + Time Offset; None if unknown or the offset is overrun/underrun."""
-        if self.base_time is None:
+        """Base Time + Time Offset; None if (partly) unknown or the offset is overrun/underrun."""
+        if not isinstance(self.base_time, datetime):
             return None
         offset = self.time_offset_min or 0
         if offset in (TIME_OFFSET_OVERRUN, TIME_OFFSET_UNDERRUN):
@@ -147,7 +147,7 @@ class GlucoseMeasurement:
         cls,
         *,
         sequence_number: int,
-        base_time: datetime | None,
+        base_time: TimeStamp,
         time_offset_min: int | None = None,
         concentration: SFloat | None = None,
         concentration_unit: Literal["kg/L", "mol/L"] = "mol/L",
@@ -199,7 +199,9 @@ class GlucoseMeasurement:
         r = Reader(_NAME, data)
         flags = r.u8("flags")
         sequence_number = r.u16("sequence_number")
-        base_time, repaired = read_record_time(r, "base_time", repair_month_13=repair)
+        base_time, repaired = read_record_time(
+            r, "base_time", repair_month_13=repair, partial_ok=True
+        )
         time_offset = r.s16("time_offset_min") if flags & FLAG_TIME_OFFSET else None
         concentration = gtype = location = None
         if flags & FLAG_CONCENTRATION:

@@ -22,6 +22,7 @@ from devices.codecs.blood_pressure_measurement import (
     PulseRateRange,
     pulse_rate_range,
 )
+from devices.codecs.date_time import device_time_text
 from devices.codecs.glucose_measurement import (
     GlucoseMeasurement,
     GlucoseSampleLocation,
@@ -158,7 +159,11 @@ def glucose_reading(
     # put the local offset in Time Offset; others keep local time with offset 0: both come out
     # right). Without a readable clock, the user-facing time (Base Time + Time Offset) is taken
     # to be the hub's local time.
-    stamp = m.base_time if clock.measured else m.user_facing_time
+    # A partly unknown Base Time (a meter whose calendar was never set: zero year, month or
+    # day) is legal; the record is kept with its raw time, timed at receipt and flagged
+    # device_time_unknown by `times`.
+    base = m.base_time if isinstance(m.base_time, datetime) else None
+    stamp = base if clock.measured else m.user_facing_time
     measured_at, flags = times(stamp, clock, received_at)
     offset_s, offset_flags = reported_offset(clock)
     status = _sensor_flags(m.sensor_status) + flags + offset_flags
@@ -177,7 +182,7 @@ def glucose_reading(
             context[name] = code
     if kind is Kind.KETONE and isinstance(value, float):
         value = value / 10  # i-SENS ketone: the 0x2A18 value is ketone x 10 (quirk 14)
-    device_time = None if m.base_time is None else m.base_time.isoformat()
+    device_time = device_time_text(m.base_time)
     reading = Reading(
         reading_id=reading_id_for(
             device_id=device.id, kind=kind, sequence=m.sequence_number, device_time=device_time

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum, auto
 
+from devices.codecs.date_time import device_time_text
 from devices.codecs.errors import DecodeError
 from devices.codecs.glucose_measurement import GlucoseMeasurement
 from devices.codecs.glucose_measurement_context import GlucoseMeasurementContext
@@ -89,8 +90,7 @@ class _Record:
 
     @property
     def key(self) -> tuple[int, str | None]:
-        base = self.measurement.base_time
-        return self.measurement.sequence_number, None if base is None else base.isoformat()
+        return self.measurement.sequence_number, device_time_text(self.measurement.base_time)
 
 
 def _unbroken_run(records: Sequence[_Record], first: int) -> list[_Record]:

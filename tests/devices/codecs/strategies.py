@@ -62,7 +62,7 @@ def glucose_measurements(draw: st.DrawFn) -> GlucoseMeasurement:
     flags = draw(u8)
     profile = draw(st.sampled_from([None, "isens"]))
     month_13 = profile == "isens" and draw(st.booleans())
-    base = draw(moments.map(lambda d: d.replace(month=1)) if month_13 else record_times)
+    base = draw(moments.map(lambda d: d.replace(month=1)) if month_13 else _time_stamps())
     conc = flags & 0x02
     return GlucoseMeasurement(
         flags,

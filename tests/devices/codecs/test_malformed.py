@@ -9,6 +9,7 @@ import pytest
 from devices.codecs import (
     BloodPressureMeasurement,
     CurrentTime,
+    DateTime,
     DecodeError,
     GlucoseMeasurement,
     GlucoseMeasurementContext,
@@ -19,6 +20,7 @@ from devices.codecs import (
     decode,
     uuid16,
 )
+from devices.codecs.date_time import device_time_text
 from devices.errors import DevicesError
 
 GLUCOSE_HEAD = "00 0100"  # flags 0, sequence 1
@@ -54,10 +56,10 @@ def _x(text: str) -> bytes:
         ),
         ("year_before_1582", 0x2A18, GLUCOSE_HEAD + "E803 02 01 00 00 00", "base_time.year", 3),
         (
-            "partly_unknown_record_time",
-            0x2A18,
-            GLUCOSE_HEAD + "0000 02 01 00 00 00",
-            "base_time",
+            "partly_unknown_racp_time_filter",
+            0x2A52,
+            "01 03 02 0000 02 01 00 00 00",
+            "filter_value",
             3,
         ),
         (
@@ -180,6 +182,19 @@ def test_strict_decoder_never_guesses_beurer() -> None:
     assert isinstance(reading, BloodPressureMeasurement)
     assert reading.pulse_rate == SFloat.from_raw(0x4800)
     assert reading.pulse_rate.value == -2048 * 10**4
+
+
+def test_a_partly_unknown_glucose_base_time_is_legal_and_kept_as_sent() -> None:
+    # Date Time: 0 means "unknown" for year, month and day; a meter whose calendar was never
+    # set stores records like this, and they are real measurements.
+    data = _x(GLUCOSE_HEAD + "0000 02 01 0A 14 00")
+    value = decode(0x2A18, data)
+    assert isinstance(value, GlucoseMeasurement)
+    assert value.base_time == DateTime(0, 2, 1, 10, 20, 0)
+    assert value.user_facing_time is None
+    assert bytes(value) == data
+    assert device_time_text(value.base_time) == "0000-02-01T10:20:00"
+    assert device_time_text(datetime(2026, 2, 1, 10, 20)) == "2026-02-01T10:20:00"
 
 
 def test_current_time_zero_date_means_unknown() -> None:

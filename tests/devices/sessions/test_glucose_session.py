@@ -379,6 +379,33 @@ def test_a_clock_that_jumped_years_ahead_keeps_raw_time_and_flags_it() -> None:
     assert reading.measured_at == reading.received_at
 
 
+# Literal records of a meter whose calendar was never set (flags 0x06: concentration with
+# type/location, mol/L; 5.5 mmol/L capillary blood, finger): year 0, month 0, day 0 -- legal per
+# the Date Time characteristic (0 = unknown) -- at 10:20:00 and 10:25:00 (seq 1 and 2).
+UNKNOWN_DATE_1 = bytes.fromhex("060100" + "0000" + "00" + "00" + "0A1400" + "37C011")
+UNKNOWN_DATE_2 = bytes.fromhex("060200" + "0000" + "00" + "00" + "0A1900" + "37C011")
+
+
+def test_a_record_with_an_unknown_date_is_kept_flagged_and_timed_at_receipt() -> None:
+    script = Script(racp={ALL: [Notified(gatt.GLUCOSE_MEASUREMENT, UNKNOWN_DATE_1),
+                                Notified(gatt.GLUCOSE_MEASUREMENT, UNKNOWN_DATE_2),
+                                racp_success()]})  # fmt: skip
+    run = drive(GlucoseSession(params(), inventory(METER_CHARS)), script)
+    assert [r.sequence for r in run.readings] == [1, 2]
+    assert run.ready[0].quarantined == ()
+    first, second = run.readings
+    assert first.device_time == "0000-00-00T10:20:00"  # the raw time, as the meter sent it
+    assert second.device_time == "0000-00-00T10:25:00"
+    assert first.reading_id == reading_id_for(
+        device_id=DEVICE_ID, kind=Kind.GLUCOSE, sequence=1, device_time="0000-00-00T10:20:00"
+    )
+    for reading in run.readings:
+        assert "device_time_unknown" in reading.status
+        assert reading.measured_at == reading.received_at  # honest: when the hub got it
+        assert reading.values["glucose_mmol_l"] == 5.5
+    assert run.ready[0].cursor == DeviceCursor(2, "0000-00-00T10:25:00")
+
+
 def test_gatt_operations_are_paced() -> None:
     run = drive(
         GlucoseSession(params(pace_s=0.5), inventory(METER_CHARS)),
