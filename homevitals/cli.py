@@ -21,6 +21,8 @@ GROUPS: tuple[tuple[str, str, str], ...] = (
     ("webhook", "alerts.delivery.cli", "Care-team webhooks: register, deliver, receive."),
     ("sim", "firmware_sims.cli", "Simulated meters and cuffs on a virtual radio: list, run."),
     ("gateway", "gateway.cli", "The home hub: pair devices, list them, run the gateway."),
+    ("api", "api.cli", "The care-team REST and FHIR API: run it."),
+    ("token", "api.token_cli", "Bearer tokens for the API (development and tests): issue one."),
 )
 
 app = typer.Typer(

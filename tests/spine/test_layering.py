@@ -17,7 +17,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[2]
-PACKAGES = ("devices", "bumble_bleak", "firmware_sims", "gateway", "ingest", "alerts", "homevitals")
+PACKAGES = (
+    "devices",
+    "bumble_bleak",
+    "firmware_sims",
+    "gateway",
+    "ingest",
+    "alerts",
+    "api",
+    "homevitals",
+)
 
 # Pure modules outside `devices` (paths relative to the repository root, files or folders).
 # Each package adds its kernels here as they land.
@@ -56,6 +65,10 @@ CORE: tuple[str, ...] = (
     "alerts/engine/replay.py",
     "alerts/engine/window.py",
     "alerts/engine/source.py",
+    "api/errors.py",
+    "api/scopes.py",
+    "api/ratelimit.py",
+    "api/fhir",
 )
 
 ADAPTER_LIBRARIES = {
@@ -96,6 +109,8 @@ ALLOWED_PACKAGES = {
     "gateway": {"devices", "bumble_bleak", "gateway"},
     "ingest": {"devices", "ingest"},
     "alerts": {"devices", "ingest", "alerts"},
+    # The API sits above everything it serves (never firmware_sims or gateway).
+    "api": {"devices", "ingest", "alerts", "api"},
     "homevitals": set(PACKAGES),
 }
 STDLIB = set(sys.stdlib_module_names)

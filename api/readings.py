@@ -1,0 +1,240 @@
+"""Reads of stored readings and devices for the FHIR views (adapter over ingest's tables).
+
+Rows become `devices.Reading` again (IEEE 11073 specials from the value document as `Special`,
+times as aware UTC), so the Observation mapping works on the same value the gateway built.
+Observation pages are keyed on (measured_at, readings.id, view index), newest first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from api.fhir.ids import gateway_device_id
+from api.fhir.observation import (
+    VIEWS,
+    ObservationView,
+    observation_id,
+    to_observation,
+    views_for,
+)
+from api.fhir.resources import DeviceRecord
+from devices.reading import DeviceInfo, Kind, OriginalValue, Reading, Value
+from devices.special import Special
+from ingest import schema
+
+_BATCH = 200
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _value(raw: object) -> Value:
+    if isinstance(raw, str):
+        return Special(raw)
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        return float(raw)
+    raise ValueError("a stored value is neither a number nor a special value")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    """A reading with its place in the record store."""
+
+    row_id: int
+    reading: Reading
+    stored_at: datetime
+
+
+def _reading(row: sa.Row[tuple[object, ...]]) -> StoredReading:
+    m = row._mapping
+    values = m["values"]
+    original = m["original"]
+    context = m["context"]
+    status = m["status"]
+    assert isinstance(values, dict) and isinstance(original, list)
+    assert isinstance(context, dict) and isinstance(status, list)
+    reading = Reading(
+        reading_id=str(m["reading_id"]),
+        patient_id=str(m["patient_id"]),
+        gateway_id=str(m["gateway_id"]),
+        device=DeviceInfo(
+            id=str(m["device_id"]),
+            manufacturer=m["manufacturer"],
+            model=m["model"],
+            serial=m["serial"],
+            firmware=m["firmware"],
+        ),
+        kind=Kind(m["kind"]),
+        measured_at=_utc(m["measured_at"]),
+        received_at=_utc(m["received_at"]),
+        values={str(k): _value(v) for k, v in values.items()},
+        sequence=m["sequence"],
+        device_time=m["device_time"],
+        device_time_offset_min=m["device_time_offset_min"],
+        clock_offset_s=m["clock_offset_s"],
+        original=tuple(
+            OriginalValue(str(o["name"]), _value(o["value"]), str(o["unit"])) for o in original
+        ),
+        context=dict(context),
+        status=tuple(str(s) for s in status),
+    )
+    return StoredReading(int(m["id"]), reading, _utc(m["stored_at"]))
+
+
+def _select() -> sa.Select[tuple[object, ...]]:
+    r, d = schema.readings.c, schema.devices.c
+    return sa.select(schema.readings, d.manufacturer, d.model, d.serial, d.firmware).select_from(
+        schema.readings.outerjoin(schema.devices, d.device_id == r.device_id)
+    )
+
+
+def reading_by_id(conn: sa.Connection, reading_id: str) -> StoredReading | None:
+    """The stored reading with that id, or None."""
+    row = conn.execute(_select().where(schema.readings.c.reading_id == reading_id)).first()
+    return _reading(row) if row is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationPage:
+    """A page of Observations and the position after its last one (None: no more)."""
+
+    observations: list[dict[str, object]]
+    patient_ids: frozenset[str]
+    next_cursor: tuple[str, int, int] | None
+
+
+def _expand(
+    stored: StoredReading, views: Sequence[ObservationView]
+) -> Iterator[tuple[int, dict[str, object]]]:
+    wanted = {id(v) for v in views}
+    for index, view in enumerate(views_for(stored.reading.kind)):
+        if id(view) not in wanted:
+            continue
+        obs = to_observation(stored.reading, view, stored_at=stored.stored_at)
+        if obs is not None:
+            yield index, obs
+
+
+def search_observations(
+    conn: sa.Connection,
+    *,
+    patient_id: str,
+    views: Sequence[ObservationView],
+    date_from: datetime | None,
+    date_to: datetime | None,
+    count: int,
+    cursor: tuple[str, int, int] | None,
+) -> ObservationPage:
+    """One page of a patient's Observations of `views`, newest first."""
+    r = schema.readings.c
+    kinds = sorted({v.kind.value for v in views})
+    base = _select().where(r.patient_id == patient_id, r.kind.in_(kinds))
+    if date_from is not None:
+        base = base.where(r.measured_at >= date_from)
+    if date_to is not None:
+        base = base.where(r.measured_at < date_to)
+    base = base.order_by(r.measured_at.desc(), r.id.desc())
+    out: list[dict[str, object]] = []
+    position = cursor
+    last: tuple[str, int, int] | None = None
+    while True:
+        stmt = base
+        if position is not None:
+            at = datetime.fromisoformat(position[0])
+            stmt = stmt.where(
+                sa.or_(r.measured_at < at, sa.and_(r.measured_at == at, r.id <= position[1]))
+            )
+        rows = conn.execute(stmt.limit(_BATCH)).all()
+        for row in rows:
+            stored = _reading(row)
+            key_at = stored.reading.measured_at.isoformat()
+            for index, obs in _expand(stored, views):
+                if (
+                    position is not None
+                    and (key_at, stored.row_id) == (position[0], position[1])
+                    and index <= position[2]
+                ):
+                    continue
+                if len(out) == count:
+                    return ObservationPage(out, frozenset({patient_id}), last)
+                out.append(obs)
+                last = (key_at, stored.row_id, index)
+        if len(rows) < _BATCH:
+            return ObservationPage(out, frozenset({patient_id}), None)
+        final = _reading(rows[-1])
+        # every view of the batch's last row was consumed: the next batch starts after it
+        position = (final.reading.measured_at.isoformat(), final.row_id, len(VIEWS))
+
+
+def devices_of(conn: sa.Connection, patient_id: str) -> list[DeviceRecord]:
+    """The meters and cuffs that sent readings for a patient, with the kinds they measured."""
+    r, d = schema.readings.c, schema.devices.c
+    rows = conn.execute(
+        sa.select(r.device_id, r.kind)
+        .where(r.patient_id == patient_id)
+        .group_by(r.device_id, r.kind)
+        .order_by(r.device_id, r.kind)
+    ).all()
+    kinds: dict[str, list[str]] = {}
+    for device_id, kind in rows:
+        kinds.setdefault(str(device_id), []).append(str(kind))
+    if not kinds:
+        return []
+    info = {
+        row.device_id: row
+        for row in conn.execute(sa.select(schema.devices).where(d.device_id.in_(list(kinds))))
+    }
+    out = []
+    for device_id, device_kinds in kinds.items():
+        row = info.get(device_id)
+        out.append(
+            DeviceRecord(
+                device_id=device_id,
+                manufacturer=row.manufacturer if row is not None else None,
+                model=row.model if row is not None else None,
+                serial=row.serial if row is not None else None,
+                firmware=row.firmware if row is not None else None,
+                patient_id=patient_id,
+                kinds=tuple(device_kinds),
+            )
+        )
+    return out
+
+
+def gateways_of(conn: sa.Connection, patient_id: str) -> list[str]:
+    """The gateways that forwarded readings of a patient."""
+    r = schema.readings.c
+    rows = conn.execute(
+        sa.select(r.gateway_id).where(r.patient_id == patient_id).distinct().order_by(r.gateway_id)
+    )
+    return [str(g) for (g,) in rows]
+
+
+def device_owner(conn: sa.Connection, device_id: str) -> str | None:
+    """The patient whose readings the device sent most recently, or None for an unknown id."""
+    r = schema.readings.c
+    row = conn.execute(
+        sa.select(r.patient_id).where(r.device_id == device_id).order_by(r.id.desc()).limit(1)
+    ).first()
+    return str(row[0]) if row is not None else None
+
+
+def gateway_by_device_id(
+    conn: sa.Connection, fhir_id: str, candidates: Iterable[str]
+) -> str | None:
+    """The gateway id among `candidates` whose Device id is `fhir_id`."""
+    return next((g for g in candidates if gateway_device_id(g) == fhir_id), None)
+
+
+def observation_ids(stored: StoredReading) -> list[str]:
+    """The Observation ids a stored reading has."""
+    return [
+        observation_id(stored.reading.reading_id, v)
+        for v in views_for(stored.reading.kind)
+        if v.requires is None or v.requires in stored.reading.values
+    ]

@@ -1,0 +1,95 @@
+"""API settings, from the environment (prefix ``HV_API_``) or keyword arguments.
+
+Only the composition root (`api.cli`: ``homevitals api run`` and ``homevitals token issue``)
+builds them. `load_settings` turns every problem into an `ApiConfigError` naming the variable.
+The signing key (``HV_API_SIGNING_KEY``) needs 32 characters or more; outside development
+(``HV_API_ENVIRONMENT=development``) a placeholder such as ``changeme...`` is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Final, Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from api.errors import ApiConfigError
+from api.tokens import TokenKey
+
+PREFIX: Final = "HV_API_"
+MIN_KEY_CHARS: Final = 32
+# Words that mark a key someone forgot to replace (checked case-insensitively as substrings),
+# and keys made of one repeated character.
+_PLACEHOLDER_WORDS: Final = (
+    "changeme",
+    "change-me",
+    "change_me",
+    "placeholder",
+    "example",
+    "secret",
+    "password",
+    "xxxx",
+    "dummy",
+    "insecure",
+    "replace",
+)
+_ONE_CHAR: Final = re.compile(r"^(.)\1*$")
+
+
+class Settings(BaseSettings):
+    """Everything the API and the token command need."""
+
+    model_config = SettingsConfigDict(env_prefix=PREFIX, extra="forbid", frozen=True)
+
+    signing_key: SecretStr
+    environment: Literal["development", "production"] = "production"
+    issuer: str = Field(default="homevitals", min_length=1, max_length=200)
+    audience: str = Field(default="homevitals-api", min_length=1, max_length=200)
+    # Per token: a burst of `rate_burst` requests, refilled at `rate_per_s`.
+    rate_per_s: float = Field(default=10.0, gt=0, le=10_000)
+    rate_burst: int = Field(default=100, ge=1, le=100_000)
+    page_default: int = Field(default=50, ge=1, le=1000)
+    page_max: int = Field(default=200, ge=1, le=1000)
+    max_body_bytes: int = Field(default=65_536, ge=1024, le=10_000_000)
+
+    def token_key(self) -> TokenKey:
+        """The key, issuer and audience tokens are signed and checked with."""
+        return TokenKey(self.signing_key.get_secret_value().encode(), self.issuer, self.audience)
+
+
+def is_placeholder(key: str) -> bool:
+    """True for a key that is evidently not a real secret."""
+    lowered = key.strip().lower()
+    return bool(_ONE_CHAR.fullmatch(lowered)) or any(w in lowered for w in _PLACEHOLDER_WORDS)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build and check the settings.
+
+    Raises:
+        ApiConfigError: naming the first variable that is missing, malformed, unknown (a
+            misspelling) or a placeholder.
+    """
+    known = {PREFIX + name.upper() for name in Settings.model_fields}
+    for name in sorted(os.environ):
+        if name.upper().startswith(PREFIX) and name.upper() not in known:
+            raise ApiConfigError(name, "is not a known setting")
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = PREFIX + str(error["loc"][0]).upper() if error["loc"] else PREFIX
+        reason = "is required" if error["type"] == "missing" else str(error["msg"])
+        raise ApiConfigError(field, reason) from None
+    key = settings.signing_key.get_secret_value()
+    if len(key) < MIN_KEY_CHARS:
+        raise ApiConfigError(PREFIX + "SIGNING_KEY", f"needs at least {MIN_KEY_CHARS} characters")
+    if settings.environment != "development" and is_placeholder(key):
+        raise ApiConfigError(
+            PREFIX + "SIGNING_KEY", "is a placeholder (allowed in development only)"
+        )
+    if settings.page_default > settings.page_max:
+        raise ApiConfigError(PREFIX + "PAGE_DEFAULT", "must not exceed HV_API_PAGE_MAX")
+    return settings
