@@ -312,6 +312,9 @@ class VirtualBleakClient(BaseBleakClient):
             callback(bytearray(value))
 
         proxy = characteristic.obj
+        previous = self._subscriptions.pop(characteristic.handle, None)
+        if previous is not None:  # subscribing again replaces the callback, never adds one
+            await _drop_subscriber(peer, proxy, previous)
         with _Translated(self, "start_notify"):
             try:
                 await peer.subscribe(proxy, deliver, prefer_notify=True)

@@ -27,12 +27,13 @@ from devices.codecs import (
     SFloat,
 )
 from devices.codecs.blood_pressure_measurement import FLAG_USER_ID
+from devices.units import mmhg_to_kpa
 from firmware_sims.air import Air
 from firmware_sims.clocked import ClockedPeripheral, Now, utc_now
 from firmware_sims.device_clock import DeviceClock
 from firmware_sims.errors import FirmwareSimsError
 from firmware_sims.faults import Faults
-from firmware_sims.models import DeviceModel
+from firmware_sims.models import DeviceModel, passkey_of, system_id_for
 from firmware_sims.peripheral import READABLE, Identity, Security, read_only
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class BloodPressureCuff(ClockedPeripheral):
         address: str,
         utc_offset_min: int = 0,
         faults: Faults | None = None,
-        passkey: int = 123456,
+        passkey: int | None = None,
         now: Now = utc_now,
         clock_drift_ppm: float = 0.0,
         advertising_interval_ms: float = 100.0,
@@ -88,9 +89,12 @@ class BloodPressureCuff(ClockedPeripheral):
             air,
             local_name=f"{model.name_prefix}{serial[-4:]}",
             address=address,
-            identity=Identity(model.manufacturer, model.model, serial),
+            identity=Identity(
+                model.manufacturer, model.model, serial, system_id=system_id_for(model, serial)
+            ),
             security=Security(model.security),
-            passkey=passkey,
+            passkey=passkey_of(model, passkey),
+            appearance=model.appearance,
             bonded_host_only=model.bonded_host_only,
             advertising_interval_ms=advertising_interval_ms,
         )
@@ -139,9 +143,10 @@ class BloodPressureCuff(ClockedPeripheral):
         )
         mean = diastolic_mmhg + (systolic_mmhg - diastolic_mmhg) / 3
         strict = BloodPressureMeasurement.build(
-            systolic=SFloat.from_value(round(systolic_mmhg)),
-            diastolic=SFloat.from_value(round(diastolic_mmhg)),
-            mean_arterial=SFloat.from_value(round(mean)),
+            systolic=self._pressure(systolic_mmhg),
+            diastolic=self._pressure(diastolic_mmhg),
+            mean_arterial=self._pressure(mean),
+            unit=self.model.pressure_unit,
             time_stamp=time_stamp,
             pulse_rate=SFloat.from_value(round(pulse_per_min)),
             user_id=user_id if self.model.users > 1 or self.model.beurer_quirks else None,
@@ -162,6 +167,12 @@ class BloodPressureCuff(ClockedPeripheral):
             profile="beurer-bm",
         )
 
+    def _pressure(self, pressure_mmhg: float) -> SFloat:
+        """A pressure in the model's unit: whole mmHg, or kPa to 0.1 (what a kPa display shows)."""
+        if self.model.pressure_unit == "kPa":
+            return SFloat.from_value(round(mmhg_to_kpa(pressure_mmhg), 1), exponent=-1)
+        return SFloat.from_value(round(pressure_mmhg))
+
     async def measure(
         self,
         systolic_mmhg: float,
@@ -181,7 +192,9 @@ class BloodPressureCuff(ClockedPeripheral):
         """
         top = int(systolic_mmhg) + 30
         for pressure in range(0, top + 1, ICP_STEP_MMHG):
-            icp = IntermediateCuffPressure.build(cuff_pressure=SFloat.from_value(pressure))
+            icp = IntermediateCuffPressure.build(
+                cuff_pressure=self._pressure(pressure), unit=self.model.pressure_unit
+            )
             for connection in list(self.connections):
                 await self.device.notify_subscriber(connection, self.icp_char, bytes(icp))
         reading = StoredReading(

@@ -26,6 +26,8 @@ class Faults:
     malformed_every: int | None = None  # every Nth notification is truncated by one byte
     slow_response_s: float = 0.0  # delay before each record and each response
     skip_final_response: bool = False  # the RACP/BP end indication never comes
+    racp_busy_first: bool = False  # a stale RACP procedure runs until the first Abort
+    cccd_lost_writes: int = 0  # forgets the measurement CCCD at each of the first N RACP writes
     # record level
     sequence_reset_after: int | None = None  # sequence restarts at 0 after N readings
     sequence_start: int = 0  # first sequence number (65530 shows the wrap at 65535)

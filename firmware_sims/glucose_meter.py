@@ -2,10 +2,14 @@
 
 GLS v1.0.1: Glucose Measurement 0x2A18 and Context 0x2A34 (notify), Glucose Feature 0x2A51
 (read), Record Access Control Point 0x2A52 (write + indicate). The RACP logic is the pure
-`RacpServer`; this module moves its decisions onto the air. GLS 3.4.2 error handling: a RACP
-write while its CCCD is not set for indications gets ATT error 0xFD (CCCD Improperly
-Configured); a second procedure while one runs gets 0xFE (Procedure Already in Progress); only
-Abort may interrupt. CTS 1.1: Current Time 0x2A2B (read, notify, write sets the clock).
+`RacpServer`; this module moves its decisions onto the air. GLS 1.0.1 error handling (section
+1.6, Attribute Protocol Application Error codes, and 3.4.2): a RACP write while the RACP CCCD is
+not set for indications, or a "report stored records" while Glucose Measurement notifications
+are off, gets ATT error 0x81 (Client Characteristic Configuration Descriptor Improperly
+Configured); a second procedure while one runs gets 0x80 (Procedure Already in Progress); only
+Abort may interrupt. (0xFD and 0xFE are the Core Specification Supplement's common profile
+codes, which GLS does not use.) CTS 1.1: Current Time 0x2A2B (read, notify, write sets the
+clock). GAP Appearance: Generic Glucose Meter.
 """
 
 from __future__ import annotations
@@ -29,13 +33,13 @@ from devices.codecs import (
     Meal,
     SFloat,
 )
-from devices.codecs.racp import FilterType
+from devices.codecs.racp import FilterType, OpCode, Operator
 from devices.units import MG_DL_PER_MMOL_L
 from firmware_sims.air import Air
 from firmware_sims.clocked import ClockedPeripheral, Now, utc_now
 from firmware_sims.device_clock import DeviceClock
 from firmware_sims.faults import Faults, next_sequence
-from firmware_sims.models import DeviceModel
+from firmware_sims.models import DeviceModel, passkey_of, system_id_for
 from firmware_sims.peripheral import (
     READABLE,
     Identity,
@@ -46,15 +50,24 @@ from firmware_sims.racp_server import ALL_FILTERS, GlucoseRecord, RacpAction, Ra
 
 logger = logging.getLogger(__name__)
 
-CCCD_IMPROPERLY_CONFIGURED = 0xFD
-PROCEDURE_ALREADY_IN_PROGRESS = 0xFE
+# GLS 1.0.1 section 1.6: Attribute Protocol Application Error codes of the Glucose Service.
+PROCEDURE_ALREADY_IN_PROGRESS = 0x80
+CCCD_IMPROPERLY_CONFIGURED = 0x81
 ABORT = b"\x03\x00"
+NOTIFY = 0x01
+INDICATE = 0x02
 FEATURES = (
     GlucoseFeatureBits.LOW_BATTERY_DETECTION
     | GlucoseFeatureBits.SENSOR_STRIP_INSERTION_ERROR_DETECTION
     | GlucoseFeatureBits.SENSOR_RESULT_HIGH_LOW_DETECTION
     | GlucoseFeatureBits.TIME_FAULT
 )
+
+
+def features_of(model: DeviceModel) -> int:
+    """The model's Glucose Feature bits: a meter that bonds with several hosts says so."""
+    multiple = 0 if model.bonded_host_only else GlucoseFeatureBits.MULTIPLE_BOND
+    return int(FEATURES | multiple)
 
 
 class GlucoseMeter(ClockedPeripheral):
@@ -71,7 +84,7 @@ class GlucoseMeter(ClockedPeripheral):
         address: str,
         utc_offset_min: int = 0,
         faults: Faults | None = None,
-        passkey: int = 123456,
+        passkey: int | None = None,
         now: Now = utc_now,
         clock_drift_ppm: float = 0.0,
         advertising_interval_ms: float = 100.0,
@@ -91,19 +104,26 @@ class GlucoseMeter(ClockedPeripheral):
             if model.user_facing_time_filter
             else frozenset({FilterType.SEQUENCE_NUMBER})
         )
-        self.racp = RacpServer(filter_types=filters)
+        operators = frozenset(Operator(o) for o in model.racp_operators)
+        self.racp = RacpServer(filter_types=filters, operators=operators)
         self.readings_taken = 0
         self._last_sequence: int | None = None
         self.procedure: asyncio.Task[None] | None = None
         self._abort = False
+        self._abort_requested = asyncio.Event()
+        self._stale_procedure_pending = self.faults.racp_busy_first
+        self._cccd_losses_left = self.faults.cccd_lost_writes
         self.notifications_sent = 0
         super().__init__(
             air,
             local_name=f"{model.name_prefix}{serial[-6:]}",
             address=address,
-            identity=Identity(model.manufacturer, model.model, serial),
+            identity=Identity(
+                model.manufacturer, model.model, serial, system_id=system_id_for(model, serial)
+            ),
             security=Security(model.security),
-            passkey=passkey,
+            passkey=passkey_of(model, passkey),
+            appearance=model.appearance,
             bonded_host_only=model.bonded_host_only,
             advertising_interval_ms=advertising_interval_ms,
         )
@@ -121,7 +141,7 @@ class GlucoseMeter(ClockedPeripheral):
         self.context_char: Characteristic[bytes] = self.with_protected_cccd(
             Characteristic("2A34", props.NOTIFY, READABLE, b"")
         )
-        feature = bytes(GlucoseFeature(int(FEATURES)))
+        feature = bytes(GlucoseFeature(features_of(self.model)))
         self.racp_char: Characteristic[bytes] = self.with_protected_cccd(
             Characteristic(
                 "2A52",
@@ -214,17 +234,42 @@ class GlucoseMeter(ClockedPeripheral):
     # RACP ---------------------------------------------------------------------------------
 
     def _on_racp_write(self, connection: Connection, value: bytes) -> None:
-        cccd = self.device.gatt_server.read_cccd(connection, self.racp_char)
-        if not cccd[0] & 0x02:
+        server = self.device.gatt_server
+        self._inject_racp_faults(connection)
+        if not server.read_cccd(connection, self.racp_char)[0] & INDICATE:
             raise ATT_Error(error_code=CCCD_IMPROPERLY_CONFIGURED)
         if self.procedure is not None and not self.procedure.done():
             if bytes(value) == ABORT:
                 self._abort = True
+                self._abort_requested.set()
                 return
             raise ATT_Error(error_code=PROCEDURE_ALREADY_IN_PROGRESS)
+        reports = bytes(value[:1]) == bytes([OpCode.REPORT_STORED_RECORDS])
+        if reports and not server.read_cccd(connection, self.measurement_char)[0] & NOTIFY:
+            # The records would go nowhere: refuse rather than look like an empty meter.
+            raise ATT_Error(error_code=CCCD_IMPROPERLY_CONFIGURED)
         action = self.racp.on_write(bytes(value))
         self._abort = False
         self.procedure = asyncio.get_running_loop().create_task(self._run(connection, action))
+
+    def _inject_racp_faults(self, connection: Connection) -> None:
+        if self._cccd_losses_left > 0:
+            self._cccd_losses_left -= 1
+            cccds = self.device.gatt_server.subscribers.get(connection, {})
+            cccds.pop(self.measurement_char.handle, None)
+        if self._stale_procedure_pending:
+            self._stale_procedure_pending = False
+            self._abort = False
+            self._abort_requested.clear()
+            self.procedure = asyncio.get_running_loop().create_task(self._stale(connection))
+
+    async def _stale(self, connection: Connection) -> None:
+        """A procedure nobody asked for on this link: it runs until aborted."""
+        try:
+            await self._abort_requested.wait()
+            await self.device.indicate_subscriber(connection, self.racp_char, b"\x06\x00\x03\x01")
+        except Exception as exc:  # the link dropped under us
+            logger.debug("%s: stale procedure ended: %r", self.address, exc)
 
     async def _run(self, connection: Connection, action: RacpAction) -> None:
         faults = self.faults

@@ -7,11 +7,27 @@ as the public reports say, they are not the vendors' firmware.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Literal
 
 from firmware_sims.errors import ScenarioError
+
+
+class Appearance(IntEnum):
+    """GAP Appearance values (Assigned Numbers 2.6: category << 6 | subcategory)."""
+
+    GENERIC_GLUCOSE_METER = 0x0400  # category 0x010
+    ARM_BLOOD_PRESSURE = 0x0381  # category 0x00E, subcategory 0x01
+    WRIST_BLOOD_PRESSURE = 0x0382  # category 0x00E, subcategory 0x02
+
+
+# RACP operators (GLS 1.0.1 3.4.1, Operator values 1-6) a model supports.
+ALL_RACP_OPERATORS = frozenset(range(1, 7))
+# All, >=, first, last: what Nordic's reference RACP server supports (sdk-nrf
+# subsys/bluetooth/services/cgms/cgms_racp.c answers Operator Not Supported for <= and range).
+BASIC_RACP_OPERATORS = frozenset({1, 3, 5, 6})
 
 
 class DeviceKind(StrEnum):
@@ -33,17 +49,22 @@ class DeviceModel:
     security: Literal["none", "just_works", "passkey"]
     source: str
     bonded_host_only: bool = False
+    appearance: int = 0  # GAP Appearance 0x2A01 (0 = Unknown)
+    oui: int = 0x00A0C9  # IEEE OUI in the DIS System ID (a made-up vendor per model)
+    passkey_per_pairing: bool = False  # draws a new passkey for every pairing (else a fixed one)
     # glucose meters
     unit: Literal["mg/dL", "mmol/L"] = "mg/dL"
     base_time_utc: bool = False  # Base Time is UTC and Time Offset the local offset
     time_offset: bool = True  # sends the Time Offset field at all
     user_facing_time_filter: bool = True  # RACP filter type 2 supported (optional in GLS)
     context: bool = True  # has Glucose Measurement Context
+    racp_operators: frozenset[int] = ALL_RACP_OPERATORS  # others: Operator Not Supported
     # blood-pressure cuffs
     send_all_on_connect: bool = False  # dumps its whole memory on every connection
     beurer_quirks: bool = False  # big-endian pulse/status, unflagged User ID, RFU flag bit 6
     users: int = 1
     disconnect_after_transfer: bool = False
+    pressure_unit: Literal["mmHg", "kPa"] = "mmHg"
 
 
 MODELS: dict[str, DeviceModel] = {
@@ -58,6 +79,8 @@ MODELS: dict[str, DeviceModel] = {
             security="just_works",
             unit="mg/dL",
             base_time_utc=True,
+            appearance=Appearance.GENERIC_GLUCOSE_METER,
+            oui=0x00C0DE,
             source=(
                 "PROFILES.md quirks 1, 10, 13, 18: Base Time is UTC and Time Offset the local "
                 "offset (LiamsGitHub/GlucometerBluetoothToHealthKit README); measurement, then "
@@ -72,6 +95,8 @@ MODELS: dict[str, DeviceModel] = {
             name_prefix="meter+",
             security="passkey",
             unit="mg/dL",
+            appearance=Appearance.GENERIC_GLUCOSE_METER,
+            oui=0x00AC4E,
             source=(
                 "PROFILES.md quirk 9: PIN bonding, the meter displays the passkey, no listeners "
                 "before pairing (xDrip issue 208, react-native-ble-plx issue 652); offset 0"
@@ -87,10 +112,15 @@ MODELS: dict[str, DeviceModel] = {
             bonded_host_only=True,
             unit="mmol/L",
             user_facing_time_filter=False,
+            racp_operators=BASIC_RACP_OPERATORS,
+            appearance=Appearance.GENERIC_GLUCOSE_METER,
+            oui=0x00B1D0,
             source=(
                 "PROFILES.md quirks 1 and 11: an mmol/L meter sending +180 min offsets "
                 "(nordicsemi/Android-BLE-Library issue 130); talks only to its bonded host, as "
-                "the A&D UA-651BLE does; answers Operand Not Supported for time filters (19)"
+                "the A&D UA-651BLE does; answers Operand Not Supported for time filters (19) "
+                "and Operator Not Supported for <= and range, as Nordic's reference RACP "
+                "server does (sdk-nrf cgms_racp.c)"
             ),
         ),
         DeviceModel(
@@ -101,6 +131,8 @@ MODELS: dict[str, DeviceModel] = {
             name_prefix="BLESmart_",
             security="just_works",
             users=2,
+            appearance=Appearance.ARM_BLOOD_PRESSURE,
+            oui=0x00B0E1,
             source=(
                 "PROFILES.md quirks 7, 11, 16: two users, sends only readings not yet "
                 "transferred ('deletes after transfer', derdilla docs/bluetooth.md)"
@@ -116,6 +148,8 @@ MODELS: dict[str, DeviceModel] = {
             send_all_on_connect=True,
             beurer_quirks=True,
             users=2,
+            appearance=Appearance.ARM_BLOOD_PRESSURE,
+            oui=0x00BE57,
             source=(
                 "PROFILES.md quirks 16 and 23: dumps its whole memory on every transfer; pulse "
                 "and status big-endian, User ID always sent without flag bit 3, flags bit 6 set "
@@ -131,13 +165,52 @@ MODELS: dict[str, DeviceModel] = {
             security="passkey",
             bonded_host_only=True,
             disconnect_after_transfer=True,
+            passkey_per_pairing=True,
+            appearance=Appearance.ARM_BLOOD_PRESSURE,
+            oui=0x00ADE0,
             source=(
                 "PROFILES.md quirk 11: sends data only to the paired host, then disconnects by "
-                "itself (obniz UA651BLE README-ja.md); passkey like the Silvercrest SBM69"
+                "itself (obniz UA651BLE README-ja.md); a new random passkey at every pairing, "
+                "like the Silvercrest SBM69 (1technophile/OpenMQTTGateway issue 806)"
+            ),
+        ),
+        DeviceModel(
+            key="kpa-cuff",
+            kind=DeviceKind.BP_CUFF,
+            manufacturer="homevitals",
+            model="BLS wrist cuff in kPa (simulated)",
+            name_prefix="BPkPa",
+            security="just_works",
+            pressure_unit="kPa",
+            appearance=Appearance.WRIST_BLOOD_PRESSURE,
+            oui=0x00C1A0,
+            source=(
+                "BLS 1.0 3.1 / Blood Pressure Measurement flags bit 0: pressures in kPa; the "
+                "obniz UA651BLE driver documents a 17.6 kPa reading (B0 F0), i.e. kPa on the "
+                "air from a shipping cuff"
             ),
         ),
     )
 }
+
+
+def system_id_for(model: DeviceModel, serial: str) -> bytes:
+    """The DIS System ID 0x2A23 of a device: Manufacturer Identifier (uint40, from the serial)
+    then the model's Organizationally Unique Identifier (uint24), least significant octet first
+    (DIS 1.1 3.9; GATT Specification Supplement, System ID)."""
+    manufacturer_id = int.from_bytes(hashlib.sha256(serial.encode()).digest()[:5], "little")
+    return manufacturer_id.to_bytes(5, "little") + model.oui.to_bytes(3, "little")
+
+
+DEFAULT_PASSKEY = 123456
+
+
+def passkey_of(model: DeviceModel, passkey: int | None) -> int | None:
+    """The passkey a device of `model` uses: `passkey` when given (a scenario or a test fixes
+    it); else None (a new one per pairing) for models that draw one, the default otherwise."""
+    if passkey is not None or model.passkey_per_pairing:
+        return passkey
+    return DEFAULT_PASSKEY
 
 
 def get_model(key: str, *, where: str = "model") -> DeviceModel:

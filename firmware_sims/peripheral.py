@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from enum import StrEnum
 from bumble import hci, pairing
 from bumble.att import ATT_Error, Attribute, AttributeValue, AttributeValueV2, ErrorCode
 from bumble.device import Connection, Device
-from bumble.gatt import Characteristic, Descriptor, Service
+from bumble.gatt import GATT_APPEARANCE_CHARACTERISTIC, Characteristic, Descriptor, Service
 
 from bumble_bleak.advertising import build_advertising
 from firmware_sims.air import Air
@@ -51,7 +52,7 @@ class Identity:
     serial: str
     firmware: str = "1.0.0"
     hardware: str = "A"
-    system_id: bytes = b"\x00" * 8
+    system_id: bytes = b"\x00" * 8  # models pass `models.system_id_for` (never all zeros)
 
 
 class _DeviceDelegate(pairing.PairingDelegate):
@@ -68,7 +69,7 @@ class _DeviceDelegate(pairing.PairingDelegate):
         return self._owner.accepts_pairing()
 
     async def generate_passkey(self) -> int:
-        return self._owner.passkey
+        return self._owner.passkey_for_pairing()
 
     async def display_number(self, number: int, digits: int) -> None:
         self._owner.show_passkey(number)
@@ -87,19 +88,23 @@ class SimulatedPeripheral:
         address: str,
         identity: Identity,
         security: Security = Security.JUST_WORKS,
-        passkey: int = 123456,
+        passkey: int | None = 123456,
         bonded_host_only: bool = False,
         battery_level_pct: int = 87,
         advertising_interval_ms: float = 100.0,
+        appearance: int = 0,
     ) -> None:
-        if not 0 <= passkey <= 999_999:
+        if passkey is not None and not 0 <= passkey <= 999_999:
             raise FirmwareSimsError(f"passkey must be 0..999999, got {passkey}")
+        if not 0 <= appearance <= 0xFFFF:
+            raise FirmwareSimsError(f"appearance must be a uint16, got {appearance}")
         self.air = air
         self.local_name = local_name
         self.address = address
         self.identity = identity
         self.security = security
-        self.passkey = passkey
+        self.passkey = passkey  # None: a new random passkey for every pairing
+        self.appearance = appearance
         self.bonded_host_only = bonded_host_only
         self.battery_level_pct = battery_level_pct
         self.advertising_interval_ms = advertising_interval_ms
@@ -114,6 +119,7 @@ class SimulatedPeripheral:
         self.device.pairing_config_factory = self._pairing_config
         self.device.on("connection", self._on_connection)
         self.device.add_services(self.build_services())
+        self._set_appearance(appearance)
 
     # GATT ---------------------------------------------------------------------------------
 
@@ -136,6 +142,12 @@ class SimulatedPeripheral:
             Characteristic.Properties.NOTIFY,
         )
         return [dis, Service("180F", [self.battery_level])]
+
+    def _set_appearance(self, appearance: int) -> None:
+        """Bumble's GAP service says Appearance 0 (Unknown); a device says what it is."""
+        for attribute in self.device.gatt_server.attributes:
+            if attribute.type == GATT_APPEARANCE_CHARACTERISTIC:
+                attribute.value = struct.pack("<H", appearance)
 
     def with_protected_cccd(self, characteristic: Characteristic[bytes]) -> Characteristic[bytes]:
         """Give `characteristic` a CCCD that only a bonded, encrypted link may write (GLS 1.0
@@ -174,6 +186,13 @@ class SimulatedPeripheral:
     def accepts_pairing(self) -> bool:
         """Whether an incoming pairing request is accepted (the refuse-pairing fault says no)."""
         return not self.refuse_pairing and self.security is not Security.NONE
+
+    def passkey_for_pairing(self) -> int:
+        """The passkey this pairing uses: the fixed one, or a new random one (Core v5.4 Vol 3
+        Part H 2.3.5.3: a passkey should be random for each pairing)."""
+        if self.passkey is not None:
+            return self.passkey
+        return secrets.randbelow(1_000_000)
 
     def show_passkey(self, number: int) -> None:
         """What the device's display shows during passkey entry."""

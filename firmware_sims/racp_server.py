@@ -36,6 +36,14 @@ ALL_OPERATORS = frozenset(
         Operator.LAST_RECORD,
     }
 )
+_REQUEST_OP_CODES = frozenset(
+    {
+        OpCode.REPORT_STORED_RECORDS,
+        OpCode.DELETE_STORED_RECORDS,
+        OpCode.ABORT_OPERATION,
+        OpCode.REPORT_NUMBER_OF_STORED_RECORDS,
+    }
+)
 ALL_FILTERS = frozenset({FilterType.SEQUENCE_NUMBER, FilterType.USER_FACING_TIME})
 
 
@@ -90,6 +98,10 @@ class RacpServer:
         answers with a response code, GLS 3.4.2)."""
         if not data:
             return _respond(0, ResponseCode.INVALID_OPERAND)
+        if data[0] not in _REQUEST_OP_CODES:
+            # Responses (5, 6) and RFU op codes are not requests a client may write, whatever
+            # follows them (GLS 1.0.1 3.4.2: Op Code Not Supported).
+            return _respond(data[0], ResponseCode.OP_CODE_NOT_SUPPORTED)
         try:
             request = RecordAccessControlPoint.from_bytes(data)
         except DecodeError:

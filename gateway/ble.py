@@ -18,7 +18,7 @@ from datetime import datetime
 
 from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
-from bleak.exc import BleakError
+from bleak.exc import BleakError, BleakGATTProtocolError
 
 from devices.sessions import (
     BaseSession,
@@ -155,5 +155,6 @@ class SessionLink:
                 return Disconnected(f"link lost during {type(command).__name__}: {exc}")
             if isinstance(command, Pair):
                 return PairDone(False, str(exc))
-            return OperationFailed(uuid, str(exc))
+            code = int(exc.code) if isinstance(exc, BleakGATTProtocolError) else None
+            return OperationFailed(uuid, str(exc), code)
         return None

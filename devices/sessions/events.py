@@ -74,10 +74,12 @@ class Notified:
 
 @dataclass(frozen=True, slots=True)
 class OperationFailed:
-    """A GATT operation the session asked for failed (ATT error, not permitted, ...)."""
+    """A GATT operation the session asked for failed (ATT error, not permitted, ...);
+    `att_error` is the ATT error code when the device answered with one."""
 
     uuid: str
     reason: str
+    att_error: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

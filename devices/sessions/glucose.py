@@ -63,6 +63,9 @@ from devices.sessions.events import (
 )
 
 SEQUENCE_MAX = 0xFFFF
+# GLS 1.0.1 section 1.6, Attribute Protocol Application Error codes of a RACP write.
+PROCEDURE_ALREADY_IN_PROGRESS = 0x80
+CCCD_IMPROPERLY_CONFIGURED = 0x81
 # Answers meaning "this meter cannot do that filter": fall back to all records (quirk 19).
 NOT_SUPPORTED = frozenset(
     {
@@ -123,6 +126,8 @@ class GlucoseSession(BaseSession):
         self._seen: set[tuple[int, str | None]] = set()
         self._pending: tuple[GlucoseMeasurement, bytes, datetime] | None = None
         self._fallback = False
+        self._recovered: set[int] = set()  # RACP write errors already recovered from once
+        self._aborting = False
 
     def _required_missing(self) -> list[str]:
         required = (gatt.GLUCOSE_MEASUREMENT, gatt.RECORD_ACCESS_CONTROL_POINT)
@@ -162,7 +167,7 @@ class GlucoseSession(BaseSession):
             self._deadline_s = at.monotonic_s + self.params.silence_timeout_s
             return []
         if isinstance(event, OperationFailed):
-            return self._end(Outcome.DEVICE_ERROR, f"{event.uuid}: {event.reason}", at)
+            return self._on_write_failed(event, at)
         if not isinstance(event, Notified):
             return []
         self._deadline_s = at.monotonic_s + self.params.silence_timeout_s
@@ -175,6 +180,25 @@ class GlucoseSession(BaseSession):
         if event.uuid == gatt.RECORD_ACCESS_CONTROL_POINT:
             return self._on_racp(event.data, at)
         return []
+
+    def _on_write_failed(self, event: OperationFailed, at: Instant) -> list[Output]:
+        """A RACP write refused with a GLS error is recovered from once: "procedure already in
+        progress" (0x80) -> abort it, then ask again; "CCCD improperly configured" (0x81: the
+        meter lost our notification or indication setting) -> subscribe again, then ask again."""
+        code = event.att_error
+        racp = event.uuid == gatt.RECORD_ACCESS_CONTROL_POINT
+        if racp and code not in self._recovered:
+            if code == PROCEDURE_ALREADY_IN_PROGRESS:
+                self._recovered.add(code)
+                self._count("racp_busy")
+                self._aborting = True
+                abort = bytes(RecordAccessControlPoint.abort())
+                return [self._command(Write(gatt.RECORD_ACCESS_CONTROL_POINT, abort), at)]
+            if code == CCCD_IMPROPERLY_CONFIGURED:
+                self._recovered.add(code)
+                self._count("racp_resubscribe")
+                return self._subscribe(at)
+        return self._end(Outcome.DEVICE_ERROR, f"{event.uuid}: {event.reason}", at)
 
     def _on_measurement(self, data: bytes, at: Instant) -> None:
         self._flush_pending()
@@ -229,6 +253,9 @@ class GlucoseSession(BaseSession):
             self._quarantine(gatt.RECORD_ACCESS_CONTROL_POINT, data, "unexpected RACP op code", at)
             return []
         code = response.response_code
+        if self._aborting and response.request_op_code == OpCode.ABORT_OPERATION:
+            self._aborting = False  # the stale procedure is over (whatever it says): ask again
+            return self._request(self._mode, at)
         if code == ResponseCode.SUCCESS:
             self._flush_pending()  # the procedure is over: no context will follow
             return self._complete(at)
