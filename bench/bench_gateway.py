@@ -1,12 +1,14 @@
 """Gateway benchmarks: a 1,000-record back-fill, and N cuffs at one reading per second each.
 
-    python -m bench.bench_gateway [--sizes 10,50,100] [--window 20]
+    python -m bench.bench_gateway [--sizes 10,50,100] [--window 20] [--backfill-only]
 
 1. Back-fill: a simulated meter holding 1,000 records is paired and fully fetched by the
    gateway (bond, DIS, clock, RACP "all", readings built and validated, one outbox transaction
    with WAL + synchronous=FULL). Baseline in the same run: plain bleak on the same air doing
    only subscribe + `01 01` + collecting the notifications. Pacing is 0 (the default 0.5 s
    between GATT operations adds about 4 s to a first session, independent of record count).
+   Both on the fast air (every packet at once) and on the realistic one (connection events,
+   ATT MTU and data length of the meters' `LinkTiming`), next to the timing model's ceiling.
 2. Fleet: N Omron-like cuffs on one virtual air, all paired to one gateway and kept connected by
    their sync sessions, each running a full cuff cycle once per second for `window` seconds.
    Every indication is committed to the outbox on its own (RELIABILITY.md I1). Lost = readings
@@ -32,10 +34,11 @@ from pathlib import Path
 from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
 
-from firmware_sims.air import VirtualAir
+from firmware_sims.air import Timing, VirtualAir
 from firmware_sims.bp_cuff import BloodPressureCuff
 from firmware_sims.hci_bridge import open_hci_endpoint
 from firmware_sims.models import get_model
+from firmware_sims.radio_timing import METER_TIMING
 from gateway.app import open_hub
 from gateway.settings import load_settings
 from tests.gateway.sims import PASSKEY, add_records, cuff_ids, hub, make_meter
@@ -58,8 +61,8 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, {system}"
 
 
-async def _raw_backfill(records: int) -> float:
-    async with VirtualAir(supervision_timeout_s=5.0) as air:
+async def _raw_backfill(records: int, timing: Timing = "fast") -> float:
+    async with VirtualAir(supervision_timeout_s=5.0, timing=timing) as air:
         meter = make_meter(air, model="contour-like", address="F1:00:00:00:01:01")
         add_records(meter, records)
         await meter.power_on()
@@ -85,8 +88,10 @@ async def _raw_backfill(records: int) -> float:
         return elapsed
 
 
-async def _gateway_backfill(records: int, workdir: Path) -> tuple[float, int]:
-    async with VirtualAir(supervision_timeout_s=5.0) as air:
+async def _gateway_backfill(
+    records: int, workdir: Path, timing: Timing = "fast"
+) -> tuple[float, int]:
+    async with VirtualAir(supervision_timeout_s=5.0, timing=timing) as air:
         meter = make_meter(air, address="F1:00:00:00:01:02")
         add_records(meter, records)
         await meter.power_on()
@@ -243,17 +248,27 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--records", type=int, default=1000)
     parser.add_argument("--worker", nargs=3, metavar=("SPEC", "N", "DIR"))
+    parser.add_argument(
+        "--backfill-only", action="store_true", help="skip the fleet runs (minutes each)"
+    )
     args, _ = parser.parse_known_args()
     if args.worker:
         spec, n, directory = args.worker
         asyncio.run(_worker(spec, int(n), Path(directory)))
         return
+    load = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         raw_s = asyncio.run(_raw_backfill(args.records))
         gw_s, stored = asyncio.run(_gateway_backfill(args.records, Path(tmp) / "b"))
         print(f"back-fill {args.records}: raw bleak {raw_s:.2f}s, gateway {gw_s:.2f}s ({stored})")
+        raw_real_s = asyncio.run(_raw_backfill(args.records, "realistic"))
+        gw_real_s, stored_real = asyncio.run(
+            _gateway_backfill(args.records, Path(tmp) / "r", "realistic")
+        )
+        print(f"realistic: raw bleak {raw_real_s:.2f}s, gateway {gw_real_s:.2f}s ({stored_real})")
         rows, split_rows = [], []
-        for n in (int(x) for x in args.sizes.split(",")):
+        sizes = [] if args.backfill_only else [int(x) for x in args.sizes.split(",")]
+        for n in sizes:
             row = asyncio.run(_fleet(n, args.window, Path(tmp) / f"f{n}"))
             print(row, flush=True)
             rows.append(row)
@@ -263,7 +278,8 @@ def main() -> None:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"\n## gateway: back-fill and devices per hub ({stamp})\n",
-        f"Machine: {_machine()}. Shared 2-core box (other work running): treat as a floor.\n",
+        f"Machine: {_machine()}. Shared 2-core box (other work running): treat as a floor; "
+        f"load average at the start {load[0]:.1f}.\n",
         f"Back-fill of {args.records} glucose records, virtual air, pacing 0:\n",
         "| path | seconds | records/s |",
         "|---|---|---|",
@@ -272,17 +288,31 @@ def main() -> None:
         f"| gateway: bond, DIS, clock, RACP, readings, one outbox commit ({stored} stored) "
         f"| {gw_s:.2f} | {args.records / gw_s:,.0f} |",
         "",
+        f"The same on a realistic air (`VirtualAir(timing='realistic')`: the meters' link, "
+        f"{METER_TIMING.connection_interval_ms:g} ms connection interval, "
+        f"{METER_TIMING.packets_per_event} packets per event, ATT MTU {METER_TIMING.att_mtu}, "
+        f"data length {METER_TIMING.data_length}; the model's ceiling is "
+        f"{METER_TIMING.records_per_second(15):.0f} one-packet records/s, so "
+        f"{args.records / METER_TIMING.records_per_second(15):.1f} s for the records alone):\n",
+        "| path | seconds | records/s |",
+        "|---|---|---|",
+        f"| baseline: plain bleak, subscribe + RACP `01 01` only | {raw_real_s:.2f} "
+        f"| {args.records / raw_real_s:,.0f} |",
+        f"| gateway ({stored_real} stored) | {gw_real_s:.2f} | {args.records / gw_real_s:,.0f} |",
+    ]
+    fleet_lines = [
+        "",
         f"Cuffs at one full cuff cycle per second each, {args.window:.0f} s window, devices and "
         "gateway in one process (CPU % is both), each indication committed on its own:\n",
         "| cuffs | pair all (s) | readings made | made/s | lost | unexpected | CPU % |",
         "|---|---|---|---|---|---|---|",
     ]
-    lines += [
+    fleet_lines += [
         f"| {r['n']:.0f} | {r['setup_s']:.1f} | {r['made']:.0f} | {r['rate']:.1f} "
         f"| {r['lost']:.0f} | {r['extra']:.0f} | {r['cpu_pct']:.0f} |"
         for r in rows
     ]
-    lines += [
+    fleet_lines += [
         "",
         "The same with the gateway alone in its own process (`open_hub` on a Bumble HCI/TCP "
         'transport into the bench\'s air); CPU % is the gateway process only; "pair all" includes '
@@ -290,11 +320,13 @@ def main() -> None:
         "| cuffs | pair all (s) | readings made | made/s | lost | unexpected | gateway CPU % |",
         "|---|---|---|---|---|---|---|",
     ]
-    lines += [
+    fleet_lines += [
         f"| {r['n']:.0f} | {r['setup_s']:.1f} | {r['made']:.0f} | {r['rate']:.1f} "
         f"| {r['lost']:.0f} | {r['extra']:.0f} | {r['cpu_pct']:.0f} |"
         for r in split_rows
     ]
+    if sizes:
+        lines += fleet_lines
     with RESULTS.open("a") as out:
         out.write("\n".join(lines) + "\n")
 

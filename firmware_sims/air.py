@@ -8,14 +8,19 @@ off leaves the central connected forever. `SupervisedLink` adds what a real radi
 or out of range) is dropped, and a connection that hears nothing from its peer for
 `supervision_timeout_s` is closed on the surviving side with HCI reason 0x08 (Connection
 Timeout), which is what a host (and therefore bleak) sees from a real controller.
+
+Airtime (`firmware_sims.radio_timing`): with `timing="realistic"` every data packet between a
+central and a peripheral that registered its `LinkTiming` waits for its slot in a connection
+event, in order, per direction; `timing="fast"` (the default, for tests) delivers at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from bumble import hci, ll
 from bumble.controller import Controller
@@ -27,23 +32,59 @@ from bumble.link import LocalLink
 from bumble_bleak.backend import VirtualBleakClient, VirtualBleakScanner, radio_backends
 from bumble_bleak.central import CentralRadio
 from firmware_sims.errors import FirmwareSimsError
+from firmware_sims.radio_timing import ConnectionEvents, LinkTiming
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SUPERVISION_TIMEOUT_S = 2.0
 
 
+Timing = Literal["fast", "realistic"]
+
+
+class _Pipe:
+    """One direction of one connection: packets wait for their connection event, in order."""
+
+    def __init__(self, link: SupervisedLink, timing: LinkTiming) -> None:
+        self._link = link
+        self._events = ConnectionEvents(timing, asyncio.get_running_loop().time())
+        self._queue: deque[tuple[float, tuple[Any, ...]]] = deque()
+        self._handle: asyncio.TimerHandle | None = None
+
+    def send(self, args: tuple[Any, ...]) -> None:
+        loop = asyncio.get_running_loop()
+        due = self._events.schedule(loop.time())
+        self._queue.append((due, args))
+        if self._handle is None:
+            self._handle = loop.call_at(due, self._deliver)
+
+    def _deliver(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._handle = None
+        now = loop.time()
+        while self._queue and self._queue[0][0] <= now + 1e-6:
+            _, args = self._queue.popleft()
+            self._link.deliver_acl_data(*args)
+        if self._queue:
+            self._handle = loop.call_at(self._queue[0][0], self._deliver)
+
+
 class SupervisedLink(LocalLink):
     """A `LocalLink` that drops traffic of silent devices and times out their connections."""
 
-    def __init__(self, supervision_timeout_s: float) -> None:
+    def __init__(self, supervision_timeout_s: float, timing: Timing = "fast") -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         if supervision_timeout_s <= 0:
             raise FirmwareSimsError(
                 f"supervision_timeout_s must be > 0, got {supervision_timeout_s!r}"
             )
+        if timing not in ("fast", "realistic"):
+            raise FirmwareSimsError(f"timing must be 'fast' or 'realistic', got {timing!r}")
         self.supervision_timeout_s = supervision_timeout_s
         self.silent: set[str] = set()
+        self.timing: Timing = timing
+        self.link_timings: dict[str, LinkTiming] = {}  # peripheral address -> its parameters
+        self._pipes: dict[tuple[str, str], _Pipe] = {}
 
     def _is_silent(self, address: hci.Address | None) -> bool:
         return address is not None and str(address) in self.silent
@@ -51,6 +92,24 @@ class SupervisedLink(LocalLink):
     def send_acl_data(
         self, sender_controller: Controller, destination_address: hci.Address, *args: Any
     ) -> None:
+        if self._is_silent(sender_controller.random_address) or self._is_silent(
+            destination_address
+        ):
+            return
+        sender, destination = str(sender_controller.random_address), str(destination_address)
+        timing = self.link_timings.get(sender) or self.link_timings.get(destination)
+        if self.timing == "fast" or timing is None:
+            super().send_acl_data(sender_controller, destination_address, *args)
+            return
+        pipe = self._pipes.get((sender, destination))
+        if pipe is None:
+            pipe = self._pipes[(sender, destination)] = _Pipe(self, timing)
+        pipe.send((sender_controller, destination_address, *args))
+
+    def deliver_acl_data(
+        self, sender_controller: Controller, destination_address: hci.Address, *args: Any
+    ) -> None:
+        """Hand a packet whose airtime has passed to the peer (unless one side went silent)."""
         if self._is_silent(sender_controller.random_address) or self._is_silent(
             destination_address
         ):
@@ -155,6 +214,10 @@ class Air(Protocol):
     def set_in_range(self, address: str, in_range: bool) -> None:
         """Radio range (only the virtual air can move a device)."""
 
+    def set_link_timing(self, device: Device, timing: LinkTiming) -> None:
+        """The link parameters of a peripheral's connections (only the virtual air models
+        airtime; a real radio has its own)."""
+
 
 class RadioAir:
     """One simulated peripheral on a Bumble transport (`usb:0`, `serial:...`, `tcp-client:...`):
@@ -203,13 +266,17 @@ class RadioAir:
     def set_in_range(self, address: str, in_range: bool) -> None:
         """A real radio cannot be moved out of range from here (no-op)."""
 
+    def set_link_timing(self, device: Device, timing: LinkTiming) -> None:
+        """A real radio times its own links (no-op)."""
+
     async def close(self) -> None:
         """Close the transport."""
         await self.transport.close()
 
 
 class VirtualAir:
-    """One shared virtual radio: a `SupervisedLink` plus the devices on it.
+    """One shared virtual radio: a `SupervisedLink` plus the devices on it. `timing="fast"`
+    delivers packets at once (tests); `"realistic"` gives them connection-event airtime.
 
     Use it as an async context manager (Bumble controllers need a running loop)::
 
@@ -219,8 +286,13 @@ class VirtualAir:
             scanner_cls, client_cls = air.backends()
     """
 
-    def __init__(self, *, supervision_timeout_s: float = DEFAULT_SUPERVISION_TIMEOUT_S) -> None:
-        self.link = SupervisedLink(supervision_timeout_s)
+    def __init__(
+        self,
+        *,
+        supervision_timeout_s: float = DEFAULT_SUPERVISION_TIMEOUT_S,
+        timing: Timing = "fast",
+    ) -> None:
+        self.link = SupervisedLink(supervision_timeout_s, timing)
         self._devices: list[Device] = []
         self._controllers: dict[int, Controller] = {}
         self._central: CentralRadio | None = None  # built on first use
@@ -262,6 +334,12 @@ class VirtualAir:
     def controller_of(self, device: Device) -> Controller:
         """The controller (the radio) of a device made by `new_device`."""
         return self._controllers[id(device)]
+
+    def set_link_timing(self, device: Device, timing: LinkTiming) -> None:
+        """Run `device`'s connections with `timing` (airtime only when the air is realistic;
+        the controller's LE data packet length always, so the host fragments as it would)."""
+        self.controller_of(device).le_acl_data_packet_length = timing.data_length
+        self.link.link_timings[str(device.random_address)] = timing
 
     def is_virtual(self) -> bool:
         """True: links here have a simulated supervision timeout and range."""

@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from firmware_sims.air import RadioAir, VirtualAir
+from firmware_sims.air import RadioAir, Timing, VirtualAir
 from firmware_sims.errors import FirmwareSimsError
 from firmware_sims.expectations import scenario_evidence
 from firmware_sims.hci_bridge import open_hci_endpoint
@@ -73,6 +73,13 @@ def run(
     exit_when_done: Annotated[
         bool, typer.Option(help="stop after the last reading instead of staying on the air")
     ] = False,
+    timing: Annotated[
+        str,
+        typer.Option(
+            help="virtual air: 'realistic' (connection events, MTU, data length per model) "
+            "or 'fast' (every packet at once)"
+        ),
+    ] = "realistic",
 ) -> None:
     """Run a scenario's devices (Ctrl-C stops)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -85,10 +92,13 @@ def run(
         if acceleration <= 0:
             raise typer.BadParameter("must be > 0", param_hint="--acceleration")
         parsed = _with_acceleration(parsed, acceleration)
+    if timing not in ("fast", "realistic"):
+        raise typer.BadParameter("must be 'fast' or 'realistic'", param_hint="--timing")
+    timing_mode: Timing = "realistic" if timing == "realistic" else "fast"
     evidence = scenario_evidence(parsed)
     typer.echo(f"scenario {parsed.name}: {len(parsed.devices)} device(s), data shows {evidence}")
     try:
-        asyncio.run(_run(parsed, transport, hci_host, hci_port, exit_when_done))
+        asyncio.run(_run(parsed, transport, hci_host, hci_port, exit_when_done, timing=timing_mode))
     except KeyboardInterrupt:
         typer.echo("stopped")
     except (FirmwareSimsError, OSError) as exc:
@@ -101,12 +111,18 @@ def _with_acceleration(scenario: Scenario, acceleration: float) -> Scenario:
 
 
 async def _run(
-    scenario: Scenario, transport: str, hci_host: str, hci_port: int, exit_when_done: bool
+    scenario: Scenario,
+    transport: str,
+    hci_host: str,
+    hci_port: int,
+    exit_when_done: bool,
+    *,
+    timing: Timing,
 ) -> None:
     if transport != "virtual":
         await _run_on_radio(scenario, transport, exit_when_done)
         return
-    async with VirtualAir() as air:
+    async with VirtualAir(timing=timing) as air:
         endpoint = await open_hci_endpoint(air, hci_host, hci_port)
         typer.echo(f"virtual air: join with ble_transport = {endpoint.spec!r}")
         run = ScenarioRun(scenario, air)

@@ -26,6 +26,7 @@ from bumble.gatt import GATT_APPEARANCE_CHARACTERISTIC, Characteristic, Descript
 from bumble_bleak.advertising import build_advertising
 from firmware_sims.air import Air
 from firmware_sims.errors import FirmwareSimsError
+from firmware_sims.radio_timing import METER_TIMING, LinkTiming
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,7 @@ class SimulatedPeripheral:
         battery_level_pct: int = 87,
         advertising_interval_ms: float = 100.0,
         appearance: int = 0,
+        link_timing: LinkTiming = METER_TIMING,
     ) -> None:
         if passkey is not None and not 0 <= passkey <= 999_999:
             raise FirmwareSimsError(f"passkey must be 0..999999, got {passkey}")
@@ -116,6 +118,9 @@ class SimulatedPeripheral:
         self.powered = False
         self.device: Device = air.new_device(local_name, address)
         self.controller = air.controller_of(self.device)
+        self.link_timing = link_timing
+        air.set_link_timing(self.device, link_timing)
+        self.device.gatt_server.max_mtu = link_timing.att_mtu
         self.device.pairing_config_factory = self._pairing_config
         self.device.on("connection", self._on_connection)
         self.device.add_services(self.build_services())

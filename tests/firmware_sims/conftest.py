@@ -21,7 +21,9 @@ from firmware_sims.peripheral import (
     Security,
     SimulatedPeripheral,
 )
+from firmware_sims.radio_timing import LinkTiming
 
+ECHO_TIMING = LinkTiming(att_mtu=517, data_length=251)  # a 5.x part: everything at its largest
 ECHO_SERVICE = "7e570000-0000-4000-8000-00000000e540"
 ECHO_VALUE = "7e570001-0000-4000-8000-00000000e540"
 ECHO_NOTIFY = "7e570002-0000-4000-8000-00000000e540"
@@ -82,5 +84,6 @@ def make_echo(
         address=address,
         identity=Identity("Acme Medical", "Echo 1", f"SN{address[-2:]}"),
         security=security,
+        link_timing=kwargs.pop("link_timing", ECHO_TIMING),  # type: ignore[arg-type]
         **kwargs,  # type: ignore[arg-type]
     )
