@@ -24,7 +24,12 @@ from devices.codecs.blood_pressure_measurement import (
     MeasurementStatus,
     PulseRateRange,
 )
-from devices.codecs.cgm_measurement import CgmMeasurement, crc16_mcrf4xx, split_records
+from devices.codecs.cgm_measurement import (
+    CgmMeasurement,
+    CgmMeasurementNotification,
+    crc16_mcrf4xx,
+    split_records,
+)
 from devices.codecs.current_time import AdjustReason, CurrentTime, DayOfWeek
 from devices.codecs.date_time import DateTime
 from devices.codecs.device_information import (
@@ -94,7 +99,7 @@ CODECS = (
     PlxContinuousMeasurement,
     TemperatureMeasurement,
     WeightMeasurement,
-    CgmMeasurement,
+    CgmMeasurementNotification,
 )
 for _codec in CODECS:
     register(_codec.UUID, _codec.__name__, _codec.from_bytes)
@@ -111,6 +116,7 @@ __all__ = [
     "BloodPressureMeasurement",
     "CarbohydrateId",
     "CgmMeasurement",
+    "CgmMeasurementNotification",
     "Characteristic",
     "CurrentTime",
     "DateTime",

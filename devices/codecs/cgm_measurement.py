@@ -9,8 +9,11 @@ SFLOAT mg/dL/min (bit 0), Quality SFLOAT % (bit 1), and an optional E2E-CRC u16.
 
 The CRC is present when Size is the computed length + 2 (Nordic's parser infers it the same
 way); it is CRC-16/MCRF4XX (reflected poly 0x1021, init 0xFFFF, no final xor) over the record
-without the CRC, and a mismatch is a `DecodeError`. One notification may hold several records:
-`split_records` decodes them all; `from_bytes` decodes exactly one.
+without the CRC, and a mismatch is a `DecodeError`. One notification may hold several records
+back to back, each starting with its Size (CGMS 1.0.1 3.1: "the Server may send more than one
+CGM Measurement record in one notification"; Nordic's parser loops the same way):
+`CgmMeasurementNotification` (what `decode(0x2AA7, ...)` returns) holds them all, in order;
+`CgmMeasurement.from_bytes` decodes exactly one record.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from devices.codecs._reader import Reader, forbid, put_uint, require
 from devices.codecs.errors import EncodeError
 from devices.codecs.sfloat import SFloat
 
-__all__ = ["CgmMeasurement", "crc16_mcrf4xx", "split_records"]
+__all__ = ["CgmMeasurement", "CgmMeasurementNotification", "crc16_mcrf4xx", "split_records"]
 
 _NAME = "CgmMeasurement"
 FLAG_TREND = 0x01
@@ -30,6 +33,7 @@ FLAG_QUALITY = 0x02
 FLAG_WARNING = 0x20
 FLAG_CAL_TEMP = 0x40
 FLAG_STATUS = 0x80
+MIN_RECORD_OCTETS = 6  # Size, Flags, Glucose Concentration, Time Offset
 _OCTETS = (("status", FLAG_STATUS), ("cal_temp", FLAG_CAL_TEMP), ("warning", FLAG_WARNING))
 
 
@@ -141,10 +145,36 @@ def split_records(data: bytes | bytearray | memoryview) -> tuple[CgmMeasurement,
     """Decode every size-prefixed record of one 0x2AA7 notification.
 
     Raises:
-        DecodeError: any record is invalid (the error's offset is within the whole payload).
+        DecodeError: any record is invalid (the error's offset is within the whole payload),
+            or fewer bytes than the smallest record are left after the last one (`$trailing`).
     """
     r = Reader(_NAME, data)
     records = [_read_record(r)]
-    while r.remaining:
+    while r.remaining >= MIN_RECORD_OCTETS:
         records.append(_read_record(r))
+    r.end()
     return tuple(records)
+
+
+@dataclass(frozen=True, slots=True)
+class CgmMeasurementNotification:
+    """One 0x2AA7 notification: one or more CGM records, in the order sent."""
+
+    UUID: ClassVar[int] = 0x2AA7
+    records: tuple[CgmMeasurement, ...]
+
+    @classmethod
+    def from_bytes(
+        cls, data: bytes | bytearray | memoryview, *, profile: str | None = None
+    ) -> Self:
+        """Decode every record. `profile` is accepted for a uniform signature.
+
+        Raises:
+            DecodeError: a record is invalid, or bytes too few for a record are left over.
+        """
+        return cls(split_records(data))
+
+    def __bytes__(self) -> bytes:
+        if not self.records:
+            raise EncodeError(_NAME, "records", "a notification carries at least one record")
+        return b"".join(bytes(record) for record in self.records)

@@ -4,6 +4,8 @@ Spec: HRS 1.0 / SIG GATT XML `org.bluetooth.characteristic.heart_rate_measuremen
 (PROFILES.md section 2.9). Flags: bit 0 heart rate is uint16 (else uint8), bits 1-2 sensor
 contact (2 supported but not detected, 3 detected), bit 3 Energy Expended uint16 kJ present,
 bit 4 RR-Intervals present (uint16 each, 1/1024 s, as many as fit). Bits 5-7 RFU, kept as sent.
+The RR-Interval field, when its flag says present, holds at least one interval (the XML gives
+it a minimum of one uint16): the flag set with no interval after it is malformed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Self
 
 from devices.codecs._reader import Reader, forbid, put_uint, require
+from devices.codecs.errors import EncodeError
 
 __all__ = ["HeartRateMeasurement"]
 
@@ -76,7 +79,8 @@ class HeartRateMeasurement:
         """Decode a notification. `profile` is accepted for a uniform signature.
 
         Raises:
-            DecodeError: truncated, or an odd byte left after the RR intervals.
+            DecodeError: truncated, the RR flag set without an interval, or an odd byte left
+                after the RR intervals.
         """
         r = Reader(_NAME, data)
         flags = r.u8("flags")
@@ -84,7 +88,7 @@ class HeartRateMeasurement:
         energy = r.u16("energy_expended_kj") if flags & FLAG_ENERGY else None
         rr: tuple[int, ...] | None = None
         if flags & FLAG_RR:
-            rr = tuple(r.u16("rr_intervals_1024ths") for _ in range(r.remaining // 2))
+            rr = tuple(r.u16("rr_intervals_1024ths") for _ in range(max(1, r.remaining // 2)))
         r.end()
         return cls(flags, rate, energy, rr)
 
@@ -99,7 +103,10 @@ class HeartRateMeasurement:
         else:
             forbid(self.energy_expended_kj, _NAME, "energy_expended_kj")
         if self.flags & FLAG_RR:
-            for rr in require(self.rr_intervals_1024ths, _NAME, "rr_intervals_1024ths"):
+            intervals = require(self.rr_intervals_1024ths, _NAME, "rr_intervals_1024ths")
+            if not intervals:
+                raise EncodeError(_NAME, "rr_intervals_1024ths", "the RR flag needs an interval")
+            for rr in intervals:
                 put_uint(out, rr, 2, _NAME, "rr_intervals_1024ths")
         else:
             forbid(self.rr_intervals_1024ths, _NAME, "rr_intervals_1024ths")

@@ -13,6 +13,7 @@ from devices.codecs import (
     BloodPressureFeature,
     BloodPressureMeasurement,
     CgmMeasurement,
+    CgmMeasurementNotification,
     CurrentTime,
     DateTime,
     FirmwareRevisionString,
@@ -165,7 +166,7 @@ def heart_rates(draw: st.DrawFn) -> HeartRateMeasurement:
         f,
         draw(u16 if f & 0x01 else u8),
         draw(u16) if f & 0x08 else None,
-        tuple(draw(st.lists(u16, max_size=9))) if f & 0x10 else None,
+        tuple(draw(st.lists(u16, min_size=1, max_size=9))) if f & 0x10 else None,
     )
 
 
@@ -267,5 +268,7 @@ VALID: dict[int, st.SearchStrategy[Characteristic]] = {
     0x2A5F: plx_continuous(),
     0x2A1C: temperatures(),
     0x2A9D: weights(),
-    0x2AA7: cgms(),
+    0x2AA7: st.builds(
+        CgmMeasurementNotification, st.lists(cgms(), min_size=1, max_size=3).map(tuple)
+    ),
 }

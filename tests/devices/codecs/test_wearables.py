@@ -7,7 +7,9 @@ import pytest
 
 from devices.codecs import (
     CgmMeasurement,
+    CgmMeasurementNotification,
     DecodeError,
+    EncodeError,
     HeartRateMeasurement,
     SFloat,
     WeightMeasurement,
@@ -29,6 +31,8 @@ def test_crc16_mcrf4xx_check_value() -> None:
 @pytest.mark.parametrize(
     ("name", "uuid", "payload", "field", "offset"),
     [
+        ("heart_rate_rr_flag_without_interval", 0x2A37, "10 48", "rr_intervals_1024ths", 2),
+        ("heart_rate_rr_flag_u16_without_interval", 0x2A37, "11 4800", "rr_intervals_1024ths", 3),
         ("cgm_crc_mismatch", 0x2AA7, "08 00 6400 0000 21C2", "e2e_crc", 6),
         # Android-BLE-Library ContinuousGlucoseMeasurementDataCallbackTest _crcError: the
         # record carries 0x6F58, the CRC of its first 6 bytes is 0x6F59.
@@ -78,9 +82,13 @@ def test_cgm_notification_with_two_records() -> None:
     second = CgmMeasurement(0x02, SFloat(0, 101), 5, quality_pct=SFloat(0, 90))
     data = bytes(first) + bytes(second)
     assert split_records(data) == (first, second)
+    assert decode(0x2AA7, data) == CgmMeasurementNotification((first, second))
     with pytest.raises(DecodeError) as caught:
-        decode(0x2AA7, data)
+        CgmMeasurement.from_bytes(data)  # exactly one record
     assert caught.value.field == "$trailing"
+    with pytest.raises(DecodeError) as caught:
+        decode(0x2AA7, data + b"\x06\x00")  # too few bytes for a third record
+    assert (caught.value.field, caught.value.offset) == ("$trailing", len(data))
     with pytest.raises(DecodeError) as caught:
         split_records(data[:-1])
     assert caught.value.offset == len(bytes(first)) + 6
@@ -88,8 +96,9 @@ def test_cgm_notification_with_two_records() -> None:
 
 def test_cgm_annunciation_keeps_octets_by_name_in_wire_order() -> None:
     # Only the warning octet (flag bit 5): the one byte is the warning, not the status.
-    record = decode(0x2AA7, CgmMeasurement(0x20, SFloat(0, 100), 0, warning=0x80).__bytes__())
-    assert isinstance(record, CgmMeasurement)
+    notification = decode(0x2AA7, bytes(CgmMeasurement(0x20, SFloat(0, 100), 0, warning=0x80)))
+    assert isinstance(notification, CgmMeasurementNotification)
+    [record] = notification.records
     assert (record.status, record.cal_temp, record.warning) == (None, None, 0x80)
     assert record.sensor_status_annunciation == 0x80 << 16
 
@@ -100,6 +109,8 @@ def test_heart_rate_properties() -> None:
     assert value.rr_intervals_s == (1.0,)
     assert HeartRateMeasurement.from_bytes(bytes(value)) == value
     assert HeartRateMeasurement(0x00, 60).sensor_contact is None
+    with pytest.raises(EncodeError):
+        bytes(HeartRateMeasurement(0x10, 60, rr_intervals_1024ths=()))
 
 
 def test_weight_units() -> None:

@@ -14,6 +14,7 @@ from devices.codecs import (
     BloodPressureFeature,
     BloodPressureMeasurement,
     CgmMeasurement,
+    CgmMeasurementNotification,
     CurrentTime,
     DateTime,
     DayOfWeek,
@@ -489,7 +490,9 @@ VECTORS: tuple[Vector, ...] = (
         # 99.7, E2E-CRC 0x3F8E. Nordic's comments name the octets Warning, Cal/Temp, Status;
         # by the wire order (PROFILES.md quirk 27) they are Status, Cal/Temp, Warning.
         "0F E3 D2E4 0500 02 14 FF 02F0 E5F3 8E3F",
-        CgmMeasurement(0xE3, _s(-2, 1234), 5, 0x02, 0x14, 0xFF, _s(-1, 2), _s(-1, 997), True),
+        CgmMeasurementNotification(
+            (CgmMeasurement(0xE3, _s(-2, 1234), 5, 0x02, 0x14, 0xFF, _s(-1, 2), _s(-1, 997), True),)
+        ),
         "NordicSemiconductor/Android-BLE-Library ContinuousGlucoseMeasurementDataCallbackTest "
         "onContinuousGlucoseMeasurementReceived_full",
     ),
@@ -497,21 +500,21 @@ VECTORS: tuple[Vector, ...] = (
         "cgm_nordic_small",
         0x2AA7,
         "06 00 0C10 0600",
-        CgmMeasurement(0x00, _s(1, 12), 6),
+        CgmMeasurementNotification((CgmMeasurement(0x00, _s(1, 12), 6),)),
         "Android-BLE-Library ContinuousGlucoseMeasurementDataCallbackTest _small (120 mg/dL)",
     ),
     Vector(
         "cgm_minimal_without_crc",
         0x2AA7,
         "06 00 6400 0000",
-        CgmMeasurement(0x00, _s(0, 100), 0),
+        CgmMeasurementNotification((CgmMeasurement(0x00, _s(0, 100), 0),)),
         "PROFILES.md 2.9 CGM: size 6 = computed length",
     ),
     Vector(
         "cgm_minimal_with_crc",
         0x2AA7,
         "08 00 6400 0000 20C2",
-        CgmMeasurement(0x00, _s(0, 100), 0, with_e2e_crc=True),
+        CgmMeasurementNotification((CgmMeasurement(0x00, _s(0, 100), 0, with_e2e_crc=True),)),
         "PROFILES.md 2.9 CGM: size = computed + 2, CRC-16/MCRF4XX over the first 6 bytes",
     ),
     Vector(
@@ -520,7 +523,21 @@ VECTORS: tuple[Vector, ...] = (
         # flags 0xE3; 120 mg/dL; 5 min; status 01, cal/temp 02, warning 04 (wire order);
         # trend -0.5 mg/dL/min (0xFFFB); quality 95 %; CRC
         "0F E3 7800 0500 01 02 04 FBFF 5F00 D85B",
-        CgmMeasurement(0xE3, _s(0, 120), 5, 1, 2, 4, _s(-1, -5), _s(0, 95), True),
+        CgmMeasurementNotification(
+            (CgmMeasurement(0xE3, _s(0, 120), 5, 1, 2, 4, _s(-1, -5), _s(0, 95), True),)
+        ),
         "PROFILES.md 2.9 CGM: octets in Status, Cal/Temp, Warning order (sdk-nrf cgms.c)",
+    ),
+    Vector(
+        "cgm_two_records_in_one_notification",
+        0x2AA7,
+        # 120 mg/dL at 5 min, then 120 mg/dL at 6 min, each size-prefixed, back to back
+        "06 00 0C10 0500 06 00 0C10 0600",
+        CgmMeasurementNotification(
+            (CgmMeasurement(0x00, _s(1, 12), 5), CgmMeasurement(0x00, _s(1, 12), 6))
+        ),
+        "Android-BLE-Library ContinuousGlucoseMeasurementDataCallbackTest _double; CGMS 1.0.1 "
+        "3.1 (several records per notification)",
+        fixed_shape=False,  # a prefix that drops the whole second record is itself valid
     ),
 )
