@@ -6,13 +6,15 @@ worker process. It owns every client it opens and closes them on the way out.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import signal
 import threading
+from collections.abc import Sequence
 from types import FrameType
 
-from ingest.consumer import Consumer, utc_now
-from ingest.mirror import InfluxLineWriter, run_mirror
+from ingest.consumer import Consumer, sigkill_self, utc_now
+from ingest.mirror import InfluxLineWriter, LineWriter, run_mirror
 from ingest.settings import Settings
 from ingest.store import make_engine, migrate
 
@@ -34,6 +36,21 @@ def _install_stop(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, _handler)
     signal.signal(signal.SIGINT, _handler)
+
+
+def _with_failpoint(write: LineWriter, settings: Settings) -> LineWriter:
+    """The writer, or (test-only) one that dies after the Nth accepted write, before the
+    mirror's cursor commits: the points are on the server, the cursor says they are not."""
+    if settings.failpoint != "mirror_after_write":
+        return write
+    writes = itertools.count(1)
+
+    def write_then_die(lines: Sequence[str]) -> None:
+        write(lines)
+        if next(writes) == settings.failpoint_batch:
+            sigkill_self("mirror_after_write")
+
+    return write_then_die
 
 
 def run_service(settings: Settings, *, mirror: bool = True, consume: bool = True) -> None:
@@ -59,7 +76,7 @@ def run_service(settings: Settings, *, mirror: bool = True, consume: bool = True
         )
         mirror_thread = threading.Thread(
             target=run_mirror,
-            args=(engine, writer, stop),
+            args=(engine, _with_failpoint(writer, settings), stop),
             kwargs={
                 "name": settings.mirror_name,
                 "limit": settings.mirror_batch,

@@ -17,7 +17,7 @@ from ingest.errors import IngestConfigError
 PREFIX = "HV_INGEST_"
 PLACEHOLDERS = frozenset({"changeme", "change-me", "placeholder", "secret", "password", "xxx"})
 
-Failpoint = Literal["mid_batch", "before_commit", "after_commit"]
+Failpoint = Literal["mid_batch", "before_commit", "after_commit", "mirror_after_write"]
 
 
 class Settings(BaseSettings):

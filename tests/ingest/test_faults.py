@@ -236,6 +236,55 @@ def test_time_series_outage_delays_the_mirror_and_loses_nothing(
         end_session(mosquitto.port, client_id)
 
 
+def test_sigkill_between_the_mirror_write_and_its_cursor_commit_leaves_one_sample_each(  # noqa: PLR0917
+    mosquitto: MosquittoServer,
+    victoria_metrics: VictoriaMetricsServer,
+    engine: sa.Engine,
+    pg_url: str,
+    tmp_path: Path,
+    tag: str,
+) -> None:
+    # The second write of 200 readings reaches VictoriaMetrics, then ingest dies before the
+    # cursor moves: the restarted mirror writes those 200 again. With the deduplication flag
+    # (shipped config and fixture) the server still holds exactly one sample per value.
+    client_id = f"ingest-{tag}"
+    env = ingest_env(
+        pg_url,
+        mosquitto.port,
+        f"g{tag}",
+        client_id,
+        tsdb_url=victoria_metrics.url,
+        tsdb_token="test-token",
+        mirror_batch="200",
+        mirror_idle_ms="50",
+    )
+    ingest = IngestProcess(tmp_path, "ingest", env)
+    gw = GatewaySim(mosquitto.port, f"gw-{tag}")
+    try:
+        messages, readings = _plan(gw.gateway_id, tag, 1000, 100)
+        ingest.start()
+        for message in messages:
+            gw.publish(message)
+        drain([gw], timeout_s=60)  # all stored before the mirror runs with the failpoint
+        ingest.stop()
+        ingest.start(failpoint="mirror_after_write", failpoint_batch="2")
+        assert ingest.wait_killed() == -9, ingest.log()
+        assert "failpoint mirror_after_write: SIGKILL" in ingest.log()
+        assert cursor_position(engine, "tsdb") < last_reading_id(engine)
+        ingest.start()
+        top = last_reading_id(engine)
+        wait_until(lambda: cursor_position(engine, "tsdb") == top, 60, "the mirror to catch up")
+        victoria_metrics.force_flush()
+        samples = vm_samples(victoria_metrics.url, f"p{tag}")
+        assert set(samples) == expected_samples(readings)
+        doubled = sum(1 for n in samples.values() if n > 1)
+        assert doubled == 0, f"{doubled} of {len(samples)} samples were stored more than once"
+    finally:
+        gw.close()
+        ingest.stop()
+        end_session(mosquitto.port, client_id)
+
+
 def test_two_ingest_processes_share_one_subscription_and_store_everything_once(
     mosquitto: MosquittoServer,
     victoria_metrics: VictoriaMetricsServer,

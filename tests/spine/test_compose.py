@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.servers import VICTORIA_METRICS_DEDUP
+
 ROOT = Path(__file__).parents[2]
 ENV = {
     "HV_POSTGRES_PASSWORD": "pg-secret",
@@ -66,3 +68,12 @@ def test_compose_mounts_the_tested_broker_acl() -> None:
     volumes = config["services"]["mosquitto"]["volumes"]
     assert "./deploy/mosquitto/acl:/mosquitto/config/acl:ro" in volumes
     assert (ROOT / "deploy" / "mosquitto" / "acl").exists()
+
+
+def test_shipped_victoria_metrics_deduplicates_like_the_suites_server() -> None:
+    # The mirror may write a batch twice (crash between the server's 2xx and the cursor
+    # commit): the shipped server must drop the repeat as the tested one does
+    # (tests/ingest/test_faults.py, the SIGKILL between mirror write and cursor commit).
+    config = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    command = config["services"]["victoria-metrics"]["command"]
+    assert set(VICTORIA_METRICS_DEDUP) <= set(command)

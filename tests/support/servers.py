@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 READY_TIMEOUT_S = 30.0
 
@@ -305,6 +306,12 @@ def postgres_version() -> str:
 # VictoriaMetrics
 
 
+# The mirror may write a batch twice (a crash between the server's 2xx and the cursor's commit);
+# with one sample kept per series and millisecond, the second write changes nothing. The same
+# flag is in the shipped docker-compose.yml (a test compares them).
+VICTORIA_METRICS_DEDUP: Final = ("-dedup.minScrapeInterval=1ms",)
+
+
 @dataclass
 class VictoriaMetricsServer:
     """VictoriaMetrics single-node from Debian; accepts InfluxDB's /api/v2/write."""
@@ -326,6 +333,7 @@ class VictoriaMetricsServer:
                 f"-storageDataPath={self.workdir / 'data'}",
                 "-retentionPeriod=100y",  # readings carry historic times; the default is 1 month
                 "-search.latencyOffset=0s",
+                *VICTORIA_METRICS_DEDUP,
                 "-loggerLevel=ERROR",
             ]
             self.process = ManagedProcess("victoria-metrics", argv, self.port, self.workdir)
