@@ -26,6 +26,8 @@ from alerts.engine.errors import EngineError, ReadingInputError
 from alerts.engine.offline import open_alerts_at
 from alerts.engine.runner import run_forever
 from alerts.rules.errors import RulesError
+from ingest.errors import StoreError as IngestStoreError
+from ingest.startup import wait_for_database
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rules engine and alerts.")
 
@@ -115,10 +117,11 @@ def run(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     plan = _overrides(care_plan)
     try:
+        wait_for_database(db, "alerts engine")
         if deliver:
             migrate_delivery(db)
         sink = enqueue_events if deliver else None
         run_forever(db, interval_s=interval_s, once=once, overrides=plan, sink=sink)
-    except EngineError as exc:
+    except (EngineError, IngestStoreError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc

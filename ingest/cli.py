@@ -16,6 +16,7 @@ import typer
 from ingest.errors import IngestError
 from ingest.service import configure_logging, run_service
 from ingest.settings import Settings, load_settings
+from ingest.startup import wait_for_database
 from ingest.store import migrate as migrate_store
 
 app = typer.Typer(help="MQTT to the record store and the time-series mirror.", no_args_is_help=True)
@@ -48,6 +49,7 @@ def run(
         if workers == 1:
             run_service(settings, mirror=not no_mirror)
             return
+        wait_for_database(settings.db_url.get_secret_value(), "ingest")
         if settings.migrate_on_start:
             migrate_store(settings.db_url.get_secret_value())
         per_worker = settings.model_copy(update={"migrate_on_start": False})

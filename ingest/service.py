@@ -16,6 +16,7 @@ from types import FrameType
 from ingest.consumer import Consumer, sigkill_self, utc_now
 from ingest.mirror import InfluxLineWriter, LineWriter, run_mirror
 from ingest.settings import Settings
+from ingest.startup import wait_for_database
 from ingest.store import make_engine, migrate
 
 log = logging.getLogger(__name__)
@@ -56,15 +57,20 @@ def _with_failpoint(write: LineWriter, settings: Settings) -> LineWriter:
 def run_service(settings: Settings, *, mirror: bool = True, consume: bool = True) -> None:
     """Run consumer and mirror until SIGTERM/SIGINT.
 
+    Waits for the record store first (`ingest.startup`), however long it takes.
+
     Raises:
-        ingest.errors.StoreError: the record store is unusable at start-up (bad URL, migration).
+        ingest.errors.StoreError: the record store is unusable at start-up (bad URL, refused
+            credentials, migration).
     """
     url = settings.db_url.get_secret_value()
+    stop = threading.Event()
+    _install_stop(stop)
+    if not wait_for_database(url, "ingest", stop=stop):
+        return  # stopped while the record store was still down
     if settings.migrate_on_start:
         migrate(url)
     engine = make_engine(url)
-    stop = threading.Event()
-    _install_stop(stop)
     mirror_thread: threading.Thread | None = None
     writer: InfluxLineWriter | None = None
     if mirror and settings.tsdb_url is not None and settings.tsdb_token is not None:

@@ -18,6 +18,8 @@ from types import FrameType
 
 from alerts.delivery.settings import ConfigError, Settings, load_settings
 from alerts.delivery.worker import DeliveryWorker
+from ingest.errors import StoreError
+from ingest.startup import wait_for_database
 from ingest.store import make_engine
 
 log = logging.getLogger("alerts.delivery")
@@ -44,16 +46,11 @@ def utc_now() -> datetime:
 
 
 def run(settings: Settings) -> None:
-    """Run the worker until SIGTERM/SIGINT."""
-    # SQLite connections get WAL and synchronous=FULL (DESIGN.md, record store).
-    engine = make_engine(settings.database_url.get_secret_value())
-    worker = DeliveryWorker(
-        engine,
-        settings.worker_config(),
-        utc_now,
-        random.Random(),  # noqa: S311 - retry jitter, not cryptography
-        after_response=_failpoint(settings.failpoint),
-    )
+    """Wait for the record store, then run the worker until SIGTERM/SIGINT.
+
+    Raises:
+        ingest.errors.StoreError: the record store refused for a reason waiting cannot fix.
+    """
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -61,6 +58,18 @@ def run(settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    url = settings.database_url.get_secret_value()
+    if not wait_for_database(url, "delivery worker", stop=stop):
+        return  # stopped before the record store came up
+    # SQLite connections get WAL and synchronous=FULL (DESIGN.md, record store).
+    engine = make_engine(url)
+    worker = DeliveryWorker(
+        engine,
+        settings.worker_config(),
+        utc_now,
+        random.Random(),  # noqa: S311 - retry jitter, not cryptography
+        after_response=_failpoint(settings.failpoint),
+    )
     for network in settings.allow_networks():
         log.warning("HV_DELIVERY_ALLOW_CIDRS allows receivers in the private network %s", network)
     log.info("delivery worker started")
@@ -83,7 +92,11 @@ def main() -> None:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
-    run(settings)
+    try:
+        run(settings)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from exc
 
 
 if __name__ == "__main__":

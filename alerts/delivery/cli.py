@@ -31,6 +31,8 @@ from alerts.delivery.special_addresses import NetworkListError, parse_allow_netw
 from alerts.delivery.ssrf import SsrfPolicy
 from alerts.delivery.status import endpoint_health, requeue_endpoint
 from alerts.delivery.tables import webhook_attempts
+from ingest.errors import StoreError
+from ingest.startup import wait_for_database
 from ingest.store import make_engine
 
 app = typer.Typer(help="Webhook endpoints of care teams, delivery worker, local receiver.")
@@ -241,6 +243,12 @@ def ack_serve(
     if settings.ack_key is None:
         typer.echo("configuration error: HV_DELIVERY_ACK_KEY: is required", err=True)
         raise typer.Exit(code=2)
-    engine = make_engine(settings.database_url.get_secret_value())
+    url = settings.database_url.get_secret_value()
+    try:
+        wait_for_database(url, "ack server")
+    except StoreError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    engine = make_engine(url)
     application = create_app(engine, settings.ack_key.get_secret_value().encode(), _now)
     uvicorn.run(application, host=host, port=port, log_level="warning")
