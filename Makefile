@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml | system-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check devices bumble_bleak gateway ingest alerts firmware_sims homevitals api
+	$(BIN)/ruff format --check devices careteam bumble_bleak gateway ingest alerts firmware_sims homevitals api
 
 types: $(STAMP)
 	$(BIN)/mypy

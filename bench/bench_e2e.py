@@ -44,7 +44,6 @@ import paho.mqtt.client as mqtt
 import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 
-from alerts.careteams import registry
 from devices import DeviceInfo, Kind, Reading, device_id_for, reading_id_for
 from devices.wire import encode_batch, readings_topic
 from firmware_sims.air import VirtualAir
@@ -54,7 +53,12 @@ from gateway.app import mqtt_config, open_hub, utc_now
 from gateway.delivery import publish_loop, receipt_loop
 from gateway.publisher import Publisher
 from gateway.settings import load_settings
-from homevitals.demo import parse_webhook_line, prepare_store, register_care_team
+from homevitals.demo import (
+    follow_with_consent,
+    parse_webhook_line,
+    prepare_store,
+    register_care_team,
+)
 from homevitals.demo_procs import (
     Service,
     child_env,
@@ -185,7 +189,7 @@ class Bench:
         self.engine = make_engine(db_url)
         with self.engine.begin() as conn:
             for patient in probe_patients[1:]:
-                registry.assign_patient(conn, teams[0].team_id, patient, datetime.now(UTC))
+                follow_with_consent(conn, teams[0].team_id, patient, datetime.now(UTC))
         await self._start(
             Service(
                 "receiver",
@@ -269,7 +273,7 @@ class Bench:
             ]
             with self.engine.begin() as conn:
                 for patient in patients:
-                    registry.assign_patient(conn, teams[0].team_id, patient, datetime.now(UTC))
+                    follow_with_consent(conn, teams[0].team_id, patient, datetime.now(UTC))
             for k, rate in enumerate(backend_rates):
                 mine = patients[k * self.args.probes : (k + 1) * self.args.probes]
                 row = await asyncio.to_thread(self._backend_step, mqtt_port, rate, mine)

@@ -14,8 +14,11 @@ from typing import Annotated
 
 import typer
 
-# (command group, module that defines `app`, help) - a group is listed once its module exists.
+# (command group, module that defines `app` (or module:attribute), help).
 GROUPS: tuple[tuple[str, str, str], ...] = (
+    ("patient", "careteam.cli:patient_app", "Patients: register, list, hub enrolment codes."),
+    ("consent", "careteam.cli:consent_app", "Consent grants: grant, withdraw, list."),
+    ("audit", "careteam.cli:audit_app", "Audit trail: verify, anchor, show a patient's view."),
     ("ingest", "ingest.cli", "MQTT to the record store, receipts, time-series mirror."),
     ("alerts", "alerts.cli", "Rules engine: run it, or evaluate rules over history or a file."),
     ("webhook", "alerts.delivery.cli", "Care-team webhooks: register, deliver, receive."),
@@ -54,6 +57,7 @@ def demo(
     import asyncio  # noqa: PLC0415
 
     from alerts.errors import AlertsError  # noqa: PLC0415
+    from careteam.errors import CareteamError  # noqa: PLC0415
     from firmware_sims.errors import ScenarioError  # noqa: PLC0415
     from homevitals.demo import DemoOptions, run_demo  # noqa: PLC0415
     from homevitals.demo_errors import DemoError  # noqa: PLC0415
@@ -64,7 +68,7 @@ def demo(
     except KeyboardInterrupt:
         typer.echo("interrupted: every process stopped", err=True)
         raise typer.Exit(code=130) from None
-    except (DemoError, ScenarioError, AlertsError) as exc:
+    except (DemoError, ScenarioError, AlertsError, CareteamError) as exc:
         typer.echo(f"demo failed: {exc}", err=True)
         raise typer.Exit(code=2) from exc
     for line in report.summary_lines():
@@ -77,7 +81,8 @@ def _mount_groups(argv: list[str]) -> None:
     for name, module, help_text in GROUPS:
         # Import only the group asked for (all of them for --help).
         if wanted in (None, "--help", "-h", name):
-            sub = importlib.import_module(module).app
+            path, _, attribute = module.partition(":")
+            sub = getattr(importlib.import_module(path), attribute or "app")
             app.add_typer(sub, name=name, help=help_text)
         else:
             app.add_typer(typer.Typer(help=help_text), name=name)

@@ -29,12 +29,17 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from alerts.careteams import registry
+from alerts.delivery import endpoints
 from alerts.delivery import tables as delivery_tables
 from alerts.delivery.migrations import migrate as migrate_delivery
 from alerts.delivery.ssrf import SsrfPolicy
 from alerts.engine import tables as engine_tables
 from alerts.engine.store import migrate as migrate_engine
+from careteam import consent_store, record, registry
+from careteam.audit import Actor
+from careteam.consent import GrantRequest
+from careteam.errors import NotFoundError
+from careteam.kinds import DATA_KINDS
 from firmware_sims.air import VirtualAir
 from firmware_sims.scenario_files import load_scenario
 from gateway.app import open_hub
@@ -119,6 +124,28 @@ class CareTeam:
     extra_endpoints: dict[str, str]
 
 
+DEMO_ACTOR = Actor("operator", "demo", source="cli")
+
+
+def follow_with_consent(conn: sa.Connection, team_id: str, patient_id: str, at: datetime) -> None:
+    """Register `patient_id` (if new) in the record, make `team_id` follow them, and record the
+    patient's consent (given in person) for the team to see every kind of their data."""
+    try:
+        record.get_patient(conn, patient_id)
+    except NotFoundError:
+        record.add_patient(
+            conn,
+            patient_id=patient_id,
+            display_name=f"Demo patient {patient_id}",
+            timezone="UTC",
+            actor=DEMO_ACTOR,
+            at=at,
+        )
+    registry.assign_patient(conn, team_id, patient_id, at)
+    request = GrantRequest(patient_id, "team", team_id, tuple(DATA_KINDS), at, None, "in_person")
+    consent_store.grant(conn, request, actor=DEMO_ACTOR, at=at)
+
+
 def register_care_team(
     db_url: str, patient_id: str, url: str, extra_urls: tuple[str, ...] = ()
 ) -> CareTeam:
@@ -127,7 +154,7 @@ def register_care_team(
     loopback policy).
 
     Raises:
-        AlertsError: a registry write was refused (the field is named).
+        AlertsError, CareteamError: a record write was refused (the field is named).
     """
     engine = make_engine(db_url)
     now = datetime.now(UTC)
@@ -138,13 +165,13 @@ def register_care_team(
             )
             team = registry.add_team(conn, institution, "Diabetes and hypertension clinic", now)
             registry.add_member(conn, team, "Nurse on call", role="nurse", tier=0, at=now)
-            registry.assign_patient(conn, team, patient_id, now)
+            follow_with_consent(conn, team, patient_id, now)
             policy = SsrfPolicy(allow_loopback=True)
-            endpoint = registry.register_endpoint(
+            endpoint = endpoints.register_endpoint(
                 conn, team, url, WEBHOOK_EVENTS, at=now, policy=policy
             )
             extra = {
-                u: registry.register_endpoint(
+                u: endpoints.register_endpoint(
                     conn, team, u, WEBHOOK_EVENTS, at=now, policy=policy
                 ).endpoint_id
                 for u in extra_urls

@@ -26,6 +26,9 @@ from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
+from careteam import db as record_db
+from careteam import migrations as record_migrations
+from careteam.errors import InvalidFieldError
 from devices.reading import Reading
 from devices.wire import readings_topic
 from ingest import schema
@@ -50,39 +53,26 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 StepHook = Callable[[str], None]
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: object) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-    finally:
-        cursor.close()
-
-
 def make_engine(url: str, *, pool_size: int = 5) -> sa.Engine:
     """Create an engine for `url`; SQLite connections get WAL and synchronous=FULL.
+
+    The record's `careteam.db.make_engine`, with its error translated.
 
     Raises:
         StoreError: the URL is not a usable database URL.
     """
     try:
-        parsed = sa.make_url(url)
-    except sa.exc.ArgumentError as exc:
-        raise StoreError(f"not a database URL: {exc}") from exc
-    if parsed.get_backend_name() == "sqlite":
-        engine = sa.create_engine(parsed, hide_parameters=True)
-        sa.event.listen(engine, "connect", _sqlite_on_connect)
-        return engine
-    # hide_parameters: error messages and logs never carry readings (STYLE.md, logging).
-    return sa.create_engine(parsed, pool_pre_ping=True, pool_size=pool_size, hide_parameters=True)
+        return record_db.make_engine(url, pool_size=pool_size)
+    except InvalidFieldError as exc:
+        raise StoreError(exc.reason) from exc
 
 
 def migrate(url: str) -> None:
     """Upgrade the ingest tables of the database at `url` to the newest revision.
 
-    Safe to call from several processes at once on PostgreSQL (an advisory lock serialises
-    them); idempotent.
+    The care-team record's tables (enrolment, which ingest checks) are upgraded first. Safe
+    to call from several processes at once on PostgreSQL (an advisory lock serialises them);
+    idempotent.
 
     Raises:
         StoreError: the database could not be reached or a migration failed.
@@ -91,6 +81,7 @@ def migrate(url: str) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     try:
+        record_migrations.migrate(engine)
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATE_LOCK_KEY)))

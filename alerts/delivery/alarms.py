@@ -14,11 +14,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from alerts.careteams.tables import webhook_endpoints
 from alerts.delivery.outbox import store_and_route
 from alerts.delivery.payload import StoredEvent
 from alerts.delivery.tables import CANCELLED, PENDING, webhook_deliveries, webhook_events
 from alerts.events import EventType, Priority, event_id_for
+from careteam.tables import webhook_endpoints
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ import sqlalchemy as sa
 import typer
 import uvicorn
 
-from alerts.careteams import registry
 from alerts.delivery import __main__ as worker_main
+from alerts.delivery import endpoints
 from alerts.delivery.ack_app import create_app
 from alerts.delivery.confirmation import acknowledge
 from alerts.delivery.errors import DeliveryError
@@ -31,6 +31,8 @@ from alerts.delivery.special_addresses import NetworkListError, parse_allow_netw
 from alerts.delivery.ssrf import SsrfPolicy
 from alerts.delivery.status import endpoint_health, requeue_endpoint
 from alerts.delivery.tables import webhook_attempts
+from careteam import registry
+from careteam.errors import CareteamError
 from ingest.errors import StoreError
 from ingest.startup import wait_for_database
 from ingest.store import make_engine
@@ -53,7 +55,7 @@ def _run(db: str, action: str, fn: Callable[[sa.Connection], T]) -> T:
     try:
         with engine.begin() as conn:
             return fn(conn)
-    except DeliveryError as exc:
+    except (DeliveryError, CareteamError) as exc:
         typer.echo(f"webhook {action}: {exc}", err=True)
         raise typer.Exit(code=2) from None
     finally:
@@ -142,7 +144,7 @@ def register(
     got = _run(
         db,
         "register",
-        lambda c: registry.register_endpoint(
+        lambda c: endpoints.register_endpoint(
             c, team_id, url, event, at=_now(), policy=policy, tier=tier
         ),
     )
@@ -158,7 +160,7 @@ def rotate_secret(
     """Add a new signing secret; prints it. The old one keeps signing during the overlap."""
     overlap = timedelta(hours=overlap_hours)
     secret = _run(
-        db, "rotate-secret", lambda c: registry.rotate_secret(c, endpoint_id, _now(), overlap)
+        db, "rotate-secret", lambda c: endpoints.rotate_secret(c, endpoint_id, _now(), overlap)
     )
     typer.echo(secret)
 

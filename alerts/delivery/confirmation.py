@@ -14,13 +14,13 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from alerts.careteams.tables import care_team_members, care_team_patients, webhook_endpoints
 from alerts.delivery import escalation
 from alerts.delivery.errors import AcknowledgementRefusedError, NotFoundError
 from alerts.delivery.outbox import entitled_endpoints, store_and_route
 from alerts.delivery.payload import StoredEvent
 from alerts.delivery.tables import alert_confirmations
 from alerts.events import EventType, Priority, event_id_for
+from careteam.tables import care_team_members, care_team_patients, webhook_endpoints
 
 log = logging.getLogger(__name__)
 

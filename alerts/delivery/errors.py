@@ -1,20 +1,23 @@
-"""Errors of webhook delivery and the care-team record.
+"""Errors of webhook delivery.
 
 Every error raised on untrusted input (a URL a care team registered, an acknowledgement token a
 receiver posted back, an event the engine handed over) names what was wrong as attributes, so the
 layer that handles it (an HTTP response, the CLI, quarantine) can say so without parsing text.
+`InvalidFieldError` and `NotFoundError` are also the care-team record's (`careteam.errors`), so
+one handler catches a bad field whichever package found it.
 """
 
 from __future__ import annotations
 
 from alerts.errors import AlertsError
+from careteam import errors as record_errors
 
 
 class DeliveryError(AlertsError):
-    """Base class of every error raised by alerts.delivery and alerts.careteams."""
+    """Base class of every error raised by alerts.delivery."""
 
 
-class InvalidFieldError(DeliveryError, ValueError):
+class InvalidFieldError(DeliveryError, record_errors.InvalidFieldError):
     """A value given to delivery or the care-team record is not acceptable.
 
     Attributes:
@@ -23,9 +26,7 @@ class InvalidFieldError(DeliveryError, ValueError):
     """
 
     def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
+        record_errors.InvalidFieldError.__init__(self, field, reason)
 
 
 class UnsafeUrlError(InvalidFieldError):
@@ -38,7 +39,7 @@ class UnsafeUrlError(InvalidFieldError):
     """
 
 
-class NotFoundError(DeliveryError, LookupError):
+class NotFoundError(DeliveryError, record_errors.NotFoundError):
     """A referenced record does not exist.
 
     Attributes:
@@ -47,9 +48,7 @@ class NotFoundError(DeliveryError, LookupError):
     """
 
     def __init__(self, field: str, value: str) -> None:
-        super().__init__(f"{field}: no record {value!r}")
-        self.field = field
-        self.value = value
+        record_errors.NotFoundError.__init__(self, field, value)
 
 
 class AckTokenError(InvalidFieldError):

@@ -18,7 +18,6 @@ from dataclasses import asdict
 
 import sqlalchemy as sa
 
-from alerts.careteams.tables import care_team_patients, webhook_endpoints
 from alerts.delivery.errors import InvalidFieldError
 from alerts.delivery.payload import StoredEvent
 from alerts.delivery.tables import (
@@ -29,6 +28,7 @@ from alerts.delivery.tables import (
     webhook_events,
 )
 from alerts.events import AlertEvent, EventType, Priority
+from careteam.tables import care_team_patients, webhook_endpoints
 from ingest.store import dialect_insert
 
 log = logging.getLogger(__name__)

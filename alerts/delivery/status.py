@@ -14,8 +14,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from alerts.careteams import registry
-from alerts.careteams.tables import webhook_endpoints
+from alerts.delivery import endpoints
 from alerts.delivery.tables import (
     CANCELLED,
     FAILED,
@@ -24,6 +23,7 @@ from alerts.delivery.tables import (
     webhook_deliveries,
     webhook_events,
 )
+from careteam.tables import webhook_endpoints
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +106,7 @@ def requeue_endpoint(
     Raises:
         NotFoundError: unknown endpoint.
     """
-    registry.set_endpoint_enabled(conn, endpoint_id, True, at)
+    endpoints.set_endpoint_enabled(conn, endpoint_id, True, at)
     d, e = webhook_deliveries.c, webhook_events.c
     which = sa.select(d.id).where(d.endpoint_id == endpoint_id, d.status.in_([FAILED, CANCELLED]))
     if since is not None:

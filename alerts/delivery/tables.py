@@ -1,6 +1,7 @@
 """Tables of webhook delivery: events, the outbox of deliveries, attempts, confirmations.
 
-They share `metadata` with the care-team record (one Alembic environment owns both).
+Their own `metadata` (Alembic environment `alerts/delivery/migrations`, version table
+`alembic_version_delivery`); deliveries refer to the record's webhook endpoints by foreign key.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
 
-from alerts.careteams.tables import UtcDateTime, metadata
+from careteam.tables import UtcDateTime, webhook_endpoints
+
+metadata = MetaData()
 
 PENDING = "pending"
 DELIVERED = "delivered"
@@ -47,7 +51,7 @@ webhook_deliveries = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("event_id", String(64), ForeignKey("webhook_events.event_id"), nullable=False),
-    Column("endpoint_id", String(64), ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("endpoint_id", String(64), ForeignKey(webhook_endpoints.c.id), nullable=False),
     Column("status", String(12), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UtcDateTime(), nullable=False),

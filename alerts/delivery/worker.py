@@ -25,7 +25,6 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from alerts.careteams.tables import webhook_endpoint_secrets, webhook_endpoints
 from alerts.delivery import alarms, confirmation, guard, payload, sender, signing
 from alerts.delivery.errors import InvalidFieldError
 from alerts.delivery.escalation import EscalationPolicy
@@ -41,6 +40,7 @@ from alerts.delivery.tables import (
     webhook_events,
 )
 from alerts.events import EventType, Priority
+from careteam.tables import webhook_endpoint_secrets, webhook_endpoints
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from alerts.careteams.tables import webhook_endpoint_secrets, webhook_endpoints
+from careteam.tables import webhook_endpoint_secrets, webhook_endpoints
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import pytest
 ROOT = Path(__file__).parents[2]
 PACKAGES = (
     "devices",
+    "careteam",
     "bumble_bleak",
     "firmware_sims",
     "gateway",
@@ -43,6 +44,13 @@ CORE: tuple[str, ...] = (
     "firmware_sims/racp_server.py",
     "firmware_sims/scenario.py",
     "firmware_sims/errors.py",
+    "careteam/errors.py",
+    "careteam/kinds.py",
+    "careteam/conditions.py",
+    "careteam/patients.py",
+    "careteam/consent.py",
+    "careteam/audit.py",
+    "careteam/enrolment.py",
     "ingest/points.py",
     "gateway/errors.py",
     "gateway/i18n.py",
@@ -107,10 +115,11 @@ ALLOWED_PACKAGES = {
     "firmware_sims": {"devices", "bumble_bleak", "firmware_sims"},
     # The hub never imports the simulated devices: a production hub ships no simulator.
     "gateway": {"devices", "bumble_bleak", "gateway"},
-    "ingest": {"devices", "ingest"},
-    "alerts": {"devices", "ingest", "alerts"},
+    "careteam": {"devices", "careteam"},
+    "ingest": {"devices", "careteam", "ingest"},
+    "alerts": {"devices", "careteam", "ingest", "alerts"},
     # The API sits above everything it serves (never firmware_sims or gateway).
-    "api": {"devices", "ingest", "alerts", "api"},
+    "api": {"devices", "careteam", "ingest", "alerts", "api"},
     "homevitals": set(PACKAGES),
 }
 STDLIB = set(sys.stdlib_module_names)

@@ -1,7 +1,8 @@
-"""Alembic environment of the care-team record and webhook delivery.
+"""Alembic environment of webhook delivery.
 
 Its own version table (`alembic_version_delivery`) keeps this revision chain apart from the other
-packages' environments in the same database.
+packages' environments in the same database. Deliveries refer to the care-team record's webhook
+endpoints, so `migrate` upgrades the record (`careteam.migrations`) first.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from careteam import migrations as record_migrations
 from ingest.store import make_engine
 
 VERSION_TABLE: Final = "alembic_version_delivery"
@@ -36,6 +38,7 @@ def migrate(url: str | sa.Engine, revision: str = "head") -> None:
     """
     engine = make_engine(url) if isinstance(url, str) else url
     try:
+        record_migrations.migrate(engine)
         with engine.begin() as conn:
             command.upgrade(alembic_config(conn), revision)
     finally:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from alerts.careteams.tables import metadata
-from alerts.delivery import tables as _delivery_tables  # registers delivery tables on metadata
 from alerts.delivery.migrations import VERSION_TABLE
-
-assert _delivery_tables.TABLE_NAMES
+from alerts.delivery.tables import metadata
 
 
 def _include(

@@ -8,13 +8,15 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from alerts.careteams import registry
+from alerts.delivery import endpoints
 from alerts.delivery.guard import Resolver, system_resolver
 from alerts.delivery.payload import LinkConfig
 from alerts.delivery.schedule import RetrySchedule
 from alerts.delivery.ssrf import SsrfPolicy
 from alerts.delivery.worker import Clock, DeliveryWorker, WorkerConfig
 from alerts.events import AlertEvent, EventType, Priority, event_id_for
+from careteam import registry
+from tests.support.record import follow
 
 DEV = SsrfPolicy(allow_loopback=True)
 ALL_TYPES = tuple(t.value for t in EventType)
@@ -39,7 +41,7 @@ def make_team(
     inst = registry.add_institution(conn, f"{name} clinic", "hospital_clinic", at)
     team = registry.add_team(conn, inst, f"{name} team", at)
     member = registry.add_member(conn, team, f"{name} nurse", role="nurse", tier=0, at=at)
-    registry.assign_patient(conn, team, patient_id, at, tier=tier)
+    follow(conn, team, patient_id, at, tier=tier)
     return Team(inst, team, member)
 
 
@@ -51,8 +53,8 @@ def add_endpoint(
     *,
     types: tuple[str, ...] = ALL_TYPES,
     tier: int = 0,
-) -> registry.RegisteredEndpoint:
-    return registry.register_endpoint(conn, team.team_id, url, types, at=at, policy=DEV, tier=tier)
+) -> endpoints.RegisteredEndpoint:
+    return endpoints.register_endpoint(conn, team.team_id, url, types, at=at, policy=DEV, tier=tier)
 
 
 def opened(

@@ -16,11 +16,11 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from alerts.careteams import registry
-from alerts.delivery import signing
+from alerts.delivery import endpoints, signing
 from alerts.delivery.cli import app
 from alerts.delivery.migrations import migrate
 from alerts.delivery.outbox import enqueue_events
+from careteam.cli import patient_app
 from tests.alerts.delivery.builders import opened
 from tests.support.servers import free_port, wait_for_port
 
@@ -33,6 +33,13 @@ def test_a_care_team_admin_registers_an_endpoint(pg_url: str) -> None:
     migrate(pg_url)  # idempotent
     inst = runner.invoke(app, ["institution-add", "City Hospital", "--db", pg_url]).stdout.strip()
     team = runner.invoke(app, ["team-add", inst, "Cardiology", "--db", pg_url]).stdout.strip()
+    unknown = runner.invoke(app, ["assign", team, "p1", "--db", pg_url])
+    assert unknown.exit_code == 2 and "patient_id: no record 'p1'" in unknown.stderr
+    added = runner.invoke(
+        patient_app,
+        ["add", "p1", "--name", "Wang Li", "--timezone", "Asia/Shanghai", "--db", pg_url],
+    )
+    assert added.exit_code == 0, added.stderr
     assert runner.invoke(app, ["assign", team, "p1", "--db", pg_url]).exit_code == 0
     refused = runner.invoke(
         app,
@@ -61,7 +68,7 @@ def test_a_care_team_admin_registers_an_endpoint(pg_url: str) -> None:
     rotated = runner.invoke(app, ["rotate-secret", created["endpoint_id"], "--db", pg_url])
     engine = sa.create_engine(pg_url)
     with engine.connect() as conn:
-        secrets = registry.active_secrets(conn, created["endpoint_id"], datetime.now(UTC))
+        secrets = endpoints.active_secrets(conn, created["endpoint_id"], datetime.now(UTC))
     assert secrets == [rotated.stdout.strip(), created["secret"]]
     listed = runner.invoke(app, ["attempts", created["endpoint_id"], "--db", pg_url])
     assert listed.exit_code == 0 and listed.stdout == ""

@@ -11,7 +11,6 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from alerts.careteams import registry
 from alerts.delivery.ack_app import create_app
 from alerts.delivery.confirmation import acknowledge
 from alerts.delivery.errors import AcknowledgementRefusedError, NotFoundError
@@ -19,6 +18,7 @@ from alerts.delivery.outbox import enqueue_events
 from alerts.delivery.payload import LinkConfig
 from alerts.delivery.worker import DeliveryWorker
 from alerts.events import AlertEvent, EventType, Priority, event_id_for
+from careteam import registry
 from tests.alerts.delivery import builders as b
 from tests.alerts.delivery.conftest import FakeClock
 from tests.alerts.delivery.receiver import ScriptedReceiver, UvicornThread

@@ -17,15 +17,14 @@ import pytest
 import sqlalchemy as sa
 from standardwebhooks.webhooks import Webhook
 
-from alerts.careteams import registry
-from alerts.careteams.tables import webhook_endpoints
-from alerts.delivery import signing
+from alerts.delivery import endpoints, signing
 from alerts.delivery.migrations import migrate
 from alerts.delivery.outbox import enqueue_events
 from alerts.delivery.ssrf import IPAddress
 from alerts.delivery.status import endpoint_health, requeue_endpoint
 from alerts.delivery.tables import webhook_attempts, webhook_deliveries
 from alerts.delivery.worker import DeliveryWorker
+from careteam.tables import webhook_endpoints
 from ingest.store import make_engine
 from tests.alerts.delivery import builders as b
 from tests.alerts.delivery.conftest import FakeClock
@@ -281,7 +280,7 @@ def test_secret_rotation_overlaps_then_ends(
     with db.begin() as conn:
         team = b.make_team(conn, clock(), "p1")
         endpoint = b.add_endpoint(conn, team, receiver.url(), clock())
-        new = registry.rotate_secret(conn, endpoint.endpoint_id, clock(), timedelta(seconds=60))
+        new = endpoints.rotate_secret(conn, endpoint.endpoint_id, clock(), timedelta(seconds=60))
         enqueue_events(conn, [b.opened("a1", "p1", clock())])
     worker.run_once()
     during = receiver.received[-1]
@@ -311,7 +310,7 @@ def test_send_time_resolution_is_checked_and_pinned(
     url = f"http://receiver.test:{receiver.port}/hook"
     with db.begin() as conn:
         team = b.make_team(conn, clock(), "p1")
-        registry.register_endpoint(
+        endpoints.register_endpoint(
             conn, team.team_id, url, ["alert.opened"], at=clock(), policy=b.DEV, resolver=resolver
         )
         enqueue_events(conn, [b.opened("a1", "p1", clock())])

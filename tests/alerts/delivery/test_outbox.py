@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 
-from alerts.careteams import registry
-from alerts.delivery.errors import InvalidFieldError, NotFoundError, UnsafeUrlError
+from alerts.delivery import endpoints
+from alerts.delivery.errors import UnsafeUrlError
 from alerts.delivery.outbox import enqueue_events
 from alerts.delivery.ssrf import SsrfPolicy
 from alerts.delivery.tables import (
@@ -19,6 +19,8 @@ from alerts.delivery.tables import (
     webhook_events,
 )
 from alerts.events import AlertEvent, EventType, Priority, event_id_for
+from careteam import registry
+from careteam.errors import InvalidFieldError, NotFoundError
 from tests.alerts.delivery import builders as b
 from tests.alerts.delivery.conftest import FakeClock
 
@@ -44,7 +46,7 @@ def test_one_delivery_per_entitled_endpoint(db: sa.Engine, clock: FakeClock) -> 
         b.add_endpoint(conn, other, "http://127.0.0.1:9/c", at)  # another patient's team
         b.add_endpoint(conn, backup, "http://127.0.0.1:9/d", at)  # tier 1: only on escalation
         disabled = b.add_endpoint(conn, follows, "http://127.0.0.1:9/e", at).endpoint_id
-        registry.set_endpoint_enabled(conn, disabled, False, at, "test")
+        endpoints.set_endpoint_enabled(conn, disabled, False, at, "test")
         event = b.opened("a1", "p1", at)
         enqueue_events(conn, [event])
     assert deliveries(db) == {(event.event_id, wants_all)}
@@ -128,7 +130,7 @@ def test_registration_validates_every_field(db: sa.Engine, clock: FakeClock) -> 
     with db.begin() as conn:
         team = b.make_team(conn, at, "p1")
         with pytest.raises(UnsafeUrlError):
-            registry.register_endpoint(
+            endpoints.register_endpoint(
                 conn,
                 team.team_id,
                 "http://127.0.0.1:9/",
@@ -146,7 +148,7 @@ def test_registration_validates_every_field(db: sa.Engine, clock: FakeClock) -> 
             registry.add_member(conn, team.team_id, "x", role="wizard", tier=0, at=at)
         assert role.value.field == "role"
         with pytest.raises(InvalidFieldError) as tier:
-            registry.assign_patient(conn, team.team_id, "p9", at, tier=99)
+            registry.assign_patient(conn, team.team_id, "p1", at, tier=99)
         assert tier.value.field == "escalation_tier"
 
 
@@ -154,11 +156,15 @@ def test_the_migration_matches_the_table_definitions(db: sa.Engine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from alerts.careteams.tables import metadata
+    from alerts.delivery.tables import metadata as delivery_metadata
+    from careteam.tables import metadata as record_metadata
 
+    both = sa.MetaData()
+    for table in (*record_metadata.tables.values(), *delivery_metadata.tables.values()):
+        table.to_metadata(both)
     with db.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        diff = [d for d in compare_metadata(context, metadata) if d[0] != "remove_table"]
+        diff = [d for d in compare_metadata(context, both) if d[0] != "remove_table"]
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version_delivery")).scalar()
     assert diff == []
     assert version == "d0002"

@@ -1,4 +1,9 @@
-"""Care-team record and webhook delivery tables.
+"""Webhook delivery tables.
+
+Until the care-team record became its own package this revision also created `institutions`,
+`care_teams`, `care_team_members`, `care_team_patients`, `webhook_endpoints` and
+`webhook_endpoint_secrets`; they now come from careteam's revision c0001 (run first by
+`alerts.delivery.migrations.migrate`), which adopts them in databases made by the old form.
 
 Revision ID: d0001
 Revises:
@@ -23,70 +28,7 @@ def _at(name: str, nullable: bool = False) -> sa.Column[datetime]:
 
 
 def upgrade() -> None:
-    """Create every table of the care-team record and of webhook delivery."""
-    op.create_table(
-        "institutions",
-        sa.Column("id", sa.String(64), primary_key=True),
-        sa.Column("name", sa.String(200), nullable=False),
-        sa.Column("kind", sa.String(40), nullable=False),
-        _at("created_at"),
-    )
-    op.create_table(
-        "care_teams",
-        sa.Column("id", sa.String(64), primary_key=True),
-        sa.Column(
-            "institution_id", sa.String(64), sa.ForeignKey("institutions.id"), nullable=False
-        ),
-        sa.Column("name", sa.String(200), nullable=False),
-        _at("created_at"),
-    )
-    op.create_table(
-        "care_team_members",
-        sa.Column("id", sa.String(64), primary_key=True),
-        sa.Column("team_id", sa.String(64), sa.ForeignKey("care_teams.id"), nullable=False),
-        sa.Column("display_name", sa.String(200), nullable=False),
-        sa.Column("role", sa.String(40), nullable=False),
-        sa.Column("escalation_tier", sa.Integer, nullable=False),
-        sa.Column("active", sa.Boolean, nullable=False),
-        _at("created_at"),
-    )
-    op.create_index("ix_care_team_members_team_id", "care_team_members", ["team_id"])
-    op.create_table(
-        "care_team_patients",
-        sa.Column("team_id", sa.String(64), sa.ForeignKey("care_teams.id"), primary_key=True),
-        sa.Column("patient_id", sa.String(64), primary_key=True),
-        sa.Column("escalation_tier", sa.Integer, nullable=False),
-        _at("assigned_at"),
-    )
-    op.create_index("ix_care_team_patients_patient_id", "care_team_patients", ["patient_id"])
-    op.create_table(
-        "webhook_endpoints",
-        sa.Column("id", sa.String(64), primary_key=True),
-        sa.Column("team_id", sa.String(64), sa.ForeignKey("care_teams.id"), nullable=False),
-        sa.Column("url", sa.Text, nullable=False),
-        sa.Column("event_types", sa.Text, nullable=False),
-        sa.Column("escalation_tier", sa.Integer, nullable=False),
-        sa.Column("enabled", sa.Boolean, nullable=False),
-        sa.Column("disabled_reason", sa.Text),
-        _at("disabled_at", nullable=True),
-        _at("failing_since", nullable=True),
-        sa.Column("description", sa.String(200), nullable=False),
-        _at("created_at"),
-    )
-    op.create_index("ix_webhook_endpoints_team_id", "webhook_endpoints", ["team_id"])
-    op.create_table(
-        "webhook_endpoint_secrets",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column(
-            "endpoint_id", sa.String(64), sa.ForeignKey("webhook_endpoints.id"), nullable=False
-        ),
-        sa.Column("secret", sa.Text, nullable=False),
-        _at("created_at"),
-        _at("expires_at", nullable=True),
-    )
-    op.create_index(
-        "ix_webhook_endpoint_secrets_endpoint_id", "webhook_endpoint_secrets", ["endpoint_id"]
-    )
+    """Create the tables of webhook delivery (the record's tables exist already)."""
     op.create_table(
         "webhook_events",
         sa.Column("event_id", sa.String(64), primary_key=True),
@@ -173,11 +115,5 @@ def downgrade() -> None:
         "webhook_attempts",
         "webhook_deliveries",
         "webhook_events",
-        "webhook_endpoint_secrets",
-        "webhook_endpoints",
-        "care_team_patients",
-        "care_team_members",
-        "care_teams",
-        "institutions",
     ):
         op.drop_table(name)

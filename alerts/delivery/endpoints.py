@@ -1,8 +1,10 @@
-"""Writes and reads of the care-team record (adapter over SQLAlchemy Core).
+"""Webhook endpoints of care teams and their signing secrets (adapter over SQLAlchemy Core).
 
-Every function takes the caller's connection and joins its transaction; ids are generated when
-not given. Webhook URLs pass the SSRF guard at registration (static checks and resolution); the
-delivery worker checks them again before every send.
+The tables belong to the care-team record (`careteam.tables`); registering an endpoint is
+delivery's business because delivery owns the SSRF guard and the event types. URLs pass the
+guard at registration (static checks and resolution); the worker checks them again before every
+send. Secrets are sealed at rest (`careteam.secrets`): the record holds ciphertext bound to the
+endpoint, so a database dump alone cannot sign.
 """
 
 from __future__ import annotations
@@ -14,22 +16,15 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from alerts.careteams.tables import (
-    INSTITUTION_KINDS,
-    MEMBER_ROLES,
-    care_team_members,
-    care_team_patients,
-    care_teams,
-    institutions,
-    webhook_endpoint_secrets,
-    webhook_endpoints,
-)
 from alerts.delivery import guard, signing
-from alerts.delivery.errors import InvalidFieldError, NotFoundError
+from alerts.delivery.errors import InvalidFieldError
 from alerts.delivery.ssrf import SsrfPolicy
 from alerts.events import EventType
+from careteam.patients import text as _text
+from careteam.registry import check_tier as _tier
+from careteam.registry import require_row as _exists
+from careteam.tables import care_teams, webhook_endpoint_secrets, webhook_endpoints
 
-MAX_TIER = 9
 DEFAULT_ROTATION_OVERLAP = timedelta(hours=24)
 
 
@@ -39,103 +34,6 @@ class RegisteredEndpoint:
 
     endpoint_id: str
     secret: str
-
-
-def _text(field: str, value: str, max_len: int = 200) -> str:
-    value = value.strip()
-    if not value or len(value) > max_len:
-        raise InvalidFieldError(field, f"must be 1 to {max_len} characters")
-    return value
-
-
-def _tier(value: int) -> int:
-    if not 0 <= value <= MAX_TIER:
-        raise InvalidFieldError("escalation_tier", f"must be 0 to {MAX_TIER}, got {value}")
-    return value
-
-
-def _exists(conn: sa.Connection, table: sa.Table, field: str, key: str) -> None:
-    if conn.execute(sa.select(table.c.id).where(table.c.id == key)).first() is None:
-        raise NotFoundError(field, key)
-
-
-def add_institution(conn: sa.Connection, name: str, kind: str, at: datetime) -> str:
-    """Record an institution (hospital clinic, community health centre, family practice).
-
-    Raises:
-        InvalidFieldError: empty name or unknown kind.
-    """
-    if kind not in INSTITUTION_KINDS:
-        raise InvalidFieldError("kind", f"must be one of {', '.join(INSTITUTION_KINDS)}")
-    new_id = str(uuid.uuid4())
-    conn.execute(
-        institutions.insert().values(id=new_id, name=_text("name", name), kind=kind, created_at=at)
-    )
-    return new_id
-
-
-def add_team(conn: sa.Connection, institution_id: str, name: str, at: datetime) -> str:
-    """Record a care team of an institution.
-
-    Raises:
-        NotFoundError: unknown institution. InvalidFieldError: empty name.
-    """
-    _exists(conn, institutions, "institution_id", institution_id)
-    new_id = str(uuid.uuid4())
-    conn.execute(
-        care_teams.insert().values(
-            id=new_id, institution_id=institution_id, name=_text("name", name), created_at=at
-        )
-    )
-    return new_id
-
-
-def add_member(
-    conn: sa.Connection, team_id: str, display_name: str, *, role: str, tier: int, at: datetime
-) -> str:
-    """Record a member of a care team, with the escalation tier at which they are paged.
-
-    Raises:
-        NotFoundError: unknown team. InvalidFieldError: empty name, unknown role, bad tier.
-    """
-    _exists(conn, care_teams, "team_id", team_id)
-    if role not in MEMBER_ROLES:
-        raise InvalidFieldError("role", f"must be one of {', '.join(MEMBER_ROLES)}")
-    new_id = str(uuid.uuid4())
-    conn.execute(
-        care_team_members.insert().values(
-            id=new_id,
-            team_id=team_id,
-            display_name=_text("display_name", display_name),
-            role=role,
-            escalation_tier=_tier(tier),
-            active=True,
-            created_at=at,
-        )
-    )
-    return new_id
-
-
-def assign_patient(
-    conn: sa.Connection, team_id: str, patient_id: str, at: datetime, tier: int = 0
-) -> None:
-    """Make a team follow a patient at an escalation tier (0 = primary); idempotent.
-
-    Raises:
-        NotFoundError: unknown team. InvalidFieldError: bad patient id or tier.
-    """
-    _exists(conn, care_teams, "team_id", team_id)
-    patient_id = _text("patient_id", patient_id, 64)
-    conn.execute(
-        sa.delete(care_team_patients).where(
-            care_team_patients.c.team_id == team_id, care_team_patients.c.patient_id == patient_id
-        )
-    )
-    conn.execute(
-        care_team_patients.insert().values(
-            team_id=team_id, patient_id=patient_id, escalation_tier=_tier(tier), assigned_at=at
-        )
-    )
 
 
 def parse_event_types(values: Iterable[str]) -> tuple[EventType, ...]:

@@ -1,1 +1,0 @@
-"""The care-team record: institutions, care teams, members, followed patients, webhook endpoints."""
