@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
-from alerts.careteams.tables import care_team_members
 from api.errors import TokenError, UnavailableError
 from api.tokens import Actor
+from careteam.tables import care_team_members
 from ingest import schema
 
 

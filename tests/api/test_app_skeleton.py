@@ -10,9 +10,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from alerts.careteams import registry
 from api.fhir_models import validated
 from api.tokens import Actor, TokenKey, verify
+from careteam import registry
 from ingest.store import make_engine
 from tests.api.support import SIGNING_KEY, homevitals, migrate_all, serve, settings, token
 

@@ -22,8 +22,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from alerts.careteams import registry
-from alerts.careteams.tables import webhook_endpoints
+from alerts.delivery import endpoints
 from alerts.delivery.cli import app
 from alerts.delivery.guard import Resolver
 from alerts.delivery.outbox import enqueue_events
@@ -32,6 +31,7 @@ from alerts.delivery.special_addresses import parse_allow_networks
 from alerts.delivery.ssrf import IPAddress, SsrfPolicy
 from alerts.delivery.tables import webhook_attempts
 from alerts.delivery.worker import DeliveryWorker, WorkerConfig
+from careteam.tables import webhook_endpoints
 from tests.alerts.delivery import builders as b
 from tests.alerts.delivery.conftest import FakeClock
 from tests.alerts.delivery.receiver import ScriptedReceiver
@@ -154,7 +154,7 @@ def test_send_inside_the_allow_list_is_pinned_and_audited(
     url = "https://ehr.hospital.internal/hooks/tok3n"
     with db.begin() as conn:
         team = b.make_team(conn, clock(), "p1")
-        endpoint = registry.register_endpoint(
+        endpoint = endpoints.register_endpoint(
             conn,
             team.team_id,
             url,
