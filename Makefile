@@ -32,8 +32,9 @@ pytest: $(STAMP)
 demo: $(STAMP) system-deps
 	$(BIN)/homevitals demo
 
+# The quick set (about a minute per module); `python -m bench` alone runs the full measurements.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --quick
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,7 +1,7 @@
 """Codec decode throughput per characteristic (ops/s), next to a struct.unpack baseline.
 
-Run: `.venv/bin/python -m bench.bench_codecs` (about half a minute). Appends the figures with
-the machine to bench/RESULTS.md.
+Run: `.venv/bin/python -m bench.bench_codecs [--quick]` (about half a minute; `--quick` a few
+seconds). Appends the figures with the machine to bench/RESULTS.md.
 
 Method: for every registered characteristic, the largest golden vector of
 `tests/devices/codecs/vectors.py` is decoded through `devices.codecs.decode` (UUID lookup
@@ -12,28 +12,15 @@ Measurement) without any validation: the cost of merely splitting bytes in Pytho
 
 from __future__ import annotations
 
-import platform
 import struct
 import timeit
-from datetime import UTC, datetime
-from pathlib import Path
 
+from bench import common
 from devices.codecs import NAMES, REGISTRY, decode
 from tests.devices.codecs.vectors import VECTORS
 
-ROOT = Path(__file__).parents[1]
 NUMBER = 20_000
 REPEAT = 5
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _ops_per_s(statement: object) -> float:
@@ -41,8 +28,13 @@ def _ops_per_s(statement: object) -> float:
     return NUMBER / best
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Measure, print and append to bench/RESULTS.md."""
+    global NUMBER, REPEAT
+    args = common.parser("bench_codecs", __doc__).parse_args(argv)
+    if args.quick:
+        NUMBER, REPEAT = 5_000, 3
+    load_start = common.load_1min()
     payload = bytes.fromhex("0f0300e80701020304055c")[:10]
     unpack = struct.Struct("<BH7B").unpack
     baseline = _ops_per_s(lambda: unpack(payload))
@@ -54,15 +46,12 @@ def main() -> None:
         rate = _ops_per_s(lambda u=uuid, d=data: decode(u, d))
         rows.append(f"| 0x{uuid:04X} {NAMES[uuid]} | {len(data)} | {rate:,.0f} |")
         print(rows[-1], flush=True)
-    machine = (
-        f"`{' '.join(platform.uname())}`; CPU: {_cpu_model()}; Python {platform.python_version()}"
-    )
     section = "\n".join(
         [
             "",
-            f"## devices: codecs decode throughput ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+            f"## devices: codecs decode throughput ({common.stamp()})",
             "",
-            f"Machine: {machine}. Shared 2-core box (other work running), so treat as a floor.",
+            f"Machine: {common.machine(load_start)}.",
             f"Best of {REPEAT} x {NUMBER:,} calls of `decode(uuid, payload)` per characteristic.",
             f"Baseline (same run): `struct.unpack('<BH7B')` of 10 bytes: {baseline:,.0f} ops/s.",
             "",
@@ -72,9 +61,7 @@ def main() -> None:
             "",
         ]
     )
-    print(section)
-    with (ROOT / "bench" / "RESULTS.md").open("a") as results:
-        results.write(section)
+    common.write(section, args)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Webhook delivery: throughput of one worker and alarm-signal latency (commit -> receiver 2xx).
 
-Run: `.venv/bin/python -m bench.bench_delivery` (under a minute). Starts its own PostgreSQL and a
-verifying receiver (`homevitals webhook receive`, a separate process on loopback), and appends
-the figures with the machine to bench/RESULTS.md.
+Run: `.venv/bin/python -m bench.bench_delivery [--quick]` (under a minute). Starts its own
+PostgreSQL and a verifying receiver (`homevitals webhook receive`, a separate process on
+loopback), and appends the figures with the machine to bench/RESULTS.md.
 
 - baseline: one httpx client POSTing the same signed body sequentially to the same receiver
   (the ceiling of one sequential sender: delivery adds signing, SSRF checks, and two
@@ -18,7 +18,6 @@ the figures with the machine to bench/RESULTS.md.
 from __future__ import annotations
 
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -39,6 +38,7 @@ from alerts.delivery.payload import LinkConfig
 from alerts.delivery.ssrf import SsrfPolicy
 from alerts.delivery.tables import webhook_deliveries
 from alerts.delivery.worker import DeliveryWorker, WorkerConfig
+from bench import common
 from tests.alerts.delivery import builders as b
 from tests.support.servers import PostgresServer, free_port, wait_for_port
 
@@ -46,19 +46,6 @@ ROOT = Path(__file__).parents[1]
 EVENTS = 1000
 LATENCY_EVENTS = 200
 TEAMS = 10
-
-
-def _machine() -> str:
-    cpu = platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return (
-        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}, 1-min load average at the end "
-        f"{os.getloadavg()[0]:.1f}"
-    )
 
 
 def _now() -> datetime:
@@ -142,8 +129,13 @@ def _latencies(engine: sa.Engine) -> list[float]:
     return sorted(max(0.0, (r.delivered_at - committed[r.event_id]).total_seconds()) for r in rows)
 
 
-def main(append: bool = True) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run the delivery benchmark and append the figures to bench/RESULTS.md."""
+    global EVENTS, LATENCY_EVENTS
+    args = common.parser("bench_delivery", __doc__).parse_args(argv)
+    if args.quick:
+        EVENTS, LATENCY_EVENTS = 300, 100
+    load_start = common.load_1min()
     work = Path(tempfile.mkdtemp(prefix="hv-bench-delivery-"))
     os.chmod(work, 0o755)
     postgres = PostgresServer(work / "pg")
@@ -180,10 +172,10 @@ def main(append: bool = True) -> None:
     p99 = lat[int(0.99 * (len(lat) - 1))] * 1000
     lines = [
         "",
-        f"## alerts/delivery: webhook delivery ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+        f"## alerts/delivery: webhook delivery ({common.stamp()})",
         "",
-        f"Machine: {_machine()}. Shared with other engineers' jobs; one run.",
-        "Run: `python -m bench.bench_delivery`.",
+        f"Machine: {common.machine(load_start)}. One run.",
+        f"Run: `python -m bench.bench_delivery{' --quick' if args.quick else ''}`.",
         "PostgreSQL 15 (fsync on) on loopback; receiver `homevitals webhook receive` (verifies "
         "every signature) in its own process.",
         "",
@@ -196,12 +188,8 @@ def main(append: bool = True) -> None:
         f"| same, p99 (target p99 <= 2 s, RELIABILITY.md 6.1) | {p99:,.1f} ms |",
         f"| same, max | {lat[-1] * 1000:,.1f} ms |",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if append:
-        with (ROOT / "bench" / "RESULTS.md").open("a") as out:
-            out.write(text)
+    common.write("\n".join(lines) + "\n", args)
 
 
 if __name__ == "__main__":
-    main(append="--no-append" not in sys.argv)
+    main()

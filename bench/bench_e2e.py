@@ -4,24 +4,27 @@ the care team's verifying receiver. p50/p99 at a few steady reading rates, next 
 round trip measured in the same run.
 
     python -m bench.bench_e2e [--rates 10,50,100] [--backend-rates 200,500,1000]
-                              [--window 10] [--probes 10] [--load-cuffs 150]
+                              [--window 10] [--probes 10] [--load-cuffs 150] [--quick]
 
-Set-up: Omron-like cuffs on one virtual air, paired to one gateway and kept connected by their
-sync sessions (devices and gateway in this process, as in the demo); ingest, the rules engine
-(`homevitals alerts run --interval-s 0.2`), the delivery worker (`HV_DELIVERY_POLL_INTERVAL_S
-0.1`) and the receiver (`homevitals webhook receive`) are subprocesses, the record store is
-PostgreSQL 15 from Debian. Load: `--load-cuffs` cuffs share the rate with normal readings (no
-alert). Probes: for each rate, `--probes` other cuffs (one patient each) measure one low reading
-(85/55 mmHg, `bp.hypotension`) at even intervals inside the window; latency = from the start of
-the probe's cuff cycle (ICP notifications then the indication) to the receiver printing its
-verified `alert.opened` (read from its stdout here). Baseline: paho QoS 1 publish -> Mosquitto
--> paho subscriber in this process, same rate, same window, one 300-byte message per reading.
-Second path (`--backend-rates`): gateway-format batches (one every 10 ms) published straight
-to Mosquitto at rates the cuff fleet cannot make here (a cuff stamps whole seconds, so each
-cuff makes under one reading per second and the virtual air carries about 200 links), with
-probes among them; latency from the publish of the probe's batch to the receiver.
-The engine and worker poll; their intervals bound the latency from below.
-Results are appended to bench/RESULTS.md with machine info.
+Set-up: Omron-like cuffs on one virtual air, paired to one gateway and kept connected by their sync
+sessions (devices and gateway in this process, as in the demo); ingest, the rules engine
+(`homevitals alerts run`), the delivery worker (`python -m alerts.delivery`) and the receiver
+(`homevitals webhook receive`) are subprocesses with their shipped defaults (the engine and the
+worker are woken by PostgreSQL NOTIFY at each commit; `--engine-interval-s` and `--delivery-poll-s`
+override their fallback polls), the record store is PostgreSQL 15 from Debian. CPU of each backend
+process is read from /proc: idle for `--idle-s` before and after the load, and during each MQTT-
+injected rate. Load: `--load-cuffs` cuffs share the rate with normal readings (no alert). Probes:
+for each rate, `--probes` other cuffs (one patient each) measure one low reading (85/55 mmHg,
+`bp.hypotension`) at even intervals inside the window; latency = from the start of the probe's cuff
+cycle (ICP notifications then the indication) to the receiver printing its verified `alert.opened`
+(read from its stdout here). Baseline: paho QoS 1 publish -> Mosquitto -> paho subscriber in this
+process, same rate, same window, one 300-byte message per reading. Second path (`--backend-rates`):
+gateway-format batches (one every 10 ms) published straight to Mosquitto at rates the cuff fleet
+cannot make here (a cuff stamps whole seconds, so each cuff makes under one reading per second and
+the virtual air carries about 200 links), with probes among them; latency from the publish of the
+probe's batch to the receiver.
+Results are appended to bench/RESULTS.md with machine info. `--quick`: 10 readings/s over BLE
+(15 load cuffs) and 1,000 readings/s MQTT-injected, 40 probes each, 10 s idle windows.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import statistics
 import tempfile
@@ -44,6 +46,7 @@ import paho.mqtt.client as mqtt
 import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench import common
 from devices import DeviceInfo, Kind, Reading, device_id_for, reading_id_for
 from devices.wire import encode_batch, readings_topic
 from firmware_sims.air import VirtualAir
@@ -73,19 +76,6 @@ from tests.support.servers import PostgresServer
 RESULTS = Path(__file__).with_name("RESULTS.md")
 MIN_CUFF_INTERVAL_S = 1.1
 LOW = (85.0, 55.0, 72.0)  # bp.hypotension (< 90/60), a per-reading rule: opens on one reading
-
-
-def _machine() -> str:
-    cpu = platform.machine()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    load = os.getloadavg()[0]
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}, load average at start {load:.1f}"
-    )
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -156,6 +146,9 @@ class Bench:
         self.made = 0
         self.cuffs: list[BloodPressureCuff] = []
         self.engine: sa.Engine
+        self.idle_start: dict[str, float] = {}
+        self.idle_end: dict[str, float] = {}
+        self.load_cpu: dict[float, dict[str, float]] = {}
 
     def _on_line(self, line: str) -> None:
         hook = parse_webhook_line(line)
@@ -233,9 +226,8 @@ class Bench:
                     "run",
                     "--db",
                     db_url,
-                    "--interval-s",
-                    "0.2",
                     "--deliver",
+                    *self._engine_flags(),
                 ),
                 self.workdir,
                 env=child_env({}),
@@ -251,12 +243,19 @@ class Bench:
                         "HV_DELIVERY_DATABASE_URL": db_url,
                         "HV_DELIVERY_API_BASE_URL": "http://127.0.0.1:1/v1",
                         "HV_DELIVERY_ALLOW_LOOPBACK_RECEIVERS": "true",
-                        "HV_DELIVERY_POLL_INTERVAL_S": "0.1",
+                        **(
+                            {"HV_DELIVERY_POLL_INTERVAL_S": str(self.args.delivery_poll_s)}
+                            if self.args.delivery_poll_s
+                            else {}
+                        ),
                     }
                 ),
             )
         )
-        print("backend up; MQTT baseline", flush=True)
+        print("backend up; idle CPU", flush=True)
+        await asyncio.sleep(2.0)  # start-up work (migrations, first full step) out of the way
+        self.idle_start = await asyncio.to_thread(self.idle_cpu, self.args.idle_s)
+        print(f"idle CPU % {self.idle_start}; MQTT baseline", flush=True)
         baselines = {
             r: await asyncio.to_thread(mqtt_baseline, mqtt_port, r, self.args.window) for r in rates
         }
@@ -282,7 +281,35 @@ class Bench:
                 row["mqtt_p99_ms"] = 1000 * _pct(base, 0.99)
                 print(row, flush=True)
                 rows.append(row)
+        self.idle_end = await asyncio.to_thread(self.idle_cpu, self.args.idle_s)
+        print(f"idle CPU % after the load {self.idle_end}", flush=True)
         return rows
+
+    def _engine_flags(self) -> list[str]:
+        interval = self.args.engine_interval_s
+        return ["--interval-s", str(interval)] if interval else []
+
+    def cpu_s(self) -> dict[str, float]:
+        """CPU seconds (user + system) used so far by each backend process."""
+        tick = os.sysconf("SC_CLK_TCK")
+        out = {}
+        for service in self.services:
+            if service.proc is None or service.name == "mosquitto":
+                continue
+            try:
+                fields = Path(f"/proc/{service.proc.pid}/stat").read_text().rsplit(")", 1)[1]
+            except OSError:
+                continue
+            parts = fields.split()
+            out[service.name] = (int(parts[11]) + int(parts[12])) / tick
+        return out
+
+    def idle_cpu(self, window_s: float) -> dict[str, float]:
+        """CPU % of each backend process over `window_s` seconds with no readings coming in."""
+        before, t0 = self.cpu_s(), time.perf_counter()
+        time.sleep(window_s)
+        after, elapsed = self.cpu_s(), time.perf_counter() - t0
+        return {k: round(100 * (after[k] - before[k]) / elapsed, 2) for k in after if k in before}
 
     def _backend_step(self, port: int, rate: float, probes: list[str]) -> dict[str, float]:
         """Gateway-format batches published straight to Mosquitto (no BLE) at `rate`, one
@@ -298,6 +325,7 @@ class Bench:
         sent: dict[str, float] = {}
         start = time.perf_counter()
         cpu0 = os.times()
+        procs0 = self.cpu_s()
         n = 0
         while n < total:
             target = start + n / rate
@@ -323,6 +351,10 @@ class Bench:
         ):
             time.sleep(0.05)
         cpu1 = os.times()
+        procs1, elapsed = self.cpu_s(), time.perf_counter() - start
+        self.load_cpu[rate] = {
+            k: round(100 * (procs1[k] - procs0[k]) / elapsed) for k in procs1 if k in procs0
+        }
         client.loop_stop()
         client.disconnect()
         latencies = [self.arrivals[p] - t for p, t in sent.items() if p in self.arrivals]
@@ -499,23 +531,35 @@ class Bench:
             await self.services.pop().stop()
 
 
-def _append(rows: list[dict[str, float]], args: argparse.Namespace, machine: str) -> None:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def _cpu_line(cpu: dict[str, float]) -> str:
+    return ", ".join(f"{name} {pct:g}%" for name, pct in sorted(cpu.items()))
+
+
+def _append(bench: Bench, rows: list[dict[str, float]], args: argparse.Namespace,
+            machine: str) -> str:  # fmt: skip
+    engine = f"`--interval-s {args.engine_interval_s:g}`" if args.engine_interval_s else (
+        "shipped defaults: `homevitals alerts run` woken by NOTIFY, fallback poll 5 s"
+    )  # fmt: skip
+    delivery = (
+        f"poll {args.delivery_poll_s:g} s"
+        if args.delivery_poll_s
+        else "shipped defaults: woken by NOTIFY, fallback 5 s"
+    )
     lines = [
         "",
-        f"## end to end: cuff indication to verified webhook ({stamp})",
+        f"## end to end: cuff indication to verified webhook ({common.stamp()})",
         "",
-        f"Machine: {machine}. Shared 2-core box: everything below (virtual air, cuffs, gateway,",
-        "Mosquitto, ingest, PostgreSQL, the rules engine, the delivery worker, the receiver) runs",
-        "on it at once.",
+        f"Machine: {machine}. Everything below (virtual air, cuffs, gateway, Mosquitto, ingest,",
+        "PostgreSQL, the rules engine, the delivery worker, the receiver) runs on it at once.",
         "",
         f"`python -m bench.bench_e2e --rates {args.rates} --backend-rates {args.backend_rates} "
         f"--window {args.window:g} --probes {args.probes} --load-cuffs {args.load_cuffs}`: "
         f"{args.load_cuffs} load cuffs plus {args.probes} probe cuffs per rate, all connected "
-        "to one gateway; engine `--interval-s 0.2`, delivery poll 0.1 s, PostgreSQL. Probe "
-        "latency = start of the probe's cuff cycle (or the publish of its batch, MQTT-injected "
-        "rows) to the receiver printing the verified `alert.opened`. Baseline: paho QoS 1 "
-        "publish -> Mosquitto -> subscriber, same rate, same run.",
+        f"to one gateway; engine: {engine}; delivery worker: {delivery}; ingest: shipped "
+        "defaults; PostgreSQL 15. Probe latency = start of the probe's cuff cycle (or the "
+        "publish of its batch, MQTT-injected rows) to the receiver printing the verified "
+        "`alert.opened`. Baseline: paho QoS 1 publish -> Mosquitto -> subscriber, same rate, "
+        "same run.",
         "",
         "| path | readings/s asked | achieved | stored / made (cumulative) | probes received "
         "| e2e p50 ms | e2e p99 ms | e2e max ms | MQTT p50 ms | MQTT p99 ms "
@@ -531,13 +575,20 @@ def _append(rows: list[dict[str, float]], args: argparse.Namespace, machine: str
             f"| {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['max_ms']:.0f} "
             f"| {r['mqtt_p50_ms']:.1f} | {r['mqtt_p99_ms']:.1f} | {r['bench_cpu_pct']:.0f} |"
         )
-    with RESULTS.open("a") as out:
-        out.write("\n".join(lines) + "\n")
+    lines += [
+        "",
+        f"CPU of the backend processes (% of one core), idle for {args.idle_s:g} s before the "
+        f"load: {_cpu_line(bench.idle_start)}; idle after the load: {_cpu_line(bench.idle_end)}.",
+    ]
+    for rate, cpu in bench.load_cpu.items():
+        lines.append(f"During the MQTT-injected {rate:.0f} readings/s: {_cpu_line(cpu)}.")
+    text = "\n".join(lines) + "\n"
+    return text
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and append its results to bench/RESULTS.md."""
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_e2e")
+    parser = common.parser("bench_e2e", __doc__)
     parser.add_argument("--rates", default="10,50,100")
     parser.add_argument("--window", type=float, default=10.0)
     parser.add_argument("--probes", type=int, default=10)
@@ -547,8 +598,17 @@ def main() -> None:
         help="rates for gateway batches published straight to MQTT (no BLE)",
     )
     parser.add_argument("--load-cuffs", type=int, default=150)
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args, _ = parser.parse_known_args()
+    parser.add_argument(
+        "--engine-interval-s", type=float, default=0.0, help="override (default: shipped)"
+    )
+    parser.add_argument(
+        "--delivery-poll-s", type=float, default=0.0, help="override (default: shipped)"
+    )
+    parser.add_argument("--idle-s", type=float, default=20.0, help="idle CPU window")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rates, args.load_cuffs, args.probes, args.backend_rates = "10", 15, 40, "1000"
+        args.idle_s = 10.0
     fastest = max(float(r) for r in args.rates.split(","))
     if args.load_cuffs / fastest < MIN_CUFF_INTERVAL_S:
         parser.error(
@@ -556,7 +616,7 @@ def main() -> None:
             f"{MIN_CUFF_INTERVAL_S} s per cuff: a cuff stamps whole seconds, so two readings in "
             "one second are one reading (the same id)"
         )
-    machine = _machine()
+    load_start = common.load_1min()
     workdir = Path(tempfile.mkdtemp(prefix="hv-bench-e2e-"))
     pg_dir = Path(tempfile.mkdtemp(prefix="hv-bench-e2e-pg-"))
     postgres = PostgresServer(pg_dir)
@@ -576,8 +636,7 @@ def main() -> None:
         shutil.rmtree(pg_dir, ignore_errors=True)
     for row in rows:
         print(json.dumps(row))
-    if not args.no_write:
-        _append(rows, args, machine)
+    common.write(_append(bench, rows, args, common.machine(load_start)), args)
     print(f"logs in {workdir}")
 
 

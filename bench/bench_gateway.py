@@ -1,6 +1,8 @@
 """Gateway benchmarks: a 1,000-record back-fill, and N cuffs at one reading per second each.
 
-    python -m bench.bench_gateway [--sizes 10,50,100] [--window 20] [--backfill-only]
+    python -m bench.bench_gateway [--sizes 10,50,100] [--window 20] [--backfill-only] [--quick]
+
+`--quick`: 300 records, 10 cuffs, a 10 s window (about a minute).
 
 1. Back-fill: a simulated meter holding 1,000 records is paired and fully fetched by the
    gateway (bond, DIS, clock, RACP "all", readings built and validated, one outbox transaction
@@ -20,20 +22,18 @@ Results are appended to bench/RESULTS.md with machine info.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
 
+from bench import common
 from firmware_sims.air import Timing, VirtualAir
 from firmware_sims.bp_cuff import BloodPressureCuff
 from firmware_sims.hci_bridge import open_hci_endpoint
@@ -46,19 +46,6 @@ from tests.gateway.sims import PASSKEY, add_records, cuff_ids, hub, make_meter
 RESULTS = Path(__file__).with_name("RESULTS.md")
 RACP = "00002a52-0000-1000-8000-00805f9b34fb"
 NOTIFIED = ("00002a18-0000-1000-8000-00805f9b34fb", "00002a34-0000-1000-8000-00805f9b34fb")
-
-
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    system = f"{platform.system()} {platform.release()}"
-    return f"{cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, {system}"
 
 
 async def _raw_backfill(records: int, timing: Timing = "fast") -> float:
@@ -241,9 +228,9 @@ async def _fleet_split(n: int, window_s: float, workdir: Path) -> dict[str, floa
         }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run both benchmarks and append the results to bench/RESULTS.md."""
-    parser = argparse.ArgumentParser()
+    parser = common.parser("bench_gateway", __doc__)
     parser.add_argument("--sizes", default="10,50,100")
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--records", type=int, default=1000)
@@ -251,12 +238,14 @@ def main() -> None:
     parser.add_argument(
         "--backfill-only", action="store_true", help="skip the fleet runs (minutes each)"
     )
-    args, _ = parser.parse_known_args()
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.records, args.sizes, args.window = 300, "10", 10.0
     if args.worker:
         spec, n, directory = args.worker
         asyncio.run(_worker(spec, int(n), Path(directory)))
         return
-    load = os.getloadavg()
+    load_start = common.load_1min()
     with tempfile.TemporaryDirectory() as tmp:
         raw_s = asyncio.run(_raw_backfill(args.records))
         gw_s, stored = asyncio.run(_gateway_backfill(args.records, Path(tmp) / "b"))
@@ -275,11 +264,9 @@ def main() -> None:
             split = asyncio.run(_fleet_split(n, args.window, Path(tmp) / f"s{n}"))
             print("split", split, flush=True)
             split_rows.append(split)
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        f"\n## gateway: back-fill and devices per hub ({stamp})\n",
-        f"Machine: {_machine()}. Shared 2-core box (other work running): treat as a floor; "
-        f"load average at the start {load[0]:.1f}.\n",
+        f"\n## gateway: back-fill and devices per hub ({common.stamp()})\n",
+        f"Machine: {common.machine(load_start)}.\n",
         f"Back-fill of {args.records} glucose records, virtual air, pacing 0:\n",
         "| path | seconds | records/s |",
         "|---|---|---|",
@@ -327,8 +314,7 @@ def main() -> None:
     ]
     if sizes:
         lines += fleet_lines
-    with RESULTS.open("a") as out:
-        out.write("\n".join(lines) + "\n")
+    common.write("\n".join(lines) + "\n", args)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Ingest throughput: readings/s from Mosquitto into PostgreSQL, next to raw paho QoS 1.
 
-Run: `.venv/bin/python -m bench.bench_ingest` (about five minutes: three runs per case).
+Run: `.venv/bin/python -m bench.bench_ingest [--quick]` (about five minutes: three runs per
+case; `--quick`: one run of each case with a quarter of the messages, about a minute).
 Starts its own Mosquitto and PostgreSQL on free loopback ports, and appends the figures with
 the machine to bench/RESULTS.md.
 
@@ -17,7 +18,6 @@ publishing speed and process start-up are not measured.
 from __future__ import annotations
 
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from bench import common
 from devices.wire import encode_batch, readings_topic
 from ingest.store import make_engine, migrate
 from tests.ingest.support import make_reading
@@ -226,24 +226,19 @@ def ingest_rate(  # noqa: PLR0917
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     mosq = subprocess.run(["mosquitto", "-h"], capture_output=True, text=True, check=False)
     return (
-        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}, paho-mqtt {PAHO_VERSION}, "
+        f"{common.machine(LOAD_AT_START[0])}; paho-mqtt {PAHO_VERSION}, "
         f"{(mosq.stdout or mosq.stderr).splitlines()[0].strip()}, PostgreSQL 15 (fsync on)"
     )
 
 
-def main(append: bool = True) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run the ingest benchmark and append the figures to bench/RESULTS.md."""
+    global SINGLE_MESSAGES, BATCHED_MESSAGES, REPEATS
+    args = common.parser("bench_ingest", __doc__).parse_args(argv)
+    if args.quick:
+        SINGLE_MESSAGES, BATCHED_MESSAGES, REPEATS = 5_000, 150, 1
     LOAD_AT_START[0] = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="hv-bench-ingest-"))
     broker = MosquittoServer(work / "mosquitto")
@@ -276,12 +271,12 @@ def main(append: bool = True) -> None:
         }
         lines = [
             "",
-            f"## ingest: Mosquitto to PostgreSQL ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+            f"## ingest: Mosquitto to PostgreSQL ({common.stamp()})",
             "",
-            f"Machine: {_machine()}. Shared with other jobs (load average at the start "
-            f"{LOAD_AT_START[0]:.1f}). {REPEATS} runs per case, median (min-max).",
+            f"Machine: {_machine()}. {REPEATS} runs per case, median (min-max).",
             f"{SINGLE_MESSAGES} single-reading messages; {BATCHED_MESSAGES} messages of "
-            f"{PER_BATCH} readings. `python -m bench.bench_ingest`.",
+            f"{PER_BATCH} readings. `python -m bench.bench_ingest"
+            f"{' --quick' if args.quick else ''}`.",
             "",
             "| case | readings/s, median (min-max) | vs baseline median |",
             "|---|---|---|",
@@ -293,11 +288,7 @@ def main(append: bool = True) -> None:
                 f"| {label} | {mid:,.0f} ({min(values):,.0f}-{max(values):,.0f}) | "
                 f"{mid / base:.0%} |"
             )
-        text = "\n".join(lines) + "\n"
-        print(text)
-        if append:
-            with (ROOT / "bench" / "RESULTS.md").open("a") as out:
-                out.write(text)
+        common.write("\n".join(lines) + "\n", args)
     finally:
         broker.stop()
         postgres.stop()

@@ -9,34 +9,35 @@ threads), pandas and the plain per-patient Python loop; flags must be identical 
 2. "trailing 14-day statistics at every reading": count, share in range, mean, CV over the
    14 days up to each glucose reading, and the flag n >= 28 and CV > 0.36.
 
-The Python loop runs on a subsample of patients and is extrapolated (per reading); pandas'
-trailing windows likewise when `PANDAS_TRAILING_PATIENTS` is below the population. Results are
-appended to bench/RESULTS.md with the machine they came from.
+Peers: DuckDB and polars with all their threads, pandas. Next to them, the memory-bandwidth
+floor: one numpy pass reading every byte of the columns the six rules read. The Python loop
+runs on a subsample of patients and is extrapolated (per reading); pandas' trailing windows
+likewise when `PANDAS_TRAILING_PATIENTS` is below the population. Results are appended to
+bench/RESULTS.md with the machine they came from.
 
-    python -m bench.bench_rules [patients]
+    python -m bench.bench_rules [--patients 100000] [--quick]
+
+`--quick`: 20,000 patients (3.6 million readings), about a minute.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import platform
-import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
 import pandas as pd
+import polars as pl
 
 from alerts.engine.evaluate import evaluate_all, horizon_s, no_prior_state
 from alerts.engine.window import merge
 from alerts.rules.catalog import MG54, MG70, MG130, RULES, RULES_BY_ID
 from alerts.rules.columns import KindCode, MealCode, ReadingColumns, SpecialCode, build_columns
 from alerts.rules.glucose import trailing_stats
+from bench import common
 
 DAYS = 30
 DAY = 86_400
@@ -220,6 +221,72 @@ def pandas_now(df: pd.DataFrame, n_patients: int) -> dict[str, np.ndarray]:
     }  # fmt: skip
 
 
+def polars_frame(cols: ReadingColumns) -> pl.DataFrame:
+    """The same readings as a polars DataFrame (null, not NaN, where a value does not apply)."""
+    return pl.DataFrame({
+        "patient": cols.patient, "t": cols.measured_at_s, "kind": cols.kind,
+        "v": cols.glucose_mmol_l, "special": cols.glucose_special, "sys": cols.systolic_mmhg,
+        "dia": cols.diastolic_mmhg, "meal": cols.meal, "control": cols.control_solution,
+        "flagged": cols.bp_flagged,
+    }, nan_to_null=True)  # fmt: skip
+
+
+def _pl_status(enough: pl.Expr, active: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(enough.fill_null(False))
+        .then(active.fill_null(False).cast(pl.Int8))
+        .otherwise(pl.lit(2, pl.Int8))
+    )
+
+
+def polars_now(df: pl.DataFrame, n_patients: int) -> dict[str, np.ndarray]:
+    """The six rules in polars' lazy API (all its threads), same semantics as SQL_NOW."""
+    c = pl.col
+    g = df.lazy().filter((c.kind == 0) & ~c.control & (c.special != 3) & (c.t <= NOW_S))
+    w14 = c.t >= NOW_S - 14 * DAY
+    w7f = (c.t >= NOW_S - 7 * DAY) & (c.meal == 3) & (c.special == 0)
+    trig = (c.v < MG54).fill_null(False) | (c.special == 2)
+    clr = (c.v >= 3.9).fill_null(False) | (c.special == 1)
+    recent = (c.t > NOW_S - DAY) & (trig | clr)
+    gs = g.group_by("patient").agg(
+        n14=w14.sum(),
+        inr=(w14 & c.v.is_between(MG70, 10.0).fill_null(False)).sum(),
+        below=(w14 & ((c.v < MG70).fill_null(False) | (c.special == 2))).sum(),
+        newest14=c.t.filter(w14).max(),
+        d14=(c.t // DAY).filter(w14).n_unique(),
+        m14=c.v.filter(w14).count(),
+        cv=c.v.filter(w14).std() / c.v.filter(w14).mean(),
+        nf=c.v.filter(w7f).count(),
+        fmean=c.v.filter(w7f).mean(),
+        newestf=c.t.filter(w7f).max(),
+        hypo=trig.filter(recent).last(),
+    )
+    bs = (
+        df.lazy()
+        .filter((c.kind == 1) & ~c.flagged & (c.t <= NOW_S) & (c.t // DAY >= NOW_S // DAY - 6))
+        .group_by("patient")
+        .agg(nb=pl.len(), days=(c.t // DAY).n_unique(), msys=c.sys.mean(), mdia=c.dia.mean())
+    )
+    fresh = c.newest14 >= NOW_S - 72 * 3600
+    enough = (c.n14 >= 28) & (c.d14 >= 10) & fresh
+    out = (
+        pl.LazyFrame({"patient": np.arange(n_patients, dtype=np.int64)})
+        .join(gs, on="patient", how="left")
+        .join(bs, on="patient", how="left")
+        .sort("patient")
+        .select(
+            hypo_l2=c.hypo.fill_null(False).cast(pl.Int8),
+            tir=_pl_status(enough, c.inr / c.n14 < 0.70),
+            tbr=_pl_status(enough, c.below / c.n14 > 0.04),
+            cv=_pl_status(enough & (c.m14 >= 28), c.cv > 0.36),
+            fasting=_pl_status((c.nf >= 4) & (c.newestf >= NOW_S - 72 * 3600), c.fmean > MG130),
+            home=_pl_status((c.nb >= 12) & (c.days >= 3), (c.msys >= 130) | (c.mdia >= 80)),
+        )
+        .collect()
+    )
+    return {rule: out[col].to_numpy().astype(np.int8) for rule, col in NOW_COLUMNS.items()}
+
+
 def loop_now(cols: ReadingColumns, patients: range) -> dict[str, np.ndarray]:
     """The plain per-patient Python loop (reference semantics, one patient at a time)."""
     out = {r: np.zeros(len(patients), dtype=np.int8) for r in SUBSET}
@@ -313,6 +380,24 @@ def pandas_trailing(df: pd.DataFrame, n_patients: int) -> dict[str, np.ndarray]:
     return {"readings": n, "cv": cv, "flag": (n >= 28) & (cv > 0.36)}
 
 
+def polars_trailing(df: pl.DataFrame) -> dict[str, np.ndarray]:
+    """Trailing 14-day statistics with polars' grouped rolling windows (closed both ends)."""
+    c = pl.col
+    g = df.lazy().filter((c.kind == 0) & ~c.control & (c.special != 3))
+    out = (
+        g.rolling("t", period=f"{WINDOW_S}i", closed="both", group_by="patient")
+        .agg(
+            n=pl.len(),
+            cv=c.v.std() / c.v.mean(),
+            inr=c.v.is_between(MG70, 10.0).fill_null(False).sum(),
+        )
+        .collect()
+    )
+    n = out["n"].to_numpy().astype(np.float64)
+    cv = out["cv"].to_numpy().astype(np.float64)
+    return {"readings": n, "cv": cv, "flag": (n >= 28) & (cv > 0.36)}
+
+
 def loop_trailing(cols: ReadingColumns, patients: range) -> int:
     """Per-patient Python with a sliding window (deque); returns the number of flags."""
     from collections import deque
@@ -385,45 +470,59 @@ def _same_flags(name: str, a: np.ndarray, b: np.ndarray, stat_a: np.ndarray | No
     return 0
 
 
-def _machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+FLOOR_COLUMNS = ("patient", "measured_at_s", "kind", "glucose_mmol_l", "glucose_special", "meal",
+                 "control_solution", "systolic_mmhg", "diastolic_mmhg", "bp_flagged")  # fmt: skip
+
+
+def floor_bytes(cols: ReadingColumns) -> int:
+    """Bytes of the columns the six rules of workload 1 read."""
+    return sum(getattr(cols, name).nbytes for name in FLOOR_COLUMNS)
+
+
+def floor_pass(cols: ReadingColumns) -> int:
+    """The memory-bandwidth floor: one numpy pass that reads every byte of those columns once
+    (the maximum of each column taken as 8-byte words; numpy's SIMD reduction, one thread)."""
+    out = 0
+    for name in FLOOR_COLUMNS:
+        raw = getattr(cols, name).view(np.uint8)
+        words = raw[: raw.size - raw.size % 8].view(np.uint64)
+        out ^= int(words.max()) if words.size else 0
+    return out
+
+
+def _versions() -> str:
     return (
-        f"`{platform.platform()}`; CPU: {cpu}; {os.cpu_count()} cores; {mem_gib:.0f} GiB RAM; "
-        f"Python {platform.python_version()}, numpy {np.__version__}, duckdb {duckdb.__version__}, "
+        f"numpy {np.__version__}, duckdb {duckdb.__version__}, polars {pl.__version__}, "
         f"pandas {pd.__version__}"
     )
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    # `python -m bench.bench_rules 5000`; under `python -m bench bench_rules` the argument is
-    # the module name, so only a number counts.
-    numbers = [a for a in args if a.isdigit()]
-    n_patients = int(numbers[0]) if numbers else 100_000
+    parser = common.parser("bench_rules", __doc__)
+    parser.add_argument("--patients", type=int, default=100_000, help="default 100,000")
+    args = parser.parse_args(argv)
+    n_patients = 20_000 if args.quick and args.patients == 100_000 else args.patients
+    load_start = common.load_1min()
     t0 = time.perf_counter()
     cols = synthetic(n_patients)
     print(f"synthetic: {len(cols):,} readings, {n_patients:,} patients "
           f"({time.perf_counter() - t0:.1f} s)", flush=True)  # fmt: skip
     n_glucose = int(((cols.kind == 0) & ~cols.control_solution & (cols.glucose_special != 3)).sum())
     df = frame(cols)
+    pdf = polars_frame(cols)
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
     con.register("r", df)
     threads = con.execute("SELECT current_setting('threads')").fetchone()
+    duck_threads = threads[0] if threads else "?"
 
     lines: list[str] = []
     # 1. everyone now
+    t_floor, _ = timed(lambda: floor_pass(cols), repeat=5)
     t_engine, flags_engine = timed(lambda: engine_now(cols, SUBSET), repeat=3)
     t_all, _ = timed(lambda: engine_now(cols, tuple(r.rule_id for r in RULES)), repeat=2)
     t_duck, flags_duck = timed(lambda: duckdb_now(con), repeat=3)
+    t_polars, flags_polars = timed(lambda: polars_now(pdf, n_patients), repeat=3)
     t_pd, flags_pd = timed(lambda: pandas_now(df, n_patients))
     loop_n = min(LOOP_PATIENTS, n_patients)
     t_loop, flags_loop = timed(lambda: loop_now(cols, range(loop_n)))
@@ -433,28 +532,36 @@ def main(argv: list[str] | None = None) -> None:
     for rule in SUBSET:
         stat = cv_stat if rule == "glucose.cv_14d" else None
         thr = 0.36 if stat is not None else None
-        boundary += _same_flags(f"duckdb {rule}", flags_engine[rule], flags_duck[rule], stat, thr)
-        boundary += _same_flags(f"pandas {rule}", flags_engine[rule], flags_pd[rule], stat, thr)
+        for peer, flags in (("duckdb", flags_duck), ("polars", flags_polars), ("pandas", flags_pd)):
+            boundary += _same_flags(f"{peer} {rule}", flags_engine[rule], flags[rule], stat, thr)
         _same_flags(f"loop {rule}", flags_engine[rule][:loop_n], flags_loop[rule],
                     None if stat is None else stat[:loop_n], thr)  # fmt: skip
     active = {r: int((flags_engine[r] == 1).sum()) for r in SUBSET}
     n = len(cols)
     per_loop = t_loop / loop_n * n_patients
+    gb = floor_bytes(cols) / 1e9
     lines += [
         "### 1. Evaluate everyone now (6 rules: hypo_l2, tir_14d, tbr_14d, cv_14d, "
         "fasting_mean_7d, home_aha_ama_2020)",
         "",
         "| implementation | seconds | readings/s | time vs engine |",
         "|---|---|---|---|",
+        f"| memory-bandwidth floor: one numpy pass over the {len(FLOOR_COLUMNS)} columns read "
+        f"({gb:.2f} GB, {gb / t_floor:.1f} GB/s) | {t_floor:.3f} | {n / t_floor:,.0f} | "
+        f"{t_floor / t_engine:.2f}x |",
         f"| this engine (numpy) | {t_engine:.3f} | {n / t_engine:,.0f} | 1.0x |",
-        f"| DuckDB SQL ({threads[0] if threads else '?'} threads) | {t_duck:.3f} | "
+        f"| DuckDB SQL ({duck_threads} threads) | {t_duck:.3f} | "
         f"{n / t_duck:,.0f} | {t_duck / t_engine:.1f}x |",
+        f"| polars lazy ({pl.thread_pool_size()} threads) | {t_polars:.3f} | "
+        f"{n / t_polars:,.0f} | {t_polars / t_engine:.1f}x |",
         f"| pandas groupby | {t_pd:.3f} | {n / t_pd:,.0f} | {t_pd / t_engine:.1f}x |",
         f"| per-patient Python loop ({loop_n:,} patients, extrapolated) | {per_loop:.1f} | "
         f"{n / per_loop:,.0f} | {per_loop / t_engine:.0f}x |",
         "",
+        f"Aims: engine >= 1.5x DuckDB: **{t_duck / t_engine:.2f}x**; engine within 3x of the "
+        f"floor: **{t_engine / t_floor:.1f}x** the floor. "
         f"All 15 rule evaluations (incl. Theil-Sen trends, crisis, protocols, adherence): "
-        f"{t_all:.2f} s = {n / t_all:,.0f} readings/s. Flags identical across all four "
+        f"{t_all:.2f} s = {n / t_all:,.0f} readings/s. Flags identical across all five "
         f"(asserted; {boundary} differences allowed within 1e-9 of the CV threshold). Active: "
         + ", ".join(f"{k} {v:,}" for k, v in active.items())
         + ".",
@@ -468,6 +575,10 @@ def main(argv: list[str] | None = None) -> None:
     assert np.array_equal(tr_engine["readings"], tr_duck["readings"])
     assert np.allclose(tr_engine["cv"], tr_duck["cv"], rtol=1e-6, atol=1e-6, equal_nan=True)
     b2 = _same_flags("duckdb trailing", tr_engine["flag"], tr_duck["flag"], tr_engine["cv"], 0.36)
+    t_pl2, tr_pl = timed(lambda: polars_trailing(pdf), repeat=2)
+    assert np.array_equal(tr_engine["readings"], tr_pl["readings"])
+    assert np.allclose(tr_engine["cv"], tr_pl["cv"], rtol=1e-6, atol=1e-6, equal_nan=True)
+    b2 += _same_flags("polars trailing", tr_engine["flag"], tr_pl["flag"], tr_engine["cv"], 0.36)
     pd_n = min(PANDAS_TRAILING_PATIENTS, n_patients)
     t_pd2, tr_pd = timed(lambda: pandas_trailing(df, pd_n))
     k = tr_pd["readings"].shape[0]
@@ -486,32 +597,33 @@ def main(argv: list[str] | None = None) -> None:
         "|---|---|---|---|",
         f"| this engine (cumsum + searchsorted) | {t_engine2:.3f} | "
         f"{n_glucose / t_engine2:,.0f} | 1.0x |",
-        f"| DuckDB window functions (RANGE 14 days) | {t_duck2:.3f} | {n_glucose / t_duck2:,.0f} | "
-        f"{t_duck2 / t_engine2:.1f}x |",
+        f"| DuckDB window functions (RANGE 14 days, {duck_threads} threads) | {t_duck2:.3f} | "
+        f"{n_glucose / t_duck2:,.0f} | {t_duck2 / t_engine2:.1f}x |",
+        f"| polars grouped rolling (14 days, {pl.thread_pool_size()} threads) | {t_pl2:.3f} | "
+        f"{n_glucose / t_pl2:,.0f} | {t_pl2 / t_engine2:.1f}x |",
         f"| pandas groupby-rolling ({pd_n:,} patients, extrapolated) | {pd_full:.1f} | "
         f"{n_glucose / pd_full:,.0f} | {pd_full / t_engine2:.1f}x |",
         f"| per-patient Python loop ({loop_n:,} patients, extrapolated) | {loop_full:.1f} | "
         f"{n_glucose / loop_full:,.0f} | {loop_full / t_engine2:.0f}x |",
         "",
-        f"{n_glucose:,} glucose readings; counts equal, CV within 1e-6 absolute (one-pass sums "
-        f"lose digits only when the SD is tiny), flags identical "
+        f"Aims: >= 5x DuckDB: **{t_duck2 / t_engine2:.1f}x**; >= 2x polars: "
+        f"**{t_pl2 / t_engine2:.1f}x**. {n_glucose:,} glucose readings; counts equal, CV within "
+        f"1e-6 absolute (one-pass sums lose digits only when the SD is tiny), flags identical "
         f"({b2} allowed within 1e-9 of the threshold).",
         "",
     ]  # fmt: skip
     print("\n".join(lines2), flush=True)
     lines3 = continuous_step(cols)
     print("\n".join(lines3), flush=True)
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     header = [
-        f"## alerts: rules engine, {n_patients:,} patients x {DAYS} days ({stamp})",
+        f"## alerts: rules engine, {n_patients:,} patients x {DAYS} days ({common.stamp()})",
         "",
-        f"Machine: {_machine()}. Shared 2-core box (others' work running), so treat as a floor.",
+        f"Machine: {common.machine(load_start)}; {_versions()}.",
         f"Synthetic: glucose 4/day, BP 2/day = {n:,} readings; times are best of 3 "
-        "(1 for pandas and the loop). `python -m bench.bench_rules`.",
+        f"(1 for pandas and the loop). `python -m bench.bench_rules --patients {n_patients}`.",
         "",
     ]
-    with (Path(__file__).parent / "RESULTS.md").open("a", encoding="utf-8") as f:
-        f.write("\n" + "\n".join(header + lines + lines2 + lines3))
+    common.write("\n".join(header + lines + lines2 + lines3), args)
 
 
 if __name__ == "__main__":

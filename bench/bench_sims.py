@@ -1,6 +1,6 @@
 """How many simulated peripherals one process sustains at one reading per second each.
 
-    python -m bench.bench_sims [--max N] [--window S]
+    python -m bench.bench_sims [--max N] [--window S] [--quick]
 
 Each step puts N Omron-like cuffs on one virtual air, connects, bonds and subscribes one bleak
 client (our backend) per cuff, then has every cuff run a full cuff cycle (ICP notifications and
@@ -8,21 +8,19 @@ the measurement indication, confirmed) once per second, staggered, for `window` 
 is sustained when at least 99 % of the target readings reached their bleak callbacks and the
 95th percentile of cycle-start-to-callback latency stays under 1 s (no growing backlog).
 Baseline in the same run: N = 1. Results are appended to bench/RESULTS.md with machine info.
+`--quick`: up to 200 cuffs with a 5 s window (about a minute).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
-import platform
 import statistics
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bleak import BleakClient
 
+from bench import common
 from firmware_sims.air import VirtualAir
 from firmware_sims.bp_cuff import BloodPressureCuff
 from firmware_sims.models import get_model
@@ -99,25 +97,15 @@ async def _step(n: int, window_s: float) -> dict[str, float]:
     }
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    system = f"{platform.system()} {platform.release()}"
-    return f"{cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, {system}"
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the ramp and append the results to bench/RESULTS.md."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser("bench_sims", __doc__)
     parser.add_argument("--max", type=int, default=1500)
     parser.add_argument("--window", type=float, default=10.0)
-    args = parser.parse_args(argv if argv is not None else [])
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.max, args.window = min(args.max, 200), 5.0
+    load_start = common.load_1min()
     rows = []
     sustained = 0
     for n in [1, 25, 50, 100, 200, 300, 400, 600, 800, 1000, 1500]:
@@ -137,10 +125,10 @@ def main(argv: list[str] | None = None) -> None:
         sustained = n
     lines = [
         "",
-        "## firmware_sims: simulated peripherals per process "
-        f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+        f"## firmware_sims: simulated peripherals per process ({common.stamp()})",
         "",
-        f"Machine: {_machine()}. Command: `python -m bench.bench_sims --window {args.window:g}`.",
+        f"Machine: {common.machine(load_start)}. Command: `python -m bench.bench_sims "
+        f"--window {args.window:g} --max {args.max}`.",
         "Omron-like cuffs on one virtual air, one bonded bleak client (our backend) per cuff,",
         "a full cuff cycle (ICP notifications + confirmed measurement indication) per cuff per",
         "second.",
@@ -161,12 +149,9 @@ def main(argv: list[str] | None = None) -> None:
         f"Largest sustained N in this run: **{sustained}** peripherals at 1 reading/s each.",
         "",
     ]
-    with RESULTS.open("a", encoding="utf-8") as out:
-        out.write("\n".join(lines))
+    common.write("\n".join(lines), args)
     print(f"largest sustained: {sustained}")
 
 
 if __name__ == "__main__":
-    import sys
-
-    main(sys.argv[1:])
+    main()
