@@ -17,8 +17,10 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from alerts.delivery.settings import ConfigError, Settings, load_settings
+from alerts.delivery.tables import DELIVERIES_CHANNEL
 from alerts.delivery.worker import DeliveryWorker
 from ingest.errors import StoreError
+from ingest.notify import Poller, Waker, open_waker
 from ingest.startup import wait_for_database
 from ingest.store import make_engine
 
@@ -52,9 +54,11 @@ def run(settings: Settings) -> None:
         ingest.errors.StoreError: the record store refused for a reason waiting cannot fix.
     """
     stop = threading.Event()
+    waker: Waker = Poller()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
+        waker.interrupt()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -72,10 +76,17 @@ def run(settings: Settings) -> None:
     )
     for network in settings.allow_networks():
         log.warning("HV_DELIVERY_ALLOW_CIDRS allows receivers in the private network %s", network)
+    # PostgreSQL: woken by the commit of new deliveries (LISTEN); SQLite: polls.
+    waker = open_waker(engine, [DELIVERIES_CHANNEL])
+    if stop.is_set():
+        waker.interrupt()
     log.info("delivery worker started")
     try:
-        worker.run(stop, settings.poll_interval_s)
+        worker.run(
+            stop, settings.poll_interval_s, waker=waker, fallback_s=settings.notify_fallback_s
+        )
     finally:
+        waker.close()
         worker.close()
         engine.dispose()
         log.info("delivery worker stopped")

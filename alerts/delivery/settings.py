@@ -46,7 +46,10 @@ class Settings(BaseSettings):
     lease_s: float = Field(default=60.0, gt=0)
     batch_size: int = Field(default=20, ge=1, le=1000)
     concurrency: int = Field(default=8, ge=1, le=64)
+    # Idle poll without notifications (SQLite). On PostgreSQL the worker is woken by the
+    # commit of new deliveries and polls only every `notify_fallback_s` (and when a retry is due).
     poll_interval_s: float = Field(default=0.5, gt=0, le=60)
+    notify_fallback_s: float = Field(default=5.0, gt=0, le=300)
     ack_timeout_s: float = Field(default=900.0, gt=0)
     failing_alarm_after_s: float = Field(default=900.0, gt=0)
     # Test-only: SIGKILL the worker after its Nth HTTP response, before recording it.

@@ -24,6 +24,9 @@ from careteam.tables import UtcDateTime, webhook_endpoints
 metadata = MetaData()
 
 PENDING = "pending"
+# PostgreSQL channel NOTIFYed when a delivery becomes pending (inserted, or set back to pending),
+# at the commit of the transaction that did it (trigger of revision d0003).
+DELIVERIES_CHANNEL = "hv_deliveries"
 DELIVERED = "delivered"
 FAILED = "failed"
 CANCELLED = "cancelled"

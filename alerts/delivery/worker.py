@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -41,6 +41,7 @@ from alerts.delivery.tables import (
 )
 from alerts.events import EventType, Priority
 from careteam.tables import webhook_endpoint_secrets, webhook_endpoints
+from ingest.notify import Waker
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,21 @@ class DeliveryWorker:
         self._pool.shutdown(wait=True)
         self.client.close()
 
-    def run(self, stop: threading.Event, idle_s: float = 0.5) -> None:
-        """Deliver and escalate until `stop` is set, sleeping `idle_s` when idle.
+    def run(
+        self,
+        stop: threading.Event,
+        idle_s: float = 0.5,
+        *,
+        waker: Waker | None = None,
+        fallback_s: float = 5.0,
+    ) -> None:
+        """Deliver and escalate until `stop` is set; when idle, wait for the next pass.
+
+        Without a listening `waker` (SQLite) an idle loop sleeps `idle_s`. With a LISTEN `waker`
+        (PostgreSQL, `DELIVERIES_CHANNEL`) it waits until a delivery becomes pending (the
+        engine's transaction committed), the next retry or expired lease falls due, or
+        `fallback_s` passes, whichever is first; whoever sets `stop` must then call
+        `waker.interrupt()`.
 
         A database outage does not end the loop: it is logged once when it starts, the loop
         waits `idle_s` and tries again, and recovery is logged (nothing is lost: the outbox
@@ -106,19 +120,44 @@ class DeliveryWorker:
         """
         database_down = False
         while not stop.is_set():
+            wait_s = idle_s
             try:
                 busy = self.run_once()
                 self.escalate()
+                if not busy and waker is not None and waker.listening:
+                    wait_s = self._until_next_due(fallback_s)
             except sa.exc.DBAPIError as exc:
                 if not database_down:
                     log.error("record store unavailable, retrying: %s", type(exc.orig).__name__)
-                database_down, busy = True, 0
+                database_down, busy, wait_s = True, 0, idle_s
             else:
                 if database_down:
                     log.info("record store available again")
                 database_down = False
-            if not busy:
-                stop.wait(idle_s)
+            if busy:
+                continue
+            if waker is None or database_down:
+                stop.wait(wait_s)
+            else:
+                waker.wait(wait_s)
+
+    def _until_next_due(self, longest_s: float) -> float:
+        """Seconds until the earliest pending delivery falls due (its next attempt, or the
+        expiry of another worker's lease), at most `longest_s`."""
+        d = webhook_deliveries.c
+        with self.engine.connect() as conn:
+            later = sa.case(
+                (d.lease_until > d.next_attempt_at, d.lease_until), else_=d.next_attempt_at
+            )
+            due: datetime | None = conn.execute(
+                sa.select(sa.func.min(later)).where(d.status == PENDING)
+            ).scalar()
+        if due is None:
+            return longest_s
+        if due.tzinfo is None:  # SQLite returns naive datetimes; the store holds UTC only
+            due = due.replace(tzinfo=UTC)
+        seconds = (due - self.clock()).total_seconds()
+        return min(longest_s, max(0.0, seconds) + 0.001)
 
     def escalate(self) -> int:
         """One escalation pass; returns how many alerts escalated."""
