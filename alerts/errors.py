@@ -1,4 +1,4 @@
-"""The alerts package's base exception (STYLE.md: one base exception per package)."""
+"""The alerts package's base exception (one base exception per package)."""
 
 from __future__ import annotations
 

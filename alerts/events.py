@@ -2,7 +2,7 @@
 
 The engine writes an alert change and its `AlertEvent`s in one transaction; delivery turns each
 event into webhook deliveries (transactional outbox). Payloads are thin: ids, type, priority, a
-patient *reference* and times, never readings or names (RELIABILITY.md SEC-WH-06).
+patient *reference* and times, never readings or names (docs/threat-model.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Errors of the API package (STYLE.md: one base exception per package).
+"""Errors of the API package (one base exception per package).
 
 Each error carries what an HTTP answer needs (status, a FHIR issue code, words for a person)
 and never patient data: messages name parameters and rules, not values read from the record.

@@ -139,7 +139,7 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    # Only the type at ERROR: an exception's text may quote record values (STYLE.md logging).
+    # Only the type at ERROR: an exception's text may quote record values (no patient data in logs).
     log.error("%s %s: unexpected %s", request.method, request.url.path, type(exc).__name__)
     log.debug("unexpected error", exc_info=exc)
     return error_response(request, 500, "exception", "internal error")

@@ -13,10 +13,11 @@
    ATT MTU and data length of the meters' `LinkTiming`), next to the timing model's ceiling.
 2. Fleet: N Omron-like cuffs on one virtual air, all paired to one gateway and kept connected by
    their sync sessions, each running a full cuff cycle once per second for `window` seconds.
-   Every indication is committed to the outbox on its own (RELIABILITY.md I1). Lost = readings
-   in the cuffs' memory that are not in the outbox after the sessions end. Run twice: devices
-   and gateway in one process (CPU is both together), then the gateway alone in its own
-   process (`--worker`, joined to the bench's air over Bumble's HCI/TCP), CPU its own.
+   Every indication is committed to the outbox on its own (docs/reliability.md: an indication is
+   confirmed by the stack, so commit it at once). Lost = readings in the cuffs' memory that are not
+   in the outbox after the sessions end. Run twice: devices and gateway in one process (CPU is both
+   together), then the gateway alone in its own process (`--worker`, joined to the bench's air over
+   Bumble's HCI/TCP), CPU its own.
 Results are appended to bench/RESULTS.md with machine info.
 """
 

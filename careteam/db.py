@@ -38,5 +38,5 @@ def make_engine(url: str, *, pool_size: int = 5) -> sa.Engine:
         engine = sa.create_engine(parsed, hide_parameters=True)
         sa.event.listen(engine, "connect", _sqlite_on_connect)
         return engine
-    # hide_parameters: error messages and logs never carry patient data (STYLE.md, logging).
+    # hide_parameters: error messages and logs never carry patient data (no patient data in logs).
     return sa.create_engine(parsed, pool_pre_ping=True, pool_size=pool_size, hide_parameters=True)

@@ -36,7 +36,7 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     PostgreSQL keeps the zone (timestamptz); SQLite has no zone, so values are stored as naive
     UTC and given back as aware UTC. Naive values are refused on the way in: a naive datetime
-    here would be a bug (STYLE.md: times are aware UTC).
+    here would be a bug (times are aware UTC).
     """
 
     impl = DateTime(timezone=True)

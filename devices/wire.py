@@ -1,4 +1,4 @@
-"""The MQTT payloads shared by gateway and ingest (topics in DESIGN.md).
+"""The MQTT payloads shared by gateway and ingest (topics in docs/architecture.md).
 
 - `hv/v1/gw/{gateway_id}/readings`: a `hv.batch/1` envelope of canonical readings.
 - `hv/v1/gw/{gateway_id}/receipts`: a `hv.receipt/1` listing the `reading_id`s ingest has

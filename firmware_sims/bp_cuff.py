@@ -4,8 +4,8 @@ BLS 1.0: Blood Pressure Measurement 0x2A35 (indicate), Intermediate Cuff Pressur
 (notify), Blood Pressure Feature 0x2A49 (read). During a cuff cycle the cuff notifies the
 current cuff pressure (ICP) as it inflates, then indicates the measurement. Stored readings
 are indicated when a bonded host enables indications on 0x2A35: all of them (Beurer-like,
-PROFILES.md quirk 16 "reads multiple") or only those not yet confirmed (Omron-like "deletes
-after transfer"). A reading counts as delivered only once its indication is confirmed.
+docs/device-profiles.md quirk 16 "reads multiple") or only those not yet confirmed (Omron-like
+"deletes after transfer"). A reading counts as delivered only once its indication is confirmed.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from firmware_sims.peripheral import READABLE, Identity, Security, read_only
 
 logger = logging.getLogger(__name__)
 
-BEURER_RFU_FLAG = 0x40  # flags bit 6, set by Beurer BM cuffs (PROFILES.md quirk 23)
+BEURER_RFU_FLAG = 0x40  # flags bit 6, set by Beurer BM cuffs (docs/device-profiles.md quirk 23)
 ICP_STEP_MMHG = 20
 FEATURES = (
     BloodPressureFeatureBits.BODY_MOVEMENT_DETECTION

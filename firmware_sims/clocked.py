@@ -1,8 +1,8 @@
 """A peripheral with its own clock and the Current Time Service (CTS 1.1, 0x1805).
 
-Current Time 0x2A2B is readable and notifiable; a write sets the clock (PROFILES.md quirk 7:
-Omron-like cuffs are set by the host right after connecting). Real time comes from the `now`
-callable passed in, so tests and scenarios run the device at any speed.
+Current Time 0x2A2B is readable and notifiable; a write sets the clock (docs/device-profiles.md
+quirk 7: Omron-like cuffs are set by the host right after connecting). Real time comes from the
+`now` callable passed in, so tests and scenarios run the device at any speed.
 """
 
 from __future__ import annotations

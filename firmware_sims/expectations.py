@@ -2,14 +2,14 @@
 (pure). Used to check that a scenario's `expected_alerts` are true of its own data before an
 end-to-end run relies on them; the rules engine owns the real (versioned, vectorized) rules.
 
-Reference definitions (CLINICAL.md):
+Reference definitions (docs/clinical-rules.md):
 - `glucose.hypo_l2`: a reading < 54 mg/dL; `glucose.hypo_l1`: 54 <= reading < 70 (ADA
   Standards of Care 2024, Sec. 6). Control-solution results never count.
 - `glucose.hyper`: > 250 mg/dL (Battelino et al. 2019, "level 2").
 - `bp.crisis`: systolic >= 180 and/or diastolic >= 120 (AHA hypertensive crisis).
 - `bp.home_aha_ama_2020`: the mean of the last 7 days >= 135 systolic or >= 85 diastolic (home
-  equivalent of office 140/90; AHA/AMA 2020, CLINICAL.md section 4; the scenarios' care plan
-  sets this traditional threshold on the engine rule of the same id).
+  equivalent of office 140/90; AHA/AMA 2020, docs/clinical-rules.md section 4; the scenarios' care
+  plan sets this traditional threshold on the engine rule of the same id).
 - `bp.trend_14d`: least-squares slope of daily mean systolic over the last 14 days >= 1.0
   mmHg/day (a project convention, not a guideline: a 14 mmHg rise in two weeks).
 

@@ -1,8 +1,8 @@
 """The catalogue of simulated device models (pure data).
 
-Each model copies what PROFILES.md documents about a real device family: names, manufacturers,
-time base, security, transfer behaviour and byte-level quirks. Models are "-like": they behave
-as the public reports say, they are not the vendors' firmware.
+Each model copies what docs/device-profiles.md documents about a real device family: names,
+manufacturers, time base, security, transfer behaviour and byte-level quirks. Models are "-like":
+they behave as the public reports say, they are not the vendors' firmware.
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ MODELS: dict[str, DeviceModel] = {
             appearance=Appearance.GENERIC_GLUCOSE_METER,
             oui=0x00C0DE,
             source=(
-                "PROFILES.md quirks 1, 10, 13, 18: Base Time is UTC and Time Offset the local "
+                "docs/device-profiles.md quirks 1, 10, 13, 18: Base Time is UTC and Time Offset "
+                "the local "
                 "offset (LiamsGitHub/GlucometerBluetoothToHealthKit README); measurement, then "
                 "context, then the RACP response; >= is inclusive"
             ),
@@ -98,7 +99,8 @@ MODELS: dict[str, DeviceModel] = {
             appearance=Appearance.GENERIC_GLUCOSE_METER,
             oui=0x00AC4E,
             source=(
-                "PROFILES.md quirk 9: PIN bonding, the meter displays the passkey, no listeners "
+                "docs/device-profiles.md quirk 9: PIN bonding, the meter displays the passkey, no "
+                "listeners "
                 "before pairing (xDrip issue 208, react-native-ble-plx issue 652); offset 0"
             ),
         ),
@@ -116,7 +118,7 @@ MODELS: dict[str, DeviceModel] = {
             appearance=Appearance.GENERIC_GLUCOSE_METER,
             oui=0x00B1D0,
             source=(
-                "PROFILES.md quirks 1 and 11: an mmol/L meter sending +180 min offsets "
+                "docs/device-profiles.md quirks 1 and 11: an mmol/L meter sending +180 min offsets "
                 "(nordicsemi/Android-BLE-Library issue 130); talks only to its bonded host, as "
                 "the A&D UA-651BLE does; answers Operand Not Supported for time filters (19) "
                 "and Operator Not Supported for <= and range, as Nordic's reference RACP "
@@ -134,8 +136,9 @@ MODELS: dict[str, DeviceModel] = {
             appearance=Appearance.ARM_BLOOD_PRESSURE,
             oui=0x00B0E1,
             source=(
-                "PROFILES.md quirks 7, 11, 16: two users, sends only readings not yet "
-                "transferred ('deletes after transfer', derdilla docs/bluetooth.md)"
+                "docs/device-profiles.md quirks 7, 11, 16: two users, sends only readings not yet "
+                "transferred ('deletes after transfer', "
+                "derdilla/blood-pressure-monitor-fl/docs/bluetooth.md)"
             ),
         ),
         DeviceModel(
@@ -151,7 +154,8 @@ MODELS: dict[str, DeviceModel] = {
             appearance=Appearance.ARM_BLOOD_PRESSURE,
             oui=0x00BE57,
             source=(
-                "PROFILES.md quirks 16 and 23: dumps its whole memory on every transfer; pulse "
+                "docs/device-profiles.md quirks 16 and 23: dumps its whole memory on every "
+                "transfer; pulse "
                 "and status big-endian, User ID always sent without flag bit 3, flags bit 6 set "
                 "(derdilla/blood-pressure-monitor-fl commit 3ac8958)"
             ),
@@ -169,7 +173,8 @@ MODELS: dict[str, DeviceModel] = {
             appearance=Appearance.ARM_BLOOD_PRESSURE,
             oui=0x00ADE0,
             source=(
-                "PROFILES.md quirk 11: sends data only to the paired host, then disconnects by "
+                "docs/device-profiles.md quirk 11: sends data only to the paired host, then "
+                "disconnects by "
                 "itself (obniz UA651BLE README-ja.md); a new random passkey at every pairing, "
                 "like the Silvercrest SBM69 (1technophile/OpenMQTTGateway issue 806)"
             ),

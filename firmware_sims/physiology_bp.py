@@ -11,7 +11,7 @@ Figures and their sources:
 - White-coat (alerting) reaction: +10-20 mmHg systolic on the first reading of a tense session
   (Mancia et al., Lancet 1983;2:695).
 - Home monitoring schedule: two readings one minute apart, morning 06-09 and evening 18-21
-  (AHA/AMA 2020 policy, China 2019 HBPM guideline; CLINICAL.md section 4).
+  (AHA/AMA 2020 policy, China 2019 HBPM guideline; docs/clinical-rules.md section 4).
 """
 
 from __future__ import annotations

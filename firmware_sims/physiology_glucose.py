@@ -7,7 +7,7 @@ that value seen through a meter's error. Figures and their sources:
 
 - Post-prandial excursion peaks 60-90 min after the meal start and returns over 2-3 h; targets
   "peak post-prandial < 180 mg/dL", pre-prandial 80-130 (ADA Standards of Care 2024, Sec. 6,
-  CLINICAL.md section 1).
+  docs/clinical-rules.md section 1).
 - Dawn phenomenon: a rise of roughly 10-30 mg/dL between about 04:00 and 08:00 (Porcellati et
   al., Diabetes Care 2013;36:3860, "Thirty years of research on the dawn phenomenon").
 - Hypoglycaemia levels: < 70 mg/dL level 1, < 54 mg/dL level 2 (ADA 2024 Sec. 6).

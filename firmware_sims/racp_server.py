@@ -1,12 +1,12 @@
 """The server side of the Record Access Control Point over a meter's stored records (sans-IO).
 
-GLS v1.0.1 section 3.4 (RACP procedures) and 3.4.2 (error handling); PROFILES.md section 2.4.
-`RacpServer.on_write(data)` takes the bytes a client wrote and returns what the firmware must do:
-send these records then this response, or just this response. The adapter sends them and asks
-`abort_requested` between records. Supported per model: which operators and filter types
-(a model that does not support "user facing time" answers Operand Not Supported, PROFILES.md
-quirk 19). Records are kept in storage order, oldest first; filters compare the values as the
-spec says, so a sequence number that wrapped at 65535 really is "less" (quirk 17).
+GLS v1.0.1 section 3.4 (RACP procedures) and 3.4.2 (error handling); docs/device-profiles.md section
+2.4. `RacpServer.on_write(data)` takes the bytes a client wrote and returns what the firmware must
+do: send these records then this response, or just this response. The adapter sends them and asks
+`abort_requested` between records. Supported per model: which operators and filter types (a model
+that does not support "user facing time" answers Operand Not Supported, docs/device-profiles.md
+quirk 19). Records are kept in storage order, oldest first; filters compare the values as the spec
+says, so a sequence number that wrapped at 65535 really is "less" (quirk 17).
 """
 
 from __future__ import annotations

@@ -193,5 +193,5 @@ async def serve_page(server: uvicorn.Server) -> None:
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """Log lines with the device or stream id first (STYLE.md), to stderr."""
+    """Log lines with the device or stream id first, to stderr."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,8 +1,8 @@
 """The gateway's SQLite file: one place that opens connections, so every one of them is durable.
 
 `synchronous` is a per-connection setting that SQLite does not store in the file
-(RELIABILITY.md finding 10): WAL alone survives a process crash but may roll back the last
-commits on power loss, so every connection sets WAL *and* `synchronous=FULL`, and
+(sqlite.org "PRAGMA synchronous"; docs/reliability.md): WAL alone survives a process crash but may
+roll back the last commits on power loss, so every connection sets WAL *and* `synchronous=FULL`, and
 `durability()` reports what a connection really runs with (a test asserts it).
 """
 

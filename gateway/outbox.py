@@ -3,7 +3,7 @@
 A session's readings, its quarantined packets and the device's new cursor are written in one
 SQLite transaction before anything is published, so the cursor is never ahead of stored data.
 A reading leaves the `pending` state only when ingest's end-to-end receipt names it
-(RELIABILITY.md finding 1: a broker PUBACK is not delivery). Retired rows are kept (state
+(docs/reliability.md: a broker PUBACK is not delivery). Retired rows are kept (state
 `retired`), so a record the device sends again (wrap, reset, a re-pair) is recognised by its
 `reading_id` and not queued twice. Unconfirmed readings are re-published with exponential
 backoff. A full disk raises `OutboxFullError` and rolls the whole session back.

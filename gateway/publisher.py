@@ -4,7 +4,7 @@ paho-mqtt 2.x runs its network loop in its own thread; this adapter bridges it t
 
 - Per-gateway credentials; TLS (server verification always on) when a CA is configured.
 - Persistent session: `clean_start=False` and a Session Expiry Interval, so receipts ingest
-  publishes while the hub is offline wait at the broker (RELIABILITY.md finding 3).
+  publishes while the hub is offline wait at the broker (docs/reliability.md).
 - QoS 1 batches. A PUBACK whose reason code is not 0x00 Success is *not* delivery (finding 2:
   0x10 "no matching subscribers" means nobody will read it): `publish_batch` raises
   `PublishError` and the outbox keeps the readings. Even a success PUBACK retires nothing; only

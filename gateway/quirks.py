@@ -1,8 +1,8 @@
 """Which codec quirk profile a device needs, matched on its advertised name.
 
 The codecs are strict unless told otherwise (`devices.codecs.profiles`); the gateway picks a
-profile the way the vendors' own apps do, by the advertised local name (PROFILES.md quirk 23:
-derdilla/blood-pressure-monitor-fl matches Beurer cuffs by name, as the Beurer app does).
+profile the way the vendors' own apps do, by the advertised local name (docs/device-profiles.md
+quirk 23: derdilla/blood-pressure-monitor-fl matches Beurer cuffs by name, as the Beurer app does).
 """
 
 from __future__ import annotations

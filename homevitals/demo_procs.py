@@ -173,7 +173,7 @@ def mosquitto_service(workdir: Path, port: int) -> Service:
         "log_type error",
         "log_type warning",
         "log_type notice",
-        # RELIABILITY.md: the stock limit of 1000 dropped QoS 1 messages to a slow subscriber.
+        # mosquitto.conf(5): the stock limit of 1000 dropped QoS 1 messages to a slow subscriber.
         "max_queued_messages 100000",
     ]
     if os.geteuid() == 0:

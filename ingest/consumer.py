@@ -1,6 +1,6 @@
 """The MQTT consumer: batches of reading payloads in, one commit, then receipts and acks.
 
-At-least-once by construction (RELIABILITY.md findings 1-4):
+At-least-once by construction (docs/reliability.md):
 - paho-mqtt 2.x, MQTT 5, ``clean_start=False`` and a Session Expiry Interval: a restarted
   ingest gets back the messages it had not acknowledged;
 - ``manual_ack=True``: a message is PUBACKed only after the transaction holding its readings

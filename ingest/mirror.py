@@ -2,11 +2,11 @@
 
 The cursor (`mirror_cursors.last_id`) is the last `readings.id` the server has accepted. One
 step locks the cursor row, reads the next readings in id (commit) order, writes them as line
-protocol with influxdb-client's synchronous write API (a 2xx means written: RELIABILITY.md
-finding 7) and only then moves the cursor, in the same transaction. If the server is down the
-transaction rolls back and the step is retried later: an outage delays, never loses. Several
-ingest processes may run a mirror; on PostgreSQL the row lock (``SKIP LOCKED``) lets one of
-them work at a time, so points are not written twice.
+protocol with influxdb-client's synchronous write API (a 2xx means written; the
+default batching API answers before writing: docs/reliability.md) and only then moves the cursor, in
+the same transaction. If the server is down the transaction rolls back and the step is retried
+later: an outage delays, never loses. Several ingest processes may run a mirror; on PostgreSQL the
+row lock (``SKIP LOCKED``) lets one of them work at a time, so points are not written twice.
 """
 
 from __future__ import annotations

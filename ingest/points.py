@@ -1,15 +1,15 @@
 """Pure building of InfluxDB line protocol points from stored readings.
 
-Point shape (DESIGN.md, "Record store and time-series mirror"): measurement = reading kind,
-tags = `patient_id` and `device_id`, fields = the reading's numeric values in canonical units,
+Point shape (docs/architecture.md, "Record store and time-series mirror"): measurement = reading
+kind, tags = `patient_id` and `device_id`, fields = the reading's numeric values in canonical units,
 timestamp = `measured_at` in milliseconds (the mirror writes with precision ``ms``).
 
 Lines are formatted here as strings rather than through influxdb-client's `Point` objects:
-pre-formatted line protocol is several times faster (DESIGN.md budgets). Escaping follows the
-InfluxDB line protocol reference ("Special characters"): measurement escapes comma and space;
-tag keys, tag values and field keys escape comma, equals sign and space. IEEE 11073 special
-values (``"+INF"``, ``"NaN"``...) are not numbers and are left out of the point; they stay in
-the record store.
+pre-formatted line protocol is several times faster (docs/architecture.md, budgets). Escaping
+follows the InfluxDB line protocol reference ("Special characters"): measurement escapes comma and
+space; tag keys, tag values and field keys escape comma, equals sign and space. IEEE 11073 special
+values (``"+INF"``, ``"NaN"``...) are not numbers and are left out of the point; they stay in the
+record store.
 """
 
 from __future__ import annotations

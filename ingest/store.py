@@ -1,8 +1,8 @@
 """The record store adapter: engines, migrations and the one write transaction per batch.
 
 SQLite (the embedded default) gets WAL and ``synchronous=FULL`` on every connection, because
-``synchronous`` is a per-connection setting that is not stored in the file (RELIABILITY.md,
-finding 10). PostgreSQL is used for deployments and the test suite.
+``synchronous`` is a per-connection setting that is not stored in the file (sqlite.org
+"PRAGMA synchronous"; docs/reliability.md). PostgreSQL is used for deployments and the test suite.
 
 Writers serialise their transactions (a transaction-scoped advisory lock on PostgreSQL, the
 database write lock on SQLite), so `readings.id` values become visible in increasing order and

@@ -65,7 +65,7 @@ def run(settings: Settings) -> None:
     url = settings.database_url.get_secret_value()
     if not wait_for_database(url, "delivery worker", stop=stop):
         return  # stopped before the record store came up
-    # SQLite connections get WAL and synchronous=FULL (DESIGN.md, record store).
+    # SQLite connections get WAL and synchronous=FULL (docs/architecture.md, record store).
     engine = make_engine(url)
     worker = DeliveryWorker(
         engine,

@@ -1,10 +1,10 @@
 """Confirmed delivery: acknowledgement by a care-team member, and escalation when nobody does.
 
-RELIABILITY.md 6.1 and finding 11: a remote alarm path must confirm delivery. A 2xx from the
-receiver is delivery; `acknowledge` is confirmation; `escalate_due` pages the next tier for every
-high-priority alert still unconfirmed after `EscalationPolicy.ack_timeout` (decision:
-`escalation.decide`, a pure function) and emits `alert.escalated`, itself delivered through the
-outbox. Both run in the caller's transaction.
+IEC 60601-1-8 distributed alarm systems (docs/reliability.md): a remote alarm path must confirm
+delivery. A 2xx from the receiver is delivery; `acknowledge` is confirmation; `escalate_due` pages
+the next tier for every high-priority alert still unconfirmed after `EscalationPolicy.ack_timeout`
+(decision: `escalation.decide`, a pure function) and emits `alert.escalated`, itself delivered
+through the outbox. Both run in the caller's transaction.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """When an unacknowledged high-priority alert escalates (pure: state and time come in).
 
-RELIABILITY.md 6.1 "distributed alarm system with confirmed delivery": a 2xx from the receiver
-is delivery; a care-team member's acknowledgement is confirmation; a high-priority alert with no
-confirmation within `ack_timeout` moves to the next escalation tier (another member on call,
-another institution following the patient) and that is itself an event (`alert.escalated`).
+IEC 60601-1-8 "distributed alarm system with confirmed delivery" (docs/reliability.md): a 2xx from
+the receiver is delivery; a care-team member's acknowledgement is confirmation; a high-priority
+alert with no confirmation within `ack_timeout` moves to the next escalation tier (another member on
+call, another institution following the patient) and that is itself an event (`alert.escalated`).
 Each tier gets a fresh `ack_timeout` before the next one is paged.
 """
 

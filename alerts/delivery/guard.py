@@ -4,7 +4,7 @@ The parser is the one the transport uses, so the guard and the connection can ne
 which host a URL names. The resolver is injectable (tests stub it; production uses
 `socket.getaddrinfo`), and `resolve` returns the address the sender must connect to: the checked
 address is pinned, so a DNS answer that changes between check and connect (rebinding) cannot
-redirect the request (RELIABILITY.md SEC-SSRF-04).
+redirect the request (docs/threat-model.md, webhooks).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The webhook body of an event (pure): thin, deterministic JSON (schema: schema/event.v1.json).
 
-RELIABILITY.md SEC-WH-06: ids, type, priority, a patient *reference*, times and links to fetch
-details through the audited API; never readings, names or other identifiers. The body is a pure
-function of the stored event, the endpoint's team and the configuration, so every retry of a
+Thin payloads (docs/threat-model.md): ids, type, priority, a patient *reference*, times and links to
+fetch details through the audited API; never readings, names or other identifiers. The body is a
+pure function of the stored event, the endpoint's team and the configuration, so every retry of a
 delivery sends the same bytes under the same `webhook-id`.
 
 The envelope follows the Standard Webhooks recommendation: ``{"type", "timestamp", "data"}``.

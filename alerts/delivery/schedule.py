@@ -1,6 +1,6 @@
 """Retry schedule of webhook deliveries (pure: the clock and the jitter come in as arguments).
 
-The schedule is Svix's (RELIABILITY.md SEC-WH-05; docs.svix.com "Retries"): an attempt
+The schedule is Svix's (docs.svix.com "Retries"): an attempt
 immediately, then after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h, about 27.6 hours in all.
 Each delay is spread by up to +-20 % jitter so that endpoints coming back after an outage are
 not hit by every queued delivery in the same second. A `Retry-After` header on a 429 or 503

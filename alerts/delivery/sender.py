@@ -1,6 +1,6 @@
 """One HTTP attempt: POST to the checked, pinned address; no redirects; capped response.
 
-RELIABILITY.md SEC-SSRF-04/05/07 and SEC-WH-05. The request goes to the IP address the guard
+SSRF and retries: docs/threat-model.md. The request goes to the IP address the guard
 approved, with the URL's host in the `Host` header and as the TLS server name (httpcore's
 `sni_hostname` extension), so certificates are still verified against the registered host name.
 Redirects are never followed (a 3xx is a failed attempt), proxies from the environment are

@@ -4,7 +4,7 @@ Headers (standardwebhooks.com, "Signature scheme"): `webhook-id` (stable across 
 event id), `webhook-timestamp` (integer Unix seconds, new on every attempt) and
 `webhook-signature`: space-separated ``v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>``, one
 per active secret, so receivers verify with either secret while a rotation overlaps
-(RELIABILITY.md SEC-WH-01/03/04).
+(Standard Webhooks specification; docs/threat-model.md).
 """
 
 from __future__ import annotations

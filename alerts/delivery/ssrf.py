@@ -1,8 +1,8 @@
 """SSRF rules for care-team webhook URLs (pure: the adapter parses and resolves, this decides).
 
-RELIABILITY.md section 5.3. A webhook URL is user input that makes our server open a connection,
-so it is checked twice: at registration (scheme, port, credentials, literal addresses in any
-encoding) and at every send, against every address the host resolves to (SEC-SSRF-01/02). The
+SSRF (docs/threat-model.md, webhooks). A webhook URL is user input that makes our server open a
+connection, so it is checked twice: at registration (scheme, port, credentials, literal addresses in
+any encoding) and at every send, against every address the host resolves to (SEC-SSRF-01/02). The
 adapter then connects to the address that was checked, never resolving again (SEC-SSRF-04).
 
 Which addresses are allowed is `special_addresses.classify`: globally routable unicast only, every

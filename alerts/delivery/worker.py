@@ -3,11 +3,11 @@
 At-least-once: a delivery is leased (not locked across the HTTP call), sent, and only then
 marked delivered in a new transaction. A worker that dies mid-send leaves the lease to expire and
 another pass sends it again with the same `webhook-id` (the event id) and a new timestamp, so the
-receiver can deduplicate (RELIABILITY.md SEC-WH-04). Every attempt is recorded with its outcome,
-HTTP status and latency. `410 Gone` disables the endpoint; so does a delivery that exhausts the
-retry schedule (about a day); either raises the technical alarm `delivery.failing` to the team's
-other enabled endpoints (IEC 60601-1-8 technical alarm condition; technical alarms ignore event
-filters: they cannot be unsubscribed).
+receiver can deduplicate (Standard Webhooks: `webhook-id` is the idempotency key). Every attempt is
+recorded with its outcome, HTTP status and latency. `410 Gone` disables the endpoint; so does a
+delivery that exhausts the retry schedule (about a day); either raises the technical alarm
+`delivery.failing` to the team's other enabled endpoints (IEC 60601-1-8 technical alarm condition;
+technical alarms ignore event filters: they cannot be unsubscribed).
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ SPECIALS: Final = {
     "nres": SpecialCode.INVALID,
     "reserved": SpecialCode.INVALID,
 }
-# Flags that make a cuff reading unfit for averaging protocols (CLINICAL.md section 4).
+# Flags that make a cuff reading unfit for averaging protocols (docs/clinical-rules.md section 4).
 BP_QUALITY_FLAGS: Final = frozenset(
     {"body_movement", "cuff_fit_loose", "cuff_too_loose", "improper_position"}
 )

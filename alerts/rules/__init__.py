@@ -1,4 +1,5 @@
 """Clinical alert rules as data (`catalog`) and the pure numpy/scipy kernels that evaluate them.
 
-Everything under `alerts.rules` is core (STYLE.md): no I/O, no clock; `now` is an argument.
+Everything under `alerts.rules` is a pure core (docs/architecture.md): no I/O, no clock; `now` is an
+argument.
 """

@@ -3,10 +3,10 @@ home-monitoring protocols as named, versioned rules.
 
 Sources: AHA "hypertensive crisis" (>= 180 and/or >= 120 mmHg; wait 1-2 min and re-measure),
 NHLBI (recheck after 5 min); AHA low blood pressure (< 90/60); the home protocols as collected
-in CLINICAL.md section 4: `esh_7day_drop_day1` (7 days, day 1 discarded, morning and evening
-readings averaged, >= 135/85 uncontrolled), `aha_ama_2020` (7 days, all readings averaged,
-at least 3 days and 12 readings), `china_2019` (morning 06-09 and evening 18-21 readings,
-day 1 discarded, >= 3 days acceptable, >= 135/85).
+in docs/clinical-rules.md section 4: `esh_7day_drop_day1` (7 days, day 1 discarded, morning and
+evening readings averaged, >= 135/85 uncontrolled), `aha_ama_2020` (7 days, all readings averaged,
+at least 3 days and 12 readings), `china_2019` (morning 06-09 and evening 18-21 readings, day 1
+discarded, >= 3 days acceptable, >= 135/85).
 """
 
 from __future__ import annotations
@@ -148,8 +148,8 @@ def home_protocol(
     """`bp.home_esh_7d`, `bp.home_aha_ama_2020` or `bp.home_china_2019` over the last 7 local
     days (today and the 6 before; local time = UTC + `utc_offset_min`).
 
-    Readings flagged for movement, cuff fit or position are dropped (CLINICAL.md section 4).
-    "Day 1" is the first day with readings in the window. Insufficient data when fewer than
+    Readings flagged for movement, cuff fit or position are dropped (docs/clinical-rules.md section
+    4). "Day 1" is the first day with readings in the window. Insufficient data when fewer than
     `min_readings` readings on `min_days` distinct days remain.
 
     Raises:

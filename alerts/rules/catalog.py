@@ -3,7 +3,7 @@
 Thresholds are parameters, never literals inside kernels, so that a care plan can override
 them per patient (`resolve_params`). Changing a default changes the rule's behaviour, so it
 must come with a new `version` (alert ids include the version: old episodes are not reused).
-Sources are those collected in `../shared/CLINICAL.md`; where a default is a local choice and
+Sources are explained in docs/clinical-rules.md; where a default is a local choice and
 not a guideline figure, the source says so.
 """
 
@@ -38,7 +38,7 @@ AHA_CRISIS: Final = (
 AHA_LOW_BP: Final = (
     "AHA, Low blood pressure - when blood pressure is too low (< 90/60 mmHg), "
     "https://www.heart.org/en/health-topics/high-blood-pressure/the-facts-about-high-blood-"
-    "pressure/low-blood-pressure-when-blood-pressure-is-too-low (not in CLINICAL.md)"
+    "pressure/low-blood-pressure-when-blood-pressure-is-too-low"
 )
 ESH_7DAY: Final = (
     "ASH/ESH-style 7-day home protocol, exclude day 1, goal 135/85, "
@@ -60,7 +60,8 @@ THEIL_SEN: Final = (
     "(method); slope thresholds are local defaults for care-plan review, not guideline figures"
 )
 ADHERENCE: Final = (
-    "CLINICAL.md section 5, stale-data proposal for episodic devices (adherence window from the "
+    "docs/clinical-rules.md section 5, stale-data rule for episodic devices (adherence window "
+    "from the "
     "prescribed schedule); N days is a care-plan parameter, not a guideline figure"
 )
 

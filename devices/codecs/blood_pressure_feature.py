@@ -1,8 +1,8 @@
 """Blood Pressure Feature 0x2A49 (read): a uint16 bit field.
 
 Spec: SIG GATT XML `org.bluetooth.characteristic.blood_pressure_feature.xml` (bits 0-5) and BLS
-1.1 bits 6-8 as transcribed in StanfordSpezi/SpeziBluetooth BloodPressureTests (PROFILES.md
-section 2.7). Other bits are RFU and kept as sent.
+1.1 bits 6-8 as transcribed in StanfordSpezi/SpeziBluetooth BloodPressureTests
+(docs/device-profiles.md section 2.7). Other bits are RFU and kept as sent.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """Blood Pressure Measurement 0x2A35 (Blood Pressure Service, indicate).
 
 Spec: BLS 1.0 / SIG GATT XML `org.bluetooth.characteristic.blood_pressure_measurement.xml`
-(PROFILES.md section 2.5). Flags: bit 0 unit (0 mmHg, 1 kPa), bit 1 Time Stamp, bit 2 Pulse
-Rate, bit 3 User ID, bit 4 Measurement Status, bits 5-7 RFU (kept as sent). Fields: Flags,
-Systolic, Diastolic, Mean Arterial Pressure (SFLOAT each), Time Stamp (Date Time), Pulse Rate
-SFLOAT bpm, User ID u8 (0xFF unknown user), Measurement Status u16.
+(docs/device-profiles.md section 2.5). Flags: bit 0 unit (0 mmHg, 1 kPa), bit 1 Time Stamp, bit 2
+Pulse Rate, bit 3 User ID, bit 4 Measurement Status, bits 5-7 RFU (kept as sent). Fields: Flags,
+Systolic, Diastolic, Mean Arterial Pressure (SFLOAT each), Time Stamp (Date Time), Pulse Rate SFLOAT
+bpm, User ID u8 (0xFF unknown user), Measurement Status u16.
 
 The `beurer-bm` profile reads pulse rate and status big-endian and a User ID byte that flag
-bit 3 does not announce (PROFILES.md quirk 23). Intermediate Cuff Pressure 0x2A36 shares this
-layout and this module's reader (see `intermediate_cuff_pressure.py`).
+bit 3 does not announce (docs/device-profiles.md quirk 23). Intermediate Cuff Pressure 0x2A36 shares
+this layout and this module's reader (see `intermediate_cuff_pressure.py`).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """CGM Measurement 0x2AA7 (Continuous Glucose Monitoring Service, notify), with E2E-CRC.
 
 Spec: CGMS 1.0.1 / SIG GATT XML `org.bluetooth.characteristic.cgm_measurement.xml`
-(PROFILES.md section 2.9). Size u8 (the record's length, itself included), Flags u8, Glucose
-Concentration SFLOAT mg/dL, Time Offset u16 minutes since session start, then the Sensor Status
-Annunciation octets in the order Status (flag bit 7), Cal/Temp (bit 6), Warning (bit 5) - each
-only if its flag is set (nrfconnect/sdk-nrf `cgms.c` writes them in that order) - then Trend
+(docs/device-profiles.md section 2.9). Size u8 (the record's length, itself included), Flags u8,
+Glucose Concentration SFLOAT mg/dL, Time Offset u16 minutes since session start, then the Sensor
+Status Annunciation octets in the order Status (flag bit 7), Cal/Temp (bit 6), Warning (bit 5) -
+each only if its flag is set (nrfconnect/sdk-nrf `cgms.c` writes them in that order) - then Trend
 SFLOAT mg/dL/min (bit 0), Quality SFLOAT % (bit 1), and an optional E2E-CRC u16.
 
 The CRC is present when Size is the computed length + 2 (Nordic's parser infers it the same

@@ -1,10 +1,10 @@
 """Current Time 0x2A2B (Current Time Service, read/notify, write optional).
 
 Spec: SIG GATT XML `org.bluetooth.characteristic.current_time.xml`, `exact_time_256.xml`,
-`day_of_week.xml` (PROFILES.md section 2.8): Date Time (7), Day of Week u8 (0 unknown,
+`day_of_week.xml` (docs/device-profiles.md section 2.8): Date Time (7), Day of Week u8 (0 unknown,
 1 Monday .. 7 Sunday, 8-255 RFU), Fractions256 u8 (1/256 s), Adjust Reason u8 (bit 0 manual
 update, 1 external reference, 2 time zone change, 3 DST change). Exactly 10 bytes in strict mode
-(some servers send 9, PROFILES.md quirk 8: that is a `DecodeError` here).
+(some servers send 9, docs/device-profiles.md quirk 8: that is a `DecodeError` here).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Date Time 0x2A08, and the 7-byte Date Time field inside records.
 
-Layout (SIG GATT XML `org.bluetooth.characteristic.date_time.xml`; PROFILES.md section 1):
-year uint16 (1582-9999, 0 = unknown), month uint8 (1-12, 0 = unknown), day uint8 (1-31,
-0 = unknown), hours 0-23, minutes 0-59, seconds 0-59.
+Layout (SIG GATT XML `org.bluetooth.characteristic.date_time.xml`; docs/device-profiles.md section
+1): year uint16 (1582-9999, 0 = unknown), month uint8 (1-12, 0 = unknown), day uint8 (1-31, 0 =
+unknown), hours 0-23, minutes 0-59, seconds 0-59.
 
 `DateTime` (the characteristic) keeps every field as sent, so a partly unknown date survives a
 round trip. Date Time *fields inside records* decode to a naive `datetime` as the device sent

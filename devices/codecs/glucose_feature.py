@@ -1,7 +1,7 @@
 """Glucose Feature 0x2A51 (read): a uint16 bit field.
 
-Spec: SIG GATT XML `org.bluetooth.characteristic.glucose_feature.xml` (PROFILES.md section 2.3).
-Bits 11-15 are RFU and kept as sent.
+Spec: SIG GATT XML `org.bluetooth.characteristic.glucose_feature.xml` (docs/device-profiles.md
+section 2.3). Bits 11-15 are RFU and kept as sent.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Glucose Measurement 0x2A18 (Glucose Service, notify).
 
 Spec: GLS v1.0.1 section 3.106 / SIG GATT XML `org.bluetooth.characteristic.glucose_measurement.xml`
-(PROFILES.md section 2.1). Flags: bit 0 Time Offset, bit 1 Concentration + Type-Sample Location,
-bit 2 unit (0 kg/L, 1 mol/L), bit 3 Sensor Status Annunciation, bit 4 Context Information
+(docs/device-profiles.md section 2.1). Flags: bit 0 Time Offset, bit 1 Concentration + Type-Sample
+Location, bit 2 unit (0 kg/L, 1 mol/L), bit 3 Sensor Status Annunciation, bit 4 Context Information
 Follows, bits 5-7 RFU (kept as sent). Fields in order: Flags u8, Sequence Number u16, Base Time
 (Date Time, 7), Time Offset sint16 minutes, Concentration SFLOAT, Type-Sample Location u8 (low
 nibble Type, high nibble Sample Location), Sensor Status u16.

@@ -1,15 +1,15 @@
 """Glucose Measurement Context 0x2A34 (Glucose Service, notify).
 
 Spec: GLS v1.0.1 / SIG GATT XML `org.bluetooth.characteristic.glucose_measurement_context.xml`
-(PROFILES.md section 2.2). Flags: bit 0 Carbohydrate ID + Carbohydrate, bit 1 Meal, bit 2
-Tester-Health, bit 3 Exercise Duration + Intensity, bit 4 Medication ID + Medication, bit 5
-medication unit (0 kg, 1 L), bit 6 HbA1c, bit 7 Extended Flags. Field order: Flags, Sequence
-Number u16, Extended Flags u8, Carbohydrate ID u8, Carbohydrate SFLOAT kg, Meal u8, Tester-Health
-u8 (low nibble Tester, high nibble Health), Exercise Duration u16 s (0xFFFF overrun), Exercise
-Intensity u8 %, Medication ID u8, Medication SFLOAT (kg or L), HbA1c SFLOAT %.
+(docs/device-profiles.md section 2.2). Flags: bit 0 Carbohydrate ID + Carbohydrate, bit 1 Meal, bit
+2 Tester-Health, bit 3 Exercise Duration + Intensity, bit 4 Medication ID + Medication, bit 5
+medication unit (0 kg, 1 L), bit 6 HbA1c, bit 7 Extended Flags. Field order: Flags, Sequence Number
+u16, Extended Flags u8, Carbohydrate ID u8, Carbohydrate SFLOAT kg, Meal u8, Tester-Health u8 (low
+nibble Tester, high nibble Health), Exercise Duration u16 s (0xFFFF overrun), Exercise Intensity u8
+%, Medication ID u8, Medication SFLOAT (kg or L), HbA1c SFLOAT %.
 
-Values keep the raw SFLOAT and the spec unit; nothing is rescaled (PROFILES.md: Nordic labels
-the same numbers grams and mg/mL).
+Values keep the raw SFLOAT and the spec unit; nothing is rescaled (docs/device-profiles.md: Nordic
+labels the same numbers grams and mg/mL).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Heart Rate Measurement 0x2A37 (Heart Rate Service, notify).
 
 Spec: HRS 1.0 / SIG GATT XML `org.bluetooth.characteristic.heart_rate_measurement.xml`
-(PROFILES.md section 2.9). Flags: bit 0 heart rate is uint16 (else uint8), bits 1-2 sensor
-contact (2 supported but not detected, 3 detected), bit 3 Energy Expended uint16 kJ present,
-bit 4 RR-Intervals present (uint16 each, 1/1024 s, as many as fit). Bits 5-7 RFU, kept as sent.
-The RR-Interval field, when its flag says present, holds at least one interval (the XML gives
-it a minimum of one uint16): the flag set with no interval after it is malformed.
+(docs/device-profiles.md section 2.9). Flags: bit 0 heart rate is uint16 (else uint8), bits 1-2
+sensor contact (2 supported but not detected, 3 detected), bit 3 Energy Expended uint16 kJ present,
+bit 4 RR-Intervals present (uint16 each, 1/1024 s, as many as fit). Bits 5-7 RFU, kept as sent. The
+RR-Interval field, when its flag says present, holds at least one interval (the XML gives it a
+minimum of one uint16): the flag set with no interval after it is malformed.
 """
 
 from __future__ import annotations

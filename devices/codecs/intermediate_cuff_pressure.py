@@ -1,10 +1,10 @@
 """Intermediate Cuff Pressure 0x2A36 (Blood Pressure Service, notify).
 
-Spec: SIG GATT XML `org.bluetooth.characteristic.intermediate_cuff_pressure.xml` (PROFILES.md
-section 2.6): the Blood Pressure Measurement layout, with the current cuff pressure in the
-Systolic slot. The Diastolic and MAP slots are unused ("NaN" per spec, 0x0000 in Nordic's tests);
-they are kept as sent, for an exact round trip, and mean nothing. Live display only: never store
-an intermediate pressure as a reading.
+Spec: SIG GATT XML `org.bluetooth.characteristic.intermediate_cuff_pressure.xml`
+(docs/device-profiles.md section 2.6): the Blood Pressure Measurement layout, with the current cuff
+pressure in the Systolic slot. The Diastolic and MAP slots are unused ("NaN" per spec, 0x0000 in
+Nordic's tests); they are kept as sent, for an exact round trip, and mean nothing. Live display
+only: never store an intermediate pressure as a reading.
 """
 
 from __future__ import annotations

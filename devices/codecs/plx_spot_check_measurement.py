@@ -1,9 +1,9 @@
 """PLX Spot-check Measurement 0x2A5E (Pulse Oximeter Service, indicate).
 
 Spec: PLXS 1.0 / SIG GATT XML `org.bluetooth.characteristic.plx_spot_check_measurement.xml`
-(PROFILES.md section 2.9). Flags: bit 0 Timestamp, bit 1 Measurement Status (u16), bit 2 Device
-and Sensor Status (u24), bit 3 Pulse Amplitude Index (SFLOAT %), bit 4 device clock is not set;
-bits 5-7 RFU, kept as sent. Body: SpO2 SFLOAT %, PR SFLOAT bpm, then the flagged fields.
+(docs/device-profiles.md section 2.9). Flags: bit 0 Timestamp, bit 1 Measurement Status (u16), bit 2
+Device and Sensor Status (u24), bit 3 Pulse Amplitude Index (SFLOAT %), bit 4 device clock is not
+set; bits 5-7 RFU, kept as sent. Body: SpO2 SFLOAT %, PR SFLOAT bpm, then the flagged fields.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 A profile is chosen explicitly by the caller (the gateway matches it on the advertised name or
 the DIS model, as the vendors' own apps do); the strict decoders never guess. Each profile says
-which devices it is for and where the quirk was reported (PROFILES.md section 3 has the details).
-A payload decoded under a profile remembers it, so `bytes()` gives back the device's own bytes.
+which devices it is for and where the quirk was reported (docs/device-profiles.md section 3 has the
+details). A payload decoded under a profile remembers it, so `bytes()` gives back the device's own
+bytes.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ BEURER_BM = Profile(
     name="beurer-bm",
     devices="Beurer BM48, BM59, BM85, ELITE900 blood-pressure cuffs",
     source=(
-        "PROFILES.md quirk 23: derdilla/blood-pressure-monitor-fl commit 3ac8958 "
+        "docs/device-profiles.md quirk 23: derdilla/blood-pressure-monitor-fl commit 3ac8958 "
         "(decoding_util.dart readSFloatBe/readUInt16Be), matched on the advertised name as the "
         "official Beurer app does; flags carry RFU bit 6 (0x56), which strict mode keeps too"
     ),
@@ -48,7 +49,8 @@ ISENS = Profile(
     name="isens",
     devices="i-SENS CareSens glucose meters",
     source=(
-        "PROFILES.md quirks 3 and 14: month 13 repaired to 1 as tidepool-org/ble-glucose commit "
+        "docs/device-profiles.md quirks 3 and 14: month 13 repaired to 1 as "
+        "tidepool-org/ble-glucose commit "
         "705b262 does; Meal 6 = ketone per xDrip+ glucosemeter/caresens/ContextRx.java and "
         "tidepool-org/uploader bluetoothLEDriver.js"
     ),

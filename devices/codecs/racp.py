@@ -1,7 +1,7 @@
 """Record Access Control Point 0x2A52 (write + indicate), as GLS, BLS and CGMS use it.
 
 Spec: SIG GATT XML `org.bluetooth.characteristic.record_access_control_point.xml`; GLS operands
-after the Nordic nRF5 SDK RACP docs and `cgms_racp.c` (PROFILES.md section 2.4).
+after the Nordic nRF5 SDK RACP docs and `cgms_racp.c` (docs/device-profiles.md section 2.4).
 Layout: Op Code u8 | Operator u8 | Operand (0-18 bytes).
 
 - Requests (op codes 1 report, 2 delete, 3 abort, 4 report number): for operators 2 (<=),
@@ -218,7 +218,7 @@ class RecordAccessControlPoint:
     ) -> Self:
         """Records with sequence number (int) or user-facing time (datetime) >=, <= or both.
 
-        Both bounds are inclusive, as the spec says (PROFILES.md quirk 18).
+        Both bounds are inclusive, as the spec says (docs/device-profiles.md quirk 18).
 
         Raises:
             EncodeError: no bound given, or bounds of different kinds.

@@ -1,6 +1,6 @@
 """IEEE 11073-20601 SFLOAT (medfloat16) and FLOAT (medfloat32).
 
-Layout (IEEE 11073-20601 clause F.8; Bluetooth GSS section 2.2; PROFILES.md section 1):
+Layout (IEEE 11073-20601 clause F.8; Bluetooth GSS section 2.2; docs/device-profiles.md section 1):
 
 - SFLOAT, 16 bits: bits 15-12 a signed 4-bit base-10 exponent, bits 11-0 a signed 12-bit mantissa.
 - FLOAT, 32 bits: bits 31-24 a signed 8-bit exponent, bits 23-0 a signed 24-bit mantissa.

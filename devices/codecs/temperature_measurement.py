@@ -1,9 +1,9 @@
 """Temperature Measurement 0x2A1C (Health Thermometer Service, indicate).
 
 Spec: HTS 1.0 / SIG GATT XML `org.bluetooth.characteristic.temperature_measurement.xml`
-(PROFILES.md section 2.9). Flags: bit 0 Fahrenheit (else Celsius), bit 1 Time Stamp, bit 2
-Temperature Type; bits 3-7 RFU, kept as sent. Fields: Temperature FLOAT, Time Stamp (Date
-Time), Temperature Type u8 (1 armpit .. 9 tympanum).
+(docs/device-profiles.md section 2.9). Flags: bit 0 Fahrenheit (else Celsius), bit 1 Time Stamp, bit
+2 Temperature Type; bits 3-7 RFU, kept as sent. Fields: Temperature FLOAT, Time Stamp (Date Time),
+Temperature Type u8 (1 armpit .. 9 tympanum).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Weight Measurement 0x2A9D (Weight Scale Service, indicate).
 
-Spec: WSS 1.0 / SIG GATT XML `org.bluetooth.characteristic.weight_measurement.xml` (PROFILES.md
-section 2.9). Flags: bit 0 imperial (lb, in), bit 1 Time Stamp, bit 2 User ID, bit 3 BMI and
-Height; bits 4-7 RFU, kept as sent. Fields: Weight u16 (0.005 kg or 0.01 lb; 0xFFFF =
-measurement unsuccessful), Time Stamp (Date Time), User ID u8 (0xFF unknown), BMI u16 (0.1
+Spec: WSS 1.0 / SIG GATT XML `org.bluetooth.characteristic.weight_measurement.xml`
+(docs/device-profiles.md section 2.9). Flags: bit 0 imperial (lb, in), bit 1 Time Stamp, bit 2 User
+ID, bit 3 BMI and Height; bits 4-7 RFU, kept as sent. Fields: Weight u16 (0.005 kg or 0.01 lb;
+0xFFFF = measurement unsuccessful), Time Stamp (Date Time), User ID u8 (0xFF unknown), BMI u16 (0.1
 kg/m2), Height u16 (0.001 m or 0.1 in). Raw integers are kept; properties scale them.
 """
 

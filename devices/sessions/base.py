@@ -1,12 +1,12 @@
 """The part every record-transfer session shares: bond, identify, read the clock, subscribe.
 
-Order (PROFILES.md quirks 9 and 12): bond first, because meters such as the Accu-Chek Guide
-refuse the CCCD writes of an unbonded client; then read Device Information (the device's
-identity is its serial or system id, never its BLE address); then read the device clock and set
-it when it is off by more than the threshold; then enable notifications and indications. Each
-GATT operation waits for the previous one to finish and for `pace_s` after it (Tidepool waits
-500 ms between RACP operations to avoid "GATT operation already in progress", quirk 20). Every
-wait has a deadline; `tick()` past it ends the session with `Outcome.TIMEOUT`.
+Order (docs/device-profiles.md quirks 9 and 12): bond first, because meters such as the Accu-Chek
+Guide refuse the CCCD writes of an unbonded client; then read Device Information (the device's
+identity is its serial or system id, never its BLE address); then read the device clock and set it
+when it is off by more than the threshold; then enable notifications and indications. Each GATT
+operation waits for the previous one to finish and for `pace_s` after it (Tidepool waits 500 ms
+between RACP operations to avoid "GATT operation already in progress", quirk 20). Every wait has a
+deadline; `tick()` past it ends the session with `Outcome.TIMEOUT`.
 
 Subclasses implement `_begin_transfer` and `_on_transfer_input`.
 """

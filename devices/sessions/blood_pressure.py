@@ -1,12 +1,12 @@
 """Blood-pressure cuff session: take what the cuff indicates on connect, dedupe re-sends.
 
 Cuffs push their readings as Blood Pressure Measurement indications once the CCCD is written
-(PROFILES.md 2.5, quirk 11); there is no record access. Some replay their whole memory on every
-transfer (Beurer, SBM69) or re-send the previous reading (quirk 16), so a reading whose
+(docs/device-profiles.md 2.5, quirk 11); there is no record access. Some replay their whole memory
+on every transfer (Beurer, SBM69) or re-send the previous reading (quirk 16), so a reading whose
 `reading_id` was already seen this session is counted as a duplicate and dropped here, and the
 gateway's outbox drops those it stored in earlier sessions.
 
-Each indication is emitted at once as its own `RecordsReady` (RELIABILITY.md I1: the stack has
+Each indication is emitted at once as its own `RecordsReady` (docs/reliability.md: the stack has
 already confirmed the indication to the cuff, so the reading must be committed immediately,
 without batching). The session ends when the cuff disconnects (A&D cuffs do once their data is
 sent) or stays silent for `silence_timeout_s`; both are normal ends, not failures.

@@ -4,11 +4,11 @@ At every session the gateway reads the device clock (Current Time 0x2A2B or Date
 and notes its own UTC clock at that moment, as the HL7 PHD implementation guide does with its
 coincident time stamp. `offset_s` = device clock (naive, the device's own frame) minus gateway
 UTC. A record stamped by that clock, minus the offset, is its UTC time, whatever the device
-believes its time zone is (the clock-difference correction xDrip+ applies, PROFILES.md quirk
-4). The stamping clock is the one behind Base Time, so Base Time is what is corrected; Time
-Offset (Contour-like meters put the local UTC offset there, quirk 1) stays raw in the reading.
-Past records were stamped by a clock that may have drifted since; the offset measured now is
-the best estimate there is, and both raw time and offset are kept.
+believes its time zone is (the clock-difference correction xDrip+ applies, docs/device-profiles.md
+quirk 4). The stamping clock is the one behind Base Time, so Base Time is what is corrected; Time
+Offset (Contour-like meters put the local UTC offset there, quirk 1) stays raw in the reading. Past
+records were stamped by a clock that may have drifted since; the offset measured now is the best
+estimate there is, and both raw time and offset are kept.
 """
 
 from __future__ import annotations

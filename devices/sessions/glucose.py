@@ -1,6 +1,6 @@
 """Glucose record transfer over the Record Access Control Point (GLS), as a sans-IO session.
 
-Procedure (RELIABILITY.md "RACP algorithm under test", PROFILES.md 2.4 and quirks 13-21):
+Procedure (docs/device-profiles.md 2.4 and quirks 13-21; docs/reliability.md):
 
 1. The shared steps of `BaseSession`: bond, Device Information, clock, then notifications on
    Glucose Measurement and Glucose Measurement Context (when the meter has it) and indications

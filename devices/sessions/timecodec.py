@@ -1,9 +1,9 @@
 """Reading and setting a device clock through Current Time 0x2A2B or Date Time 0x2A08.
 
-Current Time is Date Time + Day of Week + Fractions256 + Adjust Reason (PROFILES.md 2.8). Some
-CTS servers send 9 bytes (quirk 8); the strict codec rejects them, so the session quarantines
-the value and treats the clock as unreadable (flag `clock_not_read`) rather than guess. When
-the gateway sets a clock it writes Adjust Reason "manual time update".
+Current Time is Date Time + Day of Week + Fractions256 + Adjust Reason (docs/device-profiles.md
+2.8). Some CTS servers send 9 bytes (quirk 8); the strict codec rejects them, so the session
+quarantines the value and treats the clock as unreadable (flag `clock_not_read`) rather than guess.
+When the gateway sets a clock it writes Adjust Reason "manual time update".
 """
 
 from __future__ import annotations

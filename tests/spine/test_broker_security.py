@@ -1,4 +1,5 @@
-"""The shipped broker ACL and limits (deploy/mosquitto), on a real Mosquitto: RELIABILITY.md 5.1."""
+"""The shipped broker ACL and limits (deploy/mosquitto), on a real Mosquitto
+(docs/threat-model.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Import rules (STYLE.md layers, DESIGN.md package table), checked by walking the source ASTs.
+"""Import rules (docs/architecture.md, packages and the direction of imports), from the ASTs.
 
 - Core modules (all of `devices`, and each package's pure modules listed in CORE) import only
   the stdlib, numpy/scipy and other core modules: no I/O, network, BLE, MQTT, HTTP, database or

@@ -1,4 +1,4 @@
-"""SSRF rules (RELIABILITY.md 5.3): static checks and resolution, with a stubbed resolver."""
+"""SSRF rules (docs/threat-model.md): static checks and resolution, with a stubbed resolver."""
 
 from __future__ import annotations
 

@@ -127,7 +127,7 @@ def test_sfloat_keeps_both_encodings_of_the_same_value() -> None:
 
 
 def test_sfloat_exponent_is_signed() -> None:
-    # obniz UA651BLE doc example (PROFILES.md quirk 26): B0 F0 is 17.6 kPa, not 176e15.
+    # obniz UA651BLE doc example (docs/device-profiles.md quirk 26): B0 F0 is 17.6 kPa, not 176e15.
     assert SFloat.from_raw(0xF0B0).value == pytest.approx(17.6)
 
 
@@ -161,7 +161,7 @@ def test_isens_meal_6_marks_ketone_and_strict_keeps_it_as_an_rfu_int() -> None:
 
 def test_beurer_big_endian_pulse_status_and_unflagged_user_id() -> None:
     # Flags 0x56 (time stamp, pulse, status, RFU bit 6); pulse 72 as 00 48; user 1 unflagged;
-    # status 0x0004 (irregular pulse) as 00 04 (PROFILES.md quirk 23).
+    # status 0x0004 (irregular pulse) as 00 04 (docs/device-profiles.md quirk 23).
     data = _x("56 7800 5000 5A00 E807 02 03 04 05 06 0048 01 0004")
     with pytest.raises(DecodeError) as caught:
         decode(0x2A35, data)

@@ -1,7 +1,8 @@
 """Golden vectors: literal payloads and the whole objects they decode to, with their source.
 
-"spec table" means hand-assembled from the field table in PROFILES.md section 2 (itself from the
-SIG GATT XML), byte by byte as the comment shows. Public captures name where they came from.
+"spec table" means hand-assembled from the field table in docs/device-profiles.md section 2 (itself
+from the SIG GATT XML), byte by byte as the comment shows. Public captures name where they came
+from.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ VECTORS: tuple[Vector, ...] = (
             GlucoseType.CONTROL_SOLUTION,
             GlucoseSampleLocation.CONTROL_SOLUTION,
         ),
-        "spec table 2.1; PROFILES.md quirk 26: 120 mg/dL is 0xB078, not 0x8078",
+        "spec table 2.1; docs/device-profiles.md quirk 26: 120 mg/dL is 0xB078, not 0x8078",
     ),
     Vector(
         "glucose_offset_overrun_hi_reading_rfu_codes",
@@ -188,7 +189,7 @@ VECTORS: tuple[Vector, ...] = (
         0x2A52,
         "01 01",
         RecordAccessControlPoint(OpCode.REPORT_STORED_RECORDS, Operator.ALL_RECORDS),
-        "PROFILES.md 2.4 procedure step 3",
+        "docs/device-profiles.md 2.4 procedure step 3",
     ),
     Vector(
         "racp_report_from_sequence",
@@ -201,7 +202,8 @@ VECTORS: tuple[Vector, ...] = (
             filter_type=FilterType.SEQUENCE_NUMBER,
             filter_value=42,
         ),
-        "PROFILES.md 2.4 step 3 (`01 03 01 <seq_lo> <seq_hi>`); tidepool ble-glucose 7d6db46",
+        "docs/device-profiles.md 2.4 step 3 (`01 03 01 <seq_lo> <seq_hi>`); tidepool ble-glucose "
+        "7d6db46",
     ),
     Vector(
         "racp_count_time_range",
@@ -215,7 +217,7 @@ VECTORS: tuple[Vector, ...] = (
             filter_min=datetime(2024, 1, 1),
             filter_max=datetime(2024, 1, 2),
         ),
-        "PROFILES.md 2.4 operand table (filter type 2, user facing time)",
+        "docs/device-profiles.md 2.4 operand table (filter type 2, user facing time)",
     ),
     Vector(
         "racp_number_of_records",
@@ -227,7 +229,7 @@ VECTORS: tuple[Vector, ...] = (
             b"\x2c\x01",
             number_of_records=300,
         ),
-        "PROFILES.md 2.4 step 2 (`05 00 nn nn`)",
+        "docs/device-profiles.md 2.4 step 2 (`05 00 nn nn`)",
     ),
     Vector(
         "racp_no_records_found",
@@ -240,21 +242,22 @@ VECTORS: tuple[Vector, ...] = (
             request_op_code=OpCode.REPORT_STORED_RECORDS,
             response_code=ResponseCode.NO_RECORDS_FOUND,
         ),
-        "PROFILES.md 2.4 step 5 (`06 00 01 06`)",
+        "docs/device-profiles.md 2.4 step 5 (`06 00 01 06`)",
     ),
     Vector(
         "racp_abort",
         0x2A52,
         "03 00",
         RecordAccessControlPoint(OpCode.ABORT_OPERATION, Operator.NULL),
-        "PROFILES.md 2.4 step 6",
+        "docs/device-profiles.md 2.4 step 6",
     ),
     Vector(
         "racp_omron_vendor_op_code",
         0x2A52,
         "10 00",
         RecordAccessControlPoint(0x10, Operator.NULL),
-        "PROFILES.md quirk 21 (Omron 0x10, StanfordSpezi RecordAccessOpCode+Omron.swift)",
+        "docs/device-profiles.md quirk 21 (Omron 0x10, StanfordSpezi "
+        "RecordAccessOpCode+Omron.swift)",
         fixed_shape=False,
     ),
     Vector(
@@ -313,7 +316,7 @@ VECTORS: tuple[Vector, ...] = (
         0x2A35,
         "01 B0F0 C0F0 FF07",  # 17.6 kPa (0xF0B0), 19.2? no: 0xF0C0 = 192e-1; MAP NaN
         BloodPressureMeasurement(0x01, _s(-1, 176), _s(-1, 192), _s(0, 0x7FF)),
-        "PROFILES.md quirk 26: obniz UA651BLE doc example 17.6 kPa is `B0 F0`",
+        "docs/device-profiles.md quirk 26: obniz UA651BLE doc example 17.6 kPa is `B0 F0`",
     ),
     Vector(
         "icp_nan_slots",
@@ -327,14 +330,14 @@ VECTORS: tuple[Vector, ...] = (
         0x2A36,
         "00 7800 0000 0000",
         IntermediateCuffPressure(0x00, _s(0, 120), _s(0, 0), _s(0, 0)),
-        "PROFILES.md 2.6 / quirk 28: Nordic's tests fill the unused slots with 0x0000",
+        "docs/device-profiles.md 2.6 / quirk 28: Nordic's tests fill the unused slots with 0x0000",
     ),
     Vector(
         "bp_feature",
         0x2A49,
         "FF 01",
         BloodPressureFeature(0x01FF),
-        "PROFILES.md 2.7: SpeziBluetooth BloodPressureTests raw 0x1FF",
+        "docs/device-profiles.md 2.7: SpeziBluetooth BloodPressureTests raw 0x1FF",
     ),
     Vector(
         "current_time",
@@ -412,14 +415,15 @@ VECTORS: tuple[Vector, ...] = (
         0x2A37,
         "06 48",
         HeartRateMeasurement(0x06, 72),
-        "PROFILES.md 2.9 heart rate: flags bits 1-2 = 3 (contact detected), uint8 72 bpm",
+        "docs/device-profiles.md 2.9 heart rate: flags bits 1-2 = 3 (contact detected), uint8 72 "
+        "bpm",
     ),
     Vector(
         "heart_rate_u16_energy_rr",
         0x2A37,
         "19 4800 E803 0004 0002",  # u16 72 bpm, 1000 kJ, RR 1.0 s and 0.5 s
         HeartRateMeasurement(0x19, 72, 1000, (1024, 512)),
-        "PROFILES.md 2.9 heart rate (RR in 1/1024 s)",
+        "docs/device-profiles.md 2.9 heart rate (RR in 1/1024 s)",
         fixed_shape=False,  # a prefix that drops a whole RR interval is itself valid
     ),
     Vector(
@@ -439,21 +443,21 @@ VECTORS: tuple[Vector, ...] = (
         TemperatureMeasurement(
             0x06, Float(-1, 367), datetime(2024, 1, 2, 3, 4, 5), TemperatureType.BODY
         ),
-        "PROFILES.md 2.9 temperature (32-bit FLOAT), SIG XML temperature_type",
+        "docs/device-profiles.md 2.9 temperature (32-bit FLOAT), SIG XML temperature_type",
     ),
     Vector(
         "weight_si_all_fields",
         0x2A9D,
         "0E 983A E807 01 02 03 04 05 01 F000 B206",  # 75.0 kg, user 1, BMI 24.0, 1.714 m
         WeightMeasurement(0x0E, 15000, datetime(2024, 1, 2, 3, 4, 5), 1, 240, 1714),
-        "PROFILES.md 2.9 weight (0.005 kg, BMI x0.1, height x0.001 m)",
+        "docs/device-profiles.md 2.9 weight (0.005 kg, BMI x0.1, height x0.001 m)",
     ),
     Vector(
         "weight_unsuccessful",
         0x2A9D,
         "00 FFFF",
         WeightMeasurement(0x00, 0xFFFF),
-        "PROFILES.md 2.9: 0xFFFF = measurement unsuccessful",
+        "docs/device-profiles.md 2.9: 0xFFFF = measurement unsuccessful",
     ),
     Vector(
         "plx_spot_check_all_fields",
@@ -463,7 +467,7 @@ VECTORS: tuple[Vector, ...] = (
         PlxSpotCheckMeasurement(
             0x1F, _s(0, 98), _s(0, 72), datetime(2024, 1, 2, 3, 4, 5), 1, 1, _s(-1, 50)
         ),
-        "SIG XML plx_spot_check_measurement (PROFILES.md 2.9), clock-not-set bit 4 too",
+        "SIG XML plx_spot_check_measurement (docs/device-profiles.md 2.9), clock-not-set bit 4 too",
     ),
     Vector(
         "plx_continuous_all_fields",
@@ -488,7 +492,7 @@ VECTORS: tuple[Vector, ...] = (
         0x2AA7,
         # size 15, flags 0xE3, 12.34 mg/dL, offset 5, octets 02 14 FF, trend 0.2, quality
         # 99.7, E2E-CRC 0x3F8E. Nordic's comments name the octets Warning, Cal/Temp, Status;
-        # by the wire order (PROFILES.md quirk 27) they are Status, Cal/Temp, Warning.
+        # by the wire order (docs/device-profiles.md quirk 27) they are Status, Cal/Temp, Warning.
         "0F E3 D2E4 0500 02 14 FF 02F0 E5F3 8E3F",
         CgmMeasurementNotification(
             (CgmMeasurement(0xE3, _s(-2, 1234), 5, 0x02, 0x14, 0xFF, _s(-1, 2), _s(-1, 997), True),)
@@ -508,14 +512,15 @@ VECTORS: tuple[Vector, ...] = (
         0x2AA7,
         "06 00 6400 0000",
         CgmMeasurementNotification((CgmMeasurement(0x00, _s(0, 100), 0),)),
-        "PROFILES.md 2.9 CGM: size 6 = computed length",
+        "docs/device-profiles.md 2.9 CGM: size 6 = computed length",
     ),
     Vector(
         "cgm_minimal_with_crc",
         0x2AA7,
         "08 00 6400 0000 20C2",
         CgmMeasurementNotification((CgmMeasurement(0x00, _s(0, 100), 0, with_e2e_crc=True),)),
-        "PROFILES.md 2.9 CGM: size = computed + 2, CRC-16/MCRF4XX over the first 6 bytes",
+        "docs/device-profiles.md 2.9 CGM: size = computed + 2, CRC-16/MCRF4XX over the first 6 "
+        "bytes",
     ),
     Vector(
         "cgm_all_octets_trend_quality_crc",
@@ -526,7 +531,8 @@ VECTORS: tuple[Vector, ...] = (
         CgmMeasurementNotification(
             (CgmMeasurement(0xE3, _s(0, 120), 5, 1, 2, 4, _s(-1, -5), _s(0, 95), True),)
         ),
-        "PROFILES.md 2.9 CGM: octets in Status, Cal/Temp, Warning order (sdk-nrf cgms.c)",
+        "docs/device-profiles.md 2.9 CGM: octets in Status, Cal/Temp, Warning order (sdk-nrf "
+        "cgms.c)",
     ),
     Vector(
         "cgm_two_records_in_one_notification",
