@@ -27,6 +27,7 @@ from alerts.rules.segments import (
     per_patient_count,
     runs,
 )
+from alerts.rules.trailing import trailing_window
 
 DAY_S = 86_400
 HOUR_S = 3_600
@@ -241,52 +242,15 @@ def trailing_stats(
 
     For each row of `glucose_rows` (all times: no `now`), over the same patient's rows with
     t_i - window_s <= t <= t_i up to and including row i: `readings`, `share_in_range`,
-    `mean_mmol_l` and `cv` (sample SD / mean, numeric readings only). Running sums of values
-    centred on each patient's mean (and squares on the mean square) keep differences of
-    cumulative sums accurate: within a few 1e-7 absolute of a two-pass computation for a
-    nearly constant window, 1e-11 relative otherwise. Returned arrays are indexed like the
+    `mean_mmol_l` and `cv` (sample SD / mean, numeric readings only), computed in one
+    compiled pass per patient (`alerts.rules.trailing`). Returned arrays are indexed like the
     selected rows, with `row` giving their index in `cols`.
     """
     sel = np.flatnonzero(glucose_rows(cols, np.iinfo(np.int64).max))
-    key = cols.key[sel]
     v = cols.glucose_mmol_l[sel]
     numeric = cols.glucose_special[sel] == SpecialCode.NONE
-    in_range = (v >= low_mmol_l) & (v <= high_mmol_l)
-    p = cols.patient[sel]
-    n_pat = cols.n_patients
-    counts = np.bincount(p[numeric], minlength=n_pat)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        pm = np.nan_to_num(
-            np.bincount(p, weights=np.where(numeric, v, 0.0), minlength=n_pat) / counts
-        )
-        d = np.where(numeric, v - pm[p], 0.0)
-        # Centre the squares on each patient's mean square too: both running sums then return
-        # to about zero at every patient boundary instead of growing over the whole array.
-        pq = np.nan_to_num(np.bincount(p, weights=d * d, minlength=n_pat) / counts)
-    dq = np.where(numeric, d * d - pq[p], 0.0)
-    start = np.searchsorted(key, key - window_s, side="left")
-    size = sel.shape[0]
-
-    def window_sum(values: np.ndarray) -> np.ndarray:
-        # Row i's window is rows start[i]..i: running sum at i minus the one before start[i].
-        c = np.empty(size + 1)
-        c[0] = 0.0
-        np.cumsum(values, dtype=np.float64, out=c[1:])
-        return c[1:] - c[start]
-
-    n = (np.arange(1, size + 1) - start).astype(np.float64)
-    m = window_sum(numeric.astype(np.float64))
-    s1 = window_sum(d)
-    s2 = window_sum(dq) + m * pq[p]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_c = s1 / m
-        var = np.maximum(s2 - s1 * mean_c, 0.0) / (m - 1)
-        mean = mean_c + pm[p]
-        cv = np.where((m >= 2) & (mean != 0), np.sqrt(var) / mean, np.nan)
-    return {
-        "row": sel.astype(np.float64),
-        "readings": n,
-        "share_in_range": window_sum(in_range.astype(np.float64)) / n,
-        "mean_mmol_l": np.where(m > 0, mean, np.nan),
-        "cv": cv,
-    }
+    stats = trailing_window(
+        cols.patient[sel], cols.measured_at_s[sel], v, numeric, n_patients=cols.n_patients,
+        window_s=window_s, low=low_mmol_l, high=high_mmol_l,
+    )  # fmt: skip
+    return {"row": sel.astype(np.float64), **stats}
