@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.broker_config import ACL_FILES, MOUNTS
 from tests.support.servers import VICTORIA_METRICS_DEDUP
 
 ROOT = Path(__file__).parents[2]
@@ -63,11 +64,20 @@ def test_shipped_config_never_allows_loopback_webhooks() -> None:
     )
 
 
-def test_compose_mounts_the_tested_broker_acl() -> None:
+def test_compose_mounts_the_tested_broker_files() -> None:
+    # The broker runs exactly the files tests/spine/test_broker_config.py runs.
     config = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    volumes = config["services"]["mosquitto"]["volumes"]
-    assert "./deploy/mosquitto/acl:/mosquitto/config/acl:ro" in volumes
-    assert (ROOT / "deploy" / "mosquitto" / "acl").exists()
+    mounts = {}
+    for volume in config["services"]["mosquitto"]["volumes"]:
+        host, container, *mode = volume.split(":")
+        if host.startswith("./"):
+            assert mode == ["ro"], volume
+            mounts[host] = container
+    assert mounts == MOUNTS
+    for host in MOUNTS:
+        name = host.removeprefix("./deploy/mosquitto/")
+        if name in ("mosquitto.conf", *ACL_FILES):
+            assert (ROOT / host).is_file(), host  # shipped; passwd-* and certs/ from init.sh
 
 
 def test_shipped_victoria_metrics_deduplicates_like_the_suites_server() -> None:
