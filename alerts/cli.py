@@ -65,7 +65,10 @@ def evaluate(  # noqa: PLR0917 (typer options)
     input_csv: Annotated[Path | None, typer.Option("--input", help="Readings CSV file.")] = None,
     now: Annotated[str | None, typer.Option(help="Evaluation time (ISO 8601, UTC).")] = None,
     since: Annotated[str | None, typer.Option(help="Replay the store since (ISO 8601).")] = None,
-    db: Annotated[str | None, typer.Option(help="Record store URL (SQLAlchemy).")] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(envvar="HV_ALERTS_DB_URL", help="Record store URL (or HV_ALERTS_DB_URL)."),
+    ] = None,
     output_format: Annotated[str, typer.Option("--format", help="json (JSON lines).")] = "json",
     step_min: Annotated[float, typer.Option(help="Replay step in minutes.")] = 60.0,
     care_plan: Annotated[
@@ -99,7 +102,14 @@ def evaluate(  # noqa: PLR0917 (typer options)
 
 @app.command()
 def run(
-    db: Annotated[str, typer.Option(help="Record store URL (SQLAlchemy).")],
+    db: Annotated[
+        str,
+        typer.Option(
+            envvar="HV_ALERTS_DB_URL",
+            help="Record store URL (SQLAlchemy); prefer HV_ALERTS_DB_URL: a command line is "
+            "readable by every user in `ps`, and the URL holds the database password.",
+        ),
+    ],
     interval_s: Annotated[float, typer.Option(help="Seconds between evaluations.")] = 5.0,
     once: Annotated[bool, typer.Option(help="Evaluate once and exit.")] = False,
     deliver: Annotated[

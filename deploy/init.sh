@@ -73,6 +73,7 @@ env_value() {
   done <"$env_file"
   value="${value%\"}"; value="${value#\"}"
   [ -n "$value" ] || die "$key is not set in $env_file"
+  case "$value" in *change-me*|*changeme*) die "$key in $env_file is still a placeholder" ;; esac
   printf '%s' "$value"
 }
 

@@ -76,6 +76,42 @@ def demo(
     raise typer.Exit(code=0 if report.ok else 1)
 
 
+@app.command()
+def migrate(
+    db: Annotated[
+        str,
+        typer.Option(
+            envvar="HV_MIGRATE_DB_URL",
+            help="Record store URL; prefer HV_MIGRATE_DB_URL (a command line is visible in ps).",
+        ),
+    ],
+) -> None:
+    """Create or upgrade every package's tables in the record store (idempotent).
+
+    The deployment's migration step runs this once before the services start; each package
+    keeps its own Alembic chain and version table.
+    """
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+    from alerts.delivery.migrations import migrate as migrate_delivery  # noqa: PLC0415
+    from alerts.engine.store import migrate as migrate_engine  # noqa: PLC0415
+    from alerts.errors import AlertsError  # noqa: PLC0415
+    from ingest.errors import IngestError  # noqa: PLC0415
+    from ingest.store import migrate as migrate_ingest  # noqa: PLC0415
+
+    for name, step in (
+        ("ingest", migrate_ingest),
+        ("alerts", migrate_engine),
+        ("delivery", migrate_delivery),
+    ):
+        try:
+            step(db)
+        except (IngestError, AlertsError, SQLAlchemyError) as exc:
+            typer.echo(f"migrate: {name}: {type(exc).__name__}: {exc}"[:2000], err=True)
+            raise typer.Exit(code=1) from None
+        typer.echo(f"{name}: migrated")
+
+
 def _mount_groups(argv: list[str]) -> None:
     wanted = argv[1] if len(argv) > 1 else None
     for name, module, help_text in GROUPS:

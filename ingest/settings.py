@@ -1,7 +1,9 @@
 """Ingest settings, from the environment (prefix ``HV_INGEST_``) or keyword arguments.
 
 Only the composition root (`ingest.__main__` / `ingest.cli`) builds them. `load_settings`
-turns every problem into an `IngestConfigError` naming the environment variable to fix.
+turns every problem into an `IngestConfigError` naming the environment variable to fix; secrets
+(the database URL's password, the MQTT password, the time-series token) must not be empty,
+placeholders or, outside development (`HV_ENVIRONMENT=development`), weak (`ingest.secret_policy`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.errors import IngestConfigError
+from ingest.secret_policy import PLACEHOLDERS, is_development, url_password, weakness
 
 PREFIX = "HV_INGEST_"
-PLACEHOLDERS = frozenset({"changeme", "change-me", "placeholder", "secret", "password", "xxx"})
 
 Failpoint = Literal["mid_batch", "before_commit", "after_commit", "mirror_after_write"]
 
@@ -68,16 +70,26 @@ class Settings(BaseSettings):
         return f"$share/{self.share_group}/hv/v1/gw/+/readings"
 
 
-def _check_secret(key: str, value: SecretStr | None, *, required: bool) -> None:
+def _check_secret(
+    key: str, value: SecretStr | None, *, required: bool, development: bool, in_url: bool = False
+) -> None:
     if value is None:
         if required:
             raise IngestConfigError(PREFIX + key.upper(), "is required")
         return
-    text = value.get_secret_value().strip()
-    if not text:
+    text = value.get_secret_value()
+    if not text.strip():
         raise IngestConfigError(PREFIX + key.upper(), "is empty")
-    if text.lower() in PLACEHOLDERS:
-        raise IngestConfigError(PREFIX + key.upper(), "is still a placeholder value")
+    if in_url:
+        if text.strip().lower() in PLACEHOLDERS:
+            raise IngestConfigError(PREFIX + key.upper(), "is still a placeholder value")
+        password = url_password(text)
+        if password is None:
+            return  # SQLite, or peer/certificate authentication: no secret in the URL
+        text = password
+    reason = weakness(text, development=development)
+    if reason is not None:
+        raise IngestConfigError(PREFIX + key.upper(), reason)
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -97,12 +109,13 @@ def load_settings(**overrides: object) -> Settings:
         error = exc.errors()[0]
         key = PREFIX + str(error["loc"][0]).upper() if error["loc"] else PREFIX
         raise IngestConfigError(key, error["msg"]) from None
-    _check_secret("db_url", settings.db_url, required=True)
-    _check_secret("mqtt_password", settings.mqtt_password, required=False)
+    development = is_development(os.environ.get("HV_ENVIRONMENT"))
+    _check_secret("db_url", settings.db_url, required=True, development=development, in_url=True)
+    _check_secret("mqtt_password", settings.mqtt_password, required=False, development=development)
     if settings.mqtt_password is not None and not settings.mqtt_username:
         raise IngestConfigError(PREFIX + "MQTT_USERNAME", "is required with a password")
     if settings.tsdb_url is not None:
         if not settings.tsdb_url.startswith(("http://", "https://")):
             raise IngestConfigError(PREFIX + "TSDB_URL", "must be an http(s) URL")
-        _check_secret("tsdb_token", settings.tsdb_token, required=True)
+        _check_secret("tsdb_token", settings.tsdb_token, required=True, development=development)
     return settings

@@ -6,6 +6,7 @@ them. `load_settings` turns every problem into a `ConfigError` naming the variab
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 
@@ -18,9 +19,9 @@ from alerts.delivery.payload import LinkConfig
 from alerts.delivery.special_addresses import IPNetwork, NetworkListError, parse_allow_networks
 from alerts.delivery.ssrf import SsrfPolicy
 from alerts.delivery.worker import WorkerConfig
+from ingest.secret_policy import PLACEHOLDERS, is_development, url_password, weakness
 
 PREFIX = "HV_DELIVERY_"
-PLACEHOLDERS = frozenset({"changeme", "change-me", "placeholder", "secret", "password", "xxx"})
 FAILPOINT = re.compile(r"^kill_after_response:[1-9][0-9]*$")
 
 
@@ -89,13 +90,28 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         name = PREFIX + str(first["loc"][0]).upper() if first["loc"] else PREFIX
         raise ConfigError(name, str(first["msg"])) from exc
-    if settings.database_url.get_secret_value().strip().lower() in PLACEHOLDERS:
+    development = is_development(os.environ.get("HV_ENVIRONMENT"))
+    url = settings.database_url.get_secret_value()
+    if url.strip().lower() in PLACEHOLDERS:
         raise ConfigError(PREFIX + "DATABASE_URL", "is still a placeholder value")
+    password = url_password(url)
+    reason = None if password is None else weakness(password, development=development)
+    if reason is not None:
+        raise ConfigError(PREFIX + "DATABASE_URL", f"password {reason}")
+    if settings.ack_key is not None:
+        key = settings.ack_key.get_secret_value()
+        reason = weakness(key, development=development)
+        if reason is not None:
+            raise ConfigError(PREFIX + "ACK_KEY", reason)
     if settings.ack_base_url is not None:
         key = settings.ack_key.get_secret_value() if settings.ack_key else ""
         if len(key.encode()) < 32 or key.strip().lower() in PLACEHOLDERS:
             raise ConfigError(
                 PREFIX + "ACK_KEY", "needs at least 32 random bytes with ACK_BASE_URL"
+            )
+        if settings.ack_base_url.rstrip("/").endswith("/ack"):
+            raise ConfigError(
+                PREFIX + "ACK_BASE_URL", "is the site root the links go under, without /ack"
             )
     try:
         settings.allow_networks()

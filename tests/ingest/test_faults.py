@@ -202,7 +202,7 @@ def test_time_series_outage_delays_the_mirror_and_loses_nothing(
         f"g{tag}",
         client_id,
         tsdb_url=vm.url,
-        tsdb_token="test-token",
+        tsdb_token="test-token-0123456789abcdef",
         mirror_idle_ms="100",
     )
     ingest = IngestProcess(tmp_path, "ingest", env)
@@ -293,7 +293,7 @@ def test_two_ingest_processes_share_one_subscription_and_store_everything_once(
     tmp_path: Path,
 ) -> None:
     tag = uuid.uuid4().hex[:8]
-    extra = {"tsdb_url": victoria_metrics.url, "tsdb_token": "test-token"}
+    extra = {"tsdb_url": victoria_metrics.url, "tsdb_token": "test-token-0123456789abcdef"}
     replicas = [
         IngestProcess(
             tmp_path,

@@ -90,7 +90,7 @@ def test_ten_thousand_readings_with_malformed_and_duplicates_land_exactly_once( 
             f"g{tag}",
             f"ingest-{tag}",
             tsdb_url=victoria_metrics.url,
-            tsdb_token="test-token",
+            tsdb_token="test-token-0123456789abcdef",
             batch_max_messages="50",
         ),
     )

@@ -46,7 +46,7 @@ def test_sqlite_default_stores_receipts_and_mirrors(
         f"g{tag}",
         f"ingest-{tag}",
         tsdb_url=victoria_metrics.url,
-        tsdb_token="test-token",
+        tsdb_token="test-token-0123456789abcdef",
     )
     ingest = IngestProcess(tmp_path, "ingest", env)
     ingest.start()  # migrates the file on start
@@ -160,7 +160,7 @@ def test_migrate_and_mirror_commands(
         {
             "HV_INGEST_DB_URL": pg_url,
             "HV_INGEST_TSDB_URL": victoria_metrics.url,
-            "HV_INGEST_TSDB_TOKEN": "test-token",
+            "HV_INGEST_TSDB_TOKEN": "test-token-0123456789abcdef",
         }
     )
     done = subprocess.run(

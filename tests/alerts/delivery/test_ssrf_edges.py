@@ -190,7 +190,7 @@ def test_send_inside_the_allow_list_is_pinned_and_audited(
 
 
 def test_settings_refuse_a_bad_allow_list() -> None:
-    base = {"database_url": "postgresql://u:p@h/db", "api_base_url": "https://api.example.org"}
+    base = {"database_url": "postgresql://u@h/db", "api_base_url": "https://api.example.org"}
     for bad in ("0.0.0.0/0", "127.0.0.0/8", "8.8.8.0/24", "10.0.0.0/33"):
         with pytest.raises(ConfigError) as caught:
             load_settings(**base, allow_cidrs=bad)
