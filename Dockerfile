@@ -11,6 +11,7 @@ COPY ingest ingest
 COPY alerts alerts
 COPY firmware_sims firmware_sims
 COPY homevitals homevitals
+COPY api api
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 homevitals
 USER homevitals
 ENTRYPOINT ["homevitals"]

@@ -19,7 +19,12 @@ app = typer.Typer(help="The care-team REST and FHIR API.", no_args_is_help=True)
 def run(
     db: Annotated[
         str,
-        typer.Option("--db", help="record store URL (sqlite:///... or postgresql+psycopg://...)"),
+        typer.Option(
+            "--db",
+            envvar="HV_API_DB_URL",
+            help="record store URL (sqlite:///... or postgresql+psycopg://...); prefer "
+            "HV_API_DB_URL: a command line is readable by every user in `ps`",
+        ),
     ],
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8000,

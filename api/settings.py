@@ -73,6 +73,7 @@ def load_settings(**overrides: object) -> Settings:
             misspelling) or a placeholder.
     """
     known = {PREFIX + name.upper() for name in Settings.model_fields}
+    known.add(PREFIX + "DB_URL")  # `homevitals api run --db` reads it (not a secret on argv)
     for name in sorted(os.environ):
         if name.upper().startswith(PREFIX) and name.upper() not in known:
             raise ApiConfigError(name, "is not a known setting")

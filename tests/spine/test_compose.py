@@ -24,6 +24,7 @@ import yaml
 from alerts.delivery.payload import LinkConfig
 from alerts.delivery.settings import ConfigError
 from alerts.delivery.settings import load_settings as load_delivery
+from api.settings import load_settings as load_api
 from ingest.errors import IngestConfigError
 from ingest.settings import load_settings as load_ingest
 from tests.support.broker_config import ACL_FILES, MOUNTS
@@ -42,12 +43,13 @@ ENV = {
     "HV_GRAFANA_ADMIN_PASSWORD": "grafana-admin-Secret-0008",
     "HV_INGEST_MQTT_PASSWORD": "mqtt-ingest-Secret-0009",
     "HV_ACK_KEY": "ack-key-Secret-0010-0123456789abcdefghij",
+    "HV_API_SIGNING_KEY": "api-signing-Key-0011-0123456789abcdefgh",
     "HV_PUBLIC_URL": "https://homevitals.example.org",
 }
 # Which services may see each secret.
 OWNERS = {
     "HV_POSTGRES_PASSWORD": {"postgres"},
-    "HV_DB_APP_PASSWORD": {"postgres", "migrate", "ingest", "alerts", "delivery", "ack"},
+    "HV_DB_APP_PASSWORD": {"postgres", "migrate", "ingest", "alerts", "delivery", "ack", "api"},
     "HV_GRAFANA_DB_PASSWORD": {"postgres", "grafana"},
     "HV_INFLUX_PASSWORD": {"influxdb"},
     "HV_INFLUX_TOKEN": {"influxdb"},
@@ -56,8 +58,9 @@ OWNERS = {
     "HV_GRAFANA_ADMIN_PASSWORD": {"grafana"},
     "HV_INGEST_MQTT_PASSWORD": {"ingest"},
     "HV_ACK_KEY": {"delivery", "ack"},
+    "HV_API_SIGNING_KEY": {"api"},
 }
-APP_SERVICES = {"ingest", "alerts", "delivery", "ack"}
+APP_SERVICES = {"ingest", "alerts", "delivery", "ack", "api"}
 IMAGE_ENTRYPOINT = ["homevitals"]  # Dockerfile ENTRYPOINT of the homevitals image
 
 
@@ -171,6 +174,8 @@ def test_the_services_accept_their_rendered_settings(
 ) -> None:
     for key in [k for k in os.environ if k.startswith(("HV_INGEST_", "HV_DELIVERY_", "HV_ENV"))]:
         monkeypatch.delenv(key)
+    for key in [k for k in os.environ if k.startswith("HV_API_")]:
+        monkeypatch.delenv(key)
     for key, value in _environment(rendered["ingest"]).items():
         monkeypatch.setenv(key, value)
     assert load_ingest().tsdb_token is not None  # production mode: strong secrets pass
@@ -180,6 +185,10 @@ def test_the_services_accept_their_rendered_settings(
             for key, value in _environment(rendered[name]).items():
                 scoped.setenv(key, value)
             loaded[name] = load_delivery()
+    with monkeypatch.context() as scoped:
+        for key, value in _environment(rendered["api"]).items():
+            scoped.setenv(key, value)
+        assert load_api().environment == "production"
     # The acknowledgement link has one /ack/ (it read .../ack/ack/<token> before).
     links = loaded["delivery"].worker_config().links
     assert isinstance(links, LinkConfig) and links.ack_base_url == ENV["HV_PUBLIC_URL"]
