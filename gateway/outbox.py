@@ -6,13 +6,15 @@ A reading leaves the `pending` state only when ingest's end-to-end receipt names
 (docs/reliability.md: a broker PUBACK is not delivery). Retired rows are kept (state
 `retired`), so a record the device sends again (wrap, reset, a re-pair) is recognised by its
 `reading_id` and not queued twice. Unconfirmed readings are re-published with exponential
-backoff. A full disk raises `OutboxFullError` and rolls the whole session back.
+backoff, each delay jittered (+-20 %) so hubs do not resend in step. A full disk raises
+`OutboxFullError` and rolls the whole session back.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -30,14 +32,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
-    """Resend schedule for unconfirmed readings: first_s, doubling, capped at max_s."""
+    """Retry schedule: first_s, doubling, capped at max_s, each delay spread by +-jitter.
+
+    The jitter keeps a fleet of hubs that lost the broker together from coming back in step
+    (a thundering herd on the broker and ingest); `u` is a uniform draw in [0, 1) from the
+    caller's random source, 0.5 meaning no spread.
+    """
 
     first_s: float = 30.0
     max_s: float = 3600.0
+    jitter_fraction: float = 0.2
 
-    def delay_s(self, attempts: int) -> float:
-        """Delay before the next attempt after `attempts` publishes (attempts >= 1)."""
-        return float(min(self.max_s, self.first_s * 2 ** max(0, attempts - 1)))
+    def delay_s(self, attempts: int, u: float = 0.5) -> float:
+        """Delay before the next attempt after `attempts` tries (attempts >= 1)."""
+        base = float(min(self.max_s, self.first_s * 2 ** max(0, attempts - 1)))
+        return base * (1.0 - self.jitter_fraction + 2.0 * self.jitter_fraction * u)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +72,12 @@ class Outbox:
     """SQLite outbox (thread-safe: one connection behind a lock; call it from a worker thread)."""
 
     def __init__(
-        self, path: Path, *, backoff: Backoff | None = None, max_size_bytes: int | None = None
+        self,
+        path: Path,
+        *,
+        backoff: Backoff | None = None,
+        max_size_bytes: int | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         """Open (or create) the outbox at `path`.
 
@@ -72,6 +86,7 @@ class Outbox:
         """
         self.path = path
         self.backoff = backoff or Backoff()
+        self._rng = rng or random.Random()  # noqa: S311 - resend jitter, not cryptography
         self._conn = db.connect(path, max_size_bytes=max_size_bytes)
         self._lock = threading.Lock()
 
@@ -216,9 +231,10 @@ class Outbox:
                     if row is None:
                         continue
                     attempts = int(row[0]) + 1
+                    delay_s = self.backoff.delay_s(attempts, self._rng.random())
                     self._conn.execute(
                         "UPDATE readings SET attempts = ?, next_attempt_s = ? WHERE reading_id = ?",
-                        (attempts, now_s + self.backoff.delay_s(attempts), reading_id),
+                        (attempts, now_s + delay_s, reading_id),
                     )
                 self._conn.execute("COMMIT")
             except BaseException:

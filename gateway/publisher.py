@@ -11,16 +11,19 @@ paho-mqtt 2.x runs its network loop in its own thread; this adapter bridges it t
   a receipt naming a reading does.
 - Receipts are acknowledged manually (`manual_ack=True`), after the outbox has retired them.
 - Retained status `online`, last will `offline` (retained), and `offline` on a clean stop.
+- Reconnection waits are exponential with random jitter (`MqttConfig.reconnect`), so a fleet
+  of hubs that lost the broker together does not come back in step.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import ssl
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
@@ -43,6 +46,7 @@ from devices.wire import (
 )
 from gateway.errors import PublishError
 from gateway.failpoints import AFTER_PUBLISH, Failpoints
+from gateway.outbox import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,8 @@ class MqttConfig:
     session_expiry_s: int = 7 * 86400
     puback_timeout_s: float = 15.0
     max_inflight: int = 20
+    # Waits before reconnecting: 1 s doubling to 30 s, each +-20 % at random.
+    reconnect: Backoff = field(default_factory=lambda: Backoff(first_s=1.0, max_s=30.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +85,17 @@ class Publisher:
     """The gateway's MQTT 5 client (see the module docstring). Use with `async with`."""
 
     def __init__(
-        self, gateway_id: str, config: MqttConfig, *, failpoints: Failpoints | None = None
+        self,
+        gateway_id: str,
+        config: MqttConfig,
+        *,
+        failpoints: Failpoints | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.gateway_id = gateway_id
+        self._rng = rng or random.Random()  # noqa: S311 - reconnect jitter, not cryptography
+        self._reconnect_attempts = 0
+        self.reconnect_waits_s: list[float] = []  # each wait chosen, in order (for operators)
         self.config = config
         self.failpoints = failpoints or Failpoints()
         self.receipts: asyncio.Queue[ReceivedReceipt] = asyncio.Queue()
@@ -95,6 +109,7 @@ class Publisher:
         self._early: dict[int, ReasonCode] = {}
         self._ignore: set[int] = set()
         self._client = self._make_client()
+        self._schedule_reconnect()
 
     def _make_client(self) -> mqtt.Client:
         cfg = self.config
@@ -117,8 +132,8 @@ class Publisher:
             client.tls_insecure_set(False)
         client.will_set(status_topic(self.gateway_id), OFFLINE, qos=1, retain=True)
         client.max_inflight_messages_set(cfg.max_inflight)
-        client.reconnect_delay_set(1, 30)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
@@ -201,8 +216,20 @@ class Publisher:
         """Acknowledge a receipt message (call after its readings are retired)."""
         self._client.ack(mid, 1)
 
+    def _schedule_reconnect(self) -> None:
+        """Choose paho's next wait before reconnecting: exponential, jittered (paho's own
+        schedule doubles from a fixed minimum, so hubs cut off together retry in step)."""
+        wait_s = self.config.reconnect.delay_s(self._reconnect_attempts + 1, self._rng.random())
+        self.reconnect_waits_s.append(wait_s)
+        # paho annotates these as int, but its wait is float arithmetic on time.time().
+        self._client.reconnect_delay_set(wait_s, wait_s)  # type: ignore[arg-type]
+
     # ----------------------------------------------------------------------------- callbacks
     # These run on paho's network thread: hand everything to the event loop.
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self._reconnect_attempts += 1
+        self._schedule_reconnect()
 
     def _on_connect(
         self,
@@ -216,6 +243,7 @@ class Publisher:
             self.last_error = f"connection refused: {reason.getName()}"
             log.error("%s: broker refused the connection: %s", self.gateway_id, reason.getName())
             return
+        self._reconnect_attempts = 0
         client.subscribe(receipts_topic(self.gateway_id), qos=1)
         status = client.publish(status_topic(self.gateway_id), ONLINE, qos=1, retain=True)
         # Its PUBACK is handled on this same thread, after this callback: no race.
@@ -236,6 +264,9 @@ class Publisher:
         if reason.is_failure and not refused:
             self.last_error = f"disconnected: {reason.getName()}"
             log.warning("%s: disconnected from broker: %s", self.gateway_id, reason.getName())
+        if refused:
+            self._reconnect_attempts += 1  # a refused CONNECT backs off like a failed one
+        self._schedule_reconnect()
         self._call(self._set_connected, False)
         with self._lock:
             waiting = list(self._waiting.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from tests.gateway.factories import T0, glucose, meter
 
 @pytest.fixture
 def outbox(tmp_path: Path) -> Outbox:
-    box = Outbox(tmp_path / "gw.sqlite", backoff=Backoff(first_s=10, max_s=40))
+    box = Outbox(tmp_path / "gw.sqlite", backoff=Backoff(first_s=10, max_s=40, jitter_fraction=0))
     yield box  # type: ignore[misc]
     box.close()
 
@@ -74,6 +75,32 @@ def test_only_a_receipt_retires_and_resends_back_off(outbox: Outbox) -> None:
 def test_backoff_is_capped() -> None:
     backoff = Backoff(first_s=10, max_s=40)
     assert [backoff.delay_s(n) for n in (1, 2, 3, 4, 9)] == [10, 20, 40, 40, 40]
+
+
+def test_backoff_jitter_spreads_each_delay_by_a_fifth() -> None:
+    backoff = Backoff(first_s=10, max_s=40)
+    assert [backoff.delay_s(2, u) for u in (0.0, 0.5, 0.999)] == pytest.approx([16, 20, 23.992])
+    assert backoff.delay_s(9, 0.0) == pytest.approx(32)
+
+
+def test_hubs_resend_out_of_step(tmp_path: Path) -> None:
+    # Issue 14: a fleet that lost the broker together must not resend together. Twenty hubs
+    # (outboxes with their own random source) attempt the same reading at the same moment.
+    r1 = glucose(1)
+    due_at = []
+    for hub in range(20):
+        box = Outbox(
+            tmp_path / f"hub{hub}.sqlite",
+            backoff=Backoff(first_s=30, max_s=3600),
+            rng=random.Random(hub),  # each hub its own source (seeded: the test is repeatable)
+        )
+        box.store(meter().id, [r1], None, [], T0)
+        box.mark_attempted([r1.reading_id], T0)
+        moments = [s for s in range(24, 37) if box.due(T0 + timedelta(seconds=s), 1)]
+        due_at.append(moments[0])  # the first whole second at which it is due again
+        box.close()
+    assert all(24 <= s <= 36 for s in due_at)  # 30 s +- 20 %
+    assert len(set(due_at)) >= 5, due_at  # spread over the window, not one instant
 
 
 def test_refused_batches_become_due_again_now(outbox: Outbox) -> None:
