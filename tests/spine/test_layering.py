@@ -57,7 +57,6 @@ CORE: tuple[str, ...] = (
     "gateway/quirks.py",
     "ingest/rows.py",
     "ingest/conflicts.py",
-    "ingest/secret_policy.py",
     "alerts/delivery/errors.py",
     "alerts/delivery/schedule.py",
     "alerts/delivery/ssrf.py",
