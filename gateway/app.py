@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from gateway.delivery import publish_loop, receipt_loop
 from gateway.failpoints import Failpoints
 from gateway.outbox import Backoff, Outbox
 from gateway.page import create_page
+from gateway.page_guard import Guard, PinFile, exposure_warning, is_loopback_host
 from gateway.publisher import MqttConfig, Publisher
 from gateway.registry import Registry
 from gateway.service import Gateway, SessionTuning
@@ -159,19 +161,52 @@ async def run(settings: GatewaySettings, *, air: Any = None) -> None:
                     )
                 )
                 if settings.page_enabled:
-                    page = create_page(gateway, default_locale=settings.locale)
-                    config = uvicorn.Config(
-                        page,
-                        host=settings.page_host,
-                        port=settings.page_port,
-                        log_level="warning",
-                        lifespan="off",
-                        timeout_graceful_shutdown=PAGE_SHUTDOWN_S,
-                    )
+                    config = page_server_config(settings, gateway)
                     tasks.create_task(serve_page(uvicorn.Server(config)))
         finally:
             if main_task is not None:
                 loop.remove_signal_handler(signal.SIGTERM)
+
+
+def page_server_config(
+    settings: GatewaySettings, gateway: Gateway, *, show: Callable[[str], None] | None = None
+) -> uvicorn.Config:
+    """The pairing page's server: its guard, TLS when configured, and the first-start PIN.
+
+    Bound beyond loopback, the page needs the hub PIN: at the first such start a new PIN is
+    made and shown once through `show` (standard error by default: the hub's console or
+    journal), and `homevitals gateway page-pin` makes a new one. Without TLS there, a warning
+    is logged at every start.
+    """
+    pin = None
+    if not is_loopback_host(settings.page_host):
+        pin = PinFile(settings.page_pin_path)
+        if not pin.exists():
+            new_pin = pin.create()
+            (show or _to_stderr)(
+                f"pairing page PIN (shown once; `homevitals gateway page-pin` makes a new one): "
+                f"{new_pin[:4]} {new_pin[4:]}"
+            )
+    tls = settings.page_tls_cert is not None
+    warning = exposure_warning(settings.page_host, tls)
+    if warning is not None:
+        log.warning("%s: %s", settings.gateway_id, warning)
+    guard = Guard(pin=pin, allowed_hosts=frozenset(settings.page_allowed_hosts), tls=tls)
+    page = create_page(gateway, default_locale=settings.locale, guard=guard)
+    return uvicorn.Config(
+        page,
+        host=settings.page_host,
+        port=settings.page_port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=PAGE_SHUTDOWN_S,
+        ssl_certfile=None if settings.page_tls_cert is None else str(settings.page_tls_cert),
+        ssl_keyfile=None if settings.page_tls_key is None else str(settings.page_tls_key),
+    )
+
+
+def _to_stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 async def serve_page(server: uvicorn.Server) -> None:

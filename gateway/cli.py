@@ -18,6 +18,7 @@ import typer
 
 from gateway.app import configure_logging, open_hub, run
 from gateway.errors import GatewayError, InvalidInputError, SettingsError, UnknownDeviceError
+from gateway.page_guard import PinFile
 from gateway.settings import GatewaySettings, load_settings
 
 app = typer.Typer(help="The home hub: pair devices, run the gateway.", no_args_is_help=True)
@@ -113,6 +114,15 @@ def unpair_command(device_id: str, settings: SettingsOption = None) -> None:
             return 0
 
     sys.exit(_run(go))
+
+
+@app.command("page-pin")
+def page_pin_command(settings: SettingsOption = None) -> None:
+    """Make a new PIN for the pairing page and print it; the old one stops working at once
+    (the PIN is asked for when the page is reachable beyond the hub itself)."""
+    loaded = _settings(settings)
+    pin = PinFile(loaded.page_pin_path).create()
+    typer.echo(f"pairing page PIN: {pin[:4]} {pin[4:]}")
 
 
 def _run(go: object) -> int:

@@ -45,6 +45,12 @@ TEXT: Final[dict[Locale, dict[str, str]]] = {
         "unpaired": "Device removed.",
         "bad_input": "Please check {field}: {reason}",
         "outcome": "Status",
+        "login_title": "Home hub: enter the PIN",
+        "login_intro": "Type the 8-digit PIN of this hub. It was shown when the hub first started.",
+        "login_pin": "Hub PIN",
+        "login_button": "Open",
+        "login_wrong": "That PIN is not right. Please try again.",
+        "login_locked": "Too many wrong PINs. Please wait a minute, then try again.",
     },
     "zh-CN": {
         "title": "家庭网关：您的设备",
@@ -75,6 +81,12 @@ TEXT: Final[dict[Locale, dict[str, str]]] = {
         "unpaired": "设备已移除。",
         "bad_input": "请检查 {field}：{reason}",
         "outcome": "状态",
+        "login_title": "家庭网关：请输入 PIN 码",
+        "login_intro": "请输入本网关的 8 位 PIN 码。网关首次启动时已显示该码。",
+        "login_pin": "网关 PIN 码",
+        "login_button": "打开",
+        "login_wrong": "PIN 码不正确，请重试。",
+        "login_locked": "错误次数过多。请等待一分钟后再试。",
     },
 }
 

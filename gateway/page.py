@@ -2,7 +2,9 @@
 
 No scripts, no CDN, no web fonts: plain HTML forms with inline CSS, so it works without
 internet. The patient looks for devices, pairs one (typing the passkey the device shows), sees
-paired devices with their last readings and last sync, and unpairs. Language and glucose unit
+paired devices with their last readings and last sync, and unpairs. `gateway.page_guard` stands
+in front: Host, Origin and CSRF-token checks, security headers, and the hub PIN when the page is
+reachable beyond loopback. Language and glucose unit
 come from `gateway.i18n` (Accept-Language, with switches kept in cookies). Forms are parsed
 with the standard library (bodies over 4 KiB are refused with 413), and bad input is answered
 with a 400 page naming the field.
@@ -23,6 +25,7 @@ from devices.special import Special
 from devices.units import mmol_l_to_mg_dl
 from gateway.errors import InvalidInputError, UnknownDeviceError
 from gateway.i18n import TEXT, GlucoseUnit, Locale, choose_locale, choose_unit
+from gateway.page_guard import SESSION_COOKIE, SESSION_S, Guard, GuardMiddleware
 from gateway.service import Gateway
 
 MAX_FORM_BYTES: Final = 4096
@@ -68,10 +71,20 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def create_page(
-    gateway: Gateway, *, default_locale: Locale = "en", scan_s: float = SCAN_S
+    gateway: Gateway,
+    *,
+    default_locale: Locale = "en",
+    scan_s: float = SCAN_S,
+    guard: Guard | None = None,
 ) -> FastAPI:
-    """The pairing page's ASGI app, bound to `gateway` (`scan_s`: how long "look" scans)."""
+    """The pairing page's ASGI app, bound to `gateway` (`scan_s`: how long "look" scans).
+
+    `guard` decides who may drive it (`gateway.page_guard`); by default loopback rules: no
+    login, but Host, Origin, CSRF token and security headers all checked.
+    """
     app = FastAPI(title="homevitals hub", docs_url=None, redoc_url=None, openapi_url=None)
+    the_guard = guard or Guard(pin=None)
+    app.add_middleware(GuardMiddleware, guard=the_guard)
 
     def prefs(request: Request) -> tuple[Locale, GlucoseUnit]:
         header = request.headers.get("accept-language") or default_locale
@@ -99,7 +112,7 @@ def create_page(
             s for s in gateway.last_seen.values() if s.address.upper() not in paired_addresses
         ]
         html = _templates.get_template("page.html").render(
-            t=text, locale=locale, unit=unit, seen=nearby,
+            t=text, locale=locale, unit=unit, seen=nearby, csrf=request.state.csrf,
             paired=paired, message=message or request.query_params.get("msg"),
         )  # fmt: skip
         return HTMLResponse(html, status_code=status)
@@ -163,6 +176,44 @@ def create_page(
         except UnknownDeviceError as exc:
             return bad(request, InvalidInputError("device_id", str(exc)))
         return back(text["unpaired"])
+
+    def login_page(request: Request, status: int = 200, message: str | None = None) -> Response:
+        locale = prefs(request)[0]
+        html = _templates.get_template("login.html").render(
+            t=TEXT[locale], locale=locale, csrf=request.state.csrf, message=message
+        )
+        return HTMLResponse(html, status_code=status)
+
+    @app.get("/login", response_class=HTMLResponse)
+    async def login_form(request: Request) -> Response:
+        if the_guard.pin is None:
+            return RedirectResponse("/", status_code=303)
+        return login_page(request)
+
+    @app.post("/login")
+    async def login(request: Request) -> Response:
+        if the_guard.pin is None:
+            return RedirectResponse("/", status_code=303)
+        text = TEXT[prefs(request)[0]]
+        client = request.client.host if request.client else "?"
+        try:
+            pin = (await _form(request)).get("pin", "")
+        except InvalidInputError:
+            pin = ""
+        if the_guard.locked_out(client):
+            return login_page(request, 429, text["login_locked"])
+        token = the_guard.try_login(client, pin)
+        if token is None:
+            locked = the_guard.locked_out(client)
+            return login_page(
+                request, 429 if locked else 401, text["login_locked" if locked else "login_wrong"]
+            )
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE, token, max_age=SESSION_S, httponly=True, samesite="strict",
+            secure=the_guard.tls,
+        )  # fmt: skip
+        return response
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -81,6 +81,10 @@ class GatewaySettings(BaseSettings):
     page_enabled: bool = True
     page_host: str = "127.0.0.1"
     page_port: int = Field(8080, ge=0, le=65535)
+    # Beyond loopback the page asks for the hub PIN (`page_pin_path`, made at first start).
+    page_allowed_hosts: tuple[str, ...] = ()  # host names it is opened under, e.g. "hub.local"
+    page_tls_cert: Path | None = None
+    page_tls_key: Path | None = None
 
     failpoint: str | None = None  # crash-safety tests only
 
@@ -111,6 +115,17 @@ class GatewaySettings(BaseSettings):
         if value is not None and value not in FAILPOINTS:
             raise ValueError(f"must be one of {sorted(FAILPOINTS)}")
         return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> GatewaySettings:
+        if (self.page_tls_cert is None) != (self.page_tls_key is None):
+            raise ValueError("page_tls_cert and page_tls_key go together")
+        return self
+
+    @property
+    def page_pin_path(self) -> Path:
+        """The hash of the pairing page's PIN (the PIN itself is shown once, never kept)."""
+        return self.data_dir / "page-pin"
 
     @property
     def outbox_path(self) -> Path:

@@ -4,6 +4,7 @@ meter with its passkey, see its readings in the patient's language and unit, unp
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -51,6 +52,13 @@ async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
         assert context.browser is not None
         yield context.browser
         await context.close()
+
+
+def form_token(html: str) -> bytes:
+    """`csrf=<token>` as the page's forms carry it."""
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match is not None, "the page's forms carry a CSRF token"
+    return f"csrf={match.group(1)}".encode()
 
 
 async def serve(gateway: Gateway) -> tuple[str, uvicorn.Server, asyncio.Task[None]]:
@@ -134,10 +142,15 @@ async def test_bad_input_is_refused_naming_the_field(
             assert "patient_id" in await page.inner_text("#message")
             assert h.registry.all() == []
             await context.close()
-            async with httpx.AsyncClient(base_url=url) as client:
-                bad = await client.post("/pair", content=b"address=x&passkey=12ab&patient_id=p")
+            # The same over plain HTTP, as the page's own form would post it (its Origin and
+            # its form token: tests/gateway/test_page_security.py refuses everything else).
+            async with httpx.AsyncClient(base_url=url, headers={"origin": url}) as client:
+                token = form_token((await client.get("/")).text)
+                bad = await client.post(
+                    "/pair", content=token + b"&address=x&passkey=12ab&patient_id=p"
+                )
                 assert bad.status_code == 400 and "passkey" in bad.text
-                huge = await client.post("/pair", content=b"a=" + b"x" * 5000)
+                huge = await client.post("/pair", content=token + b"&a=" + b"x" * 5000)
                 assert huge.status_code == 413
         finally:
             server.should_exit = True
