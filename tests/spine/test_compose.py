@@ -105,7 +105,8 @@ def _healthcheck_argv(service: dict[str, object]) -> list[str]:
 
 def test_every_service_is_there(rendered: dict[str, dict[str, object]]) -> None:
     assert set(rendered) == {
-        "mosquitto", "postgres", "influxdb", "grafana", "migrate", *APP_SERVICES,
+        "mosquitto", "postgres", "influxdb", "victoria-metrics", "grafana", "migrate",
+        *APP_SERVICES,
     }  # fmt: skip
 
 
