@@ -140,12 +140,13 @@ def test_the_delivery_worker_waits_for_the_database_then_starts(
 
 
 def test_a_refused_password_is_not_waited_for(postgres: PostgresServer, tmp_path: Path) -> None:
-    url = f"postgresql+psycopg://nobody:wrong@127.0.0.1:{postgres.port}/postgres"
+    # Strong enough for the settings' secret policy: the database is what refuses it.
+    url = f"postgresql+psycopg://nobody:wrong-Pw-0123456789@127.0.0.1:{postgres.port}/postgres"
     log_path = tmp_path / "ingest.log"
     proc = _spawn([sys.executable, "-m", "ingest", "run"], {"HV_INGEST_DB_URL": url}, log_path)
     try:
         assert proc.wait(30) == 1
         text = log_path.read_text()
-        assert "refused" in text and "wrong" not in text
+        assert "refused" in text and "wrong-Pw" not in text
     finally:
         _stop(proc)

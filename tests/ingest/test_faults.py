@@ -254,7 +254,7 @@ def test_sigkill_between_the_mirror_write_and_its_cursor_commit_leaves_one_sampl
         f"g{tag}",
         client_id,
         tsdb_url=victoria_metrics.url,
-        tsdb_token="test-token",
+        tsdb_token="test-token-0123456789abcdef",
         mirror_batch="200",
         mirror_idle_ms="50",
     )
