@@ -43,6 +43,12 @@ ACTIONS: Final[dict[str, tuple[str, str, str]]] = {
     "device.pair": ("C", "paired a device to you", "为您配对了设备"),
     "device.unpair": ("D", "unpaired a device from you", "为您解除了设备配对"),
     "delivery.cancel": ("U", "cancelled alerts not yet sent", "取消了尚未发送的警报"),
+    # An operator's allow-list (HV_DELIVERY_ALLOW_CIDRS) admitted a receiver on a private network.
+    "webhook.private_target": (
+        "E",
+        "used an alert receiver on a private network",
+        "使用了内网警报接收端",
+    ),
     "audit.view": ("R", "looked at this audit trail", "查看了本审计记录"),
 }
 

@@ -111,7 +111,12 @@ class MosquittoPasswordFile:
                     out.flush()
                     os.fsync(out.fileno())
                 if self._path.exists():
-                    os.chmod(tmp, self._path.stat().st_mode & 0o777)
+                    before = self._path.stat()
+                    os.chmod(tmp, before.st_mode & 0o777)
+                    if os.geteuid() == 0:
+                        # Keep the broker's ownership: Mosquitto re-reads the file at SIGHUP
+                        # after dropping root, and a root-owned 0640 file is unreadable then.
+                        os.chown(tmp, before.st_uid, before.st_gid)
                 else:
                     os.chmod(tmp, 0o640)
                 os.replace(tmp, self._path)

@@ -29,7 +29,7 @@ options:
                   image's user), so the broker can reload them (SIGHUP) after dropping root
   -h, --help      this text
 
-A broker user name (a gateway id) is 1 to 64 characters: letters, digits and . _ : -, starting
+A broker user name (a gateway id) is 1 to 64 characters: letters, digits and . _ -, starting
 with a letter or digit. "/", "+" and "#" are refused: the broker's ACL puts the user name into
 topic patterns (hv/v1/gw/%u/...), where they would change the topic's shape.
 EOF
@@ -60,8 +60,9 @@ check_name() {
   case "$name" in
     */*|*+*|*#*) die "user name '$name' contains '/', '+' or '#'" ;;
   esac
-  [[ "$name" =~ ^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$ ]] \
-    || die "user name '$name' must be 1-64 of A-Z a-z 0-9 . _ : - starting with a letter or digit"
+  # The same rule as enrolment's (careteam/broker.py USERNAME); ':' separates the file's fields.
+  [[ "$name" =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]] \
+    || die "user name '$name' must be 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit"
 }
 
 # KEY=VALUE lines of the env file, read as data (never sourced: it is not a script).

@@ -96,17 +96,20 @@ def migrate(
     from alerts.delivery.migrations import migrate as migrate_delivery  # noqa: PLC0415
     from alerts.engine.store import migrate as migrate_engine  # noqa: PLC0415
     from alerts.errors import AlertsError  # noqa: PLC0415
+    from careteam.errors import CareteamError  # noqa: PLC0415
+    from careteam.migrations import migrate as migrate_careteam  # noqa: PLC0415
     from ingest.errors import IngestError  # noqa: PLC0415
     from ingest.store import migrate as migrate_ingest  # noqa: PLC0415
 
     for name, step in (
+        ("careteam", migrate_careteam),
         ("ingest", migrate_ingest),
         ("alerts", migrate_engine),
         ("delivery", migrate_delivery),
     ):
         try:
             step(db)
-        except (IngestError, AlertsError, SQLAlchemyError) as exc:
+        except (CareteamError, IngestError, AlertsError, SQLAlchemyError) as exc:
             typer.echo(f"migrate: {name}: {type(exc).__name__}: {exc}"[:2000], err=True)
             raise typer.Exit(code=1) from None
         typer.echo(f"{name}: migrated")

@@ -78,7 +78,7 @@ def register_endpoint(
     types = parse_event_types(event_types)
     target, approved = guard.resolve(url, policy, resolver)
     endpoint_id = str(uuid.uuid4())
-    guard.audit_allowed(endpoint_id, target, approved, "registration")
+    guard.audit_allowed(conn, endpoint_id, target, approved, action="registration", at=at)
     conn.execute(
         webhook_endpoints.insert().values(
             id=endpoint_id,

@@ -13,8 +13,10 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 import httpx
+import sqlalchemy as sa
 
 from alerts.delivery.errors import UnsafeUrlError
 from alerts.delivery.ssrf import (
@@ -25,6 +27,8 @@ from alerts.delivery.ssrf import (
     check_target,
     choose_address,
 )
+from careteam import audit_store
+from careteam.audit import Actor
 
 audit_log = logging.getLogger("alerts.delivery.audit")
 
@@ -79,18 +83,45 @@ def resolve(url: str, policy: SsrfPolicy, resolver: Resolver) -> tuple[Target, A
     return target, choose_address(target, addresses, policy)
 
 
-def audit_allowed(endpoint_id: str, target: Target, approved: Approved, action: str) -> None:
-    """Record that an allow-listed private network admitted a webhook target.
+def audit_allowed(
+    conn: sa.Connection,
+    endpoint_id: str,
+    target: Target,
+    approved: Approved,
+    *,
+    action: str,
+    at: datetime,
+) -> None:
+    """Record, in the caller's transaction, that an allow-listed private network admitted a
+    webhook target (nothing when it did not).
 
-    Logged at WARNING under ``alerts.delivery.audit`` with the endpoint id, the host and the
-    network, never the URL (its path may carry a receiver's token).
+    Written to the audit trail (action ``webhook.private_target``, the endpoint as entity, host,
+    address and network in the detail) and logged at WARNING under ``alerts.delivery.audit``;
+    neither holds the URL (its path may carry a receiver's token).
     """
-    if approved.allowed_by is not None:
-        audit_log.warning(
-            "endpoint %s %s: host %s at private address %s allowed by HV_DELIVERY_ALLOW_CIDRS %s",
-            endpoint_id,
-            action,
-            target.host,
-            approved.address,
-            approved.allowed_by,
-        )
+    if approved.allowed_by is None:
+        return
+    audit_log.warning(
+        "endpoint %s %s: host %s at private address %s allowed by HV_DELIVERY_ALLOW_CIDRS %s",
+        endpoint_id,
+        action,
+        target.host,
+        approved.address,
+        approved.allowed_by,
+    )
+    audit_store.append(
+        conn,
+        audit_store.record(
+            Actor("system", f"webhook-{action}", purpose="HV_DELIVERY_ALLOW_CIDRS"),
+            "webhook.private_target",
+            entity_kind="webhook_endpoint",
+            entity_id=endpoint_id,
+            detail={
+                "host": target.host,
+                "address": str(approved.address),
+                "network": str(approved.allowed_by),
+                "step": action,
+            },
+        ),
+        at,
+    )

@@ -29,7 +29,7 @@ from alerts.delivery import alarms, confirmation, guard, payload, sender, signin
 from alerts.delivery.errors import InvalidFieldError
 from alerts.delivery.escalation import EscalationPolicy
 from alerts.delivery.schedule import RETRY_AFTER_STATUSES, RetrySchedule, parse_retry_after
-from alerts.delivery.ssrf import SsrfPolicy
+from alerts.delivery.ssrf import Approved, SsrfPolicy, Target
 from alerts.delivery.tables import (
     CANCELLED,
     DELIVERED,
@@ -278,8 +278,9 @@ class DeliveryWorker:
             headers = signing.sign_headers(row.event_id, started, body, secrets)
         except InvalidFieldError as exc:  # SSRF refusal (UnsafeUrlError) or no active secret
             result = sender.AttemptResult(sender.REFUSED, 0.0, error=str(exc))
+            private = None
         else:
-            guard.audit_allowed(row.endpoint_id, target, approved, "delivery")
+            private = (target, approved) if approved.allowed_by is not None else None
             result = sender.post(
                 self.client,
                 row.url,
@@ -299,6 +300,7 @@ class DeliveryWorker:
             started=started,
             result=result,
             host=_host(row.url),
+            private=private,
         )
 
     def _finish(self, delivery_id: int, status: str, error: str) -> None:
@@ -319,6 +321,7 @@ class DeliveryWorker:
         started: datetime,
         result: sender.AttemptResult,
         host: str,
+        private: tuple[Target, Approved] | None = None,
     ) -> None:
         ended = self.clock()
         retry_after_s = None
@@ -348,6 +351,8 @@ class DeliveryWorker:
                 values["next_attempt_at"] = next_at
         w = webhook_endpoints.c
         with self.engine.begin() as conn:
+            if private is not None:  # an allow-listed private receiver: audited with the attempt
+                guard.audit_allowed(conn, endpoint_id, *private, action="delivery", at=started)
             conn.execute(
                 webhook_attempts.insert().values(
                     delivery_id=delivery_id,

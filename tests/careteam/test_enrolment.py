@@ -4,6 +4,9 @@ connect and publish in the hub's own tree only; revocation disconnects the hub f
 
 from __future__ import annotations
 
+import shutil
+import ssl
+import tempfile
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,7 +23,9 @@ from careteam.enrolment_store import Enrolment, Refusal
 from careteam.errors import InvalidFieldError, NotFoundError
 from tests.careteam.conftest import T0
 from tests.support import servers
+from tests.support.broker_config import SERVER_NAME, ShippedBroker
 from tests.support.record import TEST_ACTOR, ensure_patient
+from tests.support.servers import which
 
 ROOT = Path(__file__).parents[2]
 
@@ -119,23 +124,24 @@ def test_bad_code_requests_name_the_field(store: sa.Engine) -> None:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[servers.MosquittoServer]:
-    """Mosquitto with the shipped ACL and a password file the record writes."""
-    server = servers.MosquittoServer(
-        tmp_path / "broker",
-        users={"ingest": "ingest-pw"},
-        acl=(ROOT / "deploy/mosquitto/acl").read_text(),
-    )
+def broker() -> Iterator[ShippedBroker]:
+    """The shipped broker (deploy/mosquitto, verbatim but for ports and paths): enrolment
+    writes the gateway listener's password file, passwd-gateways."""
     try:
-        server.start()
+        which("mosquitto")
     except servers.ServerUnavailableError as exc:
         pytest.skip(str(exc))
+    workdir = Path(tempfile.mkdtemp(prefix="hv-enrol-broker-"))  # readable by `mosquitto`
+    workdir.chmod(0o755)
+    server = ShippedBroker(workdir)
+    server.start()
     yield server
     server.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 class _Hub:
-    def __init__(self, port: int, username: str, password: str) -> None:
+    def __init__(self, port: int, username: str, password: str, ca: Path) -> None:
         self.connected = threading.Event()
         self.refused = threading.Event()
         self.dropped = threading.Event()
@@ -144,11 +150,12 @@ class _Hub:
             CallbackAPIVersion.VERSION2, client_id=username, protocol=mqtt.MQTTv5
         )
         self.client.username_pw_set(username, password)
+        self.client.tls_set_context(ssl.create_default_context(cafile=str(ca)))
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *_: self.dropped.set()
         self.client.on_publish = lambda _c, _u, mid, reason, _p: self.acks.append(reason.value)
         self.client.reconnect_delay_set(1, 1)
-        self.client.connect("127.0.0.1", port)
+        self.client.connect(SERVER_NAME, port)
         self.client.loop_start()
 
     def _on_connect(self, _c: object, _u: object, _f: object, reason: object, _p: object) -> None:
@@ -160,18 +167,21 @@ class _Hub:
 
 
 def test_enrolment_credentials_on_real_mosquitto_and_revocation(
-    pg: sa.Engine, broker: servers.MosquittoServer
+    pg: sa.Engine, broker: ShippedBroker
 ) -> None:
     assert broker.process is not None and broker.process.proc is not None
-    accounts = MosquittoPasswordFile(broker.workdir / "passwd", sighup_pid(broker.process.proc.pid))
+    passwd = broker.config_dir / "passwd-gateways"
+    assert broker.init("gateway-password", "gw-made-by-init").returncode == 0
+    accounts = MosquittoPasswordFile(passwd, sighup_pid(broker.process.proc.pid))
     with pg.begin() as conn:
         ensure_patient(conn, "p1", T0)
         issued = enrolment_store.create_code(conn, ["p1"], actor=TEST_ACTOR, at=T0)
     got = _redeem(pg, issued.code, "192.0.2.1", T0, accounts)
     assert isinstance(got, Enrolment) and got.mqtt_password is not None
-    assert "ingest" in accounts.usernames()  # existing accounts are kept
-    assert got.mqtt_password not in (broker.workdir / "passwd").read_text()
-    hub = _Hub(broker.port, got.mqtt_username, got.mqtt_password)
+    assert "gw-made-by-init" in accounts.usernames()  # existing accounts are kept
+    assert got.mqtt_password not in passwd.read_text()
+    # The shipped gateway listener for passwords: TLS on 8884, the shipped acl-gateways.
+    hub = _Hub(broker.ports[8884], got.mqtt_username, got.mqtt_password, broker.ca)
     try:
         assert hub.connected.wait(10)
         own = hub.client.publish(f"hv/v1/gw/{got.gateway_id}/readings", b"{}", qos=1)

@@ -28,6 +28,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from careteam.broker import check_username
+from careteam.errors import InvalidFieldError
 from tests.support.broker_config import DEPLOY, SERVER_NAME, SHIPPED_PORTS, ShippedBroker, render
 from tests.support.pki import CertificateAuthority
 from tests.support.servers import which
@@ -358,7 +360,21 @@ def test_sys_topics_only_for_ops(broker: ShippedBroker, peers: list[Peer]) -> No
 # --- user names -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["gw-b/x", "gw+", "gw#", "+", "#", "/", "", "-gw", "a" * 65])
+def test_the_init_step_and_enrolment_agree_on_user_names(broker: ShippedBroker) -> None:
+    names = ["gw-0042", "a", "a" * 64, "gw.x_y-z", "gw:x", "gw b", "gw/x", "gw+", "#", "", "-gw"]
+    for name in names:
+        by_init = broker.init("check-name", name).returncode == 0
+        try:
+            check_username(name)
+            by_enrolment = True
+        except InvalidFieldError:
+            by_enrolment = False
+        assert by_init == by_enrolment, name
+
+
+@pytest.mark.parametrize(
+    "name", ["gw-b/x", "gw+", "gw#", "+", "#", "/", "", "-gw", "a" * 65, "gw:x"]
+)
 def test_hostile_user_names_cannot_be_created(broker: ShippedBroker, name: str) -> None:
     before = (broker.config_dir / "passwd-gateways").read_text()
     for command in ("check-name", "gateway-password", "gateway-cert"):

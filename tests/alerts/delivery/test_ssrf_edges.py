@@ -9,6 +9,7 @@ refusals must come before it; the allow-list case shows the worker reaching it, 
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import random
 import subprocess
@@ -31,6 +32,8 @@ from alerts.delivery.special_addresses import parse_allow_networks
 from alerts.delivery.ssrf import IPAddress, SsrfPolicy
 from alerts.delivery.tables import webhook_attempts
 from alerts.delivery.worker import DeliveryWorker, WorkerConfig
+from careteam import audit_store
+from careteam.audit import AuditEntry
 from careteam.tables import webhook_endpoints
 from tests.alerts.delivery import builders as b
 from tests.alerts.delivery.conftest import FakeClock
@@ -120,6 +123,13 @@ def test_registration_inside_the_allow_list_is_audited(
     assert "registration: host 10.20.1.5" in audit.getMessage()
     assert "allowed by HV_DELIVERY_ALLOW_CIDRS 10.20.0.0/16" in audit.getMessage()
     assert "tok3n" not in caplog.text
+    endpoint_id = json.loads(done.stdout)["endpoint_id"]
+    (entry,) = _private_target_entries(db)
+    assert (entry.actor_id, entry.entity_id) == ("webhook-registration", endpoint_id)
+    assert json.loads(entry.detail) == {
+        "host": "10.20.1.5", "address": "10.20.1.5", "network": "10.20.0.0/16",
+        "step": "registration",
+    }  # fmt: skip
 
 
 def test_send_time_refuses_each_vector_before_any_request(db: sa.Engine, clock: FakeClock) -> None:
@@ -187,6 +197,17 @@ def test_send_inside_the_allow_list_is_pinned_and_audited(
         outcomes = [r.outcome for r in conn.execute(sa.select(webhook_attempts).order_by("id"))]
     assert outcomes == ["network", "refused"]
     assert "tok3n" not in caplog.text
+    # In the audit trail: the registration and the one send it admitted (not the refusal).
+    steps = [(e.entity_id, json.loads(e.detail)["step"]) for e in _private_target_entries(db)]
+    assert steps == [(endpoint, "registration"), (endpoint, "delivery")]
+    assert all("tok3n" not in e.detail for e in _private_target_entries(db))
+    with db.connect() as conn:
+        assert audit_store.verify(conn).ok
+
+
+def _private_target_entries(db: sa.Engine) -> list[AuditEntry]:
+    with db.connect() as conn:
+        return [e for e in audit_store.entries(conn) if e.action == "webhook.private_target"]
 
 
 def test_settings_refuse_a_bad_allow_list() -> None:
