@@ -22,6 +22,7 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -274,27 +275,17 @@ def test_client_id_takeover_impossible_on_every_listener(
     pw_gw = _pw_gw(broker, peers, "gw-c", client_id="anything")
     assert cert_gw.accepted and pw_gw.accepted
     # Each intruder claims a victim's client id (its user name is what the broker keys on).
+    gw_d: dict[str, Any] = {
+        "user": "gw-d",
+        "password": broker.passwords["gw-d"],  # type: ignore[attr-defined]
+        "tls": _tls(broker),
+    }
     intruders = [
         Peer(broker, 1883, user="ops", password=broker.ops_password, client_id="ingest"),
         Peer(broker, 1883, user="ops", password=broker.ops_password, client_id="ingest-1"),
         Peer(broker, 8883, tls=_tls(broker, "gw-b"), client_id="gw-a"),
         Peer(broker, 8883, tls=_tls(broker, "gw-b"), client_id="ingest"),
-        Peer(
-            broker,
-            8884,
-            user="gw-d",
-            password=broker.passwords["gw-d"],  # type: ignore[attr-defined]
-            tls=_tls(broker),
-            client_id="gw-c",
-        ),
-        Peer(
-            broker,
-            8884,
-            user="gw-d",
-            password=broker.passwords["gw-d"],  # type: ignore[attr-defined]
-            tls=_tls(broker),
-            client_id="gw-a",
-        ),
+        *(Peer(broker, 8884, client_id=victim, **gw_d) for victim in ("gw-c", "gw-a")),
     ]
     peers.extend(intruders)
     assert all(p.accepted for p in intruders)
