@@ -32,6 +32,7 @@ ACTIONS: Final[dict[str, tuple[str, str, str]]] = {
     "data.read": ("R", "read your {data}", "查看了您的{data}"),
     "disclosure.webhook": ("E", "was sent an alert about you", "收到了关于您的警报"),
     "alert.acknowledge": ("U", "acknowledged an alert about you", "确认了关于您的警报"),
+    "alert.resolve": ("U", "closed an alert about you as handled", "处理完毕了关于您的警报"),
     "consent.grant": ("C", "recorded your consent", "记录了您的授权"),
     "consent.withdraw": ("U", "recorded the withdrawal of your consent", "记录了您撤回授权"),
     "patient.register": ("C", "registered you", "为您建档"),
