@@ -110,4 +110,23 @@ webhook_event_quarantine = Table(
     Column("raw", Text, nullable=False),
 )
 
+RESOLVE = "resolve"
+
+# A clinician's acknowledgements and resolutions with their notes (alerts.delivery.handling);
+# rows are only ever added.
+alert_actions = Table(
+    "alert_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", String(64), nullable=False),
+    Column("member_id", String(64), nullable=False),
+    # acknowledge | resolve
+    Column("action", String(16), nullable=False),
+    Column("note", Text),
+    Column("at", UtcDateTime(), nullable=False),
+    # where it came from: the API's client address, "cli"...
+    Column("source", String(200)),
+    Index("ix_alert_actions_alert", "alert_id", "id"),
+)
+
 TABLE_NAMES = frozenset(metadata.tables)
