@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: test demo lint types pytest system-deps bench clean
+.PHONY: test soak demo lint types pytest system-deps bench clean
 
 test: $(STAMP) system-deps lint types pytest
 
@@ -28,6 +28,10 @@ types: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Long runs that `make test` skips (tests marked `slow`): fuzzing, soaks.
+soak: $(STAMP) system-deps
+	$(BIN)/pytest -m slow $(PYTEST_ARGS)
 
 demo: $(STAMP) system-deps
 	$(BIN)/homevitals demo

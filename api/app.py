@@ -14,8 +14,16 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from fastapi import FastAPI, Request, Response
 
+from api import routes_fhir, routes_fhir_record, routes_rest
 from api.fhir.bundle import FHIR_JSON, capability_statement
-from api.http import Services, error_response, fhir_response, install_error_handlers, monotonic
+from api.http import (
+    Services,
+    error_response,
+    fhir_response,
+    install_error_handlers,
+    monotonic,
+    unexpected_error,
+)
 from api.ratelimit import TokenBuckets
 from api.settings import Settings
 
@@ -66,7 +74,10 @@ def create_app(
                 request, 413, "too-costly", f"bodies are at most {max_body} bytes"
             )
         started = monotonic_clock()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as exc:
+            response = unexpected_error(request, exc)
         # The route's template, never the path or query (they carry patient ids).
         route = request.scope.get("route")
         template = getattr(route, "path", "(no route)")
@@ -89,5 +100,9 @@ def create_app(
         """The CapabilityStatement (no token needed)."""
         base = str(request.base_url).rstrip("/") + "/fhir"
         return fhir_response(capability_statement(base, published=clock()))
+
+    app.include_router(routes_fhir.router)
+    app.include_router(routes_fhir_record.router)
+    app.include_router(routes_rest.router)
 
     return app

@@ -37,6 +37,7 @@ def run(
     from api.errors import ApiConfigError  # noqa: PLC0415
     from api.settings import load_settings  # noqa: PLC0415
     from ingest.errors import StoreError  # noqa: PLC0415
+    from ingest.startup import wait_for_database  # noqa: PLC0415
     from ingest.store import make_engine  # noqa: PLC0415
 
     logging.basicConfig(
@@ -45,6 +46,8 @@ def run(
     )
     try:
         settings = load_settings()
+        if not wait_for_database(db, "api"):
+            raise typer.Exit(code=1)
         engine = make_engine(db)
     except ApiConfigError as exc:
         typer.echo(f"configuration: {exc}", err=True)

@@ -138,7 +138,8 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, exc.status_code, code, reason)
 
 
-def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """A 500 for an exception nothing else handled (its type logged, never its text)."""
     # Only the type at ERROR: an exception's text may quote record values (no patient data in logs).
     log.error("%s %s: unexpected %s", request.method, request.url.path, type(exc).__name__)
     log.debug("unexpected error", exc_info=exc)
@@ -151,7 +152,7 @@ def install_error_handlers(app: FastAPI) -> None:
         ApiError: _api_error,
         RequestValidationError: _validation_error,
         StarletteHTTPException: _http_error,
-        Exception: _unexpected,
+        Exception: unexpected_error,
     }
     for kind, handler in handlers.items():
         app.add_exception_handler(kind, handler)

@@ -7,7 +7,7 @@ Observation pages are keyed on (measured_at, readings.id, view index), newest fi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,7 +17,6 @@ from api.fhir.ids import gateway_device_id
 from api.fhir.observation import (
     VIEWS,
     ObservationView,
-    observation_id,
     to_observation,
     views_for,
 )
@@ -123,23 +122,34 @@ def _expand(
 def search_observations(
     conn: sa.Connection,
     *,
-    patient_id: str,
+    scope: Mapping[str, frozenset[str]],
     views: Sequence[ObservationView],
     date_from: datetime | None,
     date_to: datetime | None,
     count: int,
     cursor: tuple[str, int, int] | None,
 ) -> ObservationPage:
-    """One page of a patient's Observations of `views`, newest first."""
+    """One page of Observations of `views`, newest first.
+
+    `scope` maps each patient to the reading kinds the caller may see of them.
+    """
     r = schema.readings.c
-    kinds = sorted({v.kind.value for v in views})
-    base = _select().where(r.patient_id == patient_id, r.kind.in_(kinds))
+    wanted = {v.kind.value for v in views}
+    clauses = [
+        sa.and_(r.patient_id == patient_id, r.kind.in_(sorted(kinds & wanted)))
+        for patient_id, kinds in sorted(scope.items())
+        if kinds & wanted
+    ]
+    if not clauses:
+        return ObservationPage([], frozenset(), None)
+    base = _select().where(sa.or_(*clauses))
     if date_from is not None:
         base = base.where(r.measured_at >= date_from)
     if date_to is not None:
         base = base.where(r.measured_at < date_to)
     base = base.order_by(r.measured_at.desc(), r.id.desc())
     out: list[dict[str, object]] = []
+    patients: set[str] = set()
     position = cursor
     last: tuple[str, int, int] | None = None
     while True:
@@ -161,11 +171,12 @@ def search_observations(
                 ):
                     continue
                 if len(out) == count:
-                    return ObservationPage(out, frozenset({patient_id}), last)
+                    return ObservationPage(out, frozenset(patients), last)
                 out.append(obs)
+                patients.add(stored.reading.patient_id)
                 last = (key_at, stored.row_id, index)
         if len(rows) < _BATCH:
-            return ObservationPage(out, frozenset({patient_id}), None)
+            return ObservationPage(out, frozenset(patients), None)
         final = _reading(rows[-1])
         # every view of the batch's last row was consumed: the next batch starts after it
         position = (final.reading.measured_at.isoformat(), final.row_id, len(VIEWS))
@@ -215,13 +226,16 @@ def gateways_of(conn: sa.Connection, patient_id: str) -> list[str]:
     return [str(g) for (g,) in rows]
 
 
-def device_owner(conn: sa.Connection, device_id: str) -> str | None:
-    """The patient whose readings the device sent most recently, or None for an unknown id."""
+def device_patients(conn: sa.Connection, device_id: str) -> list[str]:
+    """The patients a device (or, by gateway id, a gateway) sent readings of, by id."""
     r = schema.readings.c
-    row = conn.execute(
-        sa.select(r.patient_id).where(r.device_id == device_id).order_by(r.id.desc()).limit(1)
-    ).first()
-    return str(row[0]) if row is not None else None
+    rows = conn.execute(
+        sa.select(r.patient_id)
+        .where(sa.or_(r.device_id == device_id, r.gateway_id == device_id))
+        .distinct()
+        .order_by(r.patient_id)
+    )
+    return [str(p) for (p,) in rows]
 
 
 def gateway_by_device_id(
@@ -231,10 +245,7 @@ def gateway_by_device_id(
     return next((g for g in candidates if gateway_device_id(g) == fhir_id), None)
 
 
-def observation_ids(stored: StoredReading) -> list[str]:
-    """The Observation ids a stored reading has."""
-    return [
-        observation_id(stored.reading.reading_id, v)
-        for v in views_for(stored.reading.kind)
-        if v.requires is None or v.requires in stored.reading.values
-    ]
+def all_gateways(conn: sa.Connection) -> list[str]:
+    """Every gateway that forwarded a reading."""
+    r = schema.readings.c
+    return [str(g) for (g,) in conn.execute(sa.select(r.gateway_id).distinct())]

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     page_default: int = Field(default=50, ge=1, le=1000)
     page_max: int = Field(default=200, ge=1, le=1000)
     max_body_bytes: int = Field(default=65_536, ge=1024, le=10_000_000)
+    # The key of webhook acknowledgement links (the delivery worker's HV_DELIVERY_ACK_KEY): with
+    # it, a webhook's `links.acknowledge` (HV_DELIVERY_ACK_BASE_URL pointing at this API's /v1)
+    # takes a member's bearer token.
+    ack_key: SecretStr | None = None
 
     def token_key(self) -> TokenKey:
         """The key, issuer and audience tokens are signed and checked with."""
@@ -91,6 +95,12 @@ def load_settings(**overrides: object) -> Settings:
         raise ApiConfigError(
             PREFIX + "SIGNING_KEY", "is a placeholder (allowed in development only)"
         )
+    if settings.ack_key is not None:
+        ack = settings.ack_key.get_secret_value()
+        if len(ack.encode()) < MIN_KEY_CHARS or (
+            settings.environment != "development" and is_placeholder(ack)
+        ):
+            raise ApiConfigError(PREFIX + "ACK_KEY", "needs at least 32 random bytes")
     if settings.page_default > settings.page_max:
         raise ApiConfigError(PREFIX + "PAGE_DEFAULT", "must not exceed HV_API_PAGE_MAX")
     return settings

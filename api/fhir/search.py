@@ -101,7 +101,8 @@ def _codes(value: str) -> tuple[tuple[str | None, str], ...]:
 
 def _date_range(value: str) -> tuple[str, datetime, datetime]:
     """(prefix, start, end) of a date value: the instant or period it names, end exclusive."""
-    match = _DATE.fullmatch(value)
+    # An unescaped "+" of a zone arrives as a space: take it as the "+" it was.
+    match = _DATE.fullmatch(value.replace(" ", "+"))
     if match is None:
         raise InvalidRequestError(
             "date", "must be [ge|gt|le|lt|eq]YYYY[-MM[-DD[Thh:mm[:ss]±zone]]]"

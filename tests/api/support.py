@@ -16,6 +16,7 @@ from alerts.engine.store import migrate as migrate_alerts
 from api.app import create_app
 from api.settings import Settings, load_settings
 from api.tokens import Actor, issue
+from careteam.migrations import migrate as migrate_record
 from ingest.store import migrate as migrate_ingest
 from tests.alerts.delivery.receiver import UvicornThread
 
@@ -28,6 +29,7 @@ def settings(**over: object) -> Settings:
 
 def migrate_all(url: str) -> None:
     """Every package's tables, as a deployment has them."""
+    migrate_record(url)
     migrate_ingest(url)
     migrate_alerts(url)
     migrate_delivery(url)
