@@ -167,4 +167,4 @@ def test_the_migration_matches_the_table_definitions(db: sa.Engine) -> None:
         diff = [d for d in compare_metadata(context, both) if d[0] != "remove_table"]
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version_delivery")).scalar()
     assert diff == []
-    assert version == "d0003"
+    assert version == "d0004"

@@ -1,7 +1,7 @@
 """A clinician's acknowledgements and resolutions of alerts, with notes.
 
-Revision ID: d0003
-Revises: d0002
+Revision ID: d0004
+Revises: d0003
 Create Date: 2026-12-06
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "d0003"
-down_revision = "d0002"
+revision = "d0004"
+down_revision = "d0003"
 branch_labels = None
 depends_on = None
 
