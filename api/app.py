@@ -65,13 +65,20 @@ def create_app(
     max_body = settings.max_body_bytes
 
     @app.middleware("http")
-    async def limit_body(
+    async def edge(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > max_body):
             return error_response(
                 request, 413, "too-costly", f"bodies are at most {max_body} bytes"
+            )
+        # The record store cannot hold a NUL character: refuse it here, not as a store failure.
+        if "\x00" in request.url.path or any(
+            "\x00" in key or "\x00" in value for key, value in request.query_params.multi_items()
+        ):
+            return error_response(
+                request, 400, "invalid", "the path or query holds a NUL character"
             )
         started = monotonic_clock()
         try:

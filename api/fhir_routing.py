@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, TypeVar
 from urllib.parse import urlencode
 
@@ -85,8 +86,11 @@ def record_id(fhir_id: str) -> str:
     return found
 
 
-def cursor_of(search: Search, shape: tuple[type, ...]) -> tuple[object, ...] | None:
-    """The search's page position, checked against the shape this search's cursors have."""
+def cursor_of(
+    search: Search, shape: tuple[type, ...], *, time_first: bool = False
+) -> tuple[object, ...] | None:
+    """The search's page position, checked against the shape this search's cursors have
+    (`time_first`: the first value is an aware ISO 8601 instant)."""
     cursor = search.cursor
     if cursor is None:
         return None
@@ -94,6 +98,13 @@ def cursor_of(search: Search, shape: tuple[type, ...]) -> tuple[object, ...] | N
         isinstance(v, t) for v, t in zip(cursor, shape, strict=True)
     ):
         raise InvalidRequestError("_cursor", "is not a page position of this search")
+    if time_first:
+        try:
+            at = datetime.fromisoformat(str(cursor[0]))
+        except ValueError:
+            raise InvalidRequestError("_cursor", "is not a page position of this search") from None
+        if at.tzinfo is None:
+            raise InvalidRequestError("_cursor", "is not a page position of this search")
     return cursor
 
 

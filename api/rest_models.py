@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Text the record store can hold: no NUL character.
+NO_NUL = r"^[^\x00]*$"
 
 
 class Reference(BaseModel):
@@ -64,14 +67,14 @@ class NoteBody(BaseModel):
     """A note with an acknowledgement or a resolution."""
 
     model_config = ConfigDict(extra="forbid")
-    note: str | None = Field(default=None, min_length=1, max_length=2000)
+    note: str | None = Field(default=None, min_length=1, max_length=2000, pattern=NO_NUL)
 
 
 class ResolveBody(BaseModel):
     """A clinician's resolution: why it is closed."""
 
     model_config = ConfigDict(extra="forbid")
-    note: str = Field(min_length=1, max_length=2000)
+    note: str = Field(min_length=1, max_length=2000, pattern=NO_NUL)
 
 
 class HandlingResult(BaseModel):
@@ -115,8 +118,10 @@ class GrantBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     grantee_kind: Literal["team", "institution"]
-    grantee_id: str = Field(min_length=1, max_length=64)
-    data_kinds: list[str] = Field(min_length=1, max_length=16)
+    grantee_id: str = Field(min_length=1, max_length=64, pattern=NO_NUL)
+    data_kinds: list[Annotated[str, Field(max_length=64, pattern=NO_NUL)]] = Field(
+        min_length=1, max_length=16
+    )
     period_start: datetime | None = None
     period_end: datetime | None = None
     method: Literal["in_person", "paper", "app"]
@@ -143,7 +148,7 @@ class WithdrawBody(BaseModel):
     """Why a grant is withdrawn."""
 
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=500, pattern=NO_NUL)
 
 
 class EnrolmentBody(BaseModel):
@@ -151,7 +156,7 @@ class EnrolmentBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     ttl_s: int = Field(default=4 * 3600, ge=300, le=72 * 3600)
-    gateway_id: str | None = Field(default=None, min_length=1, max_length=64)
+    gateway_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=NO_NUL)
 
 
 class EnrolmentCode(BaseModel):

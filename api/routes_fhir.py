@@ -124,7 +124,7 @@ def search_observation(
             p: frozenset(k for d in data for k in kinds_by_data.get(d, ()))
             for p, data in scope.items()
         }
-        cursor = cursor_of(search, (str, int, int))
+        cursor = cursor_of(search, (str, int, int), time_first=True)
         page = readings.search_observations(
             gate.conn,
             scope=reading_scope,
@@ -246,7 +246,7 @@ def search_flag(
     def body(gate: Gate) -> Page:
         gate.refuse_scope(Action.SEARCH, search.patient, "alerts")
         scope = _patient_scope(gate, search, {"alerts"}, explicit=True)
-        cursor = cursor_of(search, (str, str))
+        cursor = cursor_of(search, (str, str), time_first=True)
         page = search_alerts(
             gate.conn,
             patient_ids=frozenset(scope),

@@ -162,6 +162,8 @@ def _cursor(value: str) -> tuple[object, ...]:
         not isinstance(decoded, list)
         or not decoded
         or not all(isinstance(v, str | int) and not isinstance(v, bool) for v in decoded)
+        or any(isinstance(v, int) and not 0 <= v < 2**62 for v in decoded)
+        or any(isinstance(v, str) and len(v) > 100 for v in decoded)
     ):
         raise InvalidRequestError("_cursor", "is not a page position this server gave")
     return tuple(decoded)

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from api.fhir import codes
+from api.fhir.search import encode_cursor
 from api.fhir_models import validated
 from api.tokens import Actor
 from devices.reading import Kind, Reading
@@ -158,8 +159,15 @@ def test_date_and_code_filters(base_url: str, seeded: Seeded) -> None:
         ("/fhir/Observation?patient=P1&subject=P1", "subject"),
         ("/fhir/Observation?patient=P1&_cursor=%ZZ", "_cursor"),
         ("/fhir/Observation?patient=P1&_cursor=WyJ4Il0", "_cursor"),
+        ("/fhir/Observation?patient=P1&_cursor=" + encode_cursor(["x", 1, 1]), "_cursor"),
+        ("/fhir/Observation?patient=P1&_cursor=" + encode_cursor(["2026-01-01", 1, 1]), "_cursor"),
+        ("/fhir/Flag?patient=P1&_cursor=" + encode_cursor(["x", "y"]), "_cursor"),
+        ("/fhir/AuditEvent?_cursor=" + encode_cursor(["x"]), "_cursor"),
+        ("/fhir/AuditEvent?_cursor=" + encode_cursor([2**63]), "_cursor"),
         ("/fhir/Flag?patient=P1&status=maybe", "status"),
         ("/fhir/AuditEvent?agent=Organization/1", "agent"),
+        ("/fhir/Flag/a%00b", "the path"),
+        ("/fhir/Observation?patient=P%001", "the path"),
     ],
 )
 def test_malformed_search_parameters_are_400_naming_them(

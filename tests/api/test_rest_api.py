@@ -61,6 +61,9 @@ def test_acknowledge_then_resolve_with_notes(
     patient = _h(Actor.PATIENT, "P1", "patient/Flag.write")
     assert httpx.post(f"{url}/acknowledge", json={}, headers=patient).status_code == 403
     assert httpx.post(f"{url}/acknowledge", json={"note": ""}, headers=writer).status_code == 422
+    nul = httpx.post(f"{url}/acknowledge", json={"note": "a\u0000b"}, headers=writer)
+    assert nul.status_code == 422
+    assert "\u0000" not in nul.text and "a\x00b" not in nul.text  # the input is not echoed
     first = httpx.post(
         f"{url}/acknowledge", json={"note": "called the patient, eating"}, headers=writer
     )
