@@ -15,9 +15,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Request
@@ -29,10 +28,11 @@ from alerts.delivery.errors import NotFoundError as DeliveryNotFoundError
 from alerts.delivery.handling import ACKNOWLEDGE
 from alerts.delivery.status import endpoint_health
 from alerts.delivery.tables import RESOLVE, webhook_attempts
-from api.access import Gate, run_gated
+from api.access import Gate
 from api.errors import ConflictError, ForbiddenError, InvalidRequestError, NotFoundError
 from api.fhir.ids import to_fhir_id
-from api.http import authenticate, client_address, services
+from api.fhir_routing import gated
+from api.http import authenticate, services
 from api.record_queries import alert_by_id, alert_evidence, alert_history_of, members
 from api.rest_models import (
     AlertDetail,
@@ -68,26 +68,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 router = APIRouter(prefix="/v1", tags=["rest"], responses=_ERRORS)
 Auth = Annotated[Principal, Depends(authenticate)]
-T = TypeVar("T")
-
-
-def _gated(
-    request: Request,
-    principal: Principal,
-    resource_type: str,
-    interaction: str,
-    body: Callable[[Gate], T],
-) -> T:
-    svc = services(request)
-    return run_gated(
-        svc.engine,
-        principal,
-        source=client_address(request),
-        at=svc.clock(),
-        resource_type=resource_type,
-        interaction=interaction,
-        body=body,
-    )
 
 
 def _member_only(gate: Gate) -> str:
@@ -155,7 +135,7 @@ def _alert_detail(request: Request, gate: Gate, alert_id: str) -> AlertDetail:
 def get_alert(request: Request, principal: Auth, alert_id: str) -> AlertDetail:
     """An alert with its evidence (reading ids, statistics, thresholds, rule version and source)
     and every revision; links to the FHIR Flag, Patient and evidence Observations."""
-    return _gated(
+    return gated(
         request, principal, "Flag", "read", lambda gate: _alert_detail(request, gate, alert_id)
     )
 
@@ -198,7 +178,7 @@ def _handle(
             raise InvalidRequestError(exc.field, exc.reason) from None
         return HandlingResult(alert_id=alert_id, action=action, first=first)  # type: ignore[arg-type]
 
-    return _gated(request, principal, "Flag", "update", body)
+    return gated(request, principal, "Flag", "update", body)
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=HandlingResult)
@@ -270,7 +250,7 @@ def list_webhooks(request: Request, principal: Auth, team_id: str) -> list[Endpo
             for h in endpoint_health(gate.conn, team_id)
         ]
 
-    return _gated(request, principal, "Endpoint", "search", body)
+    return gated(request, principal, "Endpoint", "search", body)
 
 
 @router.get("/webhooks/{endpoint_id}/attempts", response_model=list[AttemptView])
@@ -307,7 +287,7 @@ def list_attempts(
             for r in rows
         ]
 
-    return _gated(request, principal, "Endpoint", "search", body)
+    return gated(request, principal, "Endpoint", "search", body)
 
 
 def _endpoint_team(conn: sa.Connection, endpoint_id: str) -> str:
@@ -381,7 +361,7 @@ def grant_consent(request: Request, principal: Auth, patient_id: str, body: Gran
             raise InvalidRequestError(exc.field, exc.reason) from None
         return _grant_view(grant)
 
-    return _gated(request, principal, "Consent", "create", run)
+    return gated(request, principal, "Consent", "create", run)
 
 
 def _aware(moment: datetime, field: str) -> datetime:
@@ -418,7 +398,7 @@ def withdraw_consent(
             raise InvalidRequestError(exc.field, exc.reason) from None
         return _grant_view(done)
 
-    return _gated(request, principal, "Consent", "update", run)
+    return gated(request, principal, "Consent", "update", run)
 
 
 # --- enrolment codes ---------------------------------------------------------------------------
@@ -456,4 +436,4 @@ def create_enrolment_code(
             expires_at=issued.expires_at,
         )
 
-    return _gated(request, principal, "Device", "create", run)
+    return gated(request, principal, "Device", "create", run)
