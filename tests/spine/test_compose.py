@@ -34,7 +34,11 @@ ROOT = Path(__file__).parents[2]
 # Distinct, strong values, so each one can be traced to where it lands.
 ENV = {
     "HV_POSTGRES_PASSWORD": "pg-superuser-Secret-0001",
-    "HV_DB_APP_PASSWORD": "app-role-Secret-0002-xyz",
+    "HV_DB_OWNER_PASSWORD": "owner-role-Secret-0002-xyz",
+    "HV_DB_INGEST_PASSWORD": "ingest-role-Secret-0012-xyz",
+    "HV_DB_ALERTS_PASSWORD": "alerts-role-Secret-0013-xyz",
+    "HV_DB_DELIVERY_PASSWORD": "delivery-role-Secret-0014-xyz",
+    "HV_DB_API_PASSWORD": "api-role-Secret-0015-xyz",
     "HV_GRAFANA_DB_PASSWORD": "grafana-db-Secret-0003",
     "HV_INFLUX_PASSWORD": "influx-admin-Secret-0004",
     "HV_INFLUX_TOKEN": "influx-admin-token-Secret-0005",
@@ -49,7 +53,11 @@ ENV = {
 # Which services may see each secret.
 OWNERS = {
     "HV_POSTGRES_PASSWORD": {"postgres"},
-    "HV_DB_APP_PASSWORD": {"postgres", "migrate", "ingest", "alerts", "delivery", "ack", "api"},
+    "HV_DB_OWNER_PASSWORD": {"postgres", "migrate"},
+    "HV_DB_INGEST_PASSWORD": {"postgres", "ingest"},
+    "HV_DB_ALERTS_PASSWORD": {"postgres", "alerts"},
+    "HV_DB_DELIVERY_PASSWORD": {"postgres", "delivery", "ack"},
+    "HV_DB_API_PASSWORD": {"postgres", "api"},
     "HV_GRAFANA_DB_PASSWORD": {"postgres", "grafana"},
     "HV_INFLUX_PASSWORD": {"influxdb"},
     "HV_INFLUX_TOKEN": {"influxdb"},
@@ -251,12 +259,26 @@ def test_compose_mounts_the_tested_broker_files() -> None:
 # --- PostgreSQL roles and the Grafana dashboards -----------------------------------------------
 
 
+SERVICE_ROLES = {
+    "hv_ingest": "HV_DB_INGEST_PASSWORD",
+    "hv_alerts": "HV_DB_ALERTS_PASSWORD",
+    "hv_delivery": "HV_DB_DELIVERY_PASSWORD",
+    "hv_api": "HV_DB_API_PASSWORD",
+}
+ROLES = ("hv_owner", *SERVICE_ROLES, "hv_services", "grafana_reader")
+
+
 @pytest.fixture
-def roles_db(postgres: PostgresServer) -> Iterator[tuple[str, str]]:
-    """A database initialised as the postgres image would: the shipped roles script run once."""
+def roles_db(postgres: PostgresServer) -> Iterator[dict[str, str]]:
+    """A database initialised as the postgres image would: the shipped roles script run once.
+
+    Yields each role's URL. (The suite's server trusts local connections, so this shows what
+    each role may do, not that its password is checked.)
+    """
     name = "hv_compose_roles"
     admin = sa.create_engine(postgres.url(), isolation_level="AUTOCOMMIT")
     postgres.create_database(name)
+    passwords = {k: v for k, v in ENV.items() if k.startswith("HV_DB_") or "GRAFANA_DB" in k}
     done = subprocess.run(
         ["sh", str(ROOT / "deploy/postgres/10-homevitals-roles.sh")],
         env={
@@ -265,8 +287,7 @@ def roles_db(postgres: PostgresServer) -> Iterator[tuple[str, str]]:
             "PGPORT": str(postgres.port),
             "POSTGRES_USER": "postgres",
             "POSTGRES_DB": name,
-            "HV_DB_APP_PASSWORD": ENV["HV_DB_APP_PASSWORD"],
-            "HV_GRAFANA_DB_PASSWORD": ENV["HV_GRAFANA_DB_PASSWORD"],
+            **passwords,
         },
         capture_output=True,
         text=True,
@@ -275,12 +296,12 @@ def roles_db(postgres: PostgresServer) -> Iterator[tuple[str, str]]:
     try:
         assert done.returncode == 0, done.stderr
         base = f"postgresql+psycopg://{{}}@127.0.0.1:{postgres.port}/{name}"
-        yield base.format("homevitals_app"), base.format("grafana_reader")
+        yield {role: base.format(role) for role in ROLES}
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            conn.execute(sa.text("DROP ROLE IF EXISTS homevitals_app"))
-            conn.execute(sa.text("DROP ROLE IF EXISTS grafana_reader"))
+            for role in ROLES:
+                conn.execute(sa.text(f"DROP ROLE IF EXISTS {role}"))
         admin.dispose()
 
 
@@ -288,11 +309,10 @@ def _expand_grafana_macros(sql: str) -> str:
     return re.sub(r"\$__timeFilter\((\w+)\)", r"\1 BETWEEN now() - interval '1 day' AND now()", sql)
 
 
-def test_migration_step_and_dashboards_on_the_shipped_roles(roles_db: tuple[str, str]) -> None:
-    app_url, reader_url = roles_db
+def _migrate(url: str) -> None:
     done = subprocess.run(
         [str(Path(sys.executable).parent / "homevitals"), "migrate"],
-        env={**os.environ, "HV_MIGRATE_DB_URL": app_url},
+        env={**os.environ, "HV_MIGRATE_DB_URL": url},
         capture_output=True,
         text=True,
         check=False,
@@ -300,13 +320,17 @@ def test_migration_step_and_dashboards_on_the_shipped_roles(roles_db: tuple[str,
     assert done.returncode == 0, done.stderr
     steps = done.stdout.split()[::2]
     assert steps == ["careteam:", "ingest:", "alerts:", "delivery:"], done.stdout
+
+
+def test_migration_step_and_dashboards_on_the_shipped_roles(roles_db: dict[str, str]) -> None:
+    _migrate(roles_db["hv_owner"])
     queries = [
         target["rawSql"]
         for panel in _dashboard("pipeline-health.json")["panels"]
         for target in panel["targets"]
     ]
     assert queries
-    reader = sa.create_engine(reader_url)
+    reader = sa.create_engine(roles_db["grafana_reader"])
     try:
         with reader.connect() as conn:
             for sql in queries:
@@ -315,6 +339,42 @@ def test_migration_step_and_dashboards_on_the_shipped_roles(roles_db: tuple[str,
                 conn.execute(sa.text("DELETE FROM readings"))
     finally:
         reader.dispose()
+
+
+def test_each_service_role_writes_rows_and_changes_no_table(roles_db: dict[str, str]) -> None:
+    _migrate(roles_db["hv_owner"])
+    for role in SERVICE_ROLES:
+        engine = sa.create_engine(roles_db[role])
+        try:
+            with engine.begin() as conn:  # rows: read, insert (its identity sequence), delete
+                conn.execute(sa.text("SELECT count(*) FROM readings")).scalar_one()
+                conn.execute(
+                    sa.text("INSERT INTO mirror_cursors (name, last_id, updated_at) "
+                            "VALUES (:n, 0, now())"),
+                    {"n": role},
+                )  # fmt: skip
+                conn.execute(sa.text("DELETE FROM mirror_cursors WHERE name = :n"), {"n": role})
+            for ddl in ("CREATE TABLE intruder (x int)", "DROP TABLE readings",
+                        "ALTER TABLE readings ADD COLUMN x int"):  # fmt: skip
+                with (
+                    engine.connect() as conn,
+                    pytest.raises(
+                        sa.exc.ProgrammingError, match=r"permission denied|must be owner"
+                    ),
+                ):
+                    conn.execute(sa.text(ddl))
+        finally:
+            engine.dispose()
+    # The rules engine's real start path (it checks its migrations are at head) as hv_alerts.
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "homevitals"), "alerts", "run", "--once"],
+        env={**os.environ, "HV_ALERTS_DB_URL": roles_db["hv_alerts"]},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def _dashboard(name: str) -> dict[str, object]:
