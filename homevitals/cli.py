@@ -113,6 +113,40 @@ def migrate(
             typer.echo(f"migrate: {name}: {type(exc).__name__}: {exc}"[:2000], err=True)
             raise typer.Exit(code=1) from None
         typer.echo(f"{name}: migrated")
+    if _audit_append_only(db):
+        typer.echo("audit_log: append-only for the service roles")
+
+
+# The deployment's service roles (deploy/postgres/10-homevitals-roles.sh) get row rights on
+# every table by default; the audit trail's rows must never change, so those two are taken
+# back on its table after every migration (a no-op where the roles do not exist).
+_AUDIT_APPEND_ONLY = """
+DO $$ BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hv_services') THEN
+    REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM hv_services;
+  END IF;
+END $$
+"""
+
+
+def _audit_append_only(url: str) -> bool:
+    import sqlalchemy as sa  # noqa: PLC0415
+
+    from ingest.store import make_engine  # noqa: PLC0415
+
+    engine = make_engine(url)
+    try:
+        if engine.dialect.name != "postgresql":
+            return False
+        with engine.begin() as conn:
+            conn.execute(sa.text(_AUDIT_APPEND_ONLY))
+            return bool(
+                conn.execute(
+                    sa.text("SELECT 1 FROM pg_roles WHERE rolname = 'hv_services'")
+                ).first()
+            )
+    finally:
+        engine.dispose()
 
 
 def _mount_groups(argv: list[str]) -> None:

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,8 @@ from alerts.delivery.payload import LinkConfig
 from alerts.delivery.settings import ConfigError
 from alerts.delivery.settings import load_settings as load_delivery
 from api.settings import load_settings as load_api
+from careteam import audit_store
+from careteam.audit import Actor
 from ingest.errors import IngestConfigError
 from ingest.settings import load_settings as load_ingest
 from tests.support.broker_config import ACL_FILES, MOUNTS
@@ -318,8 +321,11 @@ def _migrate(url: str) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    steps = done.stdout.split()[::2]
-    assert steps == ["careteam:", "ingest:", "alerts:", "delivery:"], done.stdout
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines[:4]] == [
+        "careteam:", "ingest:", "alerts:", "delivery:",
+    ], done.stdout  # fmt: skip
+    assert lines[4:] == ["audit_log: append-only for the service roles"]
 
 
 def test_migration_step_and_dashboards_on_the_shipped_roles(roles_db: dict[str, str]) -> None:
@@ -355,7 +361,10 @@ def test_each_service_role_writes_rows_and_changes_no_table(roles_db: dict[str, 
                 )  # fmt: skip
                 conn.execute(sa.text("DELETE FROM mirror_cursors WHERE name = :n"), {"n": role})
             for ddl in ("CREATE TABLE intruder (x int)", "DROP TABLE readings",
-                        "ALTER TABLE readings ADD COLUMN x int"):  # fmt: skip
+                        "ALTER TABLE readings ADD COLUMN x int",
+                        # the audit trail: appended to, never changed
+                        "UPDATE audit_log SET detail = detail", "DELETE FROM audit_log",
+                        "TRUNCATE audit_log"):  # fmt: skip
                 with (
                     engine.connect() as conn,
                     pytest.raises(
@@ -365,6 +374,17 @@ def test_each_service_role_writes_rows_and_changes_no_table(roles_db: dict[str, 
                     conn.execute(sa.text(ddl))
         finally:
             engine.dispose()
+    # A service appends to the audit trail (delivery records disclosures there).
+    delivery = sa.create_engine(roles_db["hv_delivery"])
+    try:
+        with delivery.begin() as conn:
+            actor = Actor("system", "webhook-delivery")
+            at = datetime.now(UTC)
+            audit_store.append(conn, audit_store.record(actor, "delivery.cancel"), at)
+        with delivery.connect() as conn:
+            assert audit_store.verify(conn).ok
+    finally:
+        delivery.dispose()
     # The rules engine's real start path (it checks its migrations are at head) as hv_alerts.
     done = subprocess.run(
         [str(Path(sys.executable).parent / "homevitals"), "alerts", "run", "--once"],
