@@ -1,6 +1,8 @@
 """The MQTT payloads shared by gateway and ingest (topics in docs/architecture.md).
 
 - `hv/v1/gw/{gateway_id}/readings`: a `hv.batch/1` envelope of canonical readings.
+- `hv/v1/gw/{gateway_id}/status` and `hv/v1/ingest/{client_id}/status`: retained `online`,
+  last will `offline`.
 - `hv/v1/gw/{gateway_id}/receipts`: a `hv.receipt/1` listing the `reading_id`s ingest has
   durably committed, and those it quarantined (kept server-side, so the gateway may retire them
   too: resending a reading that will never validate would loop forever). `conflicts` (optional)
@@ -40,6 +42,24 @@ def receipts_topic(gateway_id: str) -> str:
 def status_topic(gateway_id: str) -> str:
     """Retained status topic of a gateway (last will: offline)."""
     return f"hv/v1/gw/{gateway_id}/status"
+
+
+STATUS_ONLINE: Final = b"online"
+STATUS_OFFLINE: Final = b"offline"
+# Ingest announces itself as hubs do: retained `online` once it has subscribed, last will
+# `offline`. Hubs subscribe to every ingest's status and resend what is pending at once.
+INGEST_STATUS_FILTER: Final = "hv/v1/ingest/+/status"
+
+
+def ingest_status_topic(client_id: str) -> str:
+    """Retained status topic of one ingest replica (last will: offline)."""
+    return f"hv/v1/ingest/{client_id}/status"
+
+
+def is_ingest_status_topic(topic: str) -> bool:
+    """True for `hv/v1/ingest/<id>/status`."""
+    parts = topic.split("/")
+    return len(parts) == 5 and parts[:3] == ["hv", "v1", "ingest"] and parts[4] == "status"
 
 
 def gateway_id_from_topic(topic: str) -> str:

@@ -132,7 +132,10 @@ async def run(settings: GatewaySettings, *, air: Any = None) -> None:
     async with (
         open_hub(settings, air=air) as hub,
         Publisher(
-            settings.gateway_id, mqtt_config(settings), failpoints=hub.gateway.failpoints
+            settings.gateway_id,
+            mqtt_config(settings),
+            failpoints=hub.gateway.failpoints,
+            wake=hub.gateway.wake,
         ) as publisher,
     ):
         gateway = hub.gateway

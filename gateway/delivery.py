@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from devices.reading import Reading, reading_to_json
 from gateway.cancelling import checkpoint
@@ -53,16 +53,25 @@ async def publish_loop(
     max_batch_bytes: int = 60_000,
     max_batch_count: int = 500,
     poll_s: float = 1.0,
+    no_subscriber_retry_s: float = 5.0,
     failpoints: Failpoints | None = None,
 ) -> None:
-    """Publish due readings forever (cancel to stop)."""
+    """Publish due readings forever (cancel to stop).
+
+    Everything pending becomes due at once after each (re)connection and each `online` of an
+    ingest replica. A batch refused with 0x10 (no subscriber yet) is retried after
+    `no_subscriber_retry_s` without counting as an attempt, so a broker restart that briefly
+    leaves ingest unsubscribed never pushes the backlog into the long resend backoff.
+    """
     failpoints = failpoints or Failpoints()
-    seen_connections = 0
+    seen: tuple[int, int] = (0, 0)
     while True:
         checkpoint()
-        if publisher.connections != seen_connections and publisher.connected.is_set():
-            seen_connections = publisher.connections
-            await asyncio.to_thread(outbox.make_all_due, now())  # resend after (re)connect
+        events = (publisher.connections, publisher.ingest_announcements)
+        if events != seen and publisher.connected.is_set():
+            seen = events
+            # resend after a (re)connection or when ingest announces itself
+            await asyncio.to_thread(outbox.make_all_due, now())
         due = await asyncio.to_thread(outbox.due, now(), max_batch_count * 4)
         if not due or not publisher.connected.is_set():
             wake.clear()
@@ -78,6 +87,15 @@ async def publish_loop(
             try:
                 await publisher.publish_batch(batch)
             except PublishError as exc:
+                if exc.no_subscribers:
+                    retry_at = now() + timedelta(seconds=no_subscriber_retry_s)
+                    await asyncio.to_thread(outbox.retry_soon, ids, retry_at)
+                    log.info(
+                        "%s: no ingest subscribed yet (0x10); retrying in %.0f s",
+                        publisher.gateway_id,
+                        no_subscriber_retry_s,
+                    )
+                    break
                 log.warning(
                     "%s: batch of %d not delivered: %s", publisher.gateway_id, len(batch), exc
                 )

@@ -48,16 +48,27 @@ class UnknownDeviceError(GatewayError):
         self.device_id = device_id
 
 
+NO_MATCHING_SUBSCRIBERS = 0x10
+
+
 class PublishError(GatewayError):
     """The broker did not accept a batch (refused connection or a failure PUBACK reason code).
 
     Attributes:
         reason: the broker's reason, in words.
+        code: the PUBACK reason code, when the broker answered with one.
     """
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, code: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
+
+    @property
+    def no_subscribers(self) -> bool:
+        """PUBACK 0x10: the broker took it but nobody subscribes (ingest not (re)subscribed
+        yet, e.g. just after a broker restart): worth retrying soon, not a failed attempt."""
+        return self.code == NO_MATCHING_SUBSCRIBERS
 
 
 class InvalidInputError(GatewayError, ValueError):

@@ -249,6 +249,23 @@ class Outbox:
                 [(now.timestamp(), reading_id) for reading_id in reading_ids],
             )
 
+    def retry_soon(self, reading_ids: Iterable[str], at: datetime) -> None:
+        """Undo the attempt just recorded and make the readings due at `at` (a publish the
+        broker refused only because nobody subscribed yet: not a failed delivery).
+
+        Raises:
+            sqlite3.Error: the update failed.
+        """
+        params = [(at.timestamp(), i) for i in reading_ids]
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(
+                "UPDATE readings SET attempts = MAX(attempts - 1, 0), next_attempt_s = ?"
+                " WHERE reading_id = ? AND state = 'pending'",
+                params,
+            )
+            self._conn.execute("COMMIT")
+
     def make_all_due(self, now: datetime) -> None:
         """Make every pending reading due now (after a (re)connection to the broker)."""
         with self._lock:

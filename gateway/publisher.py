@@ -13,6 +13,10 @@ paho-mqtt 2.x runs its network loop in its own thread; this adapter bridges it t
 - Retained status `online`, last will `offline` (retained), and `offline` on a clean stop.
 - Reconnection waits are exponential with random jitter (`MqttConfig.reconnect`), so a fleet
   of hubs that lost the broker together does not come back in step.
+- Ingest announces itself the same way (`hv/v1/ingest/+/status`): each `online` counts in
+  `ingest_announcements` and sets `wake`, so the publish loop resends what is pending at once
+  instead of waiting out its backoff (after a broker restart ingest may resubscribe after the
+  hub reconnected).
 """
 
 from __future__ import annotations
@@ -37,9 +41,13 @@ from paho.mqtt.reasoncodes import ReasonCode
 from devices.errors import ReadingValidationError
 from devices.reading import Reading
 from devices.wire import (
+    INGEST_STATUS_FILTER,
+    STATUS_OFFLINE,
+    STATUS_ONLINE,
     Receipt,
     decode_receipt,
     encode_batch,
+    is_ingest_status_topic,
     readings_topic,
     receipts_topic,
     status_topic,
@@ -50,8 +58,8 @@ from gateway.outbox import Backoff
 
 log = logging.getLogger(__name__)
 
-ONLINE: Final = b"online"
-OFFLINE: Final = b"offline"
+ONLINE: Final = STATUS_ONLINE
+OFFLINE: Final = STATUS_OFFLINE
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +99,7 @@ class Publisher:
         *,
         failpoints: Failpoints | None = None,
         rng: random.Random | None = None,
+        wake: asyncio.Event | None = None,
     ) -> None:
         self.gateway_id = gateway_id
         self._rng = rng or random.Random()  # noqa: S311 - reconnect jitter, not cryptography
@@ -98,6 +107,8 @@ class Publisher:
         self.reconnect_waits_s: list[float] = []  # each wait chosen, in order (for operators)
         self.config = config
         self.failpoints = failpoints or Failpoints()
+        self.wake = wake  # set on (re)connection and on ingest's `online`
+        self.ingest_announcements = 0
         self.receipts: asyncio.Queue[ReceivedReceipt] = asyncio.Queue()
         self.connected = asyncio.Event()
         self.connections = 0  # successful CONNACKs so far (the service resends on each)
@@ -210,7 +221,9 @@ class Publisher:
                 self._waiting.pop(info.mid, None)
             raise PublishError(f"no PUBACK within {self.config.puback_timeout_s}s") from None
         if code.value != 0:
-            raise PublishError(f"broker answered {code.getName()} ({code.value:#04x})")
+            raise PublishError(
+                f"broker answered {code.getName()} ({code.value:#04x})", code=code.value
+            )
 
     def ack(self, mid: int) -> None:
         """Acknowledge a receipt message (call after its readings are retired)."""
@@ -245,6 +258,7 @@ class Publisher:
             return
         self._reconnect_attempts = 0
         client.subscribe(receipts_topic(self.gateway_id), qos=1)
+        client.subscribe(INGEST_STATUS_FILTER, qos=0)  # QoS 0: nothing to acknowledge
         status = client.publish(status_topic(self.gateway_id), ONLINE, qos=1, retain=True)
         # Its PUBACK is handled on this same thread, after this callback: no race.
         with self._lock:
@@ -278,8 +292,15 @@ class Publisher:
         if up:
             self.connections += 1
             self.connected.set()
+            if self.wake is not None:
+                self.wake.set()
         else:
             self.connected.clear()
+
+    def _ingest_online(self) -> None:
+        self.ingest_announcements += 1
+        if self.wake is not None:
+            self.wake.set()
 
     def _on_publish(
         self,
@@ -305,6 +326,11 @@ class Publisher:
         self._call(_resolve, future, reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if is_ingest_status_topic(message.topic):
+            if bytes(message.payload) == STATUS_ONLINE:
+                log.info("%s: ingest announced itself online", self.gateway_id)
+                self._call(self._ingest_online)
+            return
         try:
             receipt = decode_receipt(bytes(message.payload))
         except ReadingValidationError as exc:

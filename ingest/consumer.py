@@ -10,10 +10,15 @@ At-least-once by construction (docs/reliability.md):
 - acks belong to one connection: after a reconnect the broker redelivers what was in flight
   (with DUP set), so a message received on an earlier connection is written (idempotently) but
   never acknowledged with a packet id that now means something else.
+
+Ingest announces itself on `hv/v1/ingest/{client_id}/status`: retained `online` once its
+subscription is granted (so hubs holding a backlog resend at once, instead of waiting out their
+backoff after a broker restart), last will `offline`, and `offline` on a clean stop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -36,10 +41,13 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from devices.errors import ReadingValidationError
 from devices.reading import Reading
 from devices.wire import (
+    STATUS_OFFLINE,
+    STATUS_ONLINE,
     Receipt,
     decode_batch,
     encode_receipt,
     gateway_id_from_topic,
+    ingest_status_topic,
     receipts_topic,
 )
 from ingest.errors import IngestError, StoreError
@@ -184,6 +192,7 @@ class Consumer:
         if s.mqtt_username is not None:
             password = s.mqtt_password.get_secret_value() if s.mqtt_password else None
             client.username_pw_set(s.mqtt_username, password)
+        client.will_set(ingest_status_topic(s.client_id), STATUS_OFFLINE, qos=1, retain=True)
         client.max_inflight_messages_set(1000)  # outgoing receipts in flight
         client.max_queued_messages_set(0)
         client.reconnect_delay_set(min_delay=1, max_delay=5)
@@ -194,13 +203,15 @@ class Consumer:
         return client
 
     def _on_subscribe(
-        self, _c: mqtt.Client, _u: object, _mid: int, reasons: Any, _p: object
+        self, client: mqtt.Client, _u: object, _mid: int, reasons: Any, _p: object
     ) -> None:
         codes = list(reasons)
         if any(code.is_failure for code in codes):
             log.error("%s: subscription refused: %s", self._settings.client_id, codes)
         else:
             log.info("%s: subscribed to %s", self._settings.client_id, self._settings.subscription)
+            status = ingest_status_topic(self._settings.client_id)
+            client.publish(status, STATUS_ONLINE, qos=1, retain=True)
 
     def _on_connect(
         self, client: mqtt.Client, _u: object, flags: Any, reason: Any, _p: object
@@ -249,7 +260,12 @@ class Consumer:
         return self._connected.wait(timeout_s)
 
     def close(self) -> None:
-        """Disconnect (the session stays on the broker until it expires) and stop paho."""
+        """Say `offline`, disconnect (the session stays on the broker until it expires), stop."""
+        if self._connected.is_set():
+            status = ingest_status_topic(self._settings.client_id)
+            info = self._client.publish(status, STATUS_OFFLINE, qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(2.0)
         self._client.disconnect()
         self._client.loop_stop()
 

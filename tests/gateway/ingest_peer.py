@@ -17,16 +17,20 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from devices.wire import (
+    STATUS_ONLINE,
     Receipt,
     decode_batch,
     encode_receipt,
     gateway_id_from_topic,
+    ingest_status_topic,
     receipts_topic,
 )
 
 
 class IngestPeer:
-    def __init__(self, host: str, port: int, *, send_receipts: bool = True) -> None:
+    def __init__(
+        self, host: str, port: int, *, send_receipts: bool = True, announce: bool = False
+    ) -> None:
         self.send_receipts = send_receipts
         self.received: Counter[str] = Counter()
         self.batches = 0
@@ -46,6 +50,9 @@ class IngestPeer:
         self.client.loop_start()
         self.client.subscribe("hv/v1/gw/+/readings", qos=1)
         assert self.subscribed.wait(10)
+        if announce:  # as ingest does once subscribed (retained; cleared on close)
+            self.status = ingest_status_topic(self.client._client_id.decode())
+            self.client.publish(self.status, STATUS_ONLINE, qos=1, retain=True).wait_for_publish(5)
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         gateway_id = gateway_id_from_topic(message.topic)
@@ -68,5 +75,7 @@ class IngestPeer:
         raise TimeoutError(f"ingest peer saw {len(self.received)} of {count} readings")
 
     def close(self) -> None:
+        if hasattr(self, "status"):  # an empty retained message deletes the retained one
+            self.client.publish(self.status, b"", qos=1, retain=True).wait_for_publish(5)
         self.client.disconnect()
         self.client.loop_stop()

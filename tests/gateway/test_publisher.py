@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -136,6 +137,96 @@ async def test_no_matching_subscriber_is_not_delivery(
         await publisher.wait_connected(10)
         with pytest.raises(PublishError, match="0x10"):
             await publisher.publish_batch([glucose(1, gateway_id=f"lonely-{gateway_id}")])
+
+
+async def _publishing(
+    publisher: Publisher, outbox: Outbox, *, no_subscriber_retry_s: float
+) -> list[asyncio.Task[None]]:
+    await publisher.wait_connected(10)
+    return [
+        asyncio.create_task(
+            publish_loop(
+                outbox,
+                publisher,
+                utcnow,
+                publisher.wake or asyncio.Event(),
+                poll_s=0.05,
+                no_subscriber_retry_s=no_subscriber_retry_s,
+            )
+        ),
+        asyncio.create_task(receipt_loop(outbox, publisher, utcnow)),
+    ]
+
+
+def _attempts(outbox: Outbox, reading_id: str) -> int:
+    with outbox._lock:
+        row = outbox._conn.execute(
+            "SELECT attempts FROM readings WHERE reading_id = ?", (reading_id,)
+        ).fetchone()
+    return int(row[0])
+
+
+async def test_no_subscriber_refusals_are_retried_soon_not_backed_off(
+    mosquitto: MosquittoServer, tmp_path: Path, gateway_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # After a broker restart the hub may reconnect before ingest resubscribes: PUBACK 0x10.
+    # Those refusals must not feed the resend backoff (here an hour), or the backlog waits.
+    caplog.set_level(logging.INFO, "gateway.delivery")
+    outbox = Outbox(tmp_path / "gw.sqlite", backoff=Backoff(first_s=3600, max_s=3600))
+    publisher = Publisher(gateway_id, MqttConfig(mosquitto.host, mosquitto.port))
+    dev = meter("MTR-0x10")
+    readings = [glucose(s, dev, gateway_id) for s in range(1, 4)]
+    outbox.store(dev.id, readings, None, [], utcnow())
+    async with publisher:
+        tasks = await _publishing(publisher, outbox, no_subscriber_retry_s=0.3)
+        try:
+            await wait_until(lambda: "no ingest subscribed yet (0x10)" in caplog.text)
+            assert _attempts(outbox, readings[0].reading_id) == 0
+            peer = IngestPeer(mosquitto.host, mosquitto.port)  # subscribes, does not announce
+            try:
+                await wait_until(lambda: outbox.stats(utcnow()).pending == 0)
+            finally:
+                peer.close()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    outbox.close()
+
+
+async def test_ingest_announcing_itself_makes_the_hub_resend_at_once(
+    mosquitto: MosquittoServer, tmp_path: Path, gateway_id: str
+) -> None:
+    # Readings already attempted (PUBACKed, no receipt: ingest lost them) wait an hour by the
+    # backoff, and 0x10 retries are an hour too: only ingest's `online` can bring them now.
+    outbox = Outbox(tmp_path / "gw.sqlite", backoff=Backoff(first_s=3600, max_s=3600))
+    publisher = Publisher(
+        gateway_id, MqttConfig(mosquitto.host, mosquitto.port), wake=asyncio.Event()
+    )
+    dev = meter("MTR-ANNOUNCE")
+    readings = [glucose(s, dev, gateway_id) for s in range(1, 4)]
+    outbox.store(dev.id, readings, None, [], utcnow())
+    async with publisher:
+        tasks = await _publishing(publisher, outbox, no_subscriber_retry_s=3600)
+        try:
+            silent = IngestPeer(mosquitto.host, mosquitto.port, send_receipts=False)
+            try:
+                await wait_until(lambda: silent.received[readings[0].reading_id] >= 1)
+            finally:
+                silent.close()
+            assert _attempts(outbox, readings[0].reading_id) == 1
+            announcements = publisher.ingest_announcements
+            peer = IngestPeer(mosquitto.host, mosquitto.port, announce=True)
+            try:
+                await wait_until(lambda: outbox.stats(utcnow()).pending == 0)
+                assert publisher.ingest_announcements > announcements
+            finally:
+                peer.close()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    outbox.close()
 
 
 async def test_not_authorized_puback_is_not_delivery(tmp_path: Path) -> None:

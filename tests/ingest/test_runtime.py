@@ -15,6 +15,10 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from devices.wire import ingest_status_topic
 from ingest.mirror import cursor_position
 from ingest.read_port import last_reading_id
 from ingest.store import make_engine, migrate, write_batch
@@ -208,3 +212,48 @@ def test_configuration_errors_name_the_variable() -> None:
     )
     assert done.returncode == 2
     assert "HV_INGEST_TSDB_TOKEN: is still a placeholder value" in done.stderr
+
+
+def _retained(port: int, topic: str) -> bytes | None:
+    got: list[bytes] = []
+    done = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        got.append(bytes(msg.payload))
+        done.set()
+
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    done.wait(3)
+    client.disconnect()
+    client.loop_stop()
+    return got[-1] if got else None
+
+
+def test_ingest_announces_itself_online_with_a_last_will(
+    mosquitto: MosquittoServer, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    client_id = f"ingest-{tag}"
+    url = f"sqlite:///{tmp_path / 'hv.db'}"
+    ingest = IngestProcess(
+        tmp_path, "ingest", ingest_env(url, mosquitto.port, f"g{tag}", client_id)
+    )
+    topic = ingest_status_topic(client_id)
+    try:
+        ingest.start()
+        wait_until(lambda: _retained(mosquitto.port, topic) == b"online", 15, "online")
+        assert ingest.proc is not None
+        ingest.proc.send_signal(signal.SIGKILL)
+        ingest.wait_killed()
+        wait_until(lambda: _retained(mosquitto.port, topic) == b"offline", 15, "the last will")
+        ingest.start()
+        wait_until(lambda: _retained(mosquitto.port, topic) == b"online", 15, "online again")
+        ingest.stop()
+        assert _retained(mosquitto.port, topic) == b"offline"  # said on a clean stop
+    finally:
+        ingest.stop()
+        end_session(mosquitto.port, client_id)

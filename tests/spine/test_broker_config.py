@@ -337,6 +337,21 @@ def test_a_gateway_certificate_named_ingest_gets_no_service_rights(
     assert impostor.messages == []
 
 
+@pytest.mark.parametrize("listener", [8883, 8884])
+def test_every_gateway_reads_ingest_status_and_none_can_forge_it(
+    broker: ShippedBroker, peers: list[Peer], listener: int
+) -> None:
+    ingest = _ingest(broker, peers)
+    me = "gw-a" if listener == 8883 else "gw-c"
+    gw = _cert_gw(broker, peers, me) if listener == 8883 else _pw_gw(broker, peers, me)
+    gw.subscribe("hv/v1/ingest/+/status")
+    # A gateway pretending ingest is up would make hubs resend into nothing: refused.
+    assert gw.publish("hv/v1/ingest/fake/status", b"online").value == 0x87
+    assert ingest.publish("hv/v1/ingest/ingest-1/status", b"online").value == 0x00
+    time.sleep(SETTLE_S)
+    assert gw.messages == [("hv/v1/ingest/ingest-1/status", b"online")]
+
+
 def test_sys_topics_only_for_ops(broker: ShippedBroker, peers: list[Peer]) -> None:
     gw = _cert_gw(broker, peers, "gw-a")
     ops = Peer(broker, 1883, user="ops", password=broker.ops_password)
