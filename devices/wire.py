@@ -1,6 +1,9 @@
 """The MQTT payloads shared by gateway and ingest (topics in docs/architecture.md).
 
 - `hv/v1/gw/{gateway_id}/readings`: a `hv.batch/1` envelope of canonical readings.
+- `hv/v1/gw/{gateway_id}/quarantine`: a `hv.quarantine/1` envelope of packets the hub could not
+  turn into readings (raw bytes, reason), so the server's quarantine shows every one of them;
+  the receipt names their hub-local ids under `packets`.
 - `hv/v1/gw/{gateway_id}/status` and `hv/v1/ingest/{client_id}/status`: retained `online`,
   last will `offline`.
 - `hv/v1/gw/{gateway_id}/receipts`: a `hv.receipt/1` listing the `reading_id`s ingest has
@@ -18,13 +21,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 from devices.errors import ReadingValidationError
 from devices.reading import Reading, reading_from_json, reading_to_json
 
 BATCH_SCHEMA: Final = "hv.batch/1"
+QUARANTINE_SCHEMA: Final = "hv.quarantine/1"
+MAX_PACKET_HEX: Final = 2 * 4096  # an ATT value is at most 512 bytes; generous
 RECEIPT_SCHEMA: Final = "hv.receipt/1"
 MAX_BATCH: Final = 1000
 
@@ -37,6 +42,11 @@ def readings_topic(gateway_id: str) -> str:
 def receipts_topic(gateway_id: str) -> str:
     """Topic ingest publishes end-to-end receipts for a gateway on."""
     return f"hv/v1/gw/{gateway_id}/receipts"
+
+
+def quarantine_topic(gateway_id: str) -> str:
+    """Topic a gateway forwards its quarantined packets on."""
+    return f"hv/v1/gw/{gateway_id}/quarantine"
 
 
 def status_topic(gateway_id: str) -> str:
@@ -151,12 +161,118 @@ def decode_batch(payload: bytes, *, topic_gateway_id: str, now: datetime | None 
 
 
 @dataclass(frozen=True, slots=True)
+class HubPacket:
+    """A packet the hub quarantined: what the device sent, why it was kept aside, and when.
+
+    `packet_id` is the hub's own row id (never reused), which the receipt echoes back.
+    """
+
+    packet_id: int
+    device_id: str
+    characteristic: str
+    raw: bytes
+    reason: str
+    received_at: datetime
+
+
+def packet_to_json(packet: HubPacket) -> dict[str, object]:
+    """The JSON form of one forwarded packet (raw bytes as hex)."""
+    return {
+        "packet_id": packet.packet_id,
+        "device_id": packet.device_id,
+        "characteristic": packet.characteristic,
+        "raw_hex": packet.raw.hex(),
+        "reason": packet.reason,
+        "received_at": packet.received_at.astimezone(UTC).isoformat(),
+    }
+
+
+def encode_packets(gateway_id: str, packets: Sequence[HubPacket]) -> bytes:
+    """Serialise quarantined packets into a `hv.quarantine/1` payload."""
+    body = {
+        "schema": QUARANTINE_SCHEMA,
+        "gateway_id": gateway_id,
+        "packets": [packet_to_json(p) for p in packets],
+    }
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _packet(item: object, index: int) -> HubPacket:
+    where = f"packets[{index}]"
+    if not isinstance(item, dict) or set(item) != {
+        "packet_id",
+        "device_id",
+        "characteristic",
+        "raw_hex",
+        "reason",
+        "received_at",
+    }:
+        raise ReadingValidationError(where, "must be an object with exactly the packet fields")
+    packet_id = item["packet_id"]
+    if type(packet_id) is not int or not 0 <= packet_id < 2**63:
+        raise ReadingValidationError(f"{where}.packet_id", "must be a non-negative integer")
+    texts = {}
+    for key, limit in (("device_id", 64), ("characteristic", 64), ("reason", 1000)):
+        value = item[key]
+        if not isinstance(value, str) or not 0 < len(value) <= limit:
+            raise ReadingValidationError(f"{where}.{key}", f"must be a string of 1-{limit} chars")
+        texts[key] = value
+    raw_hex = item["raw_hex"]
+    try:
+        if not isinstance(raw_hex, str) or len(raw_hex) > MAX_PACKET_HEX:
+            raise ValueError
+        raw = bytes.fromhex(raw_hex)
+    except ValueError:
+        raise ReadingValidationError(f"{where}.raw_hex", "must be hex, at most 4 KiB") from None
+    try:
+        received_at = datetime.fromisoformat(str(item["received_at"]))
+    except ValueError:
+        received_at = None
+    if received_at is None or received_at.tzinfo is None:
+        raise ReadingValidationError(f"{where}.received_at", "must be an aware ISO 8601 time")
+    return HubPacket(
+        packet_id,
+        texts["device_id"],
+        texts["characteristic"],
+        raw,
+        texts["reason"],
+        received_at.astimezone(UTC),
+    )
+
+
+def decode_packets(payload: bytes, *, topic_gateway_id: str) -> tuple[HubPacket, ...]:
+    """Parse a `hv.quarantine/1` payload received on `topic_gateway_id`'s quarantine topic.
+
+    Raises:
+        ReadingValidationError: the payload (or any packet in it) is not valid.
+    """
+    try:
+        obj = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ReadingValidationError("$", f"payload is not JSON: {exc}") from None
+    if not isinstance(obj, dict) or set(obj) != {"schema", "gateway_id", "packets"}:
+        raise ReadingValidationError("$", "envelope must have exactly schema, gateway_id, packets")
+    if obj["schema"] != QUARANTINE_SCHEMA:
+        raise ReadingValidationError("schema", f"must be {QUARANTINE_SCHEMA!r}")
+    if obj["gateway_id"] != topic_gateway_id:
+        raise ReadingValidationError("gateway_id", "does not match the topic's gateway")
+    items = obj["packets"]
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+        raise ReadingValidationError("packets", f"must be a list of 1-{MAX_BATCH} packets")
+    return tuple(_packet(item, i) for i, item in enumerate(items))
+
+
+@dataclass(frozen=True, slots=True)
 class Receipt:
-    """Ingest's end-to-end acknowledgement: these ids are durably stored or quarantined."""
+    """Ingest's end-to-end acknowledgement: these ids are durably stored or quarantined.
+
+    `packets` are hub packet ids (`HubPacket.packet_id`) now kept in the server's quarantine.
+    """
 
     committed: tuple[str, ...]
     quarantined: tuple[str, ...] = ()
     conflicts: tuple[str, ...] = ()
+    packets: tuple[int, ...] = ()
 
 
 def encode_receipt(receipt: Receipt) -> bytes:
@@ -168,6 +284,8 @@ def encode_receipt(receipt: Receipt) -> bytes:
     }
     if receipt.conflicts:
         body["conflicts"] = list(receipt.conflicts)
+    if receipt.packets:
+        body["packets"] = list(receipt.packets)
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -189,4 +307,7 @@ def decode_receipt(payload: bytes) -> Receipt:
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise ReadingValidationError(key, "must be a list of reading id strings")
         out[key] = tuple(ids)
-    return Receipt(out["committed"], out["quarantined"], out["conflicts"])
+    packets = obj.get("packets", [])
+    if not isinstance(packets, list) or not all(type(i) is int for i in packets):
+        raise ReadingValidationError("packets", "must be a list of packet ids")
+    return Receipt(out["committed"], out["quarantined"], out["conflicts"], tuple(packets))

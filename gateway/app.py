@@ -23,7 +23,7 @@ import uvicorn
 
 from bumble_bleak.backend import backend_for
 from gateway.connections import Connector
-from gateway.delivery import publish_loop, receipt_loop
+from gateway.delivery import prune_loop, publish_loop, receipt_loop
 from gateway.failpoints import Failpoints
 from gateway.outbox import Backoff, Outbox
 from gateway.page import create_page
@@ -43,6 +43,7 @@ class _NoRadio:
 
 _NO_RADIO = _NoRadio()
 PAGE_SHUTDOWN_S = 5  # open page connections get this long to finish when the hub stops
+PRUNE_EVERY_S = 3600.0  # retired outbox rows are pruned hourly (after outbox_retention_s)
 
 
 def utc_now() -> datetime:
@@ -158,6 +159,9 @@ async def run(settings: GatewaySettings, *, air: Any = None) -> None:
                     )
                 )
                 tasks.create_task(receipt_loop(hub.outbox, publisher, utc_now))
+                tasks.create_task(
+                    prune_loop(hub.outbox, utc_now, settings.outbox_retention_s, PRUNE_EVERY_S)
+                )
                 tasks.create_task(
                     gateway.device_loop(
                         settings.scan_s, settings.meter_sync_interval_s, settings.scan_idle_s

@@ -38,7 +38,9 @@ CREATE TABLE IF NOT EXISTS quarantine (
     characteristic  TEXT NOT NULL,
     raw             BLOB NOT NULL,
     reason          TEXT NOT NULL,
-    received_at_s   REAL NOT NULL
+    received_at_s   REAL NOT NULL,
+    sent_at_s       REAL,                   -- last forwarded to ingest (hv/v1/gw/+/quarantine)
+    forwarded_at_s  REAL                    -- ingest's receipt named it: kept server-side
 );
 CREATE TABLE IF NOT EXISTS devices (
     device_id       TEXT PRIMARY KEY,
@@ -72,10 +74,26 @@ def connect(path: Path, *, max_size_bytes: int | None = None) -> sqlite3.Connect
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.executescript(SCHEMA)
+    _add_missing_columns(conn)
     if max_size_bytes is not None:
         page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
         conn.execute(f"PRAGMA max_page_count={max(1, max_size_bytes // page_size)}")
     return conn
+
+
+# Columns added after the first release, for files created before them (CREATE TABLE IF NOT
+# EXISTS leaves an existing table as it is).
+_ADDED_COLUMNS: Final = (
+    ("quarantine", "sent_at_s", "REAL"),
+    ("quarantine", "forwarded_at_s", "REAL"),
+)
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, column, kind in _ADDED_COLUMNS:
+        have = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def durability(conn: sqlite3.Connection) -> tuple[str, int]:

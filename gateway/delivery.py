@@ -13,10 +13,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 
 from devices.reading import Reading, reading_to_json
+from devices.wire import HubPacket
 from gateway.cancelling import checkpoint
 from gateway.errors import PublishError
 from gateway.failpoints import AFTER_COMMIT, Failpoints
@@ -54,14 +56,17 @@ async def publish_loop(
     max_batch_count: int = 500,
     poll_s: float = 1.0,
     no_subscriber_retry_s: float = 5.0,
+    packet_resend_s: float = 60.0,
     failpoints: Failpoints | None = None,
 ) -> None:
     """Publish due readings forever (cancel to stop).
 
     Everything pending becomes due at once after each (re)connection and each `online` of an
-    ingest replica. A batch refused with 0x10 (no subscriber yet) is retried after
-    `no_subscriber_retry_s` without counting as an attempt, so a broker restart that briefly
-    leaves ingest unsubscribed never pushes the backlog into the long resend backoff.
+    ingest replica. Packets the hub quarantined are forwarded to ingest's quarantine (again
+    after `packet_resend_s` until a receipt names them). A batch refused with 0x10 (no
+    subscriber yet) is retried after `no_subscriber_retry_s` without counting as an attempt,
+    so a broker restart that briefly leaves ingest unsubscribed never pushes the backlog into
+    the long resend backoff.
     """
     failpoints = failpoints or Failpoints()
     seen: tuple[int, int] = (0, 0)
@@ -73,6 +78,9 @@ async def publish_loop(
             # resend after a (re)connection or when ingest announces itself
             await asyncio.to_thread(outbox.make_all_due, now())
         due = await asyncio.to_thread(outbox.due, now(), max_batch_count * 4)
+        packets = await asyncio.to_thread(outbox.unforwarded, now(), 100, packet_resend_s)
+        if packets and publisher.connected.is_set():
+            await _forward_packets(outbox, publisher, packets, now)
         if not due or not publisher.connected.is_set():
             wake.clear()
             # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancellation.
@@ -102,6 +110,34 @@ async def publish_loop(
                 break
 
 
+async def _forward_packets(
+    outbox: Outbox, publisher: Publisher, packets: Sequence[HubPacket], now: Clock
+) -> None:
+    await asyncio.to_thread(outbox.mark_sent, [p.packet_id for p in packets], now())
+    try:
+        await publisher.publish_packets(packets)
+    except PublishError as exc:
+        log.warning(
+            "%s: %d quarantined packets not forwarded: %s", publisher.gateway_id, len(packets), exc
+        )
+
+
+async def prune_loop(outbox: Outbox, now: Clock, retention_s: float, every_s: float) -> None:
+    """Delete retired readings and forwarded packets older than `retention_s` (cancel to stop)."""
+    while True:
+        checkpoint()
+        try:
+            readings, packets = await asyncio.to_thread(outbox.prune, now(), retention_s)
+        except sqlite3.Error as exc:
+            log.warning("outbox prune failed (tried again later): %s", exc)
+        else:
+            if readings or packets:
+                log.info(
+                    "outbox pruned %d retired readings, %d forwarded packets", readings, packets
+                )
+        await asyncio.sleep(every_s)
+
+
 async def receipt_loop(outbox: Outbox, publisher: Publisher, now: Clock) -> None:
     """Retire readings named by receipts, then acknowledge each receipt (cancel to stop)."""
     while True:
@@ -117,6 +153,8 @@ async def receipt_loop(outbox: Outbox, publisher: Publisher, now: Clock) -> None
             retired,
             len(receipt.committed) + len(receipt.quarantined),
         )
+        if receipt.packets:
+            await asyncio.to_thread(outbox.mark_forwarded, receipt.packets, now())
         if receipt.conflicts:  # kept server-side in quarantine; worth an operator's look
             log.warning(
                 "%s: ingest quarantined %d readings as conflicting with stored content",

@@ -5,9 +5,11 @@ SQLite transaction before anything is published, so the cursor is never ahead of
 A reading leaves the `pending` state only when ingest's end-to-end receipt names it
 (docs/reliability.md: a broker PUBACK is not delivery). Retired rows are kept (state
 `retired`), so a record the device sends again (wrap, reset, a re-pair) is recognised by its
-`reading_id` and not queued twice. Unconfirmed readings are re-published with exponential
-backoff, each delay jittered (+-20 %) so hubs do not resend in step. A full disk raises
-`OutboxFullError` and rolls the whole session back.
+`reading_id` and not queued twice, for `retention_s` (then `prune` deletes them). Unconfirmed
+readings are re-published with exponential backoff, each delay jittered (+-20 %) so hubs do
+not resend in step. A full disk raises `OutboxFullError` and rolls the whole session back.
+Quarantined packets are forwarded to ingest's quarantine (`unforwarded`, `mark_forwarded` on
+its receipt) and pruned after the same retention.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 
 from devices.reading import Reading, reading_from_json, reading_to_json
 from devices.sessions.events import DeviceCursor, QuarantinedPacket
+from devices.wire import HubPacket
 from gateway import db
 from gateway.errors import OutboxFullError
 
@@ -266,9 +269,76 @@ class Outbox:
             )
             self._conn.execute("COMMIT")
 
-    def make_all_due(self, now: datetime) -> None:
-        """Make every pending reading due now (after a (re)connection to the broker)."""
+    def unforwarded(self, now: datetime, limit: int, resend_after_s: float) -> list[HubPacket]:
+        """Quarantined packets ingest has not receipted, not sent in the last `resend_after_s`.
+
+        Raises:
+            sqlite3.Error: the query failed.
+        """
         with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, device_id, characteristic, raw, reason, received_at_s FROM quarantine"
+                " WHERE forwarded_at_s IS NULL AND (sent_at_s IS NULL OR sent_at_s <= ?)"
+                " ORDER BY id LIMIT ?",
+                (now.timestamp() - resend_after_s, limit),
+            ).fetchall()
+        return [
+            HubPacket(int(i), str(d), str(c), bytes(r), str(why), datetime.fromtimestamp(t, UTC))
+            for i, d, c, r, why, t in rows
+        ]
+
+    def mark_sent(self, packet_ids: Iterable[int], now: datetime) -> None:
+        """Record that these packets were just forwarded (resent later unless receipted)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(
+                "UPDATE quarantine SET sent_at_s = ? WHERE id = ?",
+                [(now.timestamp(), i) for i in packet_ids],
+            )
+            self._conn.execute("COMMIT")
+
+    def mark_forwarded(self, packet_ids: Iterable[int], now: datetime) -> int:
+        """Record ingest's receipt for forwarded packets; returns how many were new."""
+        with self._lock:
+            before = self._conn.total_changes
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(
+                "UPDATE quarantine SET forwarded_at_s = ? WHERE id = ? AND forwarded_at_s IS NULL",
+                [(now.timestamp(), i) for i in packet_ids],
+            )
+            self._conn.execute("COMMIT")
+            return self._conn.total_changes - before
+
+    def prune(self, now: datetime, retention_s: float) -> tuple[int, int]:
+        """Delete readings retired and packets forwarded more than `retention_s` ago.
+
+        Pending readings and unforwarded packets are never touched. Returns (readings,
+        packets) deleted.
+
+        Raises:
+            sqlite3.Error: the delete failed (nothing was deleted).
+        """
+        cutoff = now.timestamp() - retention_s
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            readings = self._conn.execute(
+                "DELETE FROM readings WHERE state = 'retired' AND retired_at_s < ?", (cutoff,)
+            ).rowcount
+            packets = self._conn.execute(
+                "DELETE FROM quarantine WHERE forwarded_at_s IS NOT NULL AND forwarded_at_s < ?",
+                (cutoff,),
+            ).rowcount
+            self._conn.execute("COMMIT")
+        return readings, packets
+
+    def make_all_due(self, now: datetime) -> None:
+        """Make every pending reading (and unforwarded packet) due now (after a (re)connection
+        to the broker, or when ingest announces itself)."""
+        with self._lock:
+            self._conn.execute(
+                "UPDATE quarantine SET sent_at_s = NULL"
+                " WHERE forwarded_at_s IS NULL AND sent_at_s IS NOT NULL"
+            )
             self._conn.execute(
                 "UPDATE readings SET next_attempt_s = ? WHERE state = 'pending'"
                 " AND next_attempt_s > ?",

@@ -44,10 +44,13 @@ from devices.wire import (
     INGEST_STATUS_FILTER,
     STATUS_OFFLINE,
     STATUS_ONLINE,
+    HubPacket,
     Receipt,
     decode_receipt,
     encode_batch,
+    encode_packets,
     is_ingest_status_topic,
+    quarantine_topic,
     readings_topic,
     receipts_topic,
     status_topic,
@@ -198,13 +201,26 @@ class Publisher:
             PublishError: not connected, the broker answered with a reason code other than
                 Success, or no PUBACK came within `puback_timeout_s`.
         """
+        await self._publish(
+            readings_topic(self.gateway_id), encode_batch(self.gateway_id, readings)
+        )
+
+    async def publish_packets(self, packets: Sequence[HubPacket]) -> None:
+        """Forward quarantined packets at QoS 1 and wait for a successful PUBACK.
+
+        Raises:
+            PublishError: as `publish_batch`.
+        """
+        payload = encode_packets(self.gateway_id, packets)
+        await self._publish(quarantine_topic(self.gateway_id), payload)
+
+    async def _publish(self, topic: str, payload: bytes) -> None:
         if not self.connected.is_set():
             raise PublishError(f"not connected to the broker ({self.last_error or 'connecting'})")
-        payload = encode_batch(self.gateway_id, readings)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[ReasonCode] = loop.create_future()
         # Never hold our lock around paho calls: paho calls on_publish with its own lock held.
-        info = self._client.publish(readings_topic(self.gateway_id), payload, qos=1)
+        info = self._client.publish(topic, payload, qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise PublishError(f"publish failed locally: {mqtt.error_string(info.rc)}")
         with self._lock:

@@ -19,6 +19,7 @@ backoff after a broker restart), last will `offline`, and `offline` on a clean s
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import queue
@@ -45,9 +46,11 @@ from devices.wire import (
     STATUS_ONLINE,
     Receipt,
     decode_batch,
+    decode_packets,
     encode_receipt,
     gateway_id_from_topic,
     ingest_status_topic,
+    packet_to_json,
     receipts_topic,
 )
 from ingest.errors import IngestError, StoreError
@@ -103,6 +106,7 @@ class _Decoded:
     quarantined: list[QuarantineItem]
     committed_by_gw: dict[str, list[str]]
     quarantined_by_gw: dict[str, list[str]]
+    packets_by_gw: dict[str, list[int]]
 
 
 _Stage = tuple[list[Inbound], _Decoded, PreparedBatch]
@@ -115,12 +119,32 @@ def _topic_gw(topic: str) -> str | None:
     return None
 
 
+def _hub_packets(msg: Inbound, gateway_id: str, out: _Decoded) -> None:
+    """A hub's forwarded quarantine: each packet becomes a quarantine row of its own (its JSON,
+    which carries the hub's packet id, so a resend lands once) and is named in the receipt."""
+    for packet in decode_packets(msg.payload, topic_gateway_id=gateway_id):
+        doc = json.dumps(packet_to_json(packet), separators=(",", ":"), ensure_ascii=False)
+        out.quarantined.append(
+            QuarantineItem(
+                msg.topic,
+                doc.encode(),
+                f"hub:{packet.characteristic}"[:200],
+                f"hub quarantine: {packet.reason}",
+                gateway_id=gateway_id,
+            )
+        )
+        out.packets_by_gw[gateway_id].append(packet.packet_id)
+
+
 def decode_messages(messages: list[Inbound], now: datetime) -> _Decoded:
     """Validate every message of a batch; what fails becomes a quarantine item."""
-    out = _Decoded([], [], defaultdict(list), defaultdict(list))
+    out = _Decoded([], [], defaultdict(list), defaultdict(list), defaultdict(list))
     for msg in messages:
         try:
             gateway_id = gateway_id_from_topic(msg.topic)
+            if msg.topic.endswith("/quarantine"):
+                _hub_packets(msg, gateway_id, out)
+                continue
             batch = decode_batch(msg.payload, topic_gateway_id=gateway_id, now=now)
         except ReadingValidationError as exc:
             out.quarantined.append(
@@ -226,7 +250,12 @@ class Consumer:
             self._settings.client_id,
             flags.session_present,
         )
-        client.subscribe(self._settings.subscription, options=SubscribeOptions(qos=1))
+        client.subscribe(
+            [
+                (self._settings.subscription, SubscribeOptions(qos=1)),
+                (self._settings.quarantine_subscription, SubscribeOptions(qos=1)),
+            ]
+        )
         self._connected.set()
 
     def _on_disconnect(
@@ -334,7 +363,12 @@ class Consumer:
                 return result
 
     def _receipt(self, decoded: _Decoded, conflicts: frozenset[str]) -> None:
-        for gateway_id in sorted(set(decoded.committed_by_gw) | set(decoded.quarantined_by_gw)):
+        gateways = (
+            set(decoded.committed_by_gw)
+            | set(decoded.quarantined_by_gw)
+            | set(decoded.packets_by_gw)
+        )
+        for gateway_id in sorted(gateways):
             committed = unique_ids(decoded.committed_by_gw.get(gateway_id, []))
             clashed = tuple(i for i in committed if i in conflicts) if conflicts else ()
             if clashed:
@@ -343,6 +377,7 @@ class Consumer:
                 committed,
                 unique_ids([*decoded.quarantined_by_gw.get(gateway_id, []), *clashed]),
                 clashed,
+                tuple(dict.fromkeys(decoded.packets_by_gw.get(gateway_id, []))),
             )
             self._client.publish(receipts_topic(gateway_id), encode_receipt(receipt), qos=1)
 

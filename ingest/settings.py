@@ -66,8 +66,13 @@ class Settings(BaseSettings):
 
     @property
     def subscription(self) -> str:
-        """The shared subscription all ingest replicas join."""
+        """The shared subscription to reading batches all ingest replicas join."""
         return f"$share/{self.share_group}/hv/v1/gw/+/readings"
+
+    @property
+    def quarantine_subscription(self) -> str:
+        """The shared subscription to the packets hubs forward from their own quarantine."""
+        return f"$share/{self.share_group}/hv/v1/gw/+/quarantine"
 
 
 def _check_secret(

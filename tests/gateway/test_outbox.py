@@ -135,3 +135,56 @@ def test_a_corrupted_row_is_quarantined_not_published(outbox: Outbox, tmp_path: 
     assert kept.uuid == "outbox"
     assert b'"sequence":99' in kept.raw.replace(b" ", b"")
     assert "reading_id" in kept.reason
+
+
+def test_retired_readings_and_forwarded_packets_are_pruned_after_the_retention(
+    outbox: Outbox,
+) -> None:
+    dev = meter()
+    old, recent, pending = glucose(1), glucose(2), glucose(3)
+    packets = [QuarantinedPacket("2a18", bytes([n]), "truncated", T0) for n in range(3)]
+    outbox.store(dev.id, [old, recent, pending], DeviceCursor(3, None), packets, T0)
+    outbox.retire([old.reading_id], [], T0)
+    outbox.retire([recent.reading_id], [], T0 + timedelta(days=6))
+    first, second, third = outbox.unforwarded(T0, 10, resend_after_s=60)
+    assert [p.raw for p in (first, second, third)] == [b"\x00", b"\x01", b"\x02"]
+    assert outbox.mark_forwarded([first.packet_id], T0) == 1
+    assert outbox.mark_forwarded([first.packet_id], T0) == 0  # a repeated receipt
+    outbox.mark_forwarded([second.packet_id], T0 + timedelta(days=6))
+    assert outbox.prune(T0 + timedelta(days=8), retention_s=7 * 86400) == (1, 1)
+    assert sorted(outbox.reading_ids(dev.id)) == sorted([recent.reading_id, pending.reading_id])
+    assert [q.raw for q in outbox.quarantined(dev.id)] == [b"\x01", b"\x02"]
+    # A pending reading and an unforwarded packet are never pruned, however old.
+    assert outbox.prune(T0 + timedelta(days=400), retention_s=7 * 86400) == (1, 1)
+    assert outbox.reading_ids(dev.id) == [pending.reading_id]
+    assert [p.packet_id for p in outbox.unforwarded(T0, 10, resend_after_s=60)] == [third.packet_id]
+
+
+def test_forwarded_packets_wait_for_the_resend_delay_or_a_reconnection(outbox: Outbox) -> None:
+    dev = meter()
+    outbox.store(dev.id, [], None, [QuarantinedPacket("2a18", b"\x01", "bad", T0)], T0)
+    [packet] = outbox.unforwarded(T0, 10, resend_after_s=60)
+    outbox.mark_sent([packet.packet_id], T0)
+    assert outbox.unforwarded(T0 + timedelta(seconds=30), 10, resend_after_s=60) == []
+    assert outbox.unforwarded(T0 + timedelta(seconds=61), 10, resend_after_s=60) == [packet]
+    outbox.make_all_due(T0 + timedelta(seconds=1))
+    assert outbox.unforwarded(T0 + timedelta(seconds=1), 10, resend_after_s=60) == [packet]
+
+
+def test_an_outbox_file_from_before_forwarding_gains_the_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE quarantine (id INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL,"
+        " characteristic TEXT NOT NULL, raw BLOB NOT NULL, reason TEXT NOT NULL,"
+        " received_at_s REAL NOT NULL);"
+        "INSERT INTO quarantine (device_id, characteristic, raw, reason, received_at_s)"
+        " VALUES ('d1', '2a18', x'01', 'bad', 0);"
+    )
+    conn.close()
+    box = Outbox(path)
+    try:
+        [packet] = box.unforwarded(T0, 10, resend_after_s=60)
+        assert (packet.device_id, packet.raw) == ("d1", b"\x01")
+    finally:
+        box.close()

@@ -352,6 +352,18 @@ def test_every_gateway_reads_ingest_status_and_none_can_forge_it(
     assert gw.messages == [("hv/v1/ingest/ingest-1/status", b"online")]
 
 
+def test_a_gateway_forwards_its_quarantine_only_into_its_own_tree(
+    broker: ShippedBroker, peers: list[Peer]
+) -> None:
+    ingest = _ingest(broker, peers)
+    ingest.subscribe("hv/v1/gw/+/quarantine")
+    gw = _cert_gw(broker, peers, "gw-a")
+    assert gw.publish("hv/v1/gw/gw-b/quarantine", b"forged").value == 0x87
+    assert gw.publish("hv/v1/gw/gw-a/quarantine", b"own").value == 0x00
+    time.sleep(SETTLE_S)
+    assert ingest.messages == [("hv/v1/gw/gw-a/quarantine", b"own")]
+
+
 def test_sys_topics_only_for_ops(broker: ShippedBroker, peers: list[Peer]) -> None:
     gw = _cert_gw(broker, peers, "gw-a")
     ops = Peer(broker, 1883, user="ops", password=broker.ops_password)

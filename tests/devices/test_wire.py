@@ -1,0 +1,69 @@
+"""The MQTT payloads: hub quarantine forwarding (hv.quarantine/1) and receipts naming packets."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from devices.errors import ReadingValidationError
+from devices.wire import (
+    HubPacket,
+    Receipt,
+    decode_packets,
+    decode_receipt,
+    encode_packets,
+    encode_receipt,
+    is_ingest_status_topic,
+)
+
+PACKET = HubPacket(7, "dev-1", "2a18", b"\x10\x01", "truncated", datetime(2026, 1, 2, tzinfo=UTC))
+
+
+def test_packets_round_trip() -> None:
+    payload = encode_packets("gw-1", [PACKET])
+    assert decode_packets(payload, topic_gateway_id="gw-1") == (PACKET,)
+    assert json.loads(payload)["packets"][0]["raw_hex"] == "1001"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"gateway_id": "gw-2"}, "gateway_id"),
+        ({"schema": "hv.batch/1"}, "schema"),
+        ({"packets": []}, "packets"),
+        ({"packets": [{"packet_id": 1}]}, "packets[0]"),
+    ],
+)
+def test_malformed_packet_envelopes_name_the_field(change: dict[str, object], field: str) -> None:
+    body = json.loads(encode_packets("gw-1", [PACKET]))
+    body.update(change)
+    with pytest.raises(ReadingValidationError) as err:
+        decode_packets(json.dumps(body).encode(), topic_gateway_id="gw-1")
+    assert err.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("packet_id", -1), ("packet_id", True), ("raw_hex", "zz"), ("received_at", "2026-01-02")],
+)
+def test_malformed_packets_name_the_field(key: str, value: object) -> None:
+    body = json.loads(encode_packets("gw-1", [PACKET]))
+    body["packets"][0][key] = value
+    with pytest.raises(ReadingValidationError) as err:
+        decode_packets(json.dumps(body).encode(), topic_gateway_id="gw-1")
+    assert err.value.field == f"packets[0].{key}"
+
+
+def test_receipts_carry_packet_ids_only_when_there_are_some() -> None:
+    receipt = Receipt(("a",), (), (), (7, 8))
+    assert decode_receipt(encode_receipt(receipt)) == receipt
+    assert b"packets" not in encode_receipt(Receipt(("a",)))
+    with pytest.raises(ReadingValidationError):
+        decode_receipt(b'{"schema":"hv.receipt/1","committed":[],"packets":["7"]}')
+
+
+def test_ingest_status_topics() -> None:
+    assert is_ingest_status_topic("hv/v1/ingest/ingest-1/status")
+    assert not is_ingest_status_topic("hv/v1/gw/gw-1/status")
