@@ -5,17 +5,24 @@ Procedure (docs/device-profiles.md 2.4 and quirks 13-21; docs/reliability.md):
 1. The shared steps of `BaseSession`: bond, Device Information, clock, then notifications on
    Glucose Measurement and Glucose Measurement Context (when the meter has it) and indications
    on the RACP.
-2. With a cursor: "report stored records >= last+1" (`01 03 01 <seq>`; operator 3 is
-   inclusive, quirk 18). Without one, or when the cursor is 65535 (the next record wraps to 0):
-   "report all records" (`01 01`).
+2. Without a cursor: "report all records" (`01 01`). With one, the half of the 16-bit
+   sequence space after it: "report stored records within last+1 ..
+   last+32768" (`01 04 01 <lo> <hi>`, inclusive) while that half does not cross 65535; ">=
+   last+1" (`01 03 01 <seq>`; operator 3 is inclusive, quirk 18) when it does; "within 0 ..
+   32767" when the cursor is 65535; and "within 0 .. last-32768" when ">= last+1" found nothing
+   and the meter's last record lies in the wrapped part of the half (a wrap, not a reset). A
+   range leaves out what a wrapped meter still holds from before the wrap (65530.. after a
+   cursor at 3), so a meter that wraps and drops the link after a few records still spends
+   each connection on new records. A meter that refuses the range operator gets ">= last+1"
+   (a range that did not wrap) or "all records" (one that did).
 3. Measurements are matched to their Context by sequence number; a measurement whose "context
    follows" flag is set waits for it, and goes out flagged `context_missing` if the next
    measurement or the end of the procedure arrives first. Meters without 0x2A34 are fine.
 4. The RACP response ends the procedure: Success -> the records and the new cursor are emitted
    together in one `RecordsReady` (stored in one transaction by the gateway). "No records
    found" -> the meter is asked for its last record (`01 06`), which tells a meter that has
-   nothing new from one whose sequence numbers were reset below the cursor. "Operator / operand
-   not supported" -> fall back to "all records" and filter on the client.
+   nothing new from one whose sequence numbers were reset below the cursor, or wrapped past it.
+   "Operator / operand not supported" -> fall back to "all records" and filter on the client.
 5. When fetching everything after a cursor (fallback, reset, wrap), records are kept from just
    after the cursor's record (same sequence *and* device time) in delivery order; when that
    record is not on the meter any more (reset, memory wrapped), all are kept and the gateway's
@@ -79,8 +86,38 @@ NOT_SUPPORTED = frozenset(
 
 class _Mode(Enum):
     FILTERED = auto()  # >= last+1
-    PROBE_LAST = auto()  # last record only: reset detection when nothing new
+    RANGE = auto()  # within 0..hi, after a wrap past the cursor
+    PROBE_LAST = auto()  # last record only: reset and wrap detection when nothing new
     ALL = auto()
+
+
+HALF_SPACE = 0x8000  # sequence numbers up to this far after the cursor count as "after" it
+
+
+def range_after(cursor_sequence: int) -> tuple[int, int] | None:
+    """The range to ask for after `cursor_sequence`: the half of the sequence space after it,
+    or None when that half crosses 65535 (">= cursor+1" then asks for the part up to 65535)."""
+    if cursor_sequence == SEQUENCE_MAX:
+        return 0, HALF_SPACE - 1
+    if cursor_sequence + HALF_SPACE <= SEQUENCE_MAX:
+        return cursor_sequence + 1, cursor_sequence + HALF_SPACE
+    return None
+
+
+def wrapped_range(cursor_sequence: int, last_sequence: int | None) -> tuple[int, int] | None:
+    """The range 0..hi to ask for when the meter's numbers wrapped past the cursor, or None.
+
+    The half of the 16-bit sequence space after the cursor, from 0 (its part past 65535):
+    with the cursor at 65535 always (the next record is 0); otherwise only when the meter's
+    `last_sequence` (below the cursor: ">= cursor+1" found nothing) still lies in that half,
+    which tells a wrap from a reset to 0.
+    """
+    hi = (cursor_sequence + HALF_SPACE) & SEQUENCE_MAX
+    if cursor_sequence == SEQUENCE_MAX:
+        return 0, hi
+    if last_sequence is None or cursor_sequence < HALF_SPACE - 1:
+        return None  # the half after the cursor does not wrap: ">= cursor+1" covered it
+    return (0, hi) if last_sequence <= hi else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +163,8 @@ class GlucoseSession(BaseSession):
         self._seen: set[tuple[int, str | None]] = set()
         self._pending: tuple[GlucoseMeasurement, bytes, datetime] | None = None
         self._fallback = False
+        self._range: tuple[int, int] = (0, 0)
+        self._tried_range = False  # asked once per session: no RANGE/PROBE_LAST loop
         self._recovered: set[int] = set()  # RACP write errors already recovered from once
         self._aborting = False
 
@@ -139,10 +178,13 @@ class GlucoseSession(BaseSession):
         cursor = self.params.cursor
         if cursor is None or cursor.last_sequence is None:
             return self._request(_Mode.ALL, at)
-        if cursor.last_sequence >= SEQUENCE_MAX:
+        half = range_after(cursor.last_sequence)
+        if half is None:
+            return self._request(_Mode.FILTERED, at)
+        if cursor.last_sequence == SEQUENCE_MAX:
             self._count("sequence_wrap")
-            return self._request(_Mode.ALL, at)
-        return self._request(_Mode.FILTERED, at)
+        self._range = half
+        return self._request(_Mode.RANGE, at)
 
     def _request(self, mode: _Mode, at: Instant) -> list[Output]:
         self._mode = mode
@@ -152,6 +194,12 @@ class GlucoseSession(BaseSession):
         if mode is _Mode.FILTERED:
             assert self.params.cursor is not None and self.params.cursor.last_sequence is not None
             request = RecordAccessControlPoint.report(at_least=self.params.cursor.last_sequence + 1)
+        elif mode is _Mode.RANGE:
+            self._tried_range = True
+            low, high = self._range
+            request = RecordAccessControlPoint.filtered(
+                OpCode.REPORT_STORED_RECORDS, at_least=low, at_most=high
+            )
         elif mode is _Mode.PROBE_LAST:
             request = RecordAccessControlPoint.report_last()
         else:
@@ -172,8 +220,7 @@ class GlucoseSession(BaseSession):
             return []
         self._deadline_s = at.monotonic_s + self.params.silence_timeout_s
         if event.uuid == gatt.GLUCOSE_MEASUREMENT:
-            self._on_measurement(event.data, at)
-            return []
+            return self._on_measurement(event.data, at)
         if event.uuid == gatt.GLUCOSE_MEASUREMENT_CONTEXT:
             self._on_context(event.data, at)
             return []
@@ -200,19 +247,20 @@ class GlucoseSession(BaseSession):
                 return self._subscribe(at)
         return self._end(Outcome.DEVICE_ERROR, f"{event.uuid}: {event.reason}", at)
 
-    def _on_measurement(self, data: bytes, at: Instant) -> None:
+    def _on_measurement(self, data: bytes, at: Instant) -> list[Output]:
         self._flush_pending()
         try:
             m = GlucoseMeasurement.from_bytes(data, profile=self.params.profile)
         except DecodeError as exc:
             self._quarantine(gatt.GLUCOSE_MEASUREMENT, data, str(exc), at)
-            return
+            return []
         self._count("measurements")
         has_context = self.inventory.has(gatt.GLUCOSE_MEASUREMENT_CONTEXT)
         if m.context_follows and has_context:
             self._pending = (m, bytes(data), at.utc)
         else:
             self._add(_Record(m, bytes(data), None, False, at.utc))
+        return []
 
     def _on_context(self, data: bytes, at: Instant) -> None:
         try:
@@ -260,10 +308,19 @@ class GlucoseSession(BaseSession):
             self._flush_pending()  # the procedure is over: no context will follow
             return self._complete(at)
         if code == ResponseCode.NO_RECORDS_FOUND:
-            if self._mode is _Mode.FILTERED:
+            if self._mode in (_Mode.FILTERED, _Mode.RANGE):
                 return self._request(_Mode.PROBE_LAST, at)
             return self._end(Outcome.NOTHING_NEW, "the meter has no records", at)
         if code in NOT_SUPPORTED and self._mode is not _Mode.ALL:
+            cursor = self.params.cursor
+            if (
+                self._mode is _Mode.RANGE
+                and cursor is not None
+                and cursor.last_sequence is not None
+                and self._range[0] == cursor.last_sequence + 1
+            ):
+                self._count("racp_range_refused")  # a range that did not wrap: ">=" is the same
+                return self._request(_Mode.FILTERED, at)
             self._fallback = True
             self._count("racp_fallback")
             return self._request(_Mode.ALL, at)
@@ -282,6 +339,12 @@ class GlucoseSession(BaseSession):
                 and last.key[1] == cursor.last_device_time
             ):
                 return self._end(Outcome.NOTHING_NEW, "", at)
+            assert cursor is not None and cursor.last_sequence is not None
+            wrapped = wrapped_range(cursor.last_sequence, last.measurement.sequence_number)
+            if wrapped is not None and not self._tried_range:
+                self._count("sequence_wrap")
+                self._range = wrapped
+                return self._request(_Mode.RANGE, at)
             self._count("sequence_reset")
             return self._request(_Mode.ALL, at)
         records = self._records
@@ -319,6 +382,8 @@ class GlucoseSession(BaseSession):
             return []
         if self._mode is _Mode.FILTERED and after is not None:
             first = (after + 1) & SEQUENCE_MAX
+        elif self._mode is _Mode.RANGE:
+            first = self._range[0]
         else:
             if self._mode is _Mode.ALL and cursor is not None and after is not None:
                 records = self._only_after_cursor(records, cursor)

@@ -97,6 +97,36 @@ async def test_sequence_wrap_past_65535(air: VirtualAir, tmp_path: Path) -> None
         assert h.outbox.cursor(paired.device_id).last_sequence == 3  # type: ignore[union-attr]
 
 
+async def test_a_meter_that_wraps_its_sequence_and_drops_the_link_completes(
+    air: VirtualAir, tmp_path: Path
+) -> None:
+    # 65530..65535 then 0..7, and the link drops after three records on every connection.
+    # Asking for "all" after the wrap would start with the six old records and never reach a
+    # new one; the range over the half after the cursor starts at 0.
+    meter = make_meter(
+        air, records=6, faults=Faults(sequence_start=65530, disconnect_after_records=3)
+    )
+    await meter.power_on()
+    async with hub(air, tmp_path) as h:
+        await h.gateway.pair(meter.address, "p-1", passkey=PASSKEY, scan_s=0.4)
+        [paired] = h.registry.all()
+        for _ in range(4):
+            if h.outbox.cursor(paired.device_id).last_sequence == 65535:  # type: ignore[union-attr]
+                break
+            await h.gateway.sync_round(0.4)
+        add_records(meter, 8, start_days_ago=1)
+        assert [r.sequence_number for r in meter.racp.records][-9:] == [65535, *range(8)]
+        outcomes = []
+        for _ in range(6):
+            [result] = (await h.gateway.sync_round(0.4)).values()
+            outcomes.append((result.outcome, result.stored))
+            if set(h.outbox.reading_ids()) == meter_ids(meter):
+                break
+        assert set(h.outbox.reading_ids()) == meter_ids(meter), outcomes
+        assert len(h.outbox.reading_ids()) == 14  # each once
+        assert h.outbox.cursor(paired.device_id).last_sequence == 7  # type: ignore[union-attr]
+
+
 async def test_duplicated_records_are_stored_once(air: VirtualAir, tmp_path: Path) -> None:
     meter = make_meter(air, records=30, faults=Faults(duplicate_every=4))
     await meter.power_on()

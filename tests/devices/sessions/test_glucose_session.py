@@ -73,6 +73,13 @@ def report_from(seq: int) -> bytes:
     return bytes((0x01, 0x03, 0x01)) + seq.to_bytes(2, "little")
 
 
+def range_from(seq: int) -> bytes:
+    """Report stored records within seq .. seq+32767: the half of the space after seq-1."""
+    return (
+        bytes((0x01, 0x04, 0x01)) + seq.to_bytes(2, "little") + (seq + 32767).to_bytes(2, "little")
+    )
+
+
 def test_first_session_bonds_identifies_reads_clock_subscribes_then_fetches_all() -> None:
     session = GlucoseSession(params(), inventory(METER_CHARS))
     script = Script(
@@ -129,39 +136,52 @@ def test_first_session_bonds_identifies_reads_clock_subscribes_then_fetches_all(
     assert clock and clock[0].device_time == "2026-11-27T08:00:30" and not clock[0].will_set
 
 
-def test_with_a_cursor_asks_for_greater_or_equal_last_plus_one() -> None:
+def test_with_a_cursor_asks_for_the_half_of_the_sequence_space_after_it() -> None:
     session = GlucoseSession(
         params(cursor=DeviceCursor(7, "2026-11-01T07:07:00")), inventory(METER_CHARS)
     )
-    run = drive(session, Script(racp={report_from(8): [meas(8), meas(9), racp_success()]}))
-    assert run.writes == [bytes.fromhex("0103010800")]
+    run = drive(session, Script(racp={range_from(8): [meas(8), meas(9), racp_success()]}))
+    assert run.writes == [bytes.fromhex("01040108000780")]  # within 8 .. 32775
     assert [r.sequence for r in run.readings] == [8, 9]
     assert run.ready[0].cursor == DeviceCursor(9, "2026-11-01T07:09:00")
 
 
-def test_operator_not_supported_falls_back_to_all_and_filters_after_the_cursor() -> None:
+def test_in_the_upper_half_it_asks_for_greater_or_equal_last_plus_one() -> None:
+    # The half after 40000 crosses 65535: ">= 40001" asks for its part up to 65535.
+    session = GlucoseSession(
+        params(cursor=DeviceCursor(40000, "2026-11-01T07:07:00")), inventory(METER_CHARS)
+    )
+    script = Script(racp={report_from(40001): [meas(40001, 8), racp_success()]})
+    run = drive(session, script)
+    assert run.writes == [report_from(40001)]
+    assert [r.sequence for r in run.readings] == [40001]
+
+
+def test_a_refused_range_falls_back_to_greater_or_equal_then_to_all() -> None:
     session = GlucoseSession(
         params(cursor=DeviceCursor(2, "2026-11-01T07:02:00")), inventory(METER_CHARS)
     )
     script = Script(
         racp={
+            range_from(3): [racp_code(0x04)],
             report_from(3): [racp_code(0x04)],
             ALL: [meas(1), meas(2), meas(3), meas(4), racp_success()],
         }
     )
     run = drive(session, script)
-    assert run.writes == [report_from(3), ALL]
+    assert run.writes == [range_from(3), report_from(3), ALL]
     assert [r.sequence for r in run.readings] == [3, 4]
     assert run.ended is not None and run.ended.stats["racp_fallback"] == 1
+    assert run.ended.stats["racp_range_refused"] == 1
 
 
 def test_nothing_new_is_confirmed_by_the_last_record() -> None:
     session = GlucoseSession(
         params(cursor=DeviceCursor(4, "2026-11-01T07:04:00")), inventory(METER_CHARS)
     )
-    script = Script(racp={report_from(5): [racp_code(0x06)], LAST: [meas(4), racp_success()]})
+    script = Script(racp={range_from(5): [racp_code(0x06)], LAST: [meas(4), racp_success()]})
     run = drive(session, script)
-    assert run.writes == [report_from(5), LAST]
+    assert run.writes == [range_from(5), LAST]
     assert run.ready == [] and run.ended is not None and run.ended.outcome is Outcome.NOTHING_NEW
 
 
@@ -171,19 +191,37 @@ def test_a_sequence_reset_below_the_cursor_fetches_everything() -> None:
     )
     script = Script(
         racp={
-            report_from(41): [racp_code(0x06)],
+            range_from(41): [racp_code(0x06)],
             LAST: [meas(2, minute=100), racp_success()],
             ALL: [meas(1, minute=99), meas(2, minute=100), racp_success()],
         }
     )
     run = drive(session, script)
-    assert run.writes == [report_from(41), LAST, ALL]
+    assert run.writes == [range_from(41), LAST, ALL]
     assert [r.sequence for r in run.readings] == [1, 2]
     assert run.ready[0].cursor == DeviceCursor(2, "2026-11-01T08:40:00")
     assert run.ended is not None and run.ended.stats["sequence_reset"] == 1
 
 
-def test_wrap_past_65535_fetches_all_and_keeps_what_follows_the_cursor() -> None:
+# "Report stored records within range 0..32767" (`01 04 01 0000 FF7F`): the half of the
+# sequence space after a cursor at 65535.
+RANGE_AFTER_65535 = bytes.fromhex("0104010000FF7F")
+
+
+def test_wrap_past_65535_asks_for_the_half_after_the_cursor() -> None:
+    session = GlucoseSession(
+        params(cursor=DeviceCursor(65535, "2026-11-01T08:00:00")), inventory(METER_CHARS)
+    )
+    script = Script(
+        racp={RANGE_AFTER_65535: [meas(0, minute=61), meas(1, minute=62), racp_success()]}
+    )
+    run = drive(session, script)
+    assert run.writes == [RANGE_AFTER_65535]
+    assert [r.sequence for r in run.readings] == [0, 1]
+    assert run.ready[0].cursor == DeviceCursor(1, "2026-11-01T08:02:00")
+
+
+def test_wrap_with_the_range_refused_fetches_all_and_keeps_what_follows_the_cursor() -> None:
     session = GlucoseSession(
         params(cursor=DeviceCursor(65535, "2026-11-01T08:00:00")), inventory(METER_CHARS)
     )
@@ -193,10 +231,49 @@ def test_wrap_past_65535_fetches_all_and_keeps_what_follows_the_cursor() -> None
         meas(0, minute=61),
         meas(1, minute=62),
     ]
-    run = drive(session, Script(racp={ALL: [*records, racp_success()]}))
-    assert run.writes == [ALL]
+    script = Script(racp={RANGE_AFTER_65535: [racp_code(0x04)], ALL: [*records, racp_success()]})
+    run = drive(session, script)
+    assert run.writes == [RANGE_AFTER_65535, ALL]
     assert [r.sequence for r in run.readings] == [0, 1]
     assert run.ready[0].cursor == DeviceCursor(1, "2026-11-01T08:02:00")
+
+
+def test_a_wrapped_meter_that_drops_the_link_keeps_the_run_from_zero() -> None:
+    # Fetching "all" here would start with the old records 65534, 65535 and lose the link
+    # before reaching anything new, on every connection: the meter would never complete.
+    session = GlucoseSession(
+        params(cursor=DeviceCursor(65535, "2026-11-01T08:00:00")), inventory(METER_CHARS)
+    )
+
+    def drop(cmd: object) -> list | None:  # type: ignore[type-arg]
+        if isinstance(cmd, Write):
+            return [WriteDone(cmd.uuid), meas(0, 61), meas(1, 62), Disconnected("link lost")]
+        return None
+
+    run = drive(session, Script(on_command=drop))
+    assert run.writes == [RANGE_AFTER_65535]
+    assert [r.sequence for r in run.readings] == [0, 1]
+    assert run.ready[0].cursor == DeviceCursor(1, "2026-11-01T08:02:00")
+
+
+def test_a_wrap_found_by_the_last_record_asks_for_the_range() -> None:
+    # Cursor 65000; ">= 65001" finds nothing; the last record, 5, lies in the half of the
+    # sequence space after 65000 (up to 32232 past the wrap): a wrap, not a reset.
+    session = GlucoseSession(
+        params(cursor=DeviceCursor(65000, "2026-11-01T08:00:00")), inventory(METER_CHARS)
+    )
+    in_range = bytes.fromhex("0104010000") + (65000 + 0x8000 - 0x10000).to_bytes(2, "little")
+    script = Script(
+        racp={
+            report_from(65001): [racp_code(0x06)],
+            LAST: [meas(5, minute=66), racp_success()],
+            in_range: [meas(s, minute=61 + s) for s in range(6)] + [racp_success()],
+        }
+    )
+    run = drive(session, script)
+    assert run.writes == [report_from(65001), LAST, in_range]
+    assert [r.sequence for r in run.readings] == [0, 1, 2, 3, 4, 5]
+    assert run.ended is not None and run.ended.stats["sequence_wrap"] == 1
 
 
 def test_meter_without_context_characteristic_still_delivers() -> None:
@@ -281,7 +358,7 @@ def test_disconnect_mid_transfer_keeps_the_complete_run_up_to_the_first_gap() ->
     run = drive(
         GlucoseSession(params(cursor=cursor), inventory(METER_CHARS)), Script(on_command=drop)
     )
-    assert run.writes == [bytes.fromhex("0103010800")]
+    assert run.writes == [range_from(8)]
     [ready] = run.ready  # one transaction: readings, quarantine and cursor together
     assert [r.reading_id for r in ready.readings] == [
         reading_id_for(
@@ -322,9 +399,15 @@ def test_procedure_not_completed_keeps_complete_records_not_one_awaiting_context
 
 
 def test_a_partial_fetch_of_everything_keeps_nothing_before_the_cursor_record() -> None:
-    cursor = DeviceCursor(65535, "2026-11-01T07:05:00")  # wrapped: everything is asked for
+    cursor = DeviceCursor(65535, "2026-11-01T07:05:00")  # wrapped, range refused: all asked
     session = GlucoseSession(params(cursor=cursor), inventory(METER_CHARS))
-    run = drive(session, Script(racp={ALL: [meas(65533, 3), meas(65534, 4), racp_code(0x08)]}))
+    script = Script(
+        racp={
+            RANGE_AFTER_65535: [racp_code(0x04)],
+            ALL: [meas(65533, 3), meas(65534, 4), racp_code(0x08)],
+        }
+    )
+    run = drive(session, script)
     assert run.ready == []
     assert run.ended is not None and run.ended.outcome is Outcome.DEVICE_ERROR
 
