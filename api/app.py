@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request, Response
 
 from api import routes_fhir, routes_fhir_record, routes_rest
+from api.dashboard import routes as dashboard_routes
 from api.fhir.bundle import FHIR_JSON, capability_statement
 from api.http import (
     Services,
@@ -111,5 +112,6 @@ def create_app(
     app.include_router(routes_fhir.router)
     app.include_router(routes_fhir_record.router)
     app.include_router(routes_rest.router)
+    app.include_router(dashboard_routes.router)
 
     return app

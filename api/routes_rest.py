@@ -140,7 +140,7 @@ def get_alert(request: Request, principal: Auth, alert_id: str) -> AlertDetail:
     )
 
 
-def _handle(
+def handle_alert(
     request: Request,
     principal: Principal,
     alert_id: str,
@@ -149,6 +149,9 @@ def _handle(
     *,
     team_id: str | None = None,
 ) -> HandlingResult:
+    """Acknowledge or resolve an alert as the token's member, audited, in one transaction
+    (the REST routes, acknowledgement links and the dashboard all come through here)."""
+
     def body(gate: Gate) -> HandlingResult:
         alert = alert_by_id(gate.conn, alert_id)
         if alert is None:
@@ -186,7 +189,7 @@ def acknowledge_alert(
     request: Request, principal: Auth, alert_id: str, body: NoteBody
 ) -> HandlingResult:
     """Acknowledge an alert as the token's member (stops its escalation), with a note."""
-    return _handle(request, principal, alert_id, ACKNOWLEDGE, body.note)
+    return handle_alert(request, principal, alert_id, ACKNOWLEDGE, body.note)
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=HandlingResult)
@@ -194,7 +197,7 @@ def resolve_alert(
     request: Request, principal: Auth, alert_id: str, body: ResolveBody
 ) -> HandlingResult:
     """Close an alert as handled, saying why (acknowledges it first when nobody had)."""
-    return _handle(request, principal, alert_id, RESOLVE, body.note)
+    return handle_alert(request, principal, alert_id, RESOLVE, body.note)
 
 
 @router.post("/ack/{token}", response_model=HandlingResult)
@@ -211,7 +214,7 @@ def acknowledge_link(
         claims = ack_token.verify(token, key.get_secret_value().encode(), svc.clock())
     except AckTokenError:
         raise ForbiddenError("the acknowledgement link is invalid or has expired") from None
-    return _handle(
+    return handle_alert(
         request, principal, claims.alert_id, ACKNOWLEDGE, body.note, team_id=claims.team_id
     )
 

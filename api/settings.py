@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # it, a webhook's `links.acknowledge` (HV_DELIVERY_ACK_BASE_URL pointing at this API's /v1)
     # takes a member's bearer token.
     ack_key: SecretStr | None = None
+    # Development only: a code with which the dashboard's login page signs in any active
+    # care-team member (the demo prints it). Refused outside development.
+    dashboard_dev_code: SecretStr | None = None
 
     def token_key(self) -> TokenKey:
         """The key, issuer and audience tokens are signed and checked with."""
@@ -91,6 +94,8 @@ def load_settings(**overrides: object) -> Settings:
     key = settings.signing_key.get_secret_value()
     if len(key) < MIN_KEY_CHARS:
         raise ApiConfigError(PREFIX + "SIGNING_KEY", f"needs at least {MIN_KEY_CHARS} characters")
+    if settings.dashboard_dev_code is not None and settings.environment != "development":
+        raise ApiConfigError(PREFIX + "DASHBOARD_DEV_CODE", "is allowed in development only")
     if settings.environment != "development" and is_placeholder(key):
         raise ApiConfigError(
             PREFIX + "SIGNING_KEY", "is a placeholder (allowed in development only)"

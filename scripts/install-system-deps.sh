@@ -13,6 +13,8 @@ if ! have_cmd initdb && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; t
   need+=(postgresql)
 fi
 have_cmd chromium || need+=(chromium)
+# A CJK font, so Chromium draws the dashboard's and pairing page's Chinese (tests, screenshots).
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 have_cmd docker-compose || need+=(docker-compose)
 have_cmd openssl || need+=(openssl)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)

@@ -206,8 +206,7 @@ def bp_chart(
     while day < end:
         px = x(day.timestamp())
         parts.append(
-            f'<text class="tick" x="{px}" y="{HEIGHT - 10}" text-anchor="middle">'
-            f"{day:%d}</text>"
+            f'<text class="tick" x="{px}" y="{HEIGHT - 10}" text-anchor="middle">{day:%d}</text>'
         )
         day += timedelta(days=2)
     for value, name, cls in (
@@ -220,12 +219,17 @@ def bp_chart(
             f"<title>{escape(name)} {_fmt(value)} mmHg</title></line>"
         )
     means = rolling_means_7d(points)
-    for idx, cls in ((1, "mean sys"), (2, "mean dia")):
+    for values_mmhg, cls in (
+        ([m[1] for m in means], "mean sys"),
+        ([m[2] for m in means], "mean dia"),
+    ):
         path = " ".join(
-            f"{'M' if i == 0 else 'L'}{x(m[0].timestamp())},{y(m[idx])}"
-            for i, m in enumerate(means)
+            f"{'M' if i == 0 else 'L'}{x(m[0].timestamp())},{y(v)}"
+            for i, (m, v) in enumerate(zip(means, values_mmhg, strict=True))
         )
-        parts.append(f'<path class="{cls}" d="{path}"><title>{escape(labels.mean_7d)}</title></path>')
+        parts.append(
+            f'<path class="{cls}" d="{path}"><title>{escape(labels.mean_7d)}</title></path>'
+        )
     for p in sorted(points, key=lambda q: q.at_local):
         px = x(p.at_local.timestamp())
         when = f"{p.at_local:%Y-%m-%d %H:%M}"
@@ -254,7 +258,7 @@ def agp_chart(
     if not points:
         return _empty(parts, labels.empty)
     values = [p.value for p in points]
-    lo = min(0.0, min(values))
+    lo = min(0.0, *values)
     hi = max(target_high * 2, max(values) * 1.05)
     x = _Scale(0.0, 24.0, LEFT, WIDTH - RIGHT)
     y = _Scale(lo, hi, HEIGHT - BOTTOM, TOP)
@@ -285,12 +289,14 @@ def agp_chart(
         median = " ".join(
             f"{'M' if i == 0 else 'L'}{x(c)},{y(q[2])}" for i, (c, q) in enumerate(slots)
         )
-        parts.append(f'<path class="median" d="{median}"><title>{escape(labels.median)}</title></path>')
+        parts.append(
+            f'<path class="median" d="{median}"><title>{escape(labels.median)}</title></path>'
+        )
     for p in sorted(points, key=lambda q: q.at_local):
-        hour = p.at_local.hour + p.at_local.minute / 60 + p.at_local.second / 3600
+        of_day_h = p.at_local.hour + p.at_local.minute / 60 + p.at_local.second / 3600
         state = "low" if p.value < target_low else "high" if p.value > target_high else "in"
         parts.append(
-            f'<circle class="pt {state}" cx="{x(hour)}" cy="{y(p.value)}" r="2.5">'
+            f'<circle class="pt {state}" cx="{x(of_day_h)}" cy="{y(p.value)}" r="2.5">'
             f"<title>{p.at_local:%Y-%m-%d %H:%M} {_fmt(p.value)} {escape(unit)}</title></circle>"
         )
     parts.append("</svg>")

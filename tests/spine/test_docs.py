@@ -24,6 +24,7 @@ PENDING_PAGES = frozenset({"docs/reliability.md"})
 # Distribution name -> the module the code imports.
 IMPORT_NAMES = {
     "paho-mqtt": "paho",
+    "babel": "babel",
     "influxdb-client": "influxdb_client",
     "sqlalchemy": "sqlalchemy",
     "psycopg": "psycopg",
@@ -34,6 +35,7 @@ IMPORT_NAMES = {
 # Runtime dependencies nothing imports by name, and why they are still needed.
 INDIRECT = {
     "cryptography": "PyJWT[crypto] signs and verifies RS256/ES256 with it; pinned >= 42",
+    "python-multipart": "FastAPI imports it to parse the dashboard's form posts",
 }
 
 

@@ -33,6 +33,7 @@ PACKAGES = (
 # Each package adds its kernels here as they land.
 CORE: tuple[str, ...] = (
     "devices",
+    "api/dashboard/charts.py",
     "bumble_bleak/advertising.py",
     "bumble_bleak/errors.py",
     "firmware_sims/device_clock.py",
