@@ -50,6 +50,13 @@ def demo(
     timeout_s: Annotated[
         float, typer.Option(help="give up waiting for the expected webhooks after this long")
     ] = 120.0,
+    keep_running: Annotated[
+        bool,
+        typer.Option(
+            "--keep-running",
+            help="afterwards, serve the care-team dashboard over the demo's record (Ctrl-C ends)",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole system locally with simulated devices, narrate it, and check that the
     scenario's expected alerts reach the care team as verified webhooks (exit 1 otherwise)."""
@@ -73,6 +80,14 @@ def demo(
         raise typer.Exit(code=2) from exc
     for line in report.summary_lines():
         typer.echo(line)
+    if keep_running and report.db_url:
+        from homevitals.demo_dashboard import dashboard_users, serve_dashboard  # noqa: PLC0415
+
+        users = dashboard_users(report.db_url, report.patient_id)
+        try:
+            asyncio.run(serve_dashboard(report.db_url, report.directory, users, typer.echo))
+        except KeyboardInterrupt:
+            typer.echo("dashboard stopped")
     raise typer.Exit(code=0 if report.ok else 1)
 
 

@@ -46,6 +46,7 @@ from gateway.app import open_hub
 from gateway.app import run as run_gateway
 from gateway.service import PAIRED_OUTCOMES
 from gateway.settings import GatewaySettings, load_settings
+from homevitals.demo_dashboard import register_other_teams
 from homevitals.demo_devices import Home, build_home, gateway_timezone, rebased
 from homevitals.demo_errors import DemoError
 from homevitals.demo_procs import (
@@ -291,9 +292,16 @@ class Demo:
             register_care_team, self.db_url, home.patient_id, url, self.options.extra_webhook_urls
         )
         self.report.extra_endpoints = dict(team.extra_endpoints)
+        await asyncio.to_thread(register_other_teams, self.db_url, home.patient_id)
+        self.report.patient_id = home.patient_id
+        self.report.db_url = self.db_url
         say(
             f"care team: Riverside Hospital, diabetes and hypertension clinic follows "
             f"{home.patient_id}; webhook endpoint {url} ({', '.join(WEBHOOK_EVENTS)})"
+        )
+        say(
+            "care teams: Riverside Community Health Centre (every kind) and Dr Zhou's family "
+            "practice (no blood pressure: the patient did not grant it) follow them too"
         )
         receiver = Service(
             "receiver",

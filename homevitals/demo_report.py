@@ -37,6 +37,8 @@ class DemoReport:
     expected: dict[str, int] = field(default_factory=dict)
     extra_endpoints: dict[str, str] = field(default_factory=dict)  # url -> endpoint id
     pending_deliveries: int = 0
+    patient_id: str = ""
+    db_url: str = ""
     elapsed_s: float = 0.0
 
     def opened_by_rule(self) -> dict[str, set[str]]:

@@ -121,6 +121,10 @@ def test_sign_in_open_patient_charts_and_acknowledge(
     assert page.locator("#devices tr.device").count() == 2
     assert page.locator("#consent tr.grant").count() == 2
     _shot(page, "patient-en")
+    # The README's picture (docs/img/dashboard.png is a copy of this one): the first screen.
+    page.set_viewport_size({"width": 1280, "height": 1480})
+    page.screenshot(path=str(ARTIFACTS / "readme-dashboard.png"))
+    page.set_viewport_size({"width": 1280, "height": 900})
 
     alert = page.locator(f"li[data-alert='{seeded.hypo_alert}']")
     alert.locator("form[action$='/acknowledge'] input[name='note']").fill("Called the patient")
