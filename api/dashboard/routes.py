@@ -5,7 +5,7 @@ Sign-in is the API's own bearer token, kept in an HttpOnly, SameSite=Strict cook
 (`api.http.authenticate`: signature, expiry, rate limit). In development, a code
 (``HV_API_DASHBOARD_DEV_CODE``) signs in any active member with the dashboard's scopes.
 
-Reads go through `api.access.run_gated` (one transaction, consent decided and audited per
+Reads go through `api.fhir_routing.gated` (one transaction, consent decided and audited per
 section); acknowledge and resolve go through `api.routes_rest.handle_alert`, the REST routes'
 own path. Every form POST carries a token bound to the signed-in token (HMAC with the API's
 signing key) and must come from this origin.
@@ -26,7 +26,6 @@ from fastapi.security import HTTPAuthorizationCredentials
 from alerts.delivery.handling import ACKNOWLEDGE
 from alerts.delivery.tables import RESOLVE
 from api import tokens
-from api.access import run_gated
 from api.dashboard import render, views
 from api.dashboard.i18n import (
     LOCALES,
@@ -38,7 +37,8 @@ from api.dashboard.i18n import (
     choose_unit,
 )
 from api.errors import ApiError, ForbiddenError, InvalidRequestError, UnauthenticatedError
-from api.http import authenticate, client_address, services
+from api.fhir_routing import gated
+from api.http import authenticate, services
 from api.routes_rest import handle_alert
 from api.tokens import Actor, Principal
 from careteam import registry
@@ -132,19 +132,6 @@ def _login_page(request: Request, error: str | None = None, status: int = 200) -
 
 def _error_page(request: Request, exc: ApiError) -> HTMLResponse:
     return _page(request, "error.html", status=exc.status, message=str(exc))
-
-
-def _gated_page(request: Request, principal: Principal, interaction: str, body):  # type: ignore[no-untyped-def]
-    svc = services(request)
-    return run_gated(
-        svc.engine,
-        principal,
-        source=client_address(request),
-        at=svc.clock(),
-        resource_type="Patient",
-        interaction=interaction,
-        body=body,
-    )
 
 
 def _signed_in(request: Request, token: str) -> Response:
@@ -249,7 +236,7 @@ def patient_list(request: Request) -> HTMLResponse:
     """The patients the team follows: open alerts by priority, data freshness, hub contact."""
     try:
         principal = _principal(request)
-        rows = _gated_page(request, principal, "search", views.patient_list)
+        rows = gated(request, principal, "Patient", "search", views.patient_list)
     except _SignIn:
         return _login_page(request)
     except ApiError as exc:
@@ -263,8 +250,8 @@ def patient(request: Request, patient_id: str) -> HTMLResponse:
     and the audit trail; each section only where the patient's consent allows."""
     try:
         principal = _principal(request)
-        page = _gated_page(
-            request, principal, "read", lambda gate: views.patient_page(gate, patient_id)
+        page = gated(
+            request, principal, "Patient", "read", lambda gate: views.patient_page(gate, patient_id)
         )
     except _SignIn:
         return _login_page(request)

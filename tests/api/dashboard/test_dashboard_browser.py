@@ -6,7 +6,6 @@ Screenshots are kept under `test-artifacts/dashboard/` (gitignored)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,24 +18,13 @@ from api.dashboard.routes import SCOPES
 from api.record_queries import alert_by_id
 from api.tokens import Actor
 from careteam.tables import audit_log
-from ingest.store import make_engine
 from tests.alerts.delivery.receiver import UvicornThread
 from tests.api.dashboard.seed import PATIENT, DashboardRecord, seed
-from tests.api.support import migrate_all, settings, token
-from tests.support import servers
+from tests.api.support import settings, token
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parents[3] / "test-artifacts" / "dashboard"
 DEV_CODE = "dev-code-for-the-dashboard-test"
-
-
-@pytest.fixture(scope="module")
-def record_engine(postgres: servers.PostgresServer) -> Iterator[sa.Engine]:
-    url = postgres.create_database(f"dash_{uuid.uuid4().hex[:12]}")
-    migrate_all(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture(scope="module")
