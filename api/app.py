@@ -25,6 +25,7 @@ from api.http import (
     monotonic,
     unexpected_error,
 )
+from api.jwks import ProviderKeys
 from api.ratelimit import TokenBuckets
 from api.settings import Settings
 
@@ -61,6 +62,11 @@ def create_app(
         monotonic=monotonic_clock,
         buckets=TokenBuckets(settings.rate_per_s, settings.rate_burst),
         anonymous_buckets=TokenBuckets(settings.rate_per_s, settings.rate_burst),
+        provider=(
+            ProviderKeys(settings.jwks_url, tuple(settings.jwks_algorithms.split()))
+            if settings.jwks_url
+            else None
+        ),
     )
     install_error_handlers(app)
     max_body = settings.max_body_bytes

@@ -28,6 +28,7 @@ from api import tokens
 from api.errors import ApiError, RateLimitedError, UnauthenticatedError
 from api.fhir.bundle import FHIR_JSON, operation_outcome
 from api.fhir_models import validated
+from api.jwks import ProviderKeys
 from api.ratelimit import TokenBuckets
 from api.settings import Settings
 from api.tokens import Principal
@@ -47,6 +48,7 @@ class Services:
     monotonic: Callable[[], float]
     buckets: TokenBuckets
     anonymous_buckets: TokenBuckets
+    provider: ProviderKeys | None = None
 
 
 def services(request: Request) -> Services:
@@ -75,9 +77,13 @@ def authenticate(
     if credentials is None or credentials.scheme.lower() != "bearer":
         _spend(svc.anonymous_buckets, client_address(request), now_s)
         raise UnauthenticatedError("a bearer token is required")
+    token = credentials.credentials
     try:
+        provider = None
+        if svc.provider is not None and tokens.header_algorithm(token) != tokens.ALGORITHM:
+            provider = svc.provider.key_for(token)
         principal = tokens.verify(
-            credentials.credentials, svc.settings.token_key(), now=svc.clock()
+            token, svc.settings.token_key(), now=svc.clock(), provider=provider
         )
     except UnauthenticatedError:
         _spend(svc.anonymous_buckets, client_address(request), now_s)

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     page_default: int = Field(default=50, ge=1, le=1000)
     page_max: int = Field(default=200, ge=1, le=1000)
     max_body_bytes: int = Field(default=65_536, ge=1024, le=10_000_000)
+    # An identity provider's JWKS (https): its RS/ES/PS-signed tokens are taken beside the
+    # deployment key's HS256 ones, with the same issuer and audience checks.
+    jwks_url: str | None = None
+    jwks_algorithms: str = "RS256 ES256"
     # The key of webhook acknowledgement links (the delivery worker's HV_DELIVERY_ACK_KEY): with
     # it, a webhook's `links.acknowledge` (HV_DELIVERY_ACK_BASE_URL pointing at this API's /v1)
     # takes a member's bearer token.
@@ -106,6 +110,13 @@ def load_settings(**overrides: object) -> Settings:
             settings.environment != "development" and is_placeholder(ack)
         ):
             raise ApiConfigError(PREFIX + "ACK_KEY", "needs at least 32 random bytes")
+    if settings.jwks_url is not None:
+        if not settings.jwks_url.startswith("https://") and settings.environment != "development":
+            raise ApiConfigError(PREFIX + "JWKS_URL", "must be https:// outside development")
+        allowed = {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384"}
+        names = settings.jwks_algorithms.split()
+        if not names or not set(names) <= allowed:
+            raise ApiConfigError(PREFIX + "JWKS_ALGORITHMS", f"must name some of {sorted(allowed)}")
     if settings.page_default > settings.page_max:
         raise ApiConfigError(PREFIX + "PAGE_DEFAULT", "must not exceed HV_API_PAGE_MAX")
     return settings

@@ -10,6 +10,7 @@ checked here against the `now` given (60 s leeway), not PyJWT's own clock.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -115,8 +116,43 @@ def issue(
     return jwt.encode(claims, key.secret, algorithm=ALGORITHM)
 
 
-def verify(token: str, key: TokenKey, *, now: datetime) -> Principal:
+@dataclass(frozen=True, slots=True)
+class ProviderKey:
+    """An identity provider's public key for one token (from its JWKS, by ``kid``).
+
+    Attributes:
+        key: the verification key (a `cryptography` public key).
+        algorithms: the algorithms the deployment pins (``RS256``, ``ES256``...).
+    """
+
+    key: object
+    algorithms: tuple[str, ...]
+
+
+def header_algorithm(token: str) -> str:
+    """The ``alg`` of a token's header, unverified (to choose the key).
+
+    Raises:
+        UnauthenticatedError: not a JWT.
+    """
+    if len(token) > MAX_TOKEN_CHARS:
+        raise UnauthenticatedError("the token is too long")
+    try:
+        return str(jwt.get_unverified_header(token).get("alg"))
+    except jwt.InvalidTokenError:
+        raise UnauthenticatedError("the token is not a JWT") from None
+
+
+def verify(
+    token: str, key: TokenKey, *, now: datetime, provider: ProviderKey | None = None
+) -> Principal:
     """Check a bearer token and return who it speaks for.
+
+    Tokens signed with the deployment key (HS256, `issue`) carry ``hv_actor``; with `provider`,
+    an identity provider's token (asymmetric algorithms only, so a public key can never serve
+    as an HMAC secret) names its caller with ``hv_actor``, or ``fhirUser``
+    (``Practitioner/{member}``, ``Patient/{patient}``), or the SMART ``patient`` claim, or,
+    holding only ``system/`` scopes, its client (``client_id``/``azp``/``sub``).
 
     Raises:
         UnauthenticatedError: bad signature or algorithm, wrong issuer or audience, expired,
@@ -124,15 +160,21 @@ def verify(token: str, key: TokenKey, *, now: datetime) -> Principal:
     """
     if len(token) > MAX_TOKEN_CHARS:
         raise UnauthenticatedError("the token is too long")
+    required = list(_REQUIRED) if provider is None else ["iss", "aud", "sub", "exp", "scope"]
+    algorithms = (
+        [ALGORITHM]
+        if provider is None
+        else [a for a in provider.algorithms if not a.startswith("HS")]
+    )
     try:
         claims = jwt.decode(
             token,
-            key.secret,
-            algorithms=[ALGORITHM],
+            key.secret if provider is None else provider.key,  # type: ignore[arg-type]
+            algorithms=algorithms,
             audience=key.audience,
             issuer=key.issuer,
             options={
-                "require": list(_REQUIRED),
+                "require": required,
                 "verify_exp": False,  # checked below against `now`
                 "verify_nbf": False,
                 "verify_iat": False,
@@ -142,24 +184,30 @@ def verify(token: str, key: TokenKey, *, now: datetime) -> Principal:
         raise UnauthenticatedError(f"the token does not verify ({type(exc).__name__})") from None
     at = now.timestamp()
     slack = LEEWAY.total_seconds()
-    exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf", claims.get("iat"))
+    exp = claims.get("exp")
+    iat = claims.get("iat", exp if provider is not None else None)
+    nbf = claims.get("nbf", iat)
     if not all(isinstance(v, int | float) for v in (exp, iat, nbf)):
         raise UnauthenticatedError("the token's times are malformed")
     assert isinstance(exp, int | float) and isinstance(iat, int | float)  # for mypy
     assert isinstance(nbf, int | float)
     if at > exp + slack:
         raise UnauthenticatedError("the token has expired")
-    if at + slack < nbf or at + slack < iat:
+    if provider is None and (at + slack < nbf or at + slack < iat):
+        raise UnauthenticatedError("the token is not valid yet")
+    if provider is not None and at + slack < nbf:
         raise UnauthenticatedError("the token is not valid yet")
     try:
-        actor = Actor(claims["hv_actor"])
         scopes = parse_scopes(str(claims["scope"]))
-    except (ValueError, ScopeError):
-        raise UnauthenticatedError("the token's actor or scope is malformed") from None
-    subject, jti = claims["sub"], claims["jti"]
-    if not isinstance(subject, str) or not subject or not isinstance(jti, str) or not jti:
+    except ScopeError:
+        raise UnauthenticatedError("the token's scope is malformed") from None
+    actor, subject = _caller(claims, scopes, provider is not None)
+    jti = claims.get("jti")
+    if provider is not None and jti is None:
+        jti = hashlib.sha256(token.encode()).hexdigest()[:32]  # the rate limit's key
+    if not subject or len(subject) > 64 or not isinstance(jti, str) or not jti:
         raise UnauthenticatedError("the token's subject or id is malformed")
-    if actor is Actor.PATIENT and claims.get("patient") != subject:
+    if actor is Actor.PATIENT and claims.get("patient", subject) != subject:
         raise UnauthenticatedError("a patient token's patient claim must name its subject")
     return Principal(
         actor=actor,
@@ -168,3 +216,31 @@ def verify(token: str, key: TokenKey, *, now: datetime) -> Principal:
         token_id=jti,
         expires_at=datetime.fromtimestamp(exp, UTC),
     )
+
+
+_FHIR_USER: Final = {"Practitioner": Actor.MEMBER, "Patient": Actor.PATIENT}
+
+
+def _caller(
+    claims: dict[str, object], scopes: tuple[Scope, ...], from_provider: bool
+) -> tuple[Actor, str]:
+    """(actor, subject id) of a verified token's claims."""
+    try:
+        if "hv_actor" in claims:
+            return Actor(str(claims["hv_actor"])), str(claims["sub"])
+    except ValueError:
+        raise UnauthenticatedError("the token's actor is malformed") from None
+    if not from_provider:
+        raise UnauthenticatedError("the token names no actor")
+    fhir_user = claims.get("fhirUser")
+    if isinstance(fhir_user, str):
+        parts = fhir_user.rstrip("/").split("/")
+        if len(parts) >= 2 and parts[-2] in _FHIR_USER:
+            return _FHIR_USER[parts[-2]], parts[-1]
+        raise UnauthenticatedError("the token's fhirUser is neither a Practitioner nor a Patient")
+    if isinstance(claims.get("patient"), str):
+        return Actor.PATIENT, str(claims["patient"])
+    if scopes and all(s.context is Context.SYSTEM for s in scopes):
+        client = claims.get("client_id") or claims.get("azp") or claims.get("sub")
+        return Actor.SYSTEM, str(client)
+    raise UnauthenticatedError("the token names no member, patient or backend client")
