@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -100,8 +102,12 @@ def evaluate(  # noqa: PLR0917 (typer options)
         sys.stdout.write(json.dumps(row, sort_keys=True) + "\n")
 
 
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)  # unwinds run_forever: the leases of a scale-out worker are released
+
+
 @app.command()
-def run(
+def run(  # noqa: PLR0917 (typer options)
     db: Annotated[
         str,
         typer.Option(
@@ -110,7 +116,9 @@ def run(
             "readable by every user in `ps`, and the URL holds the database password.",
         ),
     ],
-    interval_s: Annotated[float, typer.Option(help="Seconds between evaluations.")] = 5.0,
+    interval_s: Annotated[
+        float, typer.Option(help="Fallback poll (PostgreSQL), seconds between polls (SQLite).")
+    ] = 5.0,
     once: Annotated[bool, typer.Option(help="Evaluate once and exit.")] = False,
     deliver: Annotated[
         bool, typer.Option(help="Hand events to webhook delivery's outbox (same transaction).")
@@ -118,20 +126,33 @@ def run(
     care_plan: Annotated[
         Path | None, typer.Option(help="JSON {patient_id: {rule_id: {param: value}}}.")
     ] = None,
+    scale_out: Annotated[
+        bool,
+        typer.Option(
+            help="One of several workers sharing the patients through leases (PostgreSQL)."
+        ),
+    ] = False,
+    lease_s: Annotated[float, typer.Option(help="Lease period with --scale-out.")] = 10.0,
 ) -> None:
-    """Evaluate continuously from the record store's cursor (Ctrl-C to stop).
+    """Evaluate continuously from the record store's cursor (Ctrl-C or SIGTERM to stop).
 
-    Events are kept in the engine's `alert_events` table and, with --deliver, written to
-    webhook delivery's outbox in the same transaction.
+    On PostgreSQL the engine is woken by each committed batch of readings (LISTEN/NOTIFY) and
+    --interval-s is only its fallback poll; on SQLite it polls every --interval-s. Events are
+    kept in the engine's `alert_events` table and, with --deliver, written to webhook
+    delivery's outbox in the same transaction. With --scale-out, run as many workers as
+    wanted: each patient is evaluated by exactly one of them, and a worker that dies has its
+    patients taken over once its leases (--lease-s) expire.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     plan = _overrides(care_plan)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         wait_for_database(db, "alerts engine")
         if deliver:
             migrate_delivery(db)
         sink = enqueue_events if deliver else None
-        run_forever(db, interval_s=interval_s, once=once, overrides=plan, sink=sink)
+        run_forever(db, interval_s=interval_s, once=once, overrides=plan, sink=sink,
+                    scale_out=scale_out, lease_s=lease_s)  # fmt: skip
     except (EngineError, IngestStoreError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc

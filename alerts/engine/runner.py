@@ -17,19 +17,25 @@ stopped measuring.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from alerts.engine import store
-from alerts.engine.episodes import candidate_alert_ids, plan_changes, prior_state
+from alerts.engine.episodes import OpenEpisode, candidate_alert_ids, plan_changes, prior_state
 from alerts.engine.errors import StoreError
 from alerts.engine.evaluate import evaluate_all
+from alerts.engine.leases import Held, LeaseKeeper, Scope, WholeStore
+from alerts.engine.partitions import PARTITIONS, partition_of, partitions_of
 from alerts.engine.source import ReadingSource
 from alerts.engine.store_source import StoreSource
 from alerts.engine.window import merge
@@ -66,9 +72,13 @@ class Runner:
     failpoint: store.Failpoint | None = None
     source_for: Callable[[sa.Connection], ReadingSource] = StoreSource
     full_every_s: float = 900.0
+    # Which patients this runner evaluates and where its cursor lives: the whole store by
+    # default; a `leases.LeaseKeeper` for one of several scale-out workers.
+    scope: Scope | None = None
     _window: ReadingColumns | None = None
     _window_cursor: int = 0
     _last_full_s: int | None = None
+    _epochs: Mapping[int | None, int] | None = None
 
     def step(self, now: datetime) -> StepResult:
         """Evaluate once at `now` (aware UTC) and commit the outcome.
@@ -76,34 +86,45 @@ class Runner:
         Raises:
             sqlalchemy.exc.SQLAlchemyError: the store failed; nothing of the step is kept
                 (the in-memory window is reloaded on the next step).
+            StoreError: the whole-store runner found scale-out workers holding leases.
         """
         now_s = int(now.timestamp())
         start = now - timedelta(days=self.lookback_d)
+        scope = self.scope or WholeStore(self.name)
         try:
             with self.engine.begin() as conn:
-                store.lock_engine(conn)
+                held = scope.enter(conn)
                 source = self.source_for(conn)
-                cursor = store.read_cursor(conn, self.name)
+                cursor = held.cursor
                 if self._window is None:
-                    self._window = source.readings_between(start, now)
-                    self._window_cursor = _max_cursor(self._window, cursor)
-                new = source.readings_after(max(cursor, self._window_cursor), self.batch_limit)
-                caught_up = len(new) < self.batch_limit
+                    loaded = _between(source, held.partitions, start, now)
+                    self._window = loaded
+                    self._window_cursor = _max_cursor(loaded, cursor)
+                elif held.epochs != self._epochs:
+                    self._window = self._repartition(source, held, start, now)
+                self._epochs = held.epochs
+                if held.partitions is not None and isinstance(source, StoreSource):
+                    source = source.restricted(held.partitions)
+                read = source.readings_after(max(cursor, self._window_cursor), self.batch_limit)
+                caught_up = len(read) < self.batch_limit
+                new = _restrict(read, held)
                 full = self._last_full_s is None or now_s - self._last_full_s >= self.full_every_s
-                if not len(new) and not full and self._window_cursor <= cursor:
+                if not len(read) and not full and self._window_cursor <= cursor:
                     # Nothing new and no full step due: nothing can change (an idle engine
                     # costs one indexed query per wake-up, not a pass over its window).
                     return StepResult(0, cursor, (), caught_up)
                 window = merge(self._window, new, start_s=int(start.timestamp()))
-                new_cursor = max(_max_cursor(new, cursor), self._window_cursor)
+                new_cursor = max(_max_cursor(read, cursor), self._window_cursor)
                 window_now = window.take(window.measured_at_s <= now_s)
+                fresh = window_now.cursor > _thresholds(window_now, held)
                 if full:
                     rules = [r for r in RULES if caught_up or r.rule_id != ADHERENCE_RULE]
-                    episodes = store.open_episodes(conn)
+                    episodes = _own_episodes(store.open_episodes(conn), held)
                 else:
                     rules = [r for r in RULES if r.rule_id != ADHERENCE_RULE]
-                    hot = np.unique(window_now.patient[window_now.cursor > cursor])
-                    window_now = window_now.take(np.isin(window_now.patient, hot, kind="table"))
+                    hot = np.unique(window_now.patient[fresh])
+                    keep = np.isin(window_now.patient, hot, kind="table")
+                    window_now, fresh = window_now.take(keep), fresh[keep]
                     pids = [window_now.patient_ids[int(c)] for c in hot]
                     episodes = store.open_episodes(conn, pids) if pids else []
                 prior = prior_state(window_now, episodes)
@@ -112,12 +133,12 @@ class Runner:
                 )
                 known = store.existing_alert_ids(conn, candidate_alert_ids(results, window_now))
                 changes = plan_changes(
-                    results, window_now, episodes, new_rows=window_now.cursor > cursor,
-                    known_alert_ids=known,
-                )  # fmt: skip
+                    results, window_now, episodes, new_rows=fresh, known_alert_ids=known
+                )
                 events = store.apply_changes(
                     conn, changes, now=now, cursor=new_cursor, sink=self.sink,
                     failpoint=self.failpoint, name=self.name,
+                    commit_cursor=lambda c: scope.commit(c, held, new_cursor, now),
                 )  # fmt: skip
         except BaseException:
             self._window = None
@@ -129,6 +150,69 @@ class Runner:
         if events:
             log.info("%s: %d readings, %d alert events", self.name, len(new), len(events))
         return StepResult(len(new), new_cursor, tuple(events), caught_up)
+
+    def _repartition(
+        self, source: ReadingSource, held: Held, start: datetime, now: datetime
+    ) -> ReadingColumns:
+        """The window after partitions were gained or lost (a scale-out worker): rows of the
+        lost ones dropped, those of the gained ones loaded up to the window's cursor (the
+        rest come with the next new readings; each partition's own cursor says which rows
+        its previous owner evaluated). A partition re-claimed after another worker held it
+        (its epoch moved) counts as lost and gained."""
+        before = self._epochs or {}
+        parts = held.partitions or frozenset()
+        kept = frozenset(k for k in parts if before.get(k) == held.epochs.get(k))
+        assert self._window is not None
+        window = _restrict(self._window, kept)
+        gained = parts - kept
+        if gained:
+            loaded = _between(source, gained, start, now)
+            loaded = loaded.take(loaded.cursor <= self._window_cursor)
+            window = merge(window, loaded, start_s=int(start.timestamp()))
+        log.info("%s: now %d partitions (%d kept, %d new)", self.name, len(parts), len(kept),
+                 len(gained))  # fmt: skip
+        return window
+
+
+def _between(
+    source: ReadingSource, partitions: frozenset[int] | None, start: datetime, end: datetime
+) -> ReadingColumns:
+    """`source.readings_between` for the patients of `partitions` (None: every patient)."""
+    if partitions is None:
+        return source.readings_between(start, end)
+    if isinstance(source, StoreSource):
+        source = source.restricted(partitions)
+    return _restrict(source.readings_between(start, end), partitions)
+
+
+def _restrict(cols: ReadingColumns, partitions: frozenset[int] | Held | None) -> ReadingColumns:
+    """The rows of the patients in `partitions` (all rows for None, the whole store)."""
+    if isinstance(partitions, Held):
+        partitions = partitions.partitions
+    if partitions is None or not len(cols):
+        return cols
+    mine = np.isin(partitions_of(cols.patient_ids), sorted(partitions))
+    return cols.take(mine[cols.patient])
+
+
+def _thresholds(cols: ReadingColumns, held: Held) -> int | npt.NDArray[np.int64]:
+    """Per row, the cursor its partition was evaluated up to (one number when all agree)."""
+    values = set(held.cursors.values())
+    if len(values) <= 1 or held.partitions is None:
+        return held.cursor
+    by_partition = np.zeros(PARTITIONS, dtype=np.int64)
+    for partition, last in held.cursors.items():
+        if partition is not None:
+            by_partition[partition] = last
+    per_patient = by_partition[partitions_of(cols.patient_ids)]
+    return per_patient[cols.patient]
+
+
+def _own_episodes(episodes: list[OpenEpisode], held: Held) -> list[OpenEpisode]:
+    if held.partitions is None:
+        return episodes
+    parts = held.partitions
+    return [e for e in episodes if partition_of(e.patient_id) in parts]
 
 
 def _max_cursor(cols: ReadingColumns, floor: int) -> int:
@@ -142,6 +226,8 @@ def run_forever(
     once: bool = False,
     overrides: Overrides | None = None,
     sink: store.EventSink | None = None,
+    scale_out: bool = False,
+    lease_s: float = 10.0,
 ) -> None:
     """Migrate the engine's tables, then step whenever readings commit, and at least every
     `interval_s` (immediately again while the store has more than a batch of new readings).
@@ -151,19 +237,35 @@ def run_forever(
     cadence of time-driven checks). On SQLite it polls every `interval_s`. A failed step
     (database outage) is logged once and retried from the same cursor.
 
+    With `scale_out` (PostgreSQL) this process is one of several workers that share the
+    patients through leases (`alerts.engine.leases`, lease period `lease_s`); it gives its
+    partitions up when it stops cleanly (Ctrl-C, SIGTERM), and they are taken over when its
+    leases expire when it does not.
+
     Raises:
         StoreError: the store cannot be reached or migrated (or, with `once`, the step failed).
     """
     store.migrate(url)
     engine = store.make_engine(url)
-    runner = Runner(engine, sink=sink, overrides=overrides or {})
+    keeper = None
+    if scale_out:
+        if engine.dialect.name != "postgresql":
+            raise StoreError("--scale-out needs PostgreSQL (SQLite has a single writer)")
+        worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        keeper = LeaseKeeper(worker_id, lease_s)
+    runner = Runner(engine, sink=sink, overrides=overrides or {}, scope=keeper)
     # LISTEN before the first step: a batch committed after a step read the store and before
     # its wait began is still announced to this connection.
     waker = open_waker(engine, [READINGS_CHANNEL]) if not once else Poller()
     failing = False
+    next_maintain = 0.0
     try:
         while True:
             try:
+                if keeper is not None and time.monotonic() >= next_maintain:
+                    with engine.begin() as conn:
+                        keeper.maintain(conn)
+                    next_maintain = time.monotonic() + keeper.maintain_every_s
                 result = runner.step(datetime.now(UTC))
             except SQLAlchemyError as exc:
                 if once:
@@ -171,7 +273,7 @@ def run_forever(
                 if not failing:  # log once per outage; the step is retried from the same cursor
                     log.error("%s: evaluation not committed, retrying: %s", runner.name, exc)
                 failing = True
-                time.sleep(interval_s)
+                time.sleep(interval_s if keeper is None else keeper.maintain_every_s)
                 continue
             if failing:
                 log.info("%s: evaluations committed again", runner.name)
@@ -179,7 +281,20 @@ def run_forever(
             if once:
                 return
             if result.caught_up:
-                waker.wait(interval_s)
+                timeout = interval_s
+                if keeper is not None:
+                    timeout = min(timeout, max(0.0, next_maintain - time.monotonic()))
+                waker.wait(timeout)
     finally:
         waker.close()
+        if keeper is not None:
+            _release(engine, keeper)
         engine.dispose()
+
+
+def _release(engine: sa.Engine, keeper: LeaseKeeper) -> None:
+    try:
+        with engine.begin() as conn:
+            keeper.release_all(conn)
+    except SQLAlchemyError as exc:  # the leases lapse by themselves
+        log.warning("%s: leases not released: %s", keeper.name, exc)

@@ -135,8 +135,12 @@ def apply_changes(
     sink: EventSink | None = None,
     failpoint: Failpoint | None = None,
     name: str = DEFAULT_ENGINE,
+    commit_cursor: Callable[[sa.Connection], None] | None = None,
 ) -> list[AlertEvent]:
     """Persist `changes`, their events and the cursor in the caller's transaction.
+
+    The cursor is `commit_cursor(conn)` when given (a scale-out worker's per-partition
+    cursors), else engine `name`'s row in `alert_engine_cursor` set to `cursor`.
 
     `failpoint`, when given, is called with "after_alerts" once the alert rows are written and
     "before_commit" after the last statement (fault injection for the crash tests).
@@ -181,13 +185,17 @@ def apply_changes(
         ])  # fmt: skip
         if sink is not None:
             sink(conn, events)
-    _write_cursor(conn, name, cursor, now)
+    if commit_cursor is not None:
+        commit_cursor(conn)
+    else:
+        write_cursor(conn, name, cursor, now)
     if failpoint is not None:
         failpoint("before_commit")
     return events
 
 
-def _write_cursor(conn: sa.Connection, name: str, cursor: int, now: datetime) -> None:
+def write_cursor(conn: sa.Connection, name: str, cursor: int, now: datetime) -> None:
+    """Set engine `name`'s cursor to `cursor` (in the caller's transaction)."""
     c = tables.alert_engine_cursor
     updated = conn.execute(
         c.update().where(c.c.name == name).values(last_reading_id=cursor, evaluated_at=now)

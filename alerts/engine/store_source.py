@@ -9,6 +9,7 @@ semantics: `readings.id` grows in commit order, so "after id N" never skips a ro
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Final
@@ -17,14 +18,16 @@ import numpy as np
 import sqlalchemy as sa
 
 from alerts.engine.csv_source import BP_QUALITY_FLAGS, SPECIALS
+from alerts.engine.partitions import PARTITIONS, PG_PARTITION_SQL
 from alerts.rules.columns import KindCode, MealCode, ReadingColumns, SpecialCode, build_columns
 from ingest import schema
 
 _R = schema.readings.c
+# The JSON documents as text: the client parses only the few that matter (see to_columns).
 _SELECT: Final = (
     _R.id, _R.reading_id, _R.patient_id, _R.kind, _R.measured_at, _R.glucose_mmol_l,
     _R.systolic_mmhg, _R.diastolic_mmhg, _R.pulse_per_min, _R.meal, _R.control_solution,
-    _R.status, _R["values"],
+    sa.cast(_R.status, sa.Text), sa.cast(_R["values"], sa.Text),
 )  # fmt: skip
 KIND_CODES: Final = {
     "glucose": KindCode.GLUCOSE,
@@ -48,79 +51,118 @@ def _epoch_s(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-def _typed(row: sa.Row[tuple[object, ...]], index: int, name: str) -> float:
-    """The typed column, or the number in the `values` document when the column is NULL."""
-    if isinstance(row[index], int | float):
-        return float(row[index])
-    values = row[12] if isinstance(row[12], dict) else {}
-    raw = values.get(name)
+_NAN: Final = float("nan")
+_NUMBERS: Final = ("glucose_mmol_l", "systolic_mmhg", "diastolic_mmhg", "pulse_per_min")
+
+
+def _number(document: dict[str, object], name: str) -> float:
+    raw = document.get(name)
     return float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else _NAN
 
 
-_NAN: Final = float("nan")
+def _status_flags(text: object) -> tuple[bool, bool]:
+    """(BP quality flagged, symptoms) of one `status` document (JSON text)."""
+    status = json.loads(text) if isinstance(text, str) else text
+    flags = frozenset(str(f) for f in status) if isinstance(status, list) else frozenset()
+    return bool(BP_QUALITY_FLAGS & flags), "symptoms" in flags
 
 
 def to_columns(rows: Sequence[sa.Row[tuple[object, ...]]]) -> ReadingColumns:
-    """Convert selected `readings` rows (see `_SELECT`) to sorted columns."""
-    special = []
-    flags: list[frozenset[str]] = []
-    for row in rows:
-        values = row[12] if isinstance(row[12], dict) else {}
-        raw = values.get("glucose_mmol_l")
-        code = SPECIALS.get(raw.lower(), SpecialCode.INVALID) if isinstance(raw, str) else None
-        special.append(int(code) if code is not None else int(SpecialCode.NONE))
-        status = row[11] if isinstance(row[11], list) else []
-        flags.append(frozenset(str(f) for f in status))
-    kind = [int(KIND_CODES.get(str(r[3]), KindCode.OTHER)) for r in rows]
-    meal = [int(MEAL_CODES.get(str(r[9]).lower(), MealCode.NONE)) for r in rows]
+    """Convert selected `readings` rows (see `_SELECT`) to sorted columns.
+
+    Column by column: the JSON documents arrive as text and are parsed only where they matter
+    (a typed column is NULL and the document names it; a non-empty status), which is what a
+    window load of millions of rows spends its time on otherwise.
+    """
+    if not rows:
+        return build_columns([], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8))
+    (ids, refs, pids, kinds, measured, *typed, meals, control, status, values) = zip(
+        *rows, strict=True
+    )
+    pairs = zip(_NUMBERS, typed, strict=True)
+    numbers = {name: np.array(col, dtype=np.float64) for name, col in pairs}
+    special = np.zeros(len(rows), dtype=np.int8)
+    documents: dict[int, dict[str, object]] = {}
+    for name, column in numbers.items():
+        key = f'"{name}"'
+        for i in np.flatnonzero(np.isnan(column)).tolist():
+            text = values[i]
+            if not (isinstance(text, str) and key in text):
+                continue
+            document = documents.get(i)
+            if document is None:
+                loaded = json.loads(text)
+                document = documents[i] = loaded if isinstance(loaded, dict) else {}
+            column[i] = _number(document, name)
+            raw = document.get(name)
+            if name == "glucose_mmol_l" and isinstance(raw, str):
+                special[i] = SPECIALS.get(raw.lower(), SpecialCode.INVALID)
+    by_text = {text: _status_flags(text) for text in set(status)}
+    flags = np.array([by_text[text] for text in status], dtype=np.bool_).reshape(-1, 2)
+    kind_of = {k: int(KIND_CODES.get(str(k), KindCode.OTHER)) for k in set(kinds)}
+    meal_of = {m: int(MEAL_CODES.get(str(m).lower(), MealCode.NONE)) for m in set(meals)}
     return build_columns(
-        [str(r[2]) for r in rows],
-        np.array([_epoch_s(r[4]) for r in rows], dtype=np.int64),
-        np.array(kind, dtype=np.int8),
-        glucose_mmol_l=np.array([_typed(r, 5, "glucose_mmol_l") for r in rows], dtype=np.float64),
-        glucose_special=np.array(special, dtype=np.int8),
-        systolic_mmhg=np.array([_typed(r, 6, "systolic_mmhg") for r in rows], dtype=np.float64),
-        diastolic_mmhg=np.array([_typed(r, 7, "diastolic_mmhg") for r in rows], dtype=np.float64),
-        pulse_per_min=np.array([_typed(r, 8, "pulse_per_min") for r in rows], dtype=np.float64),
-        meal=np.array(meal, dtype=np.int8),
-        control_solution=np.array([bool(r[10]) for r in rows], dtype=np.bool_),
-        bp_flagged=np.array([bool(BP_QUALITY_FLAGS & f) for f in flags], dtype=np.bool_),
-        symptoms=np.array(["symptoms" in f for f in flags], dtype=np.bool_),
-        reading_ref=[str(r[1]) for r in rows],
-        cursor=np.array([int(r[0]) for r in rows], dtype=np.int64),
+        [str(p) for p in pids],
+        np.array([_epoch_s(m) for m in measured], dtype=np.int64),
+        np.array([kind_of[k] for k in kinds], dtype=np.int8),
+        glucose_mmol_l=numbers["glucose_mmol_l"],
+        glucose_special=special,
+        systolic_mmhg=numbers["systolic_mmhg"],
+        diastolic_mmhg=numbers["diastolic_mmhg"],
+        pulse_per_min=numbers["pulse_per_min"],
+        meal=np.array([meal_of[m] for m in meals], dtype=np.int8),
+        control_solution=np.array(control, dtype=np.bool_),
+        bp_flagged=flags[:, 0],
+        symptoms=flags[:, 1],
+        reading_ref=[str(r) for r in refs],
+        cursor=np.array(ids, dtype=np.int64),
     )
 
 
-def readings_after(conn: sa.Connection, after_id: int, limit: int) -> ReadingColumns:
-    """Up to `limit` readings with `readings.id > after_id`, lowest ids first.
+def readings_after(
+    conn: sa.Connection, after_id: int, limit: int, *where: sa.ColumnElement[bool]
+) -> ReadingColumns:
+    """Up to `limit` readings with `readings.id > after_id` (and `where`), lowest ids first.
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database could not be read.
     """
-    query = sa.select(*_SELECT).where(_R.id > after_id).order_by(_R.id).limit(limit)
+    query = sa.select(*_SELECT).where(_R.id > after_id, *where).order_by(_R.id).limit(limit)
     return to_columns(conn.execute(query).all())
 
 
-def readings_between(conn: sa.Connection, start: datetime, end: datetime) -> ReadingColumns:
-    """All readings with `start <= measured_at <= end` (any patient).
+def readings_between(
+    conn: sa.Connection, start: datetime, end: datetime, *where: sa.ColumnElement[bool]
+) -> ReadingColumns:
+    """All readings with `start <= measured_at <= end` (and `where`; any patient).
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database could not be read.
     """
-    query = sa.select(*_SELECT).where(_R.measured_at >= start, _R.measured_at <= end)
+    query = sa.select(*_SELECT).where(_R.measured_at >= start, _R.measured_at <= end, *where)
     return to_columns(conn.execute(query).all())
 
 
 class StoreSource:
-    """`ReadingSource` over the record store, bound to the caller's connection."""
+    """`ReadingSource` over the record store, bound to the caller's connection (optionally
+    only the patients of some partitions, filtered by the server on PostgreSQL)."""
 
-    def __init__(self, conn: sa.Connection) -> None:
+    def __init__(self, conn: sa.Connection, partitions: frozenset[int] | None = None) -> None:
         self._conn = conn
+        self._where: tuple[sa.ColumnElement[bool], ...] = ()
+        if partitions is not None and conn.dialect.name == "postgresql":
+            expr: sa.ColumnElement[int] = sa.literal_column(PG_PARTITION_SQL.format(n=PARTITIONS))
+            self._where = (expr.in_(sorted(partitions)),)
+
+    def restricted(self, partitions: frozenset[int]) -> StoreSource:
+        """The same source, only for patients in `partitions` (the caller still filters on
+        SQLite, where the server cannot)."""
+        return StoreSource(self._conn, partitions)
 
     def readings_after(self, after_id: int, limit: int) -> ReadingColumns:
         """See `readings_after`."""
-        return readings_after(self._conn, after_id, limit)
+        return readings_after(self._conn, after_id, limit, *self._where)
 
     def readings_between(self, start: datetime, end: datetime) -> ReadingColumns:
         """See `readings_between`."""
-        return readings_between(self._conn, start, end)
+        return readings_between(self._conn, start, end, *self._where)

@@ -9,6 +9,10 @@ Created by the engine's own Alembic environment (`alerts/migrations`, version ta
 - `alert_events`: the `AlertEvent`s the engine produced (UNIQUE event_id), kept here whatever
   the injected delivery sink does with them.
 - `alert_engine_cursor`: the last `readings.id` the engine has evaluated, per engine name.
+- `alert_engine_leases`: scale-out (`alerts.engine.leases`): one row per patient partition,
+  its owner worker, lease expiry, epoch (+1 on every claim) and the last `readings.id`
+  evaluated for that partition (NULL: not yet evaluated by a worker, start from the cursor).
+- `alert_engine_workers`: the workers that are alive (heartbeat), to share the partitions.
 """
 
 from __future__ import annotations
@@ -84,4 +88,21 @@ alert_engine_cursor: Final = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("last_reading_id", sa.BigInteger(), nullable=False),
     sa.Column("evaluated_at", UtcTime, nullable=False),
+)
+
+alert_engine_leases: Final = sa.Table(
+    "alert_engine_leases",
+    metadata,
+    sa.Column("partition", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("owner", sa.String(128), nullable=True),
+    sa.Column("lease_until", UtcTime, nullable=True),
+    sa.Column("epoch", sa.BigInteger(), nullable=False),
+    sa.Column("last_reading_id", sa.BigInteger(), nullable=True),
+)
+
+alert_engine_workers: Final = sa.Table(
+    "alert_engine_workers",
+    metadata,
+    sa.Column("worker_id", sa.String(128), primary_key=True),
+    sa.Column("seen_until", UtcTime, nullable=False),
 )
