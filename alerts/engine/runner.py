@@ -33,11 +33,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from alerts.engine import store
 from alerts.engine.episodes import OpenEpisode, candidate_alert_ids, plan_changes, prior_state
 from alerts.engine.errors import StoreError
-from alerts.engine.evaluate import evaluate_all
+from alerts.engine.evaluate import evaluate_all, horizon_s
 from alerts.engine.leases import Held, LeaseKeeper, Scope, WholeStore
 from alerts.engine.partitions import PARTITIONS, partition_of, partitions_of
 from alerts.engine.source import ReadingSource
 from alerts.engine.store_source import StoreSource
+from alerts.engine.tiered import TieredWindow
 from alerts.engine.window import merge
 from alerts.events import AlertEvent
 from alerts.rules.catalog import RULES, Overrides
@@ -75,10 +76,11 @@ class Runner:
     # Which patients this runner evaluates and where its cursor lives: the whole store by
     # default; a `leases.LeaseKeeper` for one of several scale-out workers.
     scope: Scope | None = None
-    _window: ReadingColumns | None = None
+    _window: TieredWindow | None = None
     _window_cursor: int = 0
     _last_full_s: int | None = None
     _epochs: Mapping[int | None, int] | None = None
+    _pending: set[str] = field(default_factory=set)  # patients to evaluate at the next step
 
     def step(self, now: datetime) -> StepResult:
         """Evaluate once at `now` (aware UTC) and commit the outcome.
@@ -96,12 +98,14 @@ class Runner:
                 held = scope.enter(conn)
                 source = self.source_for(conn)
                 cursor = held.cursor
-                if self._window is None:
+                start_s = int(start.timestamp())
+                if self._window is None:  # first step, or after a failed one: a full step
                     loaded = _between(source, held.partitions, start, now)
-                    self._window = loaded
+                    self._window = TieredWindow(loaded)
                     self._window_cursor = _max_cursor(loaded, cursor)
+                    self._last_full_s = None
                 elif held.epochs != self._epochs:
-                    self._window = self._repartition(source, held, start, now)
+                    self._repartition(self._window, source, held, start, now)
                 self._epochs = held.epochs
                 if held.partitions is not None and isinstance(source, StoreSource):
                     source = source.restricted(held.partitions)
@@ -109,24 +113,33 @@ class Runner:
                 caught_up = len(read) < self.batch_limit
                 new = _restrict(read, held)
                 full = self._last_full_s is None or now_s - self._last_full_s >= self.full_every_s
-                if not len(read) and not full and self._window_cursor <= cursor:
+                idle = not len(read) and not self._pending and self._window_cursor <= cursor
+                if idle and not full:
                     # Nothing new and no full step due: nothing can change (an idle engine
                     # costs one indexed query per wake-up, not a pass over its window).
                     return StepResult(0, cursor, (), caught_up)
-                window = merge(self._window, new, start_s=int(start.timestamp()))
+                window = self._window
+                window.add(new, start_s=start_s)
                 new_cursor = max(_max_cursor(read, cursor), self._window_cursor)
-                window_now = window.take(window.measured_at_s <= now_s)
-                fresh = window_now.cursor > _thresholds(window_now, held)
+                if full or window.needs_compaction():
+                    window.compact(start_s=start_s)
                 if full:
                     rules = [r for r in RULES if caught_up or r.rule_id != ADHERENCE_RULE]
                     episodes = _own_episodes(store.open_episodes(conn), held)
+                    sub = window.base
                 else:
+                    # Only the patients with new readings, and only the rows their rules can
+                    # see: the cost of a step is what is new, not the window.
                     rules = [r for r in RULES if r.rule_id != ADHERENCE_RULE]
-                    hot = np.unique(window_now.patient[fresh])
-                    keep = np.isin(window_now.patient, hot, kind="table")
-                    window_now, fresh = window_now.take(keep), fresh[keep]
-                    pids = [window_now.patient_ids[int(c)] for c in hot]
+                    fresh_new = new.patient[new.cursor > _thresholds(new, held)]
+                    pids = sorted(
+                        {new.patient_ids[int(c)] for c in np.unique(fresh_new)} | self._pending
+                    )
+                    since_s = now_s - horizon_s(rules, self.overrides)
+                    sub = window.patients(pids, since_s=since_s)
                     episodes = store.open_episodes(conn, pids) if pids else []
+                window_now = sub.take(sub.measured_at_s <= now_s)
+                fresh = window_now.cursor > _thresholds(window_now, held)
                 prior = prior_state(window_now, episodes)
                 results = evaluate_all(
                     window_now, now_s, prior=prior, overrides=self.overrides, rules=rules
@@ -143,7 +156,7 @@ class Runner:
         except BaseException:
             self._window = None
             raise
-        self._window = window
+        self._pending = set()
         self._window_cursor = new_cursor
         if full:
             self._last_full_s = now_s
@@ -152,26 +165,28 @@ class Runner:
         return StepResult(len(new), new_cursor, tuple(events), caught_up)
 
     def _repartition(
-        self, source: ReadingSource, held: Held, start: datetime, now: datetime
-    ) -> ReadingColumns:
-        """The window after partitions were gained or lost (a scale-out worker): rows of the
-        lost ones dropped, those of the gained ones loaded up to the window's cursor (the
-        rest come with the next new readings; each partition's own cursor says which rows
-        its previous owner evaluated). A partition re-claimed after another worker held it
-        (its epoch moved) counts as lost and gained."""
+        self, window: TieredWindow, source: ReadingSource, held: Held, start: datetime,
+        now: datetime,
+    ) -> None:  # fmt: skip
+        """After partitions were gained or lost (a scale-out worker): drop the rows of the
+        lost ones, load those of the gained ones up to the window's cursor (the rest come with
+        the next new readings; each partition's own cursor says which rows its previous owner
+        evaluated), and evaluate the gained patients at the next step. A partition re-claimed
+        after another worker held it (its epoch moved) counts as lost and gained."""
         before = self._epochs or {}
         parts = held.partitions or frozenset()
         kept = frozenset(k for k in parts if before.get(k) == held.epochs.get(k))
-        assert self._window is not None
-        window = _restrict(self._window, kept)
+        start_s = int(start.timestamp())
+        base = _restrict(window.compact(start_s=start_s), kept)
         gained = parts - kept
         if gained:
             loaded = _between(source, gained, start, now)
             loaded = loaded.take(loaded.cursor <= self._window_cursor)
-            window = merge(window, loaded, start_s=int(start.timestamp()))
+            base = merge(base, loaded, start_s=start_s)
+            self._pending |= {loaded.patient_ids[int(c)] for c in np.unique(loaded.patient)}
+        window.reset(base)
         log.info("%s: now %d partitions (%d kept, %d new)", self.name, len(parts), len(kept),
                  len(gained))  # fmt: skip
-        return window
 
 
 def _between(

@@ -1,0 +1,115 @@
+"""A window whose steps cost what is new: a large sorted base, a small tail, segment offsets.
+
+The base is the window as of the last compaction (sorted by patient, time, cursor) with each
+patient's first row (`starts`); new readings go to the tail (merged into the tail only, so
+adding costs the size of the tail, not of the window). `patients(ids)` gathers the rows of a
+few patients, base and tail, through the offsets: the cost is their rows, not the window's.
+`compact()` merges the tail into the base (one linear pass over the window) and drops rows
+that left the lookback; the runner compacts at its full steps and when the tail outgrows a
+fraction of the base. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from alerts.engine.window import merge
+from alerts.rules.columns import EPOCH_BASE_S, TIME_BITS, ReadingColumns
+
+IntArray = npt.NDArray[np.int64]
+_FIELDS: Final = tuple(
+    f.name for f in dataclasses.fields(ReadingColumns) if f.name not in ("patient_ids", "patient")
+)
+# Compact once the tail holds this share of the base's rows (bounds a step's merge work).
+TAIL_SHARE: Final = 0.02
+
+
+class TieredWindow:
+    """See module doc."""
+
+    def __init__(self, base: ReadingColumns) -> None:
+        self._set_base(base)
+        self.tail: ReadingColumns | None = None
+
+    def _set_base(self, base: ReadingColumns) -> None:
+        self.base = base
+        self.index = {pid: i for i, pid in enumerate(base.patient_ids)}
+        codes = np.arange(base.n_patients + 1, dtype=np.int64)
+        self.starts: IntArray = np.searchsorted(base.patient, codes).astype(np.int64)
+        self._key: IntArray = base.key  # the sort key, computed once per compaction
+
+    def __len__(self) -> int:
+        return len(self.base) + (len(self.tail) if self.tail is not None else 0)
+
+    @property
+    def tail_rows(self) -> int:
+        """Rows added since the last compaction."""
+        return len(self.tail) if self.tail is not None else 0
+
+    def add(self, new: ReadingColumns, *, start_s: int) -> None:
+        """Add new readings (cursors above every row's) to the tail."""
+        if len(new):
+            self.tail = merge(self.tail, new, start_s=start_s)
+
+    def needs_compaction(self) -> bool:
+        """True when the tail outgrew `TAIL_SHARE` of the base."""
+        return self.tail_rows > max(10_000, TAIL_SHARE * len(self.base))
+
+    def compact(self, *, start_s: int) -> ReadingColumns:
+        """Merge the tail into the base, drop rows measured before `start_s`; the new base."""
+        if self.tail is not None and len(self.tail):
+            merged = merge(self.base, self.tail, start_s=start_s)
+        else:
+            merged = self.base.take(self.base.measured_at_s >= start_s)
+        self._set_base(merged)
+        self.tail = None
+        return merged
+
+    def patients(self, patient_ids: Sequence[str], *, since_s: int) -> ReadingColumns:
+        """The rows of these patients (base and tail) measured at or after `since_s`, sorted,
+        with a dictionary of just them. Cost: their rows, found through the offsets and one
+        binary search per patient."""
+        known = sorted((self.index[p], p) for p in set(patient_ids) if p in self.index)
+        rest = sorted(set(patient_ids) - {p for _, p in known})
+        ids = tuple([p for _, p in known] + rest)
+        base_codes = np.array([c for c, _ in known], dtype=np.int64)
+        since = (base_codes << TIME_BITS) | max(since_s - EPOCH_BASE_S, 0)
+        lo = np.searchsorted(self._key, since).astype(np.int64)
+        hi = self.starts[base_codes + 1]
+        lengths = np.maximum(hi - lo, 0)
+        total = int(lengths.sum())
+        # Row numbers lo..hi-1 for each patient, without a Python loop over rows.
+        rows = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+        code = np.repeat(np.arange(len(known), dtype=np.int64), lengths)
+        out = {name: getattr(self.base, name)[rows] for name in _FIELDS}
+        if self.tail is not None and len(self.tail):
+            position = {pid: i for i, pid in enumerate(ids)}
+            tail_map = np.array(
+                [position.get(pid, -1) for pid in self.tail.patient_ids], dtype=np.int64
+            )
+            mine = tail_map[self.tail.patient]
+            picked = np.flatnonzero((mine >= 0) & (self.tail.measured_at_s >= since_s))
+            if picked.size:
+                t_code = mine[picked]
+                t_time = self.tail.measured_at_s[picked]
+                order = np.lexsort((self.tail.cursor[picked], t_time, t_code))
+                picked, t_code, t_time = picked[order], t_code[order], t_time[order]
+                key = (code << TIME_BITS) | (out["measured_at_s"] - EPOCH_BASE_S)
+                t_key = (t_code << TIME_BITS) | (t_time - EPOCH_BASE_S)
+                at = np.searchsorted(key, t_key, side="right")
+                out = {
+                    name: np.insert(out[name], at, getattr(self.tail, name)[picked])
+                    for name in _FIELDS
+                }
+                code = np.insert(code, at, t_code)
+        return ReadingColumns(ids, code, **out)
+
+    def reset(self, base: ReadingColumns) -> None:
+        """Replace the window by `base` (sorted), with an empty tail."""
+        self._set_base(base)
+        self.tail = None
