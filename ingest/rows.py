@@ -47,8 +47,21 @@ def _json_value(value: Value) -> float | str:
 
 
 def _typed(values: Mapping[str, Value], name: str) -> float | None:
-    value = values.get(name)
-    return value if isinstance(value, float) else None
+    return typed_number(values.get(name))
+
+
+def typed_number(value: object) -> float | None:
+    """A value for a typed column: a number as a float; None for a special value or nothing.
+
+    Python ints are numbers too (``Reading(values={"systolic_mmhg": 140})`` type-checks, as
+    mypy lets an int stand for a float): they used to become NULL here, so a stored reading
+    was invisible to the rules and the dashboard. A bool is not a number.
+    """
+    if type(value) is float:
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 def reading_row(reading: Reading, *, stored_at: datetime) -> Row:
@@ -184,10 +197,10 @@ class CopyRows:
             reading.device_time,
             reading.device_time_offset_min,
             reading.clock_offset_s,
-            glucose if isinstance(glucose, float) else None,
-            systolic if isinstance(systolic, float) else None,
-            diastolic if isinstance(diastolic, float) else None,
-            pulse if isinstance(pulse, float) else None,
+            glucose if type(glucose) is float else typed_number(glucose),
+            systolic if type(systolic) is float else typed_number(systolic),
+            diastolic if type(diastolic) is float else typed_number(diastolic),
+            pulse if type(pulse) is float else typed_number(pulse),
             meal if isinstance(meal, str) else None,
             CONTROL_SOLUTION in status,
             status_json,

@@ -16,7 +16,7 @@ from devices.reading import CONTROL_SOLUTION, reading_from_json
 from ingest import schema
 from ingest.errors import StoreError
 from ingest.read_port import last_reading_id, readings_for_patient, readings_since
-from ingest.rows import QuarantineItem
+from ingest.rows import QuarantineItem, typed_number
 from ingest.store import make_engine, migrate, write_batch
 from tests.ingest.support import make_reading
 
@@ -222,3 +222,37 @@ def test_a_repeat_within_one_batch_with_other_content_is_a_conflict(db_url: str)
         assert (q.reading_id, q.field) == (first.reading_id, "context")
     finally:
         engine.dispose()
+
+
+def test_whole_number_values_reach_the_typed_columns(db_url: str) -> None:
+    # Python ints are numbers: a reading built with `systolic_mmhg=140` (mypy lets an int stand
+    # for a float) used to be stored with NULL typed columns, invisible to the rules engine.
+    migrate(db_url)
+    engine = make_engine(db_url)
+    bp = dataclasses.replace(
+        make_reading("gw-1", "patient-int", "SN9", 1),
+        values={"systolic_mmhg": 182, "diastolic_mmhg": 121, "pulse_per_min": 70},
+    )
+    glucose = dataclasses.replace(
+        make_reading("gw-1", "patient-int", "SN9", 2), values={"glucose_mmol_l": 3}
+    )
+    try:
+        write_batch(engine, [bp, glucose], [], now=NOW)
+        start, end = bp.measured_at - timedelta(hours=1), bp.measured_at + timedelta(hours=1)
+        got = readings_for_patient(engine, "patient-int", "blood_pressure", start, end)
+        assert got.systolic_mmhg.tolist() == [182.0]
+        assert got.diastolic_mmhg.tolist() == [121.0]
+        assert got.pulse_per_min.tolist() == [70.0]
+        sugar = readings_for_patient(engine, "patient-int", "glucose", start, end)
+        assert sugar.glucose_mmol_l.tolist() == [3.0]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("value", "typed"),
+    [(140, 140.0), (140.5, 140.5), (True, None), (Special.NAN, None), (None, None)],
+)
+def test_typed_columns_take_numbers_only(value: object, typed: float | None) -> None:
+    got = typed_number(value)
+    assert got == typed and (got is None or type(got) is float)
