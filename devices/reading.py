@@ -50,6 +50,7 @@ class Kind(StrEnum):
     SPO2 = "spo2"
     BODY_TEMPERATURE = "body_temperature"
     BODY_WEIGHT = "body_weight"
+    CGM_GLUCOSE = "cgm_glucose"  # interstitial glucose from a continuous monitor
 
 
 _KIND_BY_VALUE: Final[Mapping[object, Kind]] = {k.value: k for k in Kind}
@@ -66,10 +67,28 @@ VALUE_RANGES: Final[Mapping[Kind, Mapping[str, tuple[float, float]]]] = {
         "mean_arterial_mmhg": (0.0, 350.0),
         "pulse_per_min": (0.0, 350.0),
     },
-    Kind.HEART_RATE: {"heart_rate_per_min": (0.0, 350.0)},
-    Kind.SPO2: {"spo2_pct": (0.0, 100.0), "pulse_per_min": (0.0, 350.0)},
+    # A stream reduced at the hub to one reading per minute: the mean, the lowest and highest
+    # sample and how many samples the minute had. A single measurement has the first only.
+    Kind.HEART_RATE: {
+        "heart_rate_per_min": (0.0, 350.0),
+        "heart_rate_lowest_per_min": (0.0, 350.0),
+        "heart_rate_highest_per_min": (0.0, 350.0),
+        "sample_count": (1.0, 1_000_000.0),
+    },
+    Kind.SPO2: {
+        "spo2_pct": (0.0, 100.0),
+        "spo2_lowest_pct": (0.0, 100.0),
+        "spo2_highest_pct": (0.0, 100.0),
+        "pulse_per_min": (0.0, 350.0),
+        "sample_count": (1.0, 1_000_000.0),
+    },
     Kind.BODY_TEMPERATURE: {"body_temperature_c": (20.0, 50.0)},
     Kind.BODY_WEIGHT: {"body_weight_kg": (0.0, 700.0)},
+    Kind.CGM_GLUCOSE: {
+        "glucose_mmol_l": (0.0, 100.0),
+        "glucose_trend_mmol_l_min": (-10.0, 10.0),
+        "sensor_quality_pct": (0.0, 100.0),
+    },
 }
 
 # The value every reading of a kind must carry.
@@ -81,6 +100,7 @@ PRIMARY_VALUE: Final[Mapping[Kind, tuple[str, ...]]] = {
     Kind.SPO2: ("spo2_pct",),
     Kind.BODY_TEMPERATURE: ("body_temperature_c",),
     Kind.BODY_WEIGHT: ("body_weight_kg",),
+    Kind.CGM_GLUCOSE: ("glucose_mmol_l",),
 }
 
 # Status flags with a meaning the rest of the system relies on. Other flags are allowed

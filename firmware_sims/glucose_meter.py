@@ -124,6 +124,7 @@ class GlucoseMeter(ClockedPeripheral):
             security=Security(model.security),
             passkey=passkey_of(model, passkey),
             appearance=model.appearance,
+            link_timing=model.link_timing,
             bonded_host_only=model.bonded_host_only,
             advertising_interval_ms=advertising_interval_ms,
         )

@@ -13,6 +13,7 @@ from enum import IntEnum, StrEnum
 from typing import Literal
 
 from firmware_sims.errors import ScenarioError
+from firmware_sims.radio_timing import METER_TIMING, WEARABLE_TIMING, LinkTiming
 
 
 class Appearance(IntEnum):
@@ -21,6 +22,10 @@ class Appearance(IntEnum):
     GENERIC_GLUCOSE_METER = 0x0400  # category 0x010
     ARM_BLOOD_PRESSURE = 0x0381  # category 0x00E, subcategory 0x01
     WRIST_BLOOD_PRESSURE = 0x0382  # category 0x00E, subcategory 0x02
+    HEART_RATE_BELT = 0x0341  # category 0x00D, subcategory 0x01
+    EAR_THERMOMETER = 0x0301  # category 0x00C, subcategory 0x01
+    GENERIC_WEIGHT_SCALE = 0x0C80  # category 0x032
+    CONTINUOUS_GLUCOSE_MONITOR = 0x0D00  # category 0x034
 
 
 # RACP operators (GLS 1.0.1 3.4.1, Operator values 1-6) a model supports.
@@ -35,6 +40,10 @@ class DeviceKind(StrEnum):
 
     GLUCOSE_METER = "glucose_meter"
     BP_CUFF = "bp_cuff"
+    HEART_RATE_STRAP = "heart_rate_strap"
+    CGM = "cgm"
+    THERMOMETER = "thermometer"
+    WEIGHT_SCALE = "weight_scale"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +74,7 @@ class DeviceModel:
     users: int = 1
     disconnect_after_transfer: bool = False
     pressure_unit: Literal["mmHg", "kPa"] = "mmHg"
+    link_timing: LinkTiming = METER_TIMING  # connection interval, packets/event, MTU, DLE
 
 
 MODELS: dict[str, DeviceModel] = {
@@ -193,6 +203,67 @@ MODELS: dict[str, DeviceModel] = {
                 "BLS 1.0 3.1 / Blood Pressure Measurement flags bit 0: pressures in kPa; the "
                 "obniz UA651BLE driver documents a 17.6 kPa reading (B0 F0), i.e. kPa on the "
                 "air from a shipping cuff"
+            ),
+        ),
+        DeviceModel(
+            key="polar-like",
+            kind=DeviceKind.HEART_RATE_STRAP,
+            manufacturer="Polar Electro Oy",
+            model="H10 (simulated)",
+            name_prefix="Polar H10 ",
+            security="just_works",
+            appearance=Appearance.HEART_RATE_BELT,
+            oui=0x00A0E5,
+            link_timing=WEARABLE_TIMING,
+            source=(
+                "HRS 1.0: Heart Rate Measurement notified once a second with RR intervals and "
+                "sensor contact, Body Sensor Location chest; advertised name 'Polar H10 <id>' "
+                "as the Polar BLE SDK documents"
+            ),
+        ),
+        DeviceModel(
+            key="cgm-like",
+            kind=DeviceKind.CGM,
+            manufacturer="homevitals",
+            model="CGMS sensor, 14-day (simulated)",
+            name_prefix="CGM",
+            security="just_works",
+            appearance=Appearance.CONTINUOUS_GLUCOSE_MONITOR,
+            oui=0x00C6A1,
+            link_timing=WEARABLE_TIMING,
+            source=(
+                "CGMS 1.0.1: a measurement every 5 min with Time Offset from the Session Start "
+                "Time, E2E-CRC on every record and on the Session Start Time, RACP by Time "
+                "Offset (filter type 1); Nordic sdk-nrf subsys/bluetooth/services/cgms"
+            ),
+        ),
+        DeviceModel(
+            key="thermometer-like",
+            kind=DeviceKind.THERMOMETER,
+            manufacturer="homevitals",
+            model="HTS ear thermometer (simulated)",
+            name_prefix="Thermo",
+            security="just_works",
+            appearance=Appearance.EAR_THERMOMETER,
+            oui=0x00E7E0,
+            send_all_on_connect=False,
+            source=(
+                "HTS 1.0: Temperature Measurement 0x2A1C indicated (IEEE 11073 FLOAT, Celsius, "
+                "time stamp, type ear); stored readings indicated to a bonded host on connect"
+            ),
+        ),
+        DeviceModel(
+            key="scale-like",
+            kind=DeviceKind.WEIGHT_SCALE,
+            manufacturer="homevitals",
+            model="WSS scale (simulated)",
+            name_prefix="Scale",
+            security="just_works",
+            appearance=Appearance.GENERIC_WEIGHT_SCALE,
+            oui=0x00C0A1,
+            source=(
+                "WSS 1.0: Weight Measurement 0x2A9D indicated (0.005 kg resolution, time stamp); "
+                "stored readings indicated to a bonded host on connect"
             ),
         ),
     )

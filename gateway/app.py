@@ -30,6 +30,7 @@ from gateway.page import create_page
 from gateway.page_guard import Guard, PinFile, exposure_warning, is_loopback_host
 from gateway.publisher import MqttConfig, Publisher
 from gateway.registry import Registry
+from gateway.samples import SampleStore
 from gateway.service import Gateway, SessionTuning
 from gateway.settings import GatewaySettings
 
@@ -82,6 +83,7 @@ async def open_hub(
         backends.scanner,
         backends.client,
         max_connections=settings.max_connections,
+        max_streams=settings.max_streams,
         attempts=settings.connect_attempts,
         connect_timeout_s=settings.connect_timeout_s,
     )
@@ -99,10 +101,14 @@ async def open_hub(
             clock_set_threshold_s=settings.clock_set_threshold_s,
         ),
         failpoints=Failpoints(settings.failpoint),
+        samples=SampleStore(settings.outbox_path, retention_s=settings.sample_retention_s),
     )
     try:
         yield Hub(settings, gateway, outbox, registry)
     finally:
+        await gateway.stop_streams()
+        if gateway.samples is not None:
+            gateway.samples.close()
         registry.close()
         outbox.close()
         await backends.close()

@@ -33,7 +33,13 @@ from gateway.cancelling import checkpoint
 
 log = logging.getLogger(__name__)
 
-HEALTH_SERVICES = (gatt.GLUCOSE_SERVICE, gatt.BLOOD_PRESSURE_SERVICE)
+# Advertised service -> the kind of device the hub treats it as (its `Reading` kind).
+SERVICE_KINDS = {
+    gatt.GLUCOSE_SERVICE: "glucose",
+    gatt.BLOOD_PRESSURE_SERVICE: "blood_pressure",
+    gatt.HEART_RATE_SERVICE: "heart_rate",
+}
+HEALTH_SERVICES = tuple(SERVICE_KINDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +48,7 @@ class Seen:
 
     device: BLEDevice
     name: str | None
-    kind: str  # "glucose" | "blood_pressure"
+    kind: str  # a `SERVICE_KINDS` value
     rssi: int
 
     @property
@@ -54,11 +60,7 @@ class Seen:
 def kind_of(service_uuids: list[str]) -> str | None:
     """The device kind from advertised service UUIDs, None if not a health device we serve."""
     uuids = {u.lower() for u in service_uuids}
-    if gatt.GLUCOSE_SERVICE in uuids:
-        return "glucose"
-    if gatt.BLOOD_PRESSURE_SERVICE in uuids:
-        return "blood_pressure"
-    return None
+    return next((kind for uuid, kind in SERVICE_KINDS.items() if uuid in uuids), None)
 
 
 class ConnectFailedError(BleakError):
@@ -74,6 +76,7 @@ class Connector:
         client_backend: type[BaseBleakClient] | None,
         *,
         max_connections: int = 3,
+        max_streams: int = 4,
         attempts: int = 3,
         connect_timeout_s: float = 20.0,
         backoff_first_s: float = 0.25,
@@ -89,6 +92,7 @@ class Connector:
         self.cool_down_s = cool_down_s
         self.consecutive_failures = 0
         self._slots = asyncio.Semaphore(max_connections)
+        self._stream_slots = asyncio.Semaphore(max_streams)
         self._radio = asyncio.Lock()  # scans and connection set-ups take turns
 
     async def scan(self, duration_s: float) -> dict[str, Seen]:
@@ -118,14 +122,19 @@ class Connector:
 
     @asynccontextmanager
     async def connect(
-        self, device: BLEDevice, on_disconnect: Callable[[BleakClient], None]
+        self,
+        device: BLEDevice,
+        on_disconnect: Callable[[BleakClient], None],
+        *,
+        stream: bool = False,
     ) -> AsyncIterator[BleakClient]:
-        """Connect (retrying with back-off), yield the client, disconnect on exit.
+        """Connect (retrying with back-off), yield the client, disconnect on exit. A `stream`
+        link (a wearable's, held for hours) takes one of the stream slots, not a sync slot.
 
         Raises:
             ConnectFailedError: every attempt failed.
         """
-        async with self._slots:
+        async with self._stream_slots if stream else self._slots:
             client = await self._connect_with_retries(device, on_disconnect)
             try:
                 checkpoint()

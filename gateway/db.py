@@ -42,6 +42,24 @@ CREATE TABLE IF NOT EXISTS quarantine (
     sent_at_s       REAL,                   -- last forwarded to ingest (hv/v1/gw/+/quarantine)
     forwarded_at_s  REAL                    -- ingest's receipt named it: kept server-side
 );
+CREATE TABLE IF NOT EXISTS samples (       -- raw stream samples, kept `sample_retention_s`
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id       TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    at_s            REAL NOT NULL,          -- hub UTC receive time
+    minute_s        INTEGER NOT NULL,       -- start of its UTC minute
+    sample_values   TEXT NOT NULL,          -- JSON [[name, value], ...]
+    summarized      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS samples_open ON samples (summarized, minute_s);
+CREATE INDEX IF NOT EXISTS samples_age ON samples (at_s);
+CREATE TABLE IF NOT EXISTS stream_owners (  -- whose stream a device's samples are
+    device_id       TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    patient_id      TEXT NOT NULL,
+    device          TEXT NOT NULL,          -- JSON of the DeviceInfo
+    PRIMARY KEY (device_id, kind)
+);
 CREATE TABLE IF NOT EXISTS devices (
     device_id       TEXT PRIMARY KEY,
     address         TEXT NOT NULL,

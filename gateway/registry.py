@@ -20,7 +20,14 @@ from gateway import db
 from gateway.errors import InvalidInputError, UnknownDeviceError
 
 PATIENT_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-KINDS: Final = ("glucose", "blood_pressure")
+KINDS: Final = (
+    "glucose",
+    "blood_pressure",
+    "heart_rate",
+    "cgm_glucose",
+    "body_temperature",
+    "body_weight",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,11 @@
 cursor, in one outbox transaction when a session concludes them, before anything is published;
 `wake` then tells the publish loop there is work. The page and the CLI call `discover`, `pair`,
 `unpair` and `devices`; `device_loop` syncs every paired device on a schedule.
+
+Streams (heart-rate straps): a stream session lasts as long as the link, so `sync_round` starts
+it as a task of its own (one per device) instead of waiting for it, and the next round starts
+it again after a dropout. Its samples go to the `SampleStore`, which makes the per-minute
+summaries that are published; `device_loop` closes the minutes of streams that went quiet.
 """
 
 from __future__ import annotations
@@ -24,11 +29,14 @@ from devices.sessions import (
     Event,
     GattInventory,
     GlucoseSession,
+    HeartRateSession,
     Outcome,
     RecordsReady,
+    SamplesReady,
     SessionEnded,
     SessionParams,
 )
+from devices.sessions.summary import Stream
 from gateway.ble import SessionLink, inventory_of
 from gateway.cancelling import checkpoint
 from gateway.connections import ConnectFailedError, Connector, Seen
@@ -37,10 +45,18 @@ from gateway.failpoints import BEFORE_COMMIT, Failpoints
 from gateway.outbox import Outbox
 from gateway.quirks import profile_for
 from gateway.registry import PairedDevice, Registry, check_patient_id
+from gateway.samples import SampleStore
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+SESSIONS: dict[str, type[BaseSession]] = {
+    "glucose": GlucoseSession,
+    "blood_pressure": BloodPressureSession,
+    "heart_rate": HeartRateSession,
+}
+STREAM_KINDS = frozenset({"heart_rate"})  # sessions that last as long as the link
+RECORD_KINDS = frozenset({"glucose"})  # devices that keep records: synced every interval
 OUTBOX_FULL = "outbox_full"
 UNREACHABLE = "unreachable"
 PAIRED_OUTCOMES = frozenset(
@@ -63,6 +79,7 @@ class SessionTuning:
     operation_timeout_s: float = 30.0
     silence_timeout_s: float = 10.0
     clock_set_threshold_s: float = 120.0
+    pair_stream_s: float = 3.0  # pairing a stream device checks that the stream starts
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +111,8 @@ class Gateway:
     failpoints: Failpoints = field(default_factory=Failpoints)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     last_seen: dict[str, Seen] = field(default_factory=dict)
+    samples: SampleStore | None = None
+    streams: dict[str, asyncio.Task[SyncResult]] = field(default_factory=dict)
     _next_sync: dict[str, datetime] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------- pairing
@@ -189,12 +208,43 @@ class Gateway:
             if (paired := by_address.get(address.upper())) is not None
             and self._next_sync.get(paired.device_id, now) <= now
         }
+        for device_id, (paired, seen) in list(due.items()):
+            if paired.kind in STREAM_KINDS:
+                del due[device_id]
+                running = self.streams.get(device_id)
+                if running is None or running.done():
+                    self.streams[device_id] = asyncio.create_task(self.sync(paired, seen))
         results = await asyncio.gather(*(self.sync(p, s) for p, s in due.values()))
         for (paired, _), result in zip(due.values(), results, strict=True):
             ok = result.outcome in (Outcome.COMPLETE, Outcome.NOTHING_NEW)
-            wait_s = meter_interval_s if ok and paired.kind == "glucose" else 0.0
+            wait_s = meter_interval_s if ok and paired.kind in RECORD_KINDS else 0.0
             self._next_sync[paired.device_id] = self.clock() + timedelta(seconds=wait_s)
         return dict(zip(due, results, strict=True))
+
+    async def stop_streams(self) -> dict[str, SyncResult]:
+        """Cancel the running stream sessions and close their minutes; returns how the streams
+        that had already ended ended."""
+        for task in self.streams.values():
+            task.cancel()
+        ended: dict[str, SyncResult] = {}
+        for device_id, task in self.streams.items():
+            try:
+                ended[device_id] = await task
+            except asyncio.CancelledError:
+                continue
+        self.streams.clear()
+        return ended
+
+    async def summarize_streams(self) -> int:
+        """Publish the summaries of every closed minute (streams that went quiet included)."""
+        if self.samples is None:
+            return 0
+        made = await asyncio.to_thread(
+            self.samples.summarize, self.clock(), self.outbox, self.gateway_id
+        )
+        if made:
+            self.wake.set()
+        return made
 
     async def device_loop(
         self, scan_s: float, meter_interval_s: float, idle_s: float = 1.0
@@ -204,13 +254,19 @@ class Gateway:
         Scans and connections never overlap (`Connector`); a round waits for its sessions.
         One cancellation stops it, even one that a library below lost (`gateway.cancelling`).
         """
-        while True:
-            try:
-                await self.sync_round(scan_s, meter_interval_s=meter_interval_s)
-            except (BleakError, OSError) as exc:
-                log.error("%s: scan round failed: %s", self.gateway_id, exc)
-            checkpoint()
-            await asyncio.sleep(idle_s)
+        try:
+            while True:
+                try:
+                    await self.sync_round(scan_s, meter_interval_s=meter_interval_s)
+                    await self.summarize_streams()
+                except (BleakError, OSError) as exc:
+                    log.error("%s: scan round failed: %s", self.gateway_id, exc)
+                except OutboxFullError as exc:
+                    log.error("%s: summaries wait: %s", self.gateway_id, exc)
+                checkpoint()
+                await asyncio.sleep(idle_s)
+        finally:
+            await self.stop_streams()
 
     # ------------------------------------------------------------------------- one session
 
@@ -230,9 +286,9 @@ class Gateway:
             operation_timeout_s=self.tuning.operation_timeout_s,
             silence_timeout_s=self.tuning.silence_timeout_s,
             profile=profile_for(paired.name),
+            stream_s=self.tuning.pair_stream_s if pairing else None,
         )
-        cls = GlucoseSession if paired.kind == "glucose" else BloodPressureSession
-        return cls(params, inventory)
+        return SESSIONS[paired.kind](params, inventory)
 
     async def _session(
         self, seen: Seen, paired: PairedDevice, *, passkey: int | None, pairing: bool
@@ -262,9 +318,18 @@ class Gateway:
                 )
                 stored += result.stored
                 self.wake.set()
+            elif isinstance(event, SamplesReady) and self.samples is not None:
+                identity = sessions[0].device
+                if identity is None:
+                    return
+                stream = Stream(identity, paired.patient_id, self.gateway_id, event.kind)
+                await asyncio.to_thread(self.samples.store, stream, event.samples)
 
         try:
-            async with self.connector.connect(seen.device, link.on_disconnect) as client:
+            stream = paired.kind in STREAM_KINDS
+            async with self.connector.connect(
+                seen.device, link.on_disconnect, stream=stream
+            ) as client:
                 sessions.append(self._make_session(paired, inventory_of(client), pairing))
                 ended = await link.run(client, sessions[0], on_event)
         except ConnectFailedError as exc:

@@ -31,6 +31,8 @@ from devices.sessions.events import (
     Read,
     ReadDone,
     RecordsReady,
+    Sample,
+    SamplesReady,
     SessionEnded,
     Subscribe,
     SubscribeDone,
@@ -39,6 +41,7 @@ from devices.sessions.events import (
 )
 from devices.sessions.gatt import GattInventory
 from devices.sessions.glucose import GlucoseSession
+from devices.sessions.heart_rate import HeartRateSession
 
 __all__ = [
     "BaseSession",
@@ -51,6 +54,7 @@ __all__ = [
     "Event",
     "GattInventory",
     "GlucoseSession",
+    "HeartRateSession",
     "Input",
     "Instant",
     "Notified",
@@ -63,6 +67,8 @@ __all__ = [
     "Read",
     "ReadDone",
     "RecordsReady",
+    "Sample",
+    "SamplesReady",
     "SessionEnded",
     "SessionParams",
     "Subscribe",

@@ -67,6 +67,7 @@ class SessionParams:
     operation_timeout_s: float = 30.0
     silence_timeout_s: float = 10.0
     profile: str | None = None  # codec quirk profile chosen by the registry
+    stream_s: float | None = None  # streams: end (complete) after this long; None = link's life
 
 
 class _Phase(Enum):

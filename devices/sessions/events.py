@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from devices.reading import DeviceInfo, Reading
+from devices.reading import DeviceInfo, Kind, Reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +185,24 @@ class RecordsReady:
 
 
 @dataclass(frozen=True, slots=True)
+class Sample:
+    """One value of a stream as it arrived (heart rate per beat or per second, SpO2, ...):
+    `at` is the hub's UTC receive time; `values` in the kind's canonical units."""
+
+    at: datetime
+    values: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SamplesReady:
+    """Stream samples to keep on the hub (raw, for a while) and reduce into per-minute
+    summaries there; nothing here is published as is."""
+
+    kind: Kind
+    samples: tuple[Sample, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SessionEnded:
     """The session is over; the adapter disconnects. `detail` explains failures in words."""
 
@@ -194,5 +212,5 @@ class SessionEnded:
     stats: dict[str, int] = field(default_factory=dict)
 
 
-Event = ClockRead | RecordsReady | SessionEnded
+Event = ClockRead | RecordsReady | SamplesReady | SessionEnded
 Output = Command | Event

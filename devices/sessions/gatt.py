@@ -29,6 +29,17 @@ MODEL_NUMBER: Final = uuid16(0x2A24)
 SERIAL_NUMBER: Final = uuid16(0x2A25)
 FIRMWARE_REVISION: Final = uuid16(0x2A26)
 SYSTEM_ID: Final = uuid16(0x2A23)
+# Wearables and episodic vitals.
+HEART_RATE_SERVICE: Final = uuid16(0x180D)
+HEART_RATE_MEASUREMENT: Final = uuid16(0x2A37)
+CGM_SERVICE: Final = uuid16(0x181F)
+CGM_MEASUREMENT: Final = uuid16(0x2AA7)
+CGM_FEATURE: Final = uuid16(0x2AA8)
+CGM_SESSION_START_TIME: Final = uuid16(0x2AAA)
+HEALTH_THERMOMETER_SERVICE: Final = uuid16(0x1809)
+TEMPERATURE_MEASUREMENT: Final = uuid16(0x2A1C)
+WEIGHT_SCALE_SERVICE: Final = uuid16(0x181D)
+WEIGHT_MEASUREMENT: Final = uuid16(0x2A9D)
 
 # Device Information reads, in the order the session makes them.
 DIS_CHARACTERISTICS: Final = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +18,7 @@ from firmware_sims.models import get_model
 from gateway.connections import Connector
 from gateway.outbox import Backoff, Outbox
 from gateway.registry import Registry
+from gateway.samples import SampleStore
 from gateway.service import Gateway, SessionTuning
 
 PASSKEY = 246810
@@ -141,6 +142,8 @@ async def hub(
     *,
     silence_timeout_s: float = 1.0,
     outbox_max_bytes: int | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    sample_retention_s: float = 3600.0,
 ) -> AsyncIterator[Hub]:
     scanner, client = air.backends()
     outbox = Outbox(
@@ -155,15 +158,22 @@ async def hub(
         connector=connector,
         registry=registry,
         outbox=outbox,
-        clock=utcnow,
+        clock=clock,
         utc_offset_min=lambda _at: 0,
         tuning=SessionTuning(
-            pace_s=0.0, operation_timeout_s=5.0, silence_timeout_s=silence_timeout_s
+            pace_s=0.0,
+            operation_timeout_s=5.0,
+            silence_timeout_s=silence_timeout_s,
+            pair_stream_s=1.5,
         ),
+        samples=SampleStore(data_dir / "gateway.sqlite", retention_s=sample_retention_s),
     )
     try:
         yield Hub(gateway, outbox, registry)
     finally:
+        await gateway.stop_streams()
         await asyncio.sleep(0)
+        assert gateway.samples is not None
+        gateway.samples.close()
         registry.close()
         outbox.close()
