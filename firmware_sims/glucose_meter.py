@@ -105,7 +105,7 @@ class GlucoseMeter(ClockedPeripheral):
             else frozenset({FilterType.SEQUENCE_NUMBER})
         )
         operators = frozenset(Operator(o) for o in model.racp_operators)
-        self.racp = RacpServer(filter_types=filters, operators=operators)
+        self.racp: RacpServer[GlucoseRecord] = RacpServer(filter_types=filters, operators=operators)
         self.readings_taken = 0
         self._last_sequence: int | None = None
         self.procedure: asyncio.Task[None] | None = None
@@ -272,7 +272,7 @@ class GlucoseMeter(ClockedPeripheral):
         except Exception as exc:  # the link dropped under us
             logger.debug("%s: stale procedure ended: %r", self.address, exc)
 
-    async def _run(self, connection: Connection, action: RacpAction) -> None:
+    async def _run(self, connection: Connection, action: RacpAction[GlucoseRecord]) -> None:
         faults = self.faults
         sent_records = 0
         try:

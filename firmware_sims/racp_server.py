@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
 from devices.codecs.errors import DecodeError
 from devices.codecs.glucose_measurement import GlucoseMeasurement
@@ -47,6 +48,22 @@ _REQUEST_OP_CODES = frozenset(
 ALL_FILTERS = frozenset({FilterType.SEQUENCE_NUMBER, FilterType.USER_FACING_TIME})
 
 
+class StoredRecord(Protocol):
+    """What the filters compare: GLS records, and CGM records (whose "sequence number" is the
+    Time Offset, CGMS filter type 1)."""
+
+    @property
+    def sequence_number(self) -> int:
+        """Filter type 1."""
+
+    @property
+    def user_facing_time(self) -> datetime | None:
+        """Filter type 2 (None: the record cannot match a time filter)."""
+
+
+R = TypeVar("R", bound=StoredRecord)
+
+
 @dataclass(frozen=True, slots=True)
 class GlucoseRecord:
     """One stored record: the measurement and, when its flag says so, its context."""
@@ -66,34 +83,34 @@ class GlucoseRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class RacpAction:
+class RacpAction(Generic[R]):
     """What the firmware does for one RACP write: notify `records` (measurement, then its
     context), then indicate `response`. `delete` lists records to drop (after success)."""
 
     response: bytes
-    records: tuple[GlucoseRecord, ...] = ()
-    delete: tuple[GlucoseRecord, ...] = ()
+    records: tuple[R, ...] = ()
+    delete: tuple[R, ...] = ()
     is_abort: bool = False
 
 
-def _respond(request_op_code: int, code: ResponseCode) -> RacpAction:
+def _respond(request_op_code: int, code: ResponseCode) -> RacpAction[R]:
     return RacpAction(bytes(RecordAccessControlPoint.response(request_op_code, code)))
 
 
 @dataclass
-class RacpServer:
+class RacpServer(Generic[R]):
     """RACP procedures over a record list (mutable: records are added and deleted)."""
 
-    records: list[GlucoseRecord] = field(default_factory=list)
+    records: list[R] = field(default_factory=list)
     operators: frozenset[Operator] = ALL_OPERATORS
     filter_types: frozenset[FilterType] = ALL_FILTERS
     supports_delete: bool = True
 
-    def add(self, record: GlucoseRecord) -> None:
+    def add(self, record: R) -> None:
         """Store a new record (newest last)."""
         self.records.append(record)
 
-    def on_write(self, data: bytes) -> RacpAction:
+    def on_write(self, data: bytes) -> RacpAction[R]:
         """Decide what to do for a client's RACP write (never raises on bad bytes: a meter
         answers with a response code, GLS 3.4.2)."""
         if not data:
@@ -139,12 +156,12 @@ class RacpServer:
             records=tuple(selected),
         )
 
-    def apply_delete(self, records: Sequence[GlucoseRecord]) -> None:
+    def apply_delete(self, records: Sequence[R]) -> None:
         """Drop deleted records (by identity: duplicates stored twice are two records)."""
         doomed = {id(r) for r in records}
         self.records = [r for r in self.records if id(r) not in doomed]
 
-    def _select(self, request: RecordAccessControlPoint) -> list[GlucoseRecord] | ResponseCode:
+    def _select(self, request: RecordAccessControlPoint) -> list[R] | ResponseCode:
         operator = request.operator
         if not isinstance(operator, Operator) or operator == Operator.NULL:
             return ResponseCode.INVALID_OPERATOR

@@ -38,6 +38,7 @@ SERVICE_KINDS = {
     gatt.GLUCOSE_SERVICE: "glucose",
     gatt.BLOOD_PRESSURE_SERVICE: "blood_pressure",
     gatt.HEART_RATE_SERVICE: "heart_rate",
+    gatt.CGM_SERVICE: "cgm_glucose",
 }
 HEALTH_SERVICES = tuple(SERVICE_KINDS)
 

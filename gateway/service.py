@@ -26,6 +26,7 @@ from devices.reading import DeviceInfo, Reading
 from devices.sessions import (
     BaseSession,
     BloodPressureSession,
+    CgmSession,
     Event,
     GattInventory,
     GlucoseSession,
@@ -54,9 +55,11 @@ SESSIONS: dict[str, type[BaseSession]] = {
     "glucose": GlucoseSession,
     "blood_pressure": BloodPressureSession,
     "heart_rate": HeartRateSession,
+    "cgm_glucose": CgmSession,
 }
 STREAM_KINDS = frozenset({"heart_rate"})  # sessions that last as long as the link
-RECORD_KINDS = frozenset({"glucose"})  # devices that keep records: synced every interval
+# Devices that keep records: synced every `meter_interval_s`.
+RECORD_KINDS = frozenset({"glucose", "cgm_glucose"})
 OUTBOX_FULL = "outbox_full"
 UNREACHABLE = "unreachable"
 PAIRED_OUTCOMES = frozenset(

@@ -7,7 +7,8 @@ Control Point 0x2A52), `blood_pressure_measurement` (0x2A35), `intermediate_cuff
 `device_information` (0x2A29, 0x2A24, 0x2A25, 0x2A27, 0x2A26, 0x2A28, System ID 0x2A23),
 `battery_level` (0x2A19), `heart_rate_measurement` (0x2A37), `plx_spot_check_measurement`
 (0x2A5E), `plx_continuous_measurement` (0x2A5F), `temperature_measurement` (0x2A1C),
-`weight_measurement` (0x2A9D), `cgm_measurement` (0x2AA7, E2E-CRC), `sfloat` (IEEE 11073
+`weight_measurement` (0x2A9D), `cgm_measurement` (0x2AA7, E2E-CRC), `cgm_feature` (0x2AA8),
+`cgm_session_start_time` (0x2AAA), `sfloat` (IEEE 11073
 SFLOAT and FLOAT), `profiles` (quirks).
 
 `decode(uuid, data, profile=None)` returns the characteristic's frozen dataclass; every class has
@@ -24,12 +25,14 @@ from devices.codecs.blood_pressure_measurement import (
     MeasurementStatus,
     PulseRateRange,
 )
+from devices.codecs.cgm_feature import CgmFeature
 from devices.codecs.cgm_measurement import (
     CgmMeasurement,
     CgmMeasurementNotification,
     crc16_mcrf4xx,
     split_records,
 )
+from devices.codecs.cgm_session_start_time import CgmSessionStartTime
 from devices.codecs.current_time import AdjustReason, CurrentTime, DayOfWeek
 from devices.codecs.date_time import DateTime
 from devices.codecs.device_information import (
@@ -100,6 +103,8 @@ CODECS = (
     TemperatureMeasurement,
     WeightMeasurement,
     CgmMeasurementNotification,
+    CgmFeature,
+    CgmSessionStartTime,
 )
 for _codec in CODECS:
     register(_codec.UUID, _codec.__name__, _codec.from_bytes)
@@ -115,8 +120,10 @@ __all__ = [
     "BloodPressureFeatureBits",
     "BloodPressureMeasurement",
     "CarbohydrateId",
+    "CgmFeature",
     "CgmMeasurement",
     "CgmMeasurementNotification",
+    "CgmSessionStartTime",
     "Characteristic",
     "CurrentTime",
     "DateTime",

@@ -12,6 +12,7 @@ gateway's bleak adapter moves the bytes.
 
 from devices.sessions.base import BaseSession, SessionParams
 from devices.sessions.blood_pressure import BloodPressureSession
+from devices.sessions.cgm import CgmSession
 from devices.sessions.events import (
     ClockRead,
     Command,
@@ -46,6 +47,7 @@ from devices.sessions.heart_rate import HeartRateSession
 __all__ = [
     "BaseSession",
     "BloodPressureSession",
+    "CgmSession",
     "ClockRead",
     "Command",
     "DeviceCursor",

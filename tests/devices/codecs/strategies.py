@@ -12,8 +12,10 @@ from devices.codecs import (
     BatteryLevel,
     BloodPressureFeature,
     BloodPressureMeasurement,
+    CgmFeature,
     CgmMeasurement,
     CgmMeasurementNotification,
+    CgmSessionStartTime,
     CurrentTime,
     DateTime,
     FirmwareRevisionString,
@@ -245,6 +247,12 @@ def _dis(cls: type) -> st.SearchStrategy[Characteristic]:
     return st.builds(cls, st.text(max_size=20))
 
 
+@st.composite
+def cgm_session_start_times(draw: st.DrawFn) -> CgmSessionStartTime:
+    zone = draw(st.one_of(st.just(-128), st.integers(-48, 56)))
+    return CgmSessionStartTime(draw(record_times), zone, draw(u8), draw(st.booleans()))
+
+
 VALID: dict[int, st.SearchStrategy[Characteristic]] = {
     0x2A18: glucose_measurements(),
     0x2A34: glucose_contexts(),
@@ -271,4 +279,6 @@ VALID: dict[int, st.SearchStrategy[Characteristic]] = {
     0x2AA7: st.builds(
         CgmMeasurementNotification, st.lists(cgms(), min_size=1, max_size=3).map(tuple)
     ),
+    0x2AA8: st.builds(CgmFeature.build, st.integers(0, 2**24 - 1), u8),
+    0x2AAA: cgm_session_start_times(),
 }

@@ -14,8 +14,10 @@ from devices.codecs import (
     BatteryLevel,
     BloodPressureFeature,
     BloodPressureMeasurement,
+    CgmFeature,
     CgmMeasurement,
     CgmMeasurementNotification,
+    CgmSessionStartTime,
     CurrentTime,
     DateTime,
     DayOfWeek,
@@ -545,5 +547,30 @@ VECTORS: tuple[Vector, ...] = (
         "Android-BLE-Library ContinuousGlucoseMeasurementDataCallbackTest _double; CGMS 1.0.1 "
         "3.1 (several records per notification)",
         fixed_shape=False,  # a prefix that drops the whole second record is itself valid
+    ),
+    Vector(
+        "cgm_feature_e2e_crc",
+        0x2AA8,
+        # features 0x001000 (E2E-CRC supported), type 9 ISF / location 1 finger... 0x19,
+        # CRC-16/MCRF4XX over the four octets
+        "00 10 00 19 F40B",
+        CgmFeature(0x001000, 0x19, 0x0BF4),
+        "CGMS 1.0.1 3.2: uint24 features, type/location, E2E-CRC over them",
+    ),
+    Vector(
+        "cgm_feature_without_crc",
+        0x2AA8,
+        "01 00 00 19 FFFF",  # calibration supported, no E2E-CRC: the CRC field is 0xFFFF
+        CgmFeature(0x000001, 0x19, 0xFFFF),
+        "CGMS 1.0.1 3.2.3: E2E-CRC field 0xFFFF when E2E-CRC is not supported",
+    ),
+    Vector(
+        "cgm_session_start_time_with_crc",
+        0x2AAA,
+        # 2026-03-01 08:00:00 local, UTC+1 h (4 x 15 min), standard time, E2E-CRC
+        "EA07 03 01 08 00 00 04 00 AE72",
+        CgmSessionStartTime(datetime(2026, 3, 1, 8, 0), 4, 0, True),
+        "CGMS 1.0.1 3.5: Date Time, Time Zone, DST Offset, E2E-CRC",
+        fixed_shape=False,  # without the CRC the value is itself valid
     ),
 )
