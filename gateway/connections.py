@@ -39,6 +39,8 @@ SERVICE_KINDS = {
     gatt.BLOOD_PRESSURE_SERVICE: "blood_pressure",
     gatt.HEART_RATE_SERVICE: "heart_rate",
     gatt.CGM_SERVICE: "cgm_glucose",
+    gatt.HEALTH_THERMOMETER_SERVICE: "body_temperature",
+    gatt.WEIGHT_SCALE_SERVICE: "body_weight",
 }
 HEALTH_SERVICES = tuple(SERVICE_KINDS)
 

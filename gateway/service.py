@@ -36,6 +36,8 @@ from devices.sessions import (
     SamplesReady,
     SessionEnded,
     SessionParams,
+    ThermometerSession,
+    WeightScaleSession,
 )
 from devices.sessions.summary import Stream
 from gateway.ble import SessionLink, inventory_of
@@ -56,6 +58,8 @@ SESSIONS: dict[str, type[BaseSession]] = {
     "blood_pressure": BloodPressureSession,
     "heart_rate": HeartRateSession,
     "cgm_glucose": CgmSession,
+    "body_temperature": ThermometerSession,
+    "body_weight": WeightScaleSession,
 }
 STREAM_KINDS = frozenset({"heart_rate"})  # sessions that last as long as the link
 # Devices that keep records: synced every `meter_interval_s`.

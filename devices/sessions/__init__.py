@@ -43,6 +43,7 @@ from devices.sessions.events import (
 from devices.sessions.gatt import GattInventory
 from devices.sessions.glucose import GlucoseSession
 from devices.sessions.heart_rate import HeartRateSession
+from devices.sessions.vitals import ThermometerSession, WeightScaleSession
 
 __all__ = [
     "BaseSession",
@@ -75,6 +76,8 @@ __all__ = [
     "SessionParams",
     "Subscribe",
     "SubscribeDone",
+    "ThermometerSession",
+    "WeightScaleSession",
     "Write",
     "WriteDone",
 ]

@@ -235,6 +235,21 @@ def _bp_status(status: int | None) -> list[str]:
     return flags
 
 
+def episodic_times(
+    time_stamp: object, clock: clk.ClockEstimate, received_at: datetime, local_utc_offset_min: int
+) -> tuple[str, datetime, list[str]]:
+    """(device_time, measured_at, flags) of a reading from a device without sequence numbers
+    (cuff, thermometer, scale): its Time Stamp, or the hub's local receive time to the second
+    flagged `device_time_absent` when it sent none (else every such reading of the device would
+    share one `reading_id`). A partly unknown stamp (a codec `DateTime`) counts as none."""
+    stamp = time_stamp if isinstance(time_stamp, datetime) else None
+    if stamp is None:
+        local = clk.local_time(received_at, local_utc_offset_min).replace(microsecond=0)
+        return local.isoformat(), received_at, [DEVICE_TIME_ABSENT]
+    measured_at, flags = times(stamp, clock, received_at)
+    return stamp.isoformat(), measured_at, flags
+
+
 def blood_pressure_reading(
     m: BloodPressureMeasurement,
     *,
@@ -255,16 +270,9 @@ def blood_pressure_reading(
         ReadingValidationError: a value ingest would reject (outside the physical range).
     """
     status = _bp_status(m.measurement_status)
-    # A partly unknown stamp (year 0 with a month, say) arrives as a codec DateTime: as
-    # unusable as none at all for identity and time, so it is treated like an absent one.
-    stamp = m.time_stamp if isinstance(m.time_stamp, datetime) else None
-    if stamp is None:
-        local = clk.local_time(received_at, local_utc_offset_min).replace(microsecond=0)
-        device_time = local.isoformat()
-        measured_at, flags = received_at, [DEVICE_TIME_ABSENT]
-    else:
-        device_time = stamp.isoformat()
-        measured_at, flags = times(stamp, clock, received_at)
+    device_time, measured_at, flags = episodic_times(
+        m.time_stamp, clock, received_at, local_utc_offset_min
+    )
     offset_s, offset_flags = reported_offset(clock)
     flags += offset_flags
     values: dict[str, float | Special] = {
