@@ -5,6 +5,7 @@ pairing. Plain bleak on the virtual air, as in test_glucose_meter."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 from bleak import BleakClient
@@ -13,8 +14,12 @@ from bleak.exc import BleakError, BleakGATTProtocolError
 from devices.codecs import BloodPressureMeasurement, GlucoseFeature, GlucoseFeatureBits
 from firmware_sims.air import VirtualAir
 from firmware_sims.bp_cuff import BloodPressureCuff
+from firmware_sims.cgm_sensor import ContinuousGlucoseMonitor
 from firmware_sims.glucose_meter import GlucoseMeter
+from firmware_sims.heart_rate_strap import HeartRateStrap
 from firmware_sims.models import MODELS, DeviceKind, get_model
+from firmware_sims.peripheral import SimulatedPeripheral
+from firmware_sims.vitals_devices import Thermometer, WeightScale
 from tests.firmware_sims.test_glucose_meter import (
     ADDRESS,
     MEASUREMENT,
@@ -30,11 +35,35 @@ GLUCOSE_FEATURE = "00002a51-0000-1000-8000-00805f9b34fb"
 BPM = "00002a35-0000-1000-8000-00805f9b34fb"
 
 
-def make_device(air: VirtualAir, key: str, serial: str, address: str) -> object:
+def make_device(air: VirtualAir, key: str, serial: str, address: str) -> SimulatedPeripheral:
     model = get_model(key)
-    if model.kind is DeviceKind.GLUCOSE_METER:
-        return GlucoseMeter(air, model, serial=serial, address=address, passkey=111111)
-    return BloodPressureCuff(air, model, serial=serial, address=address, passkey=111111)
+    match model.kind:
+        case DeviceKind.GLUCOSE_METER:
+            return GlucoseMeter(air, model, serial=serial, address=address, passkey=111111)
+        case DeviceKind.BP_CUFF:
+            return BloodPressureCuff(air, model, serial=serial, address=address, passkey=111111)
+        case DeviceKind.HEART_RATE_STRAP:
+            return HeartRateStrap(air, model, serial=serial, address=address)
+        case DeviceKind.CGM:
+            return ContinuousGlucoseMonitor(
+                air, model, serial=serial, address=address, session_start_utc=datetime.now(UTC)
+            )
+        case DeviceKind.THERMOMETER:
+            return Thermometer(air, model, serial=serial, address=address)
+        case DeviceKind.WEIGHT_SCALE:
+            return WeightScale(air, model, serial=serial, address=address)
+    raise AssertionError(model.kind)
+
+
+# Assigned Numbers 2.6, the Appearance category (value >> 6) of each kind of device.
+CATEGORY = {
+    DeviceKind.GLUCOSE_METER: 0x010,
+    DeviceKind.BP_CUFF: 0x00E,
+    DeviceKind.HEART_RATE_STRAP: 0x00D,
+    DeviceKind.CGM: 0x034,
+    DeviceKind.THERMOMETER: 0x00C,
+    DeviceKind.WEIGHT_SCALE: 0x032,
+}
 
 
 async def test_report_with_measurement_notifications_off_fails_0x81(air: VirtualAir) -> None:
@@ -132,16 +161,14 @@ async def test_every_model_says_its_appearance_and_a_system_id_of_its_own(
     for i, key in enumerate(sorted(MODELS)):
         address = f"F3:00:00:00:00:{i:02X}"
         device = make_device(air, key, f"SERIAL{i:04d}", address)
-        await device.power_on()  # type: ignore[attr-defined]
+        await device.power_on()
         async with BleakClient(address, backend=client_cls) as client:
             appearance = int.from_bytes(await client.read_gatt_char(APPEARANCE), "little")
             system_id = bytes(await client.read_gatt_char(SYSTEM_ID))
         seen[key] = (appearance, system_id)
     for key, (appearance, system_id) in seen.items():
         model = get_model(key)
-        # Assigned Numbers 2.6: category 0x010 glucose meter, 0x00E blood pressure
-        category = 0x010 if model.kind is DeviceKind.GLUCOSE_METER else 0x00E
-        assert appearance >> 6 == category, key
+        assert appearance >> 6 == CATEGORY[model.kind], key
         assert appearance == model.appearance
         assert len(system_id) == 8 and system_id != bytes(8)
         assert int.from_bytes(system_id[5:], "little") == model.oui  # OUI in the top 24 bits
