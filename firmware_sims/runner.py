@@ -16,7 +16,9 @@ from datetime import datetime, timedelta
 from devices.codecs import Meal
 from firmware_sims.air import Air
 from firmware_sims.bp_cuff import BloodPressureCuff
+from firmware_sims.cgm_sensor import ContinuousGlucoseMonitor
 from firmware_sims.glucose_meter import GlucoseMeter
+from firmware_sims.models import DeviceKind
 from firmware_sims.physiology_bp import BloodPressureSample
 from firmware_sims.physiology_glucose import GlucoseSample
 from firmware_sims.scenario import Scenario
@@ -30,7 +32,7 @@ MEALS = {
     "bedtime": Meal.BEDTIME,
     "casual": Meal.CASUAL,
 }
-SimDevice = GlucoseMeter | BloodPressureCuff
+SimDevice = GlucoseMeter | BloodPressureCuff | ContinuousGlucoseMonitor
 
 
 @dataclass
@@ -60,7 +62,7 @@ class ScenarioRun:
         self._loop_time = loop.time
         self._t0 = loop.time()
         s = self.scenario
-        for spec in s.devices:
+        for index, spec in enumerate(s.devices):
             kwargs = {
                 "serial": spec.serial,
                 "address": spec.address,
@@ -71,7 +73,9 @@ class ScenarioRun:
                 "advertising_interval_ms": self.advertising_interval_ms,
             }
             device: SimDevice
-            if spec.glucose is not None:
+            if spec.model.kind is DeviceKind.CGM:
+                device = cgm_for(s, index, self.air)
+            elif spec.glucose is not None:
                 device = GlucoseMeter(self.air, spec.model, **kwargs)  # type: ignore[arg-type]
             else:
                 device = BloodPressureCuff(self.air, spec.model, **kwargs)  # type: ignore[arg-type]
@@ -99,7 +103,10 @@ class ScenarioRun:
         return self.readings_made
 
     async def make(self, index: int, sample: GlucoseSample | BloodPressureSample) -> None:
-        """Make one planned reading on device `index`."""
+        """Make one planned reading on device `index` (CGMs record up to its time as well)."""
+        for cgm in self.devices:
+            if isinstance(cgm, ContinuousGlucoseMonitor):
+                cgm.advance_to(sample.at_utc)
         device = self.devices[index]
         if isinstance(device, GlucoseMeter) and isinstance(sample, GlucoseSample):
             device.take_reading(
@@ -117,3 +124,20 @@ class ScenarioRun:
                 irregular_pulse=sample.irregular_pulse,
             )
         self.readings_made += 1
+
+
+def cgm_for(scenario: Scenario, index: int, air: Air) -> ContinuousGlucoseMonitor:
+    """The scenario's CGM `index`: its sensor session starts with the scenario."""
+    spec = scenario.devices[index]
+    return ContinuousGlucoseMonitor(
+        air,
+        spec.model,
+        serial=spec.serial,
+        address=spec.address,
+        session_start_utc=scenario.start_utc,
+        utc_offset_min=scenario.utc_offset_min,
+        glucose=spec.glucose,
+        seed=scenario.seed * 1000 + index,
+        faults=spec.faults,
+        passkey=spec.passkey,
+    )

@@ -113,6 +113,8 @@ class Scenario:
             "days": self.days,
             "utc_offset_min": self.utc_offset_min,
         }
+        if spec.model.kind is DeviceKind.CGM:
+            return []  # a CGM records its own trace every few minutes (`cgm_sensor`)
         if spec.glucose is not None:
             return plan_glucose(spec.glucose, **kwargs)  # type: ignore[arg-type]
         assert spec.blood_pressure is not None
@@ -184,10 +186,12 @@ def _device(table: Any, index: int) -> DeviceSpec:
         raise ScenarioError(f"{where}passkey", "must be an integer 0..999999")
     faults = Faults.from_mapping(table.get("faults", {}), where=f"{where}faults")
     glucose = bp = None
-    if model.kind is DeviceKind.GLUCOSE_METER:
+    if model.kind in (DeviceKind.GLUCOSE_METER, DeviceKind.CGM):
         if "blood_pressure" in table:
-            raise ScenarioError(f"{where}blood_pressure", "a glucose meter takes [glucose]")
+            raise ScenarioError(f"{where}blood_pressure", "a glucose device takes [glucose]")
         glucose = _params(GlucoseParams, table.get("glucose", {}), f"{where}glucose")
+    elif model.kind is not DeviceKind.BP_CUFF:
+        raise ScenarioError(f"{where}model", f"{model.kind.value} devices are not in scenarios yet")
     else:
         if "glucose" in table:
             raise ScenarioError(f"{where}glucose", "a cuff takes [blood_pressure]")

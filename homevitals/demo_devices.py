@@ -15,13 +15,15 @@ from datetime import UTC, datetime, timedelta
 
 from firmware_sims.air import VirtualAir
 from firmware_sims.bp_cuff import BloodPressureCuff
+from firmware_sims.cgm_sensor import ContinuousGlucoseMonitor
 from firmware_sims.glucose_meter import GlucoseMeter
+from firmware_sims.models import DeviceKind
 from firmware_sims.physiology_bp import BloodPressureSample
 from firmware_sims.physiology_glucose import GlucoseSample
-from firmware_sims.runner import MEALS
+from firmware_sims.runner import MEALS, cgm_for
 from firmware_sims.scenario import Scenario
 
-SimDevice = GlucoseMeter | BloodPressureCuff
+SimDevice = GlucoseMeter | BloodPressureCuff | ContinuousGlucoseMonitor
 # The care plan the shipped scenarios are written against (tests/alerts/engine/test_scenarios.py):
 # the traditional 135/85 home threshold on `bp.home_aha_ama_2020`, and the patient's UTC offset
 # for the protocols that pick morning and evening readings.
@@ -98,7 +100,7 @@ class Home:
     @staticmethod
     def held_by(device: SimDevice) -> int:
         """Records in one device's memory."""
-        if isinstance(device, GlucoseMeter):
+        if isinstance(device, GlucoseMeter | ContinuousGlucoseMonitor):
             return len(device.racp.records)
         return len(device.memory)
 
@@ -125,7 +127,11 @@ async def build_home(scenario: Scenario, air: VirtualAir) -> Home:
             "faults": spec.faults,
             "passkey": spec.passkey,
         }
-        if spec.glucose is not None:
+        if spec.model.kind is DeviceKind.CGM:
+            cgm = cgm_for(scenario, index, air)
+            cgm.advance_to(scenario.start_utc + timedelta(days=scenario.days))
+            devices.append(cgm)
+        elif spec.glucose is not None:
             meter = GlucoseMeter(air, spec.model, **common)  # type: ignore[arg-type]
             for sample in scenario.plan(index):
                 assert isinstance(sample, GlucoseSample)

@@ -4,7 +4,9 @@ Table-driven: `VIEWS` lists, per reading kind, the Observations a reading become
 pressure reading is a panel (LOINC 85354-9, components 8480-6 and 8462-4 in ``mm[Hg]``, mean
 8478-0 when sent) and, when the cuff sent a pulse, a heart-rate Observation (8867-4, ``/min``)
 derived from it; a glucose reading is LOINC 14743-9 (capillary blood glucose by meter) in
-``mmol/L``. A new kind (a wearable's SpO2, ...) is one more `ObservationView` in the table.
+``mmol/L``. Wearable kinds (SpO2, body temperature, body weight, CGM glucose) take their codes
+from `devices.observation_codes` (LOINC 59408-5/2708-6, 8310-5, 29463-7, the CGM IG's
+105272-9), one `ObservationView` each; a heart-rate summary is the mean of its minute.
 
 Every Observation carries: the reading id as identifier, the device (``Observation.device``)
 and the gateway (PHD gateway extension), ``effectiveDateTime`` = the clock-corrected
@@ -25,6 +27,7 @@ from typing import Final
 from api.fhir import codes
 from api.fhir.codes import LOINC, MDC, UCUM, Coding, concept
 from api.fhir.ids import gateway_device_id, to_fhir_id
+from devices import observation_codes as oc
 from devices.reading import Kind, Reading, Value
 from devices.special import Special
 
@@ -99,6 +102,45 @@ _GLUCOSE_CODES: Final = (
     _mdc("160196", "MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD"),
 )
 
+CGM_READING_PROFILE: Final = (
+    "http://hl7.org/fhir/uv/cgm/StructureDefinition/cgm-sensor-reading-moles-per-volume"
+)
+
+
+def _codings(codes_: tuple[oc.Code, ...]) -> tuple[Coding, ...]:
+    return tuple(Coding(c.system, c.code, c.display) for c in codes_)
+
+
+def _wearable_view(
+    kind: Kind, value: oc.ValueCoding, unit: str, category: Coding, suffix: str = ""
+) -> ObservationView:
+    codings = _codings(value.codes)
+    profiles = (value.profile, codes.PHD_NUMERIC) if value.profile else (CGM_READING_PROFILE,)
+    return ObservationView(
+        kind=kind,
+        suffix=suffix,
+        codings=codings,
+        category=category,
+        profiles=profiles,
+        value=Measure(value.value, codings, value.ucum, unit),
+        requires=value.value if suffix else None,
+        derived_from_suffix="" if suffix else None,
+    )
+
+
+_SPO2, _SPO2_PULSE = oc.KIND_CODINGS[Kind.SPO2]
+WEARABLE_VIEWS: Final[tuple[ObservationView, ...]] = (
+    _wearable_view(Kind.SPO2, _SPO2, "%", codes.VITAL_SIGNS),
+    _wearable_view(Kind.SPO2, _SPO2_PULSE, "beats/minute", codes.VITAL_SIGNS, suffix="hr"),
+    _wearable_view(
+        Kind.BODY_TEMPERATURE, oc.KIND_CODINGS[Kind.BODY_TEMPERATURE][0], "C", codes.VITAL_SIGNS
+    ),
+    _wearable_view(Kind.BODY_WEIGHT, oc.KIND_CODINGS[Kind.BODY_WEIGHT][0], "kg", codes.VITAL_SIGNS),
+    _wearable_view(
+        Kind.CGM_GLUCOSE, oc.KIND_CODINGS[Kind.CGM_GLUCOSE][0], "mmol/L", codes.LABORATORY
+    ),
+)
+
 VIEWS: Final[tuple[ObservationView, ...]] = (
     ObservationView(
         kind=Kind.BLOOD_PRESSURE,
@@ -138,6 +180,7 @@ VIEWS: Final[tuple[ObservationView, ...]] = (
         profiles=(codes.PHD_NUMERIC,),
         value=Measure("glucose_mmol_l", _GLUCOSE_CODES, "mmol/L", "mmol/L"),
     ),
+    *WEARABLE_VIEWS,
 )
 
 _SPECIAL_ABSENT: Final[Mapping[Special, tuple[str, str]]] = {
