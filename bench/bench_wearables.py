@@ -1,6 +1,8 @@
 """A hub with ten wearables at their real rates, plus meters and cuffs: CPU, memory, MQTT.
 
-    python -m bench.bench_wearables [--window 240] [--patients 5]
+    python -m bench.bench_wearables [--window 240] [--patients 5] [--quick] [--no-write]
+
+`--quick`: a 70 s steady window (about two minutes in all).
 
 Per patient: a heart-rate strap notifying once a second (the hub summarizes each minute) and a
 CGM recording every 5 minutes (the hub back-fills over the RACP every sync interval, here 60 s);
@@ -13,12 +15,11 @@ Reported: CPU % of this process (devices and hub together: an upper bound for th
 RSS, MQTT reading messages per minute during the steady window (after pairing and back-fill),
 payload bytes per reading per kind, and bytes per day per patient at the devices' real cadence
 (1,440 heart-rate summaries, 288 CGM readings, and the meters' and cuffs' few readings a day).
-Results are appended to bench/RESULTS.md with the machine and load.
+Results are appended to bench/RESULTS.md with the machine and load (`bench.common`).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import resource
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from bench.bench_gateway import _machine
+from bench import common
 from devices.wire import decode_batch, gateway_id_from_topic
 from firmware_sims.air import VirtualAir
 from firmware_sims.cgm_sensor import ContinuousGlucoseMonitor
@@ -42,7 +43,6 @@ from tests.gateway.ingest_peer import IngestPeer
 from tests.gateway.sims import PASSKEY, hub, make_cuff, make_meter, utcnow
 from tests.support.servers import MosquittoServer
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 # Readings a day at each device's real cadence (meters: 4 fingersticks, cuffs: 2 x 2 readings).
 PER_DAY = {"heart_rate": 1440, "cgm_glucose": 288, "glucose": 4, "blood_pressure": 4}
 
@@ -179,13 +179,15 @@ async def _rounds(
         await asyncio.sleep(2.0)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and append the results to bench/RESULTS.md."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser("bench_wearables", __doc__)
     parser.add_argument("--window", type=float, default=240.0, help="steady window (s)")
     parser.add_argument("--patients", type=int, default=5, help="a strap and a CGM each")
-    args, _ = parser.parse_known_args()
-    load = os.getloadavg()
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.window = 70.0
+    load_start = common.load_1min()
     with tempfile.TemporaryDirectory() as tmp:
         broker = MosquittoServer(Path(tmp) / "mosquitto")
         broker.start()
@@ -193,13 +195,15 @@ def main() -> None:
             result = asyncio.run(_run(args.window, args.patients, Path(tmp) / "hub", broker))
         finally:
             broker.stop()
-    print(result)
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    sizes = ", ".join(f"{k} {v:.0f} B" for k, v in sorted(result["bytes_per_reading"].items()))  # type: ignore[attr-defined]
+    sizes = ", ".join(
+        f"{k} {v:.0f} B"
+        for k, v in sorted(result["bytes_per_reading"].items())  # type: ignore[attr-defined]
+    )
     lines = [
-        f"\n## wearables: one hub, {2 * args.patients} wearables + 2 meters + 2 cuffs ({stamp})\n",
-        f"Machine: {_machine()}; load average at the start {load[0]:.1f}. Devices and hub in one "
-        "process on the fast virtual air, real Mosquitto, a receipting MQTT peer.\n",
+        f"\n## wearables: one hub, {2 * args.patients} wearables + 2 meters + 2 cuffs "
+        f"({common.stamp()})\n",
+        f"Machine: {common.machine(load_start)}. Devices and hub in one process on the fast "
+        "virtual air, real Mosquitto, a receipting MQTT peer.\n",
         "| measure | value |",
         "|---|---|",
         f"| steady window | {result['wall_s']:.0f} s |",
@@ -211,8 +215,7 @@ def main() -> None:
         f"| bytes per day per patient (strap + CGM at real cadence, share of meters and cuffs) "
         f"| {result['bytes_per_day_patient'] / 1024:.0f} KiB |",
     ]
-    with RESULTS.open("a") as out:
-        out.write("\n".join(lines) + "\n")
+    common.write("\n".join(lines) + "\n", args)
 
 
 if __name__ == "__main__":
