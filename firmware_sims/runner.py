@@ -134,7 +134,7 @@ def cgm_for(scenario: Scenario, index: int, air: Air) -> ContinuousGlucoseMonito
         spec.model,
         serial=spec.serial,
         address=spec.address,
-        session_start_utc=scenario.start_utc,
+        session_start_utc=scenario.start_utc + timedelta(days=spec.sensor_start_day),
         utc_offset_min=scenario.utc_offset_min,
         glucose=spec.glucose,
         seed=scenario.seed * 1000 + index,

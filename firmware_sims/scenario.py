@@ -20,6 +20,10 @@ A scenario is a TOML file (the shipped ones are in `firmware_sims/scenarios/`, l
     diabetes_type = "t1"
     [devices.faults]                   # faults.Faults fields
     disconnect_after_records = 3
+    [[devices]]
+    model = "cgm-like"                 # a CGM takes [devices.glucose] too: it records its own
+    serial = "CGMS0001"                # trace every 5 min (none planned here), its sensor
+    sensor_start_day = 5               # session starting on this day (default 0)
     [[expected_alerts]]
     rule = "glucose.hypo_l2"           # rule ids the rules engine uses
     min_count = 1
@@ -85,6 +89,7 @@ class DeviceSpec:
     faults: Faults
     glucose: GlucoseParams | None = None
     blood_pressure: BloodPressureParams | None = None
+    sensor_start_day: int = 0  # a CGM's sensor session starts on this day of the scenario
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +181,7 @@ def _device(table: Any, index: int) -> DeviceSpec:
     if not isinstance(table, dict):
         raise ScenarioError(f"devices[{index}]", "must be a table")
     unknown = set(table) - {"model", "serial", "address", "passkey", "faults", "glucose",
-                            "blood_pressure"}  # fmt: skip
+                            "blood_pressure", "sensor_start_day"}  # fmt: skip
     if unknown:
         raise ScenarioError(f"{where}{sorted(unknown)[0]}", "unknown key")
     model = get_model(_require(table, "model", str, where), where=f"{where}model")
@@ -196,10 +201,18 @@ def _device(table: Any, index: int) -> DeviceSpec:
         if "glucose" in table:
             raise ScenarioError(f"{where}glucose", "a cuff takes [blood_pressure]")
         bp = _params(BloodPressureParams, table.get("blood_pressure", {}), f"{where}blood_pressure")
+    start_day = table.get("sensor_start_day", 0)
+    if (
+        isinstance(start_day, bool)
+        or not isinstance(start_day, int)
+        or start_day < 0
+        or (start_day and model.kind is not DeviceKind.CGM)
+    ):
+        raise ScenarioError(f"{where}sensor_start_day", "a day number >= 0, for a CGM only")
     address = table.get("address", address_for(serial))
     if not isinstance(address, str) or len(address.split(":")) != 6:
         raise ScenarioError(f"{where}address", "must look like C1:02:03:04:05:06")
-    return DeviceSpec(model, serial, address.upper(), passkey, faults, glucose, bp)
+    return DeviceSpec(model, serial, address.upper(), passkey, faults, glucose, bp, start_day)
 
 
 def parse_scenario(text: str, *, source: str = "<scenario>") -> Scenario:

@@ -48,6 +48,14 @@ def test_minimal_scenario_gets_defaults_and_a_random_static_address() -> None:
     assert scenario.expected_alerts == ()
 
 
+def test_a_cgm_in_a_scenario_records_its_own_trace() -> None:
+    text = MINIMAL.replace('"contour-like"', '"cgm-like"') + "sensor_start_day = 1\n"
+    scenario = parse_scenario(text)
+    [device] = scenario.devices
+    assert device.glucose is not None and device.sensor_start_day == 1
+    assert scenario.plan(0) == []  # no fingersticks: the CGM samples every 5 minutes
+
+
 @pytest.mark.parametrize(
     ("edit", "field"),
     [
@@ -69,6 +77,8 @@ def test_minimal_scenario_gets_defaults_and_a_random_static_address() -> None:
         (lambda t: "surprise = 1\n" + t, "surprise"),
         (lambda t: t + "surprise = 1\n", "devices[0].surprise"),
         (lambda t: t.replace("days = 2", "days = 2\ndays = 3"), "<toml>"),
+        (lambda t: t + "sensor_start_day = 1\n", "devices[0].sensor_start_day"),  # a meter
+        (lambda t: t.replace('"contour-like"', '"polar-like"'), "devices[0].model"),
     ],
 )
 def test_invalid_scenarios_name_the_offending_key(edit: object, field: str) -> None:
