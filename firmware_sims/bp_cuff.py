@@ -33,8 +33,8 @@ from firmware_sims.clocked import ClockedPeripheral, Now, utc_now
 from firmware_sims.device_clock import DeviceClock
 from firmware_sims.errors import FirmwareSimsError
 from firmware_sims.faults import Faults
-from firmware_sims.models import DeviceModel, passkey_of, system_id_for
-from firmware_sims.peripheral import READABLE, Identity, Security, read_only
+from firmware_sims.models import DeviceModel
+from firmware_sims.peripheral import READABLE, model_settings, read_only
 
 logger = logging.getLogger(__name__)
 
@@ -87,16 +87,8 @@ class BloodPressureCuff(ClockedPeripheral):
         self.transfer_done = asyncio.Event()
         super().__init__(
             air,
-            local_name=f"{model.name_prefix}{serial[-4:]}",
             address=address,
-            identity=Identity(
-                model.manufacturer, model.model, serial, system_id=system_id_for(model, serial)
-            ),
-            security=Security(model.security),
-            passkey=passkey_of(model, passkey),
-            appearance=model.appearance,
-            link_timing=model.link_timing,
-            bonded_host_only=model.bonded_host_only,
+            **model_settings(model, serial, passkey, name_digits=4),
             advertising_interval_ms=advertising_interval_ms,
         )
         self.refuse_pairing = self.faults.refuse_pairing

@@ -25,24 +25,24 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bumble.att import ATT_Error, AttributeValue
+from bumble.att import AttributeValue
 from bumble.device import Connection
 from bumble.gatt import Characteristic, Service
 
 from devices.codecs import CgmFeature, CgmMeasurement, CgmSessionStartTime, SFloat
 from devices.codecs.cgm_feature import E2E_CRC_SUPPORTED
 from devices.codecs.cgm_measurement import FLAG_STATUS
-from devices.codecs.racp import FilterType, OpCode
+from devices.codecs.racp import FilterType
 from firmware_sims.air import Air
 from firmware_sims.faults import Faults
-from firmware_sims.glucose_meter import (
-    CCCD_IMPROPERLY_CONFIGURED,
-    INDICATE,
+from firmware_sims.models import DeviceModel
+from firmware_sims.peripheral import (
     NOTIFY,
-    PROCEDURE_ALREADY_IN_PROGRESS,
+    READABLE,
+    SimulatedPeripheral,
+    model_settings,
+    read_only,
 )
-from firmware_sims.models import DeviceModel, passkey_of, system_id_for
-from firmware_sims.peripheral import READABLE, Identity, Security, SimulatedPeripheral, read_only
 from firmware_sims.physiology_glucose import GlucoseModel, GlucoseParams
 from firmware_sims.racp_server import RacpAction, RacpServer
 
@@ -113,17 +113,9 @@ class ContinuousGlucoseMonitor(SimulatedPeripheral):
         self.records_sent = 0
         super().__init__(
             air,
-            local_name=f"{model.name_prefix}{serial[-6:]}",
             address=address,
-            identity=Identity(
-                model.manufacturer, model.model, serial, system_id=system_id_for(model, serial)
-            ),
-            security=Security(model.security),
-            passkey=passkey_of(model, passkey),
-            bonded_host_only=model.bonded_host_only,
+            **model_settings(model, serial, passkey, name_digits=6),
             advertising_interval_ms=advertising_interval_ms,
-            appearance=model.appearance,
-            link_timing=model.link_timing,
         )
         self.refuse_pairing = self.faults.refuse_pairing
 
@@ -202,17 +194,17 @@ class ContinuousGlucoseMonitor(SimulatedPeripheral):
     # RACP ---------------------------------------------------------------------------------
 
     def _on_racp_write(self, connection: Connection, value: bytes) -> None:
-        server = self.device.gatt_server
-        if not server.read_cccd(connection, self.racp_char)[0] & INDICATE:
-            raise ATT_Error(error_code=CCCD_IMPROPERLY_CONFIGURED)
-        if self.procedure is not None and not self.procedure.done():
-            if bytes(value) == b"\x03\x00":
-                self._abort.set()
-                return
-            raise ATT_Error(error_code=PROCEDURE_ALREADY_IN_PROGRESS)
-        reports = bytes(value[:1]) == bytes([OpCode.REPORT_STORED_RECORDS])
-        if reports and not server.read_cccd(connection, self.measurement_char)[0] & NOTIFY:
-            raise ATT_Error(error_code=CCCD_IMPROPERLY_CONFIGURED)
+        running = self.procedure is not None and not self.procedure.done()
+        if self.check_racp_write(
+            connection,
+            value,
+            racp=self.racp_char,
+            records=self.measurement_char,
+            records_bit=NOTIFY,
+            busy=running,
+        ):
+            self._abort.set()
+            return
         action = self.racp.on_write(bytes(value))
         self._abort.clear()
         self.procedure = asyncio.get_running_loop().create_task(self._run(connection, action))

@@ -19,7 +19,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Literal
 
-from bumble.att import ATT_Error, AttributeValue
+from bumble.att import AttributeValue
 from bumble.device import Connection
 from bumble.gatt import Characteristic, Service
 
@@ -33,29 +33,23 @@ from devices.codecs import (
     Meal,
     SFloat,
 )
-from devices.codecs.racp import FilterType, OpCode, Operator
+from devices.codecs.racp import FilterType, Operator
 from devices.units import MG_DL_PER_MMOL_L
 from firmware_sims.air import Air
 from firmware_sims.clocked import ClockedPeripheral, Now, utc_now
 from firmware_sims.device_clock import DeviceClock
 from firmware_sims.faults import Faults, next_sequence
-from firmware_sims.models import DeviceModel, passkey_of, system_id_for
+from firmware_sims.models import DeviceModel
 from firmware_sims.peripheral import (
+    NOTIFY,
     READABLE,
-    Identity,
-    Security,
+    model_settings,
     read_only,
 )
 from firmware_sims.racp_server import ALL_FILTERS, GlucoseRecord, RacpAction, RacpServer
 
 logger = logging.getLogger(__name__)
 
-# GLS 1.0.1 section 1.6: Attribute Protocol Application Error codes of the Glucose Service.
-PROCEDURE_ALREADY_IN_PROGRESS = 0x80
-CCCD_IMPROPERLY_CONFIGURED = 0x81
-ABORT = b"\x03\x00"
-NOTIFY = 0x01
-INDICATE = 0x02
 FEATURES = (
     GlucoseFeatureBits.LOW_BATTERY_DETECTION
     | GlucoseFeatureBits.SENSOR_STRIP_INSERTION_ERROR_DETECTION
@@ -116,16 +110,8 @@ class GlucoseMeter(ClockedPeripheral):
         self.notifications_sent = 0
         super().__init__(
             air,
-            local_name=f"{model.name_prefix}{serial[-6:]}",
             address=address,
-            identity=Identity(
-                model.manufacturer, model.model, serial, system_id=system_id_for(model, serial)
-            ),
-            security=Security(model.security),
-            passkey=passkey_of(model, passkey),
-            appearance=model.appearance,
-            link_timing=model.link_timing,
-            bonded_host_only=model.bonded_host_only,
+            **model_settings(model, serial, passkey, name_digits=6),
             advertising_interval_ms=advertising_interval_ms,
         )
         self.refuse_pairing = self.faults.refuse_pairing
@@ -235,20 +221,19 @@ class GlucoseMeter(ClockedPeripheral):
     # RACP ---------------------------------------------------------------------------------
 
     def _on_racp_write(self, connection: Connection, value: bytes) -> None:
-        server = self.device.gatt_server
         self._inject_racp_faults(connection)
-        if not server.read_cccd(connection, self.racp_char)[0] & INDICATE:
-            raise ATT_Error(error_code=CCCD_IMPROPERLY_CONFIGURED)
-        if self.procedure is not None and not self.procedure.done():
-            if bytes(value) == ABORT:
-                self._abort = True
-                self._abort_requested.set()
-                return
-            raise ATT_Error(error_code=PROCEDURE_ALREADY_IN_PROGRESS)
-        reports = bytes(value[:1]) == bytes([OpCode.REPORT_STORED_RECORDS])
-        if reports and not server.read_cccd(connection, self.measurement_char)[0] & NOTIFY:
-            # The records would go nowhere: refuse rather than look like an empty meter.
-            raise ATT_Error(error_code=CCCD_IMPROPERLY_CONFIGURED)
+        running = self.procedure is not None and not self.procedure.done()
+        if self.check_racp_write(
+            connection,
+            value,
+            racp=self.racp_char,
+            records=self.measurement_char,
+            records_bit=NOTIFY,
+            busy=running,
+        ):
+            self._abort = True
+            self._abort_requested.set()
+            return
         action = self.racp.on_write(bytes(value))
         self._abort = False
         self.procedure = asyncio.get_running_loop().create_task(self._run(connection, action))

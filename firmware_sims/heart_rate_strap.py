@@ -19,12 +19,11 @@ from bumble.gatt import Characteristic, Service
 from devices.codecs import HeartRateMeasurement
 from firmware_sims.air import Air
 from firmware_sims.faults import Faults
-from firmware_sims.models import DeviceModel, passkey_of, system_id_for
+from firmware_sims.models import DeviceModel
 from firmware_sims.peripheral import (
     READABLE,
-    Identity,
-    Security,
     SimulatedPeripheral,
+    model_settings,
     read_only,
 )
 from firmware_sims.physiology_hr import HeartRateModel, HeartRateParams
@@ -64,17 +63,9 @@ class HeartRateStrap(SimulatedPeripheral):
         self._dropped = False
         super().__init__(
             air,
-            local_name=f"{model.name_prefix}{serial[-5:]}",
             address=address,
-            identity=Identity(
-                model.manufacturer, model.model, serial, system_id=system_id_for(model, serial)
-            ),
-            security=Security(model.security),
-            passkey=passkey_of(model, passkey),
-            bonded_host_only=model.bonded_host_only,
+            **model_settings(model, serial, passkey, name_digits=5),
             advertising_interval_ms=advertising_interval_ms,
-            appearance=model.appearance,
-            link_timing=model.link_timing,
         )
         self.refuse_pairing = self.faults.refuse_pairing
 

@@ -26,6 +26,7 @@ class Appearance(IntEnum):
     EAR_THERMOMETER = 0x0301  # category 0x00C, subcategory 0x01
     GENERIC_WEIGHT_SCALE = 0x0C80  # category 0x032
     CONTINUOUS_GLUCOSE_MONITOR = 0x0D00  # category 0x034
+    FINGERTIP_PULSE_OXIMETER = 0x0C41  # category 0x031, subcategory 0x01
 
 
 # RACP operators (GLS 1.0.1 3.4.1, Operator values 1-6) a model supports.
@@ -44,6 +45,7 @@ class DeviceKind(StrEnum):
     CGM = "cgm"
     THERMOMETER = "thermometer"
     WEIGHT_SCALE = "weight_scale"
+    PULSE_OXIMETER = "pulse_oximeter"
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +266,21 @@ MODELS: dict[str, DeviceModel] = {
             source=(
                 "WSS 1.0: Weight Measurement 0x2A9D indicated (0.005 kg resolution, time stamp); "
                 "stored readings indicated to a bonded host on connect"
+            ),
+        ),
+        DeviceModel(
+            key="oximeter-like",
+            kind=DeviceKind.PULSE_OXIMETER,
+            manufacturer="homevitals",
+            model="PLXS fingertip oximeter (simulated)",
+            name_prefix="Oxi",
+            security="just_works",
+            appearance=Appearance.FINGERTIP_PULSE_OXIMETER,
+            oui=0x00B2E5,
+            link_timing=WEARABLE_TIMING,
+            source=(
+                "PLXS 1.0: PLX Continuous Measurement notified once a second, spot-checks "
+                "indicated and stored, RACP with the 'all records' operator only"
             ),
         ),
     )

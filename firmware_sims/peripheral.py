@@ -17,6 +17,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypedDict
 
 from bumble import hci, pairing
 from bumble.att import ATT_Error, Attribute, AttributeValue, AttributeValueV2, ErrorCode
@@ -26,11 +27,19 @@ from bumble.gatt import GATT_APPEARANCE_CHARACTERISTIC, Characteristic, Descript
 from bumble_bleak.advertising import build_advertising
 from firmware_sims.air import Air
 from firmware_sims.errors import FirmwareSimsError
+from firmware_sims.models import DeviceModel, passkey_of, system_id_for
 from firmware_sims.radio_timing import METER_TIMING, LinkTiming
 
 logger = logging.getLogger(__name__)
 
 CCCD_UUID = "2902"
+# GLS 1.0.1 section 1.6 (and CGMS, PLXS alike): Attribute Protocol Application Error codes.
+PROCEDURE_ALREADY_IN_PROGRESS = 0x80
+CCCD_IMPROPERLY_CONFIGURED = 0x81
+NOTIFY = 0x01
+INDICATE = 0x02
+ABORT = b"\x03\x00"
+REPORT_STORED_RECORDS = 0x01
 READABLE = Attribute.Permissions.READABLE
 WRITEABLE = Attribute.Permissions.WRITEABLE
 ENCRYPTED_WRITE = Attribute.Permissions.WRITE_REQUIRES_ENCRYPTION
@@ -54,6 +63,37 @@ class Identity:
     firmware: str = "1.0.0"
     hardware: str = "A"
     system_id: bytes = b"\x00" * 8  # models pass `models.system_id_for` (never all zeros)
+
+
+class ModelSettings(TypedDict):
+    """What a device model fixes about its peripheral (`SimulatedPeripheral` keywords)."""
+
+    local_name: str
+    identity: Identity
+    security: Security
+    passkey: int | None
+    bonded_host_only: bool
+    appearance: int
+    link_timing: LinkTiming
+
+
+def model_settings(
+    model: DeviceModel, serial: str, passkey: int | None, *, name_digits: int
+) -> ModelSettings:
+    """The peripheral keywords of a device of `model` with this serial: advertised name (prefix
+    and the serial's last `name_digits`), DIS identity with its System ID, security, passkey
+    (`models.passkey_of`), bonding, GAP Appearance and link timing."""
+    return ModelSettings(
+        local_name=f"{model.name_prefix}{serial[-name_digits:]}",
+        identity=Identity(
+            model.manufacturer, model.model, serial, system_id=system_id_for(model, serial)
+        ),
+        security=Security(model.security),
+        passkey=passkey_of(model, passkey),
+        bonded_host_only=model.bonded_host_only,
+        appearance=model.appearance,
+        link_timing=model.link_timing,
+    )
 
 
 class _DeviceDelegate(pairing.PairingDelegate):
@@ -171,6 +211,36 @@ class SimulatedPeripheral:
         )
         characteristic.descriptors = [cccd]
         return characteristic
+
+    def check_racp_write(
+        self,
+        connection: Connection,
+        value: bytes,
+        *,
+        racp: Characteristic[bytes],
+        records: Characteristic[bytes],
+        records_bit: int,
+        busy: bool,
+    ) -> bool:
+        """The RACP checks every record-keeping profile shares (GLS 1.0.1 1.6 and 3.4.2):
+        indications off on the RACP -> 0x81; a procedure running -> only Abort passes (returns
+        True), anything else 0x80; "report stored records" while `records` is not configured
+        for `records_bit` (notify or indicate) -> 0x81, rather than look like an empty memory.
+
+        Raises:
+            ATT_Error: 0x80 or 0x81 as above.
+        """
+        server = self.device.gatt_server
+        if not server.read_cccd(connection, racp)[0] & INDICATE:
+            raise ATT_Error(error_code=CCCD_IMPROPERLY_CONFIGURED)
+        if busy:
+            if bytes(value) == ABORT:
+                return True
+            raise ATT_Error(error_code=PROCEDURE_ALREADY_IN_PROGRESS)
+        reports = bytes(value[:1]) == bytes([REPORT_STORED_RECORDS])
+        if reports and not server.read_cccd(connection, records)[0] & records_bit:
+            raise ATT_Error(error_code=CCCD_IMPROPERLY_CONFIGURED)
+        return False
 
     def protected_write(self) -> Attribute.Permissions:
         """Write permission of a control point that needs a bonded link."""

@@ -26,8 +26,8 @@ from firmware_sims.air import Air
 from firmware_sims.clocked import ClockedPeripheral, Now, utc_now
 from firmware_sims.device_clock import DeviceClock
 from firmware_sims.faults import Faults
-from firmware_sims.models import DeviceModel, passkey_of, system_id_for
-from firmware_sims.peripheral import READABLE, Identity, Security, read_only, u16
+from firmware_sims.models import DeviceModel
+from firmware_sims.peripheral import READABLE, model_settings, read_only, u16
 
 logger = logging.getLogger(__name__)
 
@@ -71,16 +71,8 @@ class _Indicating(ClockedPeripheral):
         self._transfer: asyncio.Task[None] | None = None
         super().__init__(
             air,
-            local_name=f"{model.name_prefix}{serial[-4:]}",
             address=address,
-            identity=Identity(
-                model.manufacturer, model.model, serial, system_id=system_id_for(model, serial)
-            ),
-            security=Security(model.security),
-            passkey=passkey_of(model, passkey),
-            bonded_host_only=model.bonded_host_only,
-            appearance=model.appearance,
-            link_timing=model.link_timing,
+            **model_settings(model, serial, passkey, name_digits=4),
         )
         self.refuse_pairing = self.faults.refuse_pairing
 

@@ -41,6 +41,7 @@ SERVICE_KINDS = {
     gatt.CGM_SERVICE: "cgm_glucose",
     gatt.HEALTH_THERMOMETER_SERVICE: "body_temperature",
     gatt.WEIGHT_SCALE_SERVICE: "body_weight",
+    gatt.PULSE_OXIMETER_SERVICE: "spo2",
 }
 HEALTH_SERVICES = tuple(SERVICE_KINDS)
 

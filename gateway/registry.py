@@ -27,6 +27,7 @@ KINDS: Final = (
     "cgm_glucose",
     "body_temperature",
     "body_weight",
+    "spo2",
 )
 
 

@@ -32,6 +32,7 @@ from devices.sessions import (
     GlucoseSession,
     HeartRateSession,
     Outcome,
+    PulseOximeterSession,
     RecordsReady,
     SamplesReady,
     SessionEnded,
@@ -60,8 +61,9 @@ SESSIONS: dict[str, type[BaseSession]] = {
     "cgm_glucose": CgmSession,
     "body_temperature": ThermometerSession,
     "body_weight": WeightScaleSession,
+    "spo2": PulseOximeterSession,
 }
-STREAM_KINDS = frozenset({"heart_rate"})  # sessions that last as long as the link
+STREAM_KINDS = frozenset({"heart_rate", "spo2"})  # sessions that last as long as the link
 # Devices that keep records: synced every `meter_interval_s`.
 RECORD_KINDS = frozenset({"glucose", "cgm_glucose"})
 OUTBOX_FULL = "outbox_full"

@@ -43,6 +43,7 @@ from devices.sessions.events import (
 from devices.sessions.gatt import GattInventory
 from devices.sessions.glucose import GlucoseSession
 from devices.sessions.heart_rate import HeartRateSession
+from devices.sessions.pulse_oximeter import PulseOximeterSession
 from devices.sessions.vitals import ThermometerSession, WeightScaleSession
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "Output",
     "Pair",
     "PairDone",
+    "PulseOximeterSession",
     "QuarantinedPacket",
     "Read",
     "ReadDone",

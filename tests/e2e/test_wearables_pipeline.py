@@ -1,5 +1,6 @@
-"""Wearables end to end: a heart-rate strap (stream, a dropout, per-minute summaries), a CGM
-(RACP back-fill), a thermometer and a scale on the virtual air -> the hub -> Mosquitto -> the
+"""Wearables end to end: a heart-rate strap and a pulse oximeter (streams, a dropout each,
+per-minute summaries; the oximeter's stored spot-checks over the RACP), a CGM (RACP back-fill),
+a thermometer and a scale on the virtual air -> the hub -> Mosquitto -> the
 real ingest -> PostgreSQL and the VictoriaMetrics mirror: every reading stored once, every
 numeric value in the time series, every reading retired from the hub's outbox by its receipt."""
 
@@ -20,10 +21,11 @@ from firmware_sims.cgm_sensor import ContinuousGlucoseMonitor
 from firmware_sims.faults import Faults
 from firmware_sims.heart_rate_strap import HeartRateStrap
 from firmware_sims.models import get_model
+from firmware_sims.pulse_oximeter import PulseOximeter
 from firmware_sims.vitals_devices import Thermometer, WeightScale
 from gateway.delivery import publish_loop, receipt_loop
 from gateway.publisher import MqttConfig, Publisher
-from tests.gateway.sims import hub
+from tests.gateway.sims import ShiftedClock, hub
 from tests.ingest.support import (
     IngestProcess,
     check_delivery,
@@ -33,14 +35,6 @@ from tests.ingest.support import (
     vm_samples,
 )
 from tests.support.servers import MosquittoServer, VictoriaMetricsServer
-
-
-class ShiftedClock:
-    def __init__(self) -> None:
-        self.shift = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.shift
 
 
 @pytest.fixture
@@ -86,7 +80,13 @@ async def test_wearables_reach_the_record_store_and_the_time_series(
     for day in range(3):
         thermometer.take(37.0 + day * 0.7, at=now - timedelta(days=3 - day))
         scale.weigh(82.0 + day, at=now - timedelta(days=3 - day))
-    for device in (strap, cgm, thermometer, scale):
+    oximeter = PulseOximeter(
+        air, get_model("oximeter-like"), serial=f"O{tag}", address="F8:00:00:00:01:01",
+        period_s=0.1, faults=Faults(disconnect_after_records=30),
+    )  # fmt: skip
+    oximeter.spot_check(96.0, 70.0, at=now - timedelta(hours=5))
+    devices = (strap, oximeter, cgm, thermometer, scale)
+    for device in devices:
         await device.power_on()
     clock = ShiftedClock()
     tasks: list[asyncio.Task[None]] = []
@@ -101,12 +101,14 @@ async def test_wearables_reach_the_record_store_and_the_time_series(
                     ),
                     asyncio.create_task(receipt_loop(h.outbox, publisher, clock)),
                 ]
-                for device in (strap, cgm, thermometer, scale):
+                for device in devices:
                     result = await h.gateway.pair(device.address, patient, scan_s=0.4)
                     assert result.outcome == "complete", (device.address, result.detail)
                 await h.gateway.sync_round(0.4)  # starts the strap's stream
-                [stream] = h.gateway.streams.values()
-                assert (await asyncio.wait_for(stream, 15)).outcome == "disconnected"
+                streams = list(h.gateway.streams.values())
+                assert len(streams) == 2
+                for stream in streams:  # each drops its link after 30 notifications
+                    assert (await asyncio.wait_for(stream, 15)).outcome == "disconnected"
                 clock.shift = timedelta(minutes=2)  # close the minutes streamed so far
                 assert await h.gateway.summarize_streams() >= 1
                 async with asyncio.timeout(60):
@@ -121,6 +123,7 @@ async def test_wearables_reach_the_record_store_and_the_time_series(
         kinds = {r.kind for r in readings}
         assert kinds == {
             Kind.HEART_RATE,
+            Kind.SPO2,
             Kind.CGM_GLUCOSE,
             Kind.BODY_TEMPERATURE,
             Kind.BODY_WEIGHT,

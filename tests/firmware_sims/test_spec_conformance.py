@@ -19,6 +19,7 @@ from firmware_sims.glucose_meter import GlucoseMeter
 from firmware_sims.heart_rate_strap import HeartRateStrap
 from firmware_sims.models import MODELS, DeviceKind, get_model
 from firmware_sims.peripheral import SimulatedPeripheral
+from firmware_sims.pulse_oximeter import PulseOximeter
 from firmware_sims.vitals_devices import Thermometer, WeightScale
 from tests.firmware_sims.test_glucose_meter import (
     ADDRESS,
@@ -52,6 +53,8 @@ def make_device(air: VirtualAir, key: str, serial: str, address: str) -> Simulat
             return Thermometer(air, model, serial=serial, address=address)
         case DeviceKind.WEIGHT_SCALE:
             return WeightScale(air, model, serial=serial, address=address)
+        case DeviceKind.PULSE_OXIMETER:
+            return PulseOximeter(air, model, serial=serial, address=address)
     raise AssertionError(model.kind)
 
 
@@ -63,6 +66,7 @@ CATEGORY = {
     DeviceKind.CGM: 0x034,
     DeviceKind.THERMOMETER: 0x00C,
     DeviceKind.WEIGHT_SCALE: 0x032,
+    DeviceKind.PULSE_OXIMETER: 0x031,
 }
 
 

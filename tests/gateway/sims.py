@@ -28,6 +28,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class ShiftedClock:
+    """Real time plus a shift a test moves forward (to close stream minutes without waiting)."""
+
+    def __init__(self) -> None:
+        self.shift = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.shift
+
+
 def make_meter(
     air: VirtualAir,
     *,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,17 +18,7 @@ from firmware_sims.faults import Faults
 from firmware_sims.heart_rate_strap import HeartRateStrap
 from firmware_sims.models import get_model
 from firmware_sims.physiology_hr import HeartRateParams
-from tests.gateway.sims import hub
-
-
-class ShiftedClock:
-    """Real time plus a shift the test moves forward (to close minutes without waiting)."""
-
-    def __init__(self) -> None:
-        self.shift = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.shift
+from tests.gateway.sims import ShiftedClock, hub
 
 
 @pytest.fixture
