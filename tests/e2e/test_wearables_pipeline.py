@@ -59,7 +59,7 @@ async def test_wearables_reach_the_record_store_and_the_time_series(
         f"g{tag}",
         client_id,
         tsdb_url=victoria_metrics.url,
-        tsdb_token="test-token",
+        tsdb_token="test-token-0123456789abcdef",
     )
     ingest = IngestProcess(tmp_path, "ingest", env)
     await asyncio.to_thread(ingest.start)
