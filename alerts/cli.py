@@ -23,13 +23,19 @@ import typer
 from alerts.delivery.migrations import migrate as migrate_delivery
 from alerts.delivery.outbox import enqueue_events
 from alerts.engine.batch import replay_store
+from alerts.engine.care_plan import CarePlan, CarePlanError, load_care_plan
 from alerts.engine.csv_source import read_csv
+from alerts.engine.episodes import DEFAULT_UPDATE_INTERVAL_S
 from alerts.engine.errors import EngineError, ReadingInputError
 from alerts.engine.offline import open_alerts_at
 from alerts.engine.runner import run_forever
 from alerts.rules.errors import RulesError
 from ingest.errors import StoreError as IngestStoreError
 from ingest.startup import wait_for_database
+
+CARE_PLAN_HELP = (
+    'JSON {patient_id: {"timezone": IANA name, "conditions": [codes], rule_id: {param: value}}}.'
+)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Rules engine and alerts.")
 
@@ -49,17 +55,11 @@ def _moment(text: str, option: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _overrides(path: Path | None) -> dict[str, dict[str, dict[str, float]]]:
-    if path is None:
-        return {}
+def _care_plan(path: Path | None) -> CarePlan:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        return load_care_plan(path)
+    except CarePlanError as exc:
         raise typer.BadParameter(str(exc), param_hint="--care-plan") from exc
-    if not isinstance(data, dict):
-        raise typer.BadParameter("must be {patient_id: {rule_id: {param: value}}}",
-                                 param_hint="--care-plan")  # fmt: skip
-    return data
 
 
 @app.command()
@@ -73,23 +73,26 @@ def evaluate(  # noqa: PLR0917 (typer options)
     ] = None,
     output_format: Annotated[str, typer.Option("--format", help="json (JSON lines).")] = "json",
     step_min: Annotated[float, typer.Option(help="Replay step in minutes.")] = 60.0,
-    care_plan: Annotated[
-        Path | None, typer.Option(help="JSON {patient_id: {rule_id: {param: value}}}.")
-    ] = None,
+    care_plan: Annotated[Path | None, typer.Option(help=CARE_PLAN_HELP)] = None,
 ) -> None:
     """Report the alerts open at --now for a CSV file, or replay the store since --since."""
     if output_format != "json":
         raise typer.BadParameter("only json is supported", param_hint="--format")
-    plan = _overrides(care_plan)
+    plan = _care_plan(care_plan)
     try:
         if input_csv is not None:
             at = _moment(now, "--now") if now else datetime.now(UTC)
             cols = read_csv(input_csv)
-            rows = open_alerts_at(cols, int(at.timestamp()), overrides=plan)
+            rows = open_alerts_at(
+                cols, int(at.timestamp()), overrides=plan.overrides, profiles=plan.profiles
+            )
         elif since is not None and db is not None:
             start = _moment(since, "--since")
             end = _moment(now, "--now") if now else datetime.now(UTC)
-            rows = replay_store(db, start, end, step_s=int(step_min * 60), overrides=plan)
+            rows = replay_store(
+                db, start, end, step_s=int(step_min * 60), overrides=plan.overrides,
+                profiles=plan.profiles,
+            )  # fmt: skip
         else:
             raise typer.BadParameter("give --input FILE, or --db URL with --since TIME")
     except ReadingInputError as exc:
@@ -123,9 +126,7 @@ def run(  # noqa: PLR0917 (typer options)
     deliver: Annotated[
         bool, typer.Option(help="Hand events to webhook delivery's outbox (same transaction).")
     ] = True,
-    care_plan: Annotated[
-        Path | None, typer.Option(help="JSON {patient_id: {rule_id: {param: value}}}.")
-    ] = None,
+    care_plan: Annotated[Path | None, typer.Option(help=CARE_PLAN_HELP)] = None,
     scale_out: Annotated[
         bool,
         typer.Option(
@@ -133,26 +134,39 @@ def run(  # noqa: PLR0917 (typer options)
         ),
     ] = False,
     lease_s: Annotated[float, typer.Option(help="Lease period with --scale-out.")] = 10.0,
+    update_interval_min: Annotated[
+        float,
+        typer.Option(help="Push at most one 'worsened' alert.updated per alert this often."),
+    ] = DEFAULT_UPDATE_INTERVAL_S / 60,
 ) -> None:
     """Evaluate continuously from the record store's cursor (Ctrl-C or SIGTERM to stop).
 
     On PostgreSQL the engine is woken by each committed batch of readings (LISTEN/NOTIFY) and
-    --interval-s is only its fallback poll; on SQLite it polls every --interval-s. Events are
-    kept in the engine's `alert_events` table and, with --deliver, written to webhook
-    delivery's outbox in the same transaction. With --scale-out, run as many workers as
-    wanted: each patient is evaluated by exactly one of them, and a worker that dies has its
-    patients taken over once its leases (--lease-s) expire.
+    --interval-s is only its fallback poll; on SQLite it polls every --interval-s. Every
+    revision is kept in the record (`alert_history`); events are pushed (kept in
+    `alert_events` and, with --deliver, written to webhook delivery's outbox in the same
+    transaction) when an alert opens, resolves, rises in priority, or materially worsens (at
+    most once per --update-interval-min). With --scale-out, run as many workers as wanted:
+    each patient is evaluated by exactly one of them, and a worker that dies has its patients
+    taken over once its leases (--lease-s) expire.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    plan = _overrides(care_plan)
+    plan = _care_plan(care_plan)
+    if update_interval_min < 0:
+        raise typer.BadParameter("must be >= 0", param_hint="--update-interval-min")
     signal.signal(signal.SIGTERM, _stop)
     try:
         wait_for_database(db, "alerts engine")
         if deliver:
             migrate_delivery(db)
         sink = enqueue_events if deliver else None
-        run_forever(db, interval_s=interval_s, once=once, overrides=plan, sink=sink,
-                    scale_out=scale_out, lease_s=lease_s)  # fmt: skip
+        # The composition root picks where time zones and conditions come from (the patient
+        # record, with the care plan's values as explicit overrides: `run_forever`).
+        run_forever(
+            db, interval_s=interval_s, once=once, overrides=plan.overrides, sink=sink,
+            scale_out=scale_out, lease_s=lease_s, patients=plan.patients(),
+            update_interval_s=int(update_interval_min * 60),
+        )  # fmt: skip
     except (EngineError, IngestStoreError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc

@@ -30,10 +30,10 @@ import sqlalchemy as sa
 from alerts.delivery.migrations import migrate as migrate_delivery
 from alerts.delivery.outbox import enqueue_events
 from alerts.engine import store
+from alerts.engine.care_plan import EMPTY, CarePlan, CarePlanError, load_care_plan
 from alerts.engine.errors import StoreError
 from alerts.engine.runner import Runner
 from alerts.errors import AlertsError
-from alerts.rules.catalog import Overrides
 from ingest import schema
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def _reading_times(engine: sa.Engine) -> list[datetime]:
     return [t if t.tzinfo else t.replace(tzinfo=UTC) for t in rows]
 
 
-def catch_up(url: str, overrides: Overrides, step: timedelta, now: datetime) -> int:
+def catch_up(url: str, plan: CarePlan, step: timedelta, now: datetime) -> int:
     """Evaluate the store's readings at every step time up to `now`, delivering the events.
 
     Returns the number of events committed.
@@ -78,7 +78,11 @@ def catch_up(url: str, overrides: Overrides, step: timedelta, now: datetime) -> 
     migrate_delivery(url)
     engine = store.make_engine(url)
     try:
-        runner = Runner(engine, sink=enqueue_events, overrides=overrides)
+        patients = plan.patients()
+        runner = Runner(
+            engine, sink=enqueue_events, overrides=plan.overrides,
+            patients_for=lambda _conn: patients,
+        )  # fmt: skip
         committed = 0
         for moment in step_times(_reading_times(engine), now, step):
             try:
@@ -109,18 +113,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--step-min", type=float, default=60.0, help="clock step in minutes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    overrides: Overrides = {}
-    if args.care_plan is not None:
-        try:
-            overrides = json.loads(args.care_plan.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            print(f"--care-plan: {exc}", file=sys.stderr)
-            return 2
+    plan = EMPTY
+    try:
+        plan = load_care_plan(args.care_plan)
+    except CarePlanError as exc:
+        print(f"--care-plan: {exc}", file=sys.stderr)
+        return 2
     if args.step_min <= 0:
         print("--step-min: must be > 0", file=sys.stderr)
         return 2
     try:
-        count = catch_up(args.db, overrides, timedelta(minutes=args.step_min), datetime.now(UTC))
+        count = catch_up(args.db, plan, timedelta(minutes=args.step_min), datetime.now(UTC))
     except AlertsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

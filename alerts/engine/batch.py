@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import SQLAlchemyError
 
 from alerts.engine.errors import StoreError
+from alerts.engine.evaluate import Profiles
 from alerts.engine.replay import replay
 from alerts.engine.store import make_engine
 from alerts.engine.store_source import readings_between
@@ -25,6 +26,7 @@ def replay_store(
     step_s: int = 3600,
     lookback_d: float = 35.0,
     overrides: Overrides | None = None,
+    profiles: Profiles | None = None,
 ) -> list[dict[str, object]]:
     """Every episode the rules would have opened between `since` and `until`.
 
@@ -42,5 +44,5 @@ def replay_store(
         engine.dispose()
     return replay(
         cols, int(since.timestamp()), int(until.timestamp()), step_s=step_s,
-        lookback_d=lookback_d, overrides=overrides,
+        lookback_d=lookback_d, overrides=overrides, profiles=profiles,
     )  # fmt: skip

@@ -1,19 +1,25 @@
 """Readings from a CSV file, for offline evaluation by clinicians and data people.
 
 Columns (header required, order free): `patient_id,kind,measured_at,glucose_mmol_l,
-systolic_mmhg,diastolic_mmhg,pulse_per_min,meal,flags`, optionally `reading_id`. `kind` is
+systolic_mmhg,diastolic_mmhg,pulse_per_min,meal,flags`, optionally `reading_id`, `received_at`
+(when the reading reached the record; default `measured_at`) and `device_id`. `kind` is
 `glucose`, `blood_pressure` or `ketone` (kept, never evaluated as glucose); empty cells where a
 column does not apply; `flags` is a `;`-separated list (`control_solution`, `symptoms`,
 `body_movement`, ...). A glucose cell may hold a meter special: `HI`/`+INF`, `LO`/`-INF`,
-`NaN`, `NRes`. Any bad cell raises `ReadingInputError` naming its line and column.
+`NaN`, `NRes`. Times need a UTC offset: a numeric one (`+08:00`) is also the reading's local
+offset for protocol windows, `Z` says UTC only. The file is UTF-8, with or without a
+byte-order mark (spreadsheet exports). A reading counts once: a repeated `reading_id` keeps its
+first line (as the record store does), identical rows are merged by `build_columns`. Any bad
+cell raises `ReadingInputError` naming its physical line and column, with long values shortened.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Final
@@ -21,13 +27,21 @@ from typing import Final
 import numpy as np
 
 from alerts.engine.errors import ReadingInputError
-from alerts.rules.columns import KindCode, MealCode, ReadingColumns, SpecialCode, build_columns
+from alerts.rules.columns import (
+    NO_OFFSET,
+    KindCode,
+    MealCode,
+    ReadingColumns,
+    SpecialCode,
+    build_columns,
+)
 
 COLUMNS: Final = (
     "patient_id", "kind", "measured_at", "glucose_mmol_l", "systolic_mmhg", "diastolic_mmhg",
     "pulse_per_min", "meal", "flags",
 )  # fmt: skip
-OPTIONAL_COLUMNS: Final = ("reading_id",)
+OPTIONAL_COLUMNS: Final = ("reading_id", "received_at", "device_id")
+SHOWN_CHARS: Final = 40  # a cell longer than this is shortened in error messages
 KINDS: Final = {
     "glucose": KindCode.GLUCOSE,
     "blood_pressure": KindCode.BLOOD_PRESSURE,
@@ -50,7 +64,8 @@ SPECIALS: Final = {
     "nres": SpecialCode.INVALID,
     "reserved": SpecialCode.INVALID,
 }
-# Flags that make a cuff reading unfit for averaging protocols (docs/clinical-rules.md section 4).
+# Cuff measurement-status flags (Bluetooth Blood Pressure Service) that make a reading unfit for
+# averaging protocols (docs/clinical-rules.md section 4).
 BP_QUALITY_FLAGS: Final = frozenset(
     {"body_movement", "cuff_fit_loose", "cuff_too_loose", "improper_position"}
 )
@@ -64,50 +79,86 @@ _ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 _FLAG: Final = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 
 
+def shown(text: str) -> str:
+    """`text` for an error message: quoted, and shortened when long."""
+    if len(text) <= SHOWN_CHARS:
+        return repr(text)
+    return f"{text[:SHOWN_CHARS]!r}... ({len(text):,} characters)"
+
+
+def _column(name: str) -> str:
+    return name if len(name) <= SHOWN_CHARS and name.isprintable() else shown(name)
+
+
 def read_csv(path: Path) -> ReadingColumns:
     """Read and validate a readings CSV file.
 
     Raises:
-        ReadingInputError: a missing or unknown column, or a bad cell (line and column named).
-        OSError: the file cannot be read.
+        ReadingInputError: the file is missing or unreadable (line 0), a byte is not UTF-8
+            (its line), a missing or unknown column, or a bad cell (line and column named).
     """
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        try:
-            return parse_rows(reader)
-        except UnicodeDecodeError as exc:
-            raise ReadingInputError(reader.line_num + 1, "(file)", "not UTF-8 text") from exc
-        except csv.Error as exc:
-            raise ReadingInputError(reader.line_num, "(row)", f"not CSV: {exc}") from exc
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ReadingInputError(0, "(file)", "no such file") from None
+    except IsADirectoryError:
+        raise ReadingInputError(0, "(file)", "is a directory, not a file") from None
+    except OSError as exc:
+        raise ReadingInputError(0, "(file)", f"cannot be read: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        byte = data[exc.start : exc.start + 1].hex()
+        raise ReadingInputError(line, "(file)", f"byte 0x{byte} is not UTF-8 text") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return parse_rows(_numbered(reader))
+    except csv.Error as exc:
+        raise ReadingInputError(reader.line_num, "(row)", f"not CSV: {exc}") from exc
 
 
-def parse_rows(rows: Iterable[list[str]]) -> ReadingColumns:
-    """Validate CSV rows (the first is the header) into columns.
+def _numbered(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
+    """Rows with the physical line each starts on (a quoted cell may span lines)."""
+    start = 1
+    for row in reader:
+        yield start, row
+        start = reader.line_num + 1  # type: ignore[attr-defined]
+
+
+def parse_rows(rows: Iterable[tuple[int, list[str]]]) -> ReadingColumns:
+    """Validate (line number, CSV row) pairs, the first the header, into columns.
 
     Raises:
         ReadingInputError: see `read_csv`.
     """
     it = iter(rows)
-    header = next(it, None)
-    if header is None:
+    first = next(it, None)
+    if first is None:
         raise ReadingInputError(1, "(header)", "the file is empty, a header row is required")
+    header_line, header = first
     names = [h.strip() for h in header]
     for name in names:
         if names.count(name) > 1:
-            raise ReadingInputError(1, name, "column appears twice")
+            raise ReadingInputError(header_line, _column(name), "column appears twice")
         if name not in COLUMNS and name not in OPTIONAL_COLUMNS:
-            raise ReadingInputError(1, name, "unknown column")
+            raise ReadingInputError(header_line, _column(name), "unknown column")
     for name in COLUMNS:
         if name not in names:
-            raise ReadingInputError(1, name, "missing column")
-    cols: dict[str, list[object]] = {k: [] for k in (*COLUMNS, "special", "line", "ref")}
-    for line, raw in enumerate(it, start=2):
+            raise ReadingInputError(header_line, name, "missing column")
+    cols: dict[str, list[object]] = {k: [] for k in (*COLUMNS, *_EXTRA)}
+    first_line: dict[str, int] = {}
+    for line, raw in it:
         if not raw or all(not c.strip() for c in raw):
             continue
         if len(raw) != len(names):
             raise ReadingInputError(line, "(row)", f"{len(raw)} cells, header has {len(names)}")
         cell = dict(zip(names, (c.strip() for c in raw), strict=True))
-        _parse_row(line, cell, cols)
+        ref = cell.get("reading_id") or f"line-{line}"
+        _parse_row(line, cell, cols, ref)
+        if first_line.setdefault(ref, line) != line:  # the same reading sent again
+            for values in cols.values():
+                values.pop()
     flags = cols["flags"]
     return build_columns(
         [str(v) for v in cols["patient_id"]],
@@ -124,17 +175,33 @@ def parse_rows(rows: Iterable[list[str]]) -> ReadingColumns:
         symptoms=np.array([("symptoms" in f) for f in flags], dtype=bool),  # type: ignore[operator]
         reading_ref=[str(r) for r in cols["ref"]],
         cursor=np.array(cols["line"], dtype=np.int64),
+        received_at_s=np.array(cols["received"], dtype=np.int64),
+        utc_offset_min=np.array(cols["offset"], dtype=np.int16),
+        device_ref=[str(d) for d in cols["device"]],
     )
 
 
-def _parse_row(line: int, cell: dict[str, str], cols: dict[str, list[object]]) -> None:
+_EXTRA: Final = ("special", "line", "ref", "received", "offset", "device")
+
+
+def _parse_row(line: int, cell: dict[str, str], cols: dict[str, list[object]], ref: str) -> None:
     pid = cell["patient_id"]
     if not _ID.match(pid):
-        raise ReadingInputError(line, "patient_id", f"{pid!r} is not a patient id")
+        raise ReadingInputError(line, "patient_id", f"{shown(pid)} is not a patient id")
     kind = KINDS.get(cell["kind"])
     if kind is None:
-        raise ReadingInputError(line, "kind", f"{cell['kind']!r} is not one of {sorted(KINDS)}")
-    measured = _time(line, cell["measured_at"])
+        raise ReadingInputError(
+            line, "kind", f"{shown(cell['kind'])} is not one of {sorted(KINDS)}"
+        )
+    measured, offset = _time(line, "measured_at", cell["measured_at"])
+    received = measured
+    if cell.get("received_at"):
+        received, _ = _time(line, "received_at", cell["received_at"])
+    device = cell.get("device_id", "")
+    if device and not _ID.match(device):
+        raise ReadingInputError(line, "device_id", f"{shown(device)} is not a device id")
+    if len(ref) > 64:
+        raise ReadingInputError(line, "reading_id", f"{shown(ref)} is longer than 64 characters")
     glucose, special = _glucose(line, cell["glucose_mmol_l"], kind)
     sys_ = _number(line, "systolic_mmhg", cell["systolic_mmhg"])
     dia = _number(line, "diastolic_mmhg", cell["diastolic_mmhg"])
@@ -147,28 +214,36 @@ def _parse_row(line: int, cell: dict[str, str], cols: dict[str, list[object]]) -
         raise ReadingInputError(line, "systolic_mmhg", "pressures only on blood_pressure rows")
     meal = MEALS.get(cell["meal"])
     if meal is None:
-        raise ReadingInputError(line, "meal", f"{cell['meal']!r} is not one of {sorted(MEALS)}")
+        raise ReadingInputError(
+            line, "meal", f"{shown(cell['meal'])} is not one of {sorted(MEALS)}"
+        )
     flags = frozenset(f.strip() for f in cell["flags"].split(";") if f.strip())
     for flag in flags:
         if not _FLAG.match(flag):
-            raise ReadingInputError(line, "flags", f"{flag!r} is not a snake_case flag")
-    ref = cell.get("reading_id") or f"line-{line}"
-    items = (pid, kind, measured, glucose, sys_, dia, pulse, meal, flags, special, line, ref)
-    for key, item in zip((*COLUMNS, "special", "line", "ref"), items, strict=True):
+            raise ReadingInputError(line, "flags", f"{shown(flag)} is not a snake_case flag")
+    items = (
+        pid, kind, measured, glucose, sys_, dia, pulse, meal, flags, special, line, ref,
+        received, offset, device,
+    )  # fmt: skip
+    for key, item in zip((*COLUMNS, *_EXTRA), items, strict=True):
         cols[key].append(item)
 
 
-def _time(line: int, text: str) -> int:
+def _time(line: int, column: str, text: str) -> tuple[int, int]:
+    """Seconds since the epoch, and the local offset in minutes (NO_OFFSET for `Z`)."""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ReadingInputError(line, "measured_at", f"{text!r} is not ISO 8601") from None
-    if moment.tzinfo is None:
-        raise ReadingInputError(line, "measured_at", f"{text!r} has no UTC offset")
+        raise ReadingInputError(line, column, f"{shown(text)} is not ISO 8601") from None
+    offset = moment.utcoffset()
+    if offset is None:
+        raise ReadingInputError(line, column, f"{shown(text)} has no UTC offset")
     seconds = int(moment.timestamp())
     if not 946_684_800 <= seconds < 946_684_800 + (1 << 32):
-        raise ReadingInputError(line, "measured_at", f"{text!r} is before 2000 or after 2136")
-    return seconds
+        raise ReadingInputError(line, column, f"{shown(text)} is before 2000 or after 2136")
+    if text.rstrip().upper().endswith("Z"):
+        return seconds, NO_OFFSET
+    return seconds, int(offset.total_seconds() // 60)
 
 
 def _number(line: int, column: str, text: str) -> float:
@@ -177,10 +252,10 @@ def _number(line: int, column: str, text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ReadingInputError(line, column, f"{text!r} is not a number") from None
+        raise ReadingInputError(line, column, f"{shown(text)} is not a number") from None
     lo, hi = RANGES[column]
     if not lo <= value <= hi:  # also rejects nan/inf spelled as numbers
-        raise ReadingInputError(line, column, f"{text} is outside {lo:g}..{hi:g}")
+        raise ReadingInputError(line, column, f"{shown(text)} is outside {lo:g}..{hi:g}")
     return value
 
 

@@ -10,10 +10,11 @@ class EngineError(AlertsError):
 
 
 class ReadingInputError(EngineError, ValueError):
-    """A row of a reading file is unusable; names the line (1 = header) and the column."""
+    """A reading file or a row of it is unusable; names the line (1 = header; 0 = the file as a
+    whole) and the column."""
 
     def __init__(self, line: int, column: str, reason: str) -> None:
-        super().__init__(f"line {line}, column {column}: {reason}")
+        super().__init__(reason if line == 0 else f"line {line}, column {column}: {reason}")
         self.line = line
         self.column = column
         self.reason = reason

@@ -1,22 +1,39 @@
 """Evaluate every rule for every patient of a columnar window at `now` (pure: no I/O, no clock).
 
-`evaluate_all` runs the kernels of `alerts.rules` (one whole-array pass per rule, no loop over
-patients); `evidence_for` turns one patient's result into the evidence a clinician reads: the
-rule version, the thresholds used, the statistics and the reading ids behind them.
+`evaluate_all` flags implausible readings (`alerts.rules.plausibility`, limits from the
+`quality.implausible` parameters) and runs the kernels of `alerts.rules` (one whole-array pass
+per rule and subject, no loop over patients) with the patients' time zones and care-plan
+conditions (`PatientProfile`); `evidence_for` turns one patient's result into the evidence a
+clinician reads: the rule version, the thresholds used, the statistics and the reading ids
+(with their devices, and for a late finding the measured and received times) behind them.
+
+Per-reading rules have two subjects: "" (live) and "late" (`alerts.rules.late`). To add a rule,
+add it to the catalog and its kernel (or kernels, one per subject) to `KERNELS`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import tzinfo
 from functools import partial
 
 import numpy as np
 
-from alerts.rules import adherence, bp, glucose, trends
-from alerts.rules.catalog import RULES, Overrides, Rule, resolve_params
+from alerts.rules import adherence, bp, glucose, plausibility, trends
+from alerts.rules.catalog import (
+    RULES,
+    RULES_BY_ID,
+    Overrides,
+    Rule,
+    condition_targets,
+    resolve_params,
+)
 from alerts.rules.columns import KindCode, ReadingColumns
+from alerts.rules.context import Context
+from alerts.rules.late import SUBJECT as LATE
+from alerts.rules.localtime import LocalClock
 from alerts.rules.result import BoolArray, IntArray, RuleResult
 from alerts.rules.segments import Status
 
@@ -25,16 +42,21 @@ Kernel = Callable[..., RuleResult]
 RuleKey = tuple[str, str]
 MAX_EVIDENCE_READINGS = 200
 
+
+def _live_and_late(kernel: Kernel) -> tuple[tuple[str, Kernel], ...]:
+    return (("", kernel), (LATE, partial(kernel, late=True)))
+
+
 KERNELS: Mapping[str, tuple[tuple[str, Kernel], ...]] = {
-    "glucose.hypo_l2": (("", glucose.per_reading),),
-    "glucose.hypo_l1": (("", glucose.per_reading),),
-    "glucose.hyper": (("", glucose.per_reading),),
+    "glucose.hypo_l2": _live_and_late(glucose.per_reading),
+    "glucose.hypo_l1": _live_and_late(glucose.per_reading),
+    "glucose.hyper": _live_and_late(glucose.per_reading),
     "glucose.tir_14d": (("", glucose.windows),),
     "glucose.tbr_14d": (("", glucose.windows),),
     "glucose.cv_14d": (("", glucose.windows),),
     "glucose.fasting_mean_7d": (("", glucose.windows),),
-    "bp.crisis": (("", bp.crisis),),
-    "bp.hypotension": (("", bp.hypotension),),
+    "bp.crisis": _live_and_late(bp.crisis),
+    "bp.hypotension": _live_and_late(bp.hypotension),
     "bp.home_esh_7d": (("", bp.home_protocol),),
     "bp.home_aha_ama_2020": (("", bp.home_protocol),),
     "bp.home_china_2019": (("", bp.home_protocol),),
@@ -45,10 +67,28 @@ KERNELS: Mapping[str, tuple[tuple[str, Kernel], ...]] = {
         for kind, subject in adherence.SUBJECTS.items()
         if kind in (KindCode.GLUCOSE, KindCode.BLOOD_PRESSURE)
     ),
+    plausibility.RULE_ID: tuple(
+        (subject, partial(plausibility.implausible_finding, kind=kind))
+        for kind, subject in plausibility.SUBJECTS.items()
+    ),
 }
 PER_READING_RULES = frozenset(
     {"glucose.hypo_l2", "glucose.hypo_l1", "glucose.hyper", "bp.crisis", "bp.hypotension"}
 )
+
+
+@dataclass(frozen=True, slots=True)
+class PatientProfile:
+    """What the rules need to know about a patient besides the readings: the IANA time zone
+    (loaded at the edge) and the target-relevant care-plan conditions
+    (`alerts.rules.conditions`)."""
+
+    timezone: tzinfo | None = None
+    conditions: frozenset[str] = field(default_factory=frozenset)
+
+
+Profiles = Mapping[str, PatientProfile]
+NO_PROFILE = PatientProfile()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,27 +112,42 @@ def evaluate_all(
     prior: PriorState,
     overrides: Overrides | None = None,
     rules: Iterable[Rule] = RULES,
+    profiles: Profiles | None = None,
+    new_rows: BoolArray | None = None,
 ) -> list[RuleResult]:
     """Evaluate `rules` for all patients of `cols` at `now_s` (seconds since the epoch, UTC).
+
+    `new_rows` marks the rows no earlier evaluation saw (None: all of them); the results'
+    rows are those of `cols` (the returned evidence masks index them).
 
     Raises:
         RuleParameterError: a care-plan override is unusable.
         KeyError: a rule has no kernel.
     """
+    profiles = profiles or {}
+    own = [profiles.get(pid, NO_PROFILE) for pid in cols.patient_ids]
+    conditions = {pid: p.conditions for pid, p in zip(cols.patient_ids, own, strict=True)}
+    quality = RULES_BY_ID[plausibility.RULE_ID]
+    limits = resolve_params(quality, cols.patient_ids, overrides or {})
+    cols = plausibility.flag_implausible(cols, limits)
+    context = Context(
+        LocalClock([p.timezone for p in own]), new_rows, tuple(p.conditions for p in own)
+    )
     results = []
     none = np.zeros(cols.n_patients, dtype=np.bool_)
     for rule in rules:
-        params = resolve_params(rule, cols.patient_ids, overrides or {})
+        params = resolve_params(rule, cols.patient_ids, overrides or {}, conditions)
         for subject, kernel in KERNELS[rule.rule_id]:
             key = (rule.rule_id, subject)
             was = prior.was_active.get(key, none)
             after = prior.anchor_row.get(key)
-            results.append(kernel(rule, cols, now_s, params, was, after_row=after))
+            results.append(kernel(rule, cols, now_s, params, was, after_row=after, context=context))
     return results
 
 
-# History a rule needs besides its window parameters (home protocols: 7 local days).
-_PROTOCOL_HISTORY_S = 8 * 86_400
+# History a rule needs besides its window parameters (home protocols: 7 local days at any
+# offset).
+_PROTOCOL_HISTORY_S = 8 * 86_400 + 14 * 3600
 
 
 def horizon_s(rules: Iterable[Rule], overrides: Overrides | None = None) -> int:
@@ -103,17 +158,19 @@ def horizon_s(rules: Iterable[Rule], overrides: Overrides | None = None) -> int:
     """
     longest = 0.0
     for rule in rules:
-        values = dict(rule.params)
+        values = {k: v for k, v in rule.params.items() if math.isfinite(v)}
         for per_rule in (overrides or {}).values():
             for name, value in per_rule.get(rule.rule_id, {}).items():
                 values[name] = max(abs(values.get(name, 0.0)), abs(float(value)))
+        max_age_s = values.get("max_age_h", 0.0) * 3600
         longest = max(
             longest,
             values.get("window_d", 0.0) * 86_400,
             values.get("lookback_d", 0.0) * 86_400,
-            values.get("max_age_h", 0.0) * 3600 + values.get("confirm_within_min", 0.0) * 60,
+            max_age_s + values.get("confirm_within_min", 0.0) * 60,
+            max_age_s + values.get("late_max_age_d", 0.0) * 86_400,
             _PROTOCOL_HISTORY_S + abs(values.get("utc_offset_min", 0.0)) * 60
-            if "utc_offset_min" in values
+            if "utc_offset_min" in rule.params
             else 0.0,
         )
     return int(longest) + 1
@@ -135,23 +192,39 @@ def evidence_rows(
 
 
 def evidence_for(
-    result: RuleResult, cols: ReadingColumns, patient: int, from_row: int = -1
+    result: RuleResult,
+    cols: ReadingColumns,
+    patient: int,
+    from_row: int = -1,
+    conditions: frozenset[str] = frozenset(),
 ) -> dict[str, object]:
     """The evidence of `result` for one patient, JSON-ready.
 
     Keys: rule_id, rule_version, subject, status, thresholds, statistics, reading_ids,
-    measured_at_s (of those readings), source.
+    measured_at_s (of those readings), device_ids (their devices, once each), source; a late
+    finding adds `late: true` and received_at_s; targets set by care-plan conditions add
+    `target_conditions` and `conditions_source`.
     """
     rows = evidence_rows(result, cols, patient, from_row)
     status = Status(int(result.status[patient])).name.lower()
-    return {
-        "rule_id": result.rule.rule_id,
-        "rule_version": result.rule.version,
+    rule = result.rule
+    out: dict[str, object] = {
+        "rule_id": rule.rule_id,
+        "rule_version": rule.version,
         "subject": result.subject,
         "status": "insufficient data" if status == "insufficient" else status,
-        "thresholds": {k: float(v[patient]) for k, v in result.params.items()},
+        "thresholds": {k: _finite(float(v[patient])) for k, v in result.params.items()},
         "statistics": {k: _finite(float(v[patient])) for k, v in result.stats.items()},
         "reading_ids": [str(r) for r in cols.reading_ref[rows]],
         "measured_at_s": [int(t) for t in cols.measured_at_s[rows]],
-        "source": result.rule.source,
+        "device_ids": sorted({str(d) for d in cols.device_ref[rows] if d}),
+        "source": rule.source,
     }
+    if result.subject == LATE:
+        out["late"] = True
+        out["received_at_s"] = [int(t) for t in cols.received_at_s[rows]]
+    targets = condition_targets(rule, conditions)
+    if targets:
+        out["target_conditions"] = targets
+        out["conditions_source"] = rule.conditions_source
+    return out

@@ -12,6 +12,10 @@ time-driven changes through (readings ageing out of a window, `adherence.no_read
 `adherence.no_readings` is only evaluated when the step has caught up with the store (fewer
 new readings than the batch limit): a pipeline that is behind must not look like a patient who
 stopped measuring.
+
+Patients' time zones and conditions come through `patients_for(conn)` (a `PatientDirectory`:
+the care plan today; the composition root picks the source). Every revision is stored; events
+are pushed per the alert-fatigue policy (`alerts.engine.episodes`, `update_interval_s`).
 """
 
 from __future__ import annotations
@@ -31,11 +35,18 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from alerts.engine import store
-from alerts.engine.episodes import OpenEpisode, candidate_alert_ids, plan_changes, prior_state
+from alerts.engine.episodes import (
+    DEFAULT_UPDATE_INTERVAL_S,
+    OpenEpisode,
+    candidate_alert_ids,
+    plan_changes,
+    prior_state,
+)
 from alerts.engine.errors import StoreError
 from alerts.engine.evaluate import evaluate_all, horizon_s
 from alerts.engine.leases import Held, LeaseKeeper, Scope, WholeStore
 from alerts.engine.partitions import PARTITIONS, partition_of, partitions_of
+from alerts.engine.patients import NO_PATIENTS, PatientDirectory
 from alerts.engine.source import ReadingSource
 from alerts.engine.store_source import StoreSource
 from alerts.engine.tiered import TieredWindow
@@ -76,6 +87,8 @@ class Runner:
     # Which patients this runner evaluates and where its cursor lives: the whole store by
     # default; a `leases.LeaseKeeper` for one of several scale-out workers.
     scope: Scope | None = None
+    patients_for: Callable[[sa.Connection], PatientDirectory] = lambda _conn: NO_PATIENTS
+    update_interval_s: int = DEFAULT_UPDATE_INTERVAL_S
     _window: TieredWindow | None = None
     _window_cursor: int = 0
     _last_full_s: int | None = None
@@ -141,13 +154,16 @@ class Runner:
                 window_now = sub.take(sub.measured_at_s <= now_s)
                 fresh = window_now.cursor > _thresholds(window_now, held)
                 prior = prior_state(window_now, episodes)
+                profiles = self.patients_for(conn).profiles(window_now.patient_ids)
                 results = evaluate_all(
-                    window_now, now_s, prior=prior, overrides=self.overrides, rules=rules
-                )
+                    window_now, now_s, prior=prior, overrides=self.overrides, rules=rules,
+                    profiles=profiles, new_rows=fresh,
+                )  # fmt: skip
                 known = store.existing_alert_ids(conn, candidate_alert_ids(results, window_now))
                 changes = plan_changes(
-                    results, window_now, episodes, new_rows=fresh, known_alert_ids=known
-                )
+                    results, window_now, episodes, new_rows=fresh, known_alert_ids=known,
+                    now_s=now_s, update_interval_s=self.update_interval_s, profiles=profiles,
+                )  # fmt: skip
                 events = store.apply_changes(
                     conn, changes, now=now, cursor=new_cursor, sink=self.sink,
                     failpoint=self.failpoint, name=self.name,
@@ -243,6 +259,8 @@ def run_forever(
     sink: store.EventSink | None = None,
     scale_out: bool = False,
     lease_s: float = 10.0,
+    patients: PatientDirectory = NO_PATIENTS,
+    update_interval_s: int = DEFAULT_UPDATE_INTERVAL_S,
 ) -> None:
     """Migrate the engine's tables, then step whenever readings commit, and at least every
     `interval_s` (immediately again while the store has more than a batch of new readings).
@@ -268,7 +286,10 @@ def run_forever(
             raise StoreError("--scale-out needs PostgreSQL (SQLite has a single writer)")
         worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         keeper = LeaseKeeper(worker_id, lease_s)
-    runner = Runner(engine, sink=sink, overrides=overrides or {}, scope=keeper)
+    runner = Runner(
+        engine, sink=sink, overrides=overrides or {}, scope=keeper,
+        patients_for=lambda _conn: patients, update_interval_s=update_interval_s,
+    )  # fmt: skip
     # LISTEN before the first step: a batch committed after a step read the store and before
     # its wait began is still announced to this connection.
     waker = open_waker(engine, [READINGS_CHANNEL]) if not once else Poller()

@@ -9,7 +9,7 @@ re-evaluates the same readings and derives the same alert ids (nothing doubled, 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from alerts.engine import tables
 from alerts.engine.episodes import Change, OpenEpisode
 from alerts.engine.errors import StoreError
-from alerts.events import AlertEvent, EventType, event_id_for
+from alerts.events import AlertEvent, EventType, Priority, event_id_for
 from ingest.errors import StoreError as IngestStoreError
 from ingest.store import make_engine as ingest_engine
 
@@ -89,16 +89,44 @@ def open_episodes(
     a = tables.alerts.c
     query = sa.select(
         a.alert_id, a.patient_id, a.rule_id, a.subject, a.revision, a.anchor_reading_id,
-        a.last_reading_id,
+        a.last_reading_id, a.priority, a.severity, a.notified_at, a.notified_priority,
+        a.notified_severity,
     ).where(a.status == "open")  # fmt: skip
     if patient_ids is None:
-        return [OpenEpisode(*row) for row in conn.execute(query)]
+        return [_episode(row) for row in conn.execute(query)]
     out: list[OpenEpisode] = []
     ids = sorted(set(patient_ids))
     for start in range(0, len(ids), 1000):
         chunk = query.where(a.patient_id.in_(ids[start : start + 1000]))
-        out += [OpenEpisode(*row) for row in conn.execute(chunk)]
+        out += [_episode(row) for row in conn.execute(chunk)]
     return out
+
+
+def _epoch_s(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # SQLite returns naive datetimes; the store holds UTC only
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def _episode(row: sa.Row[tuple[object, ...]]) -> OpenEpisode:
+    (alert_id, patient_id, rule_id, subject, revision, anchor, last, priority, severity,
+     notified_at, notified_priority, notified_severity) = row  # fmt: skip
+    return OpenEpisode(
+        str(alert_id),
+        str(patient_id),
+        str(rule_id),
+        str(subject),
+        int(revision),
+        str(anchor),
+        str(last),
+        Priority(priority),
+        None if severity is None else float(severity),
+        _epoch_s(notified_at),
+        None if notified_priority is None else Priority(notified_priority),
+        None if notified_severity is None else float(notified_severity),
+    )
 
 
 def existing_alert_ids(conn: sa.Connection, alert_ids: Iterable[str]) -> frozenset[str]:
@@ -137,7 +165,8 @@ def apply_changes(
     name: str = DEFAULT_ENGINE,
     commit_cursor: Callable[[sa.Connection], None] | None = None,
 ) -> list[AlertEvent]:
-    """Persist `changes`, their events and the cursor in the caller's transaction.
+    """Persist `changes` (every revision), the events of those to push (`Change.notify`) and
+    the cursor in the caller's transaction; the pushed events go to `sink` too.
 
     The cursor is `commit_cursor(conn)` when given (a scale-out worker's per-partition
     cursors), else engine `name`'s row in `alert_engine_cursor` set to `cursor`.
@@ -151,13 +180,22 @@ def apply_changes(
     """
     a = tables.alerts
     for ch in changes:
+        push_state = {
+            "priority": ch.priority.value,
+            "severity": ch.severity,
+            "notified_at": None
+            if ch.notified_at_s is None
+            else datetime.fromtimestamp(ch.notified_at_s, tz=UTC),
+            "notified_priority": ch.notified_priority.value if ch.notified_priority else None,
+            "notified_severity": ch.notified_severity,
+        }
         if ch.type == EventType.ALERT_OPENED:
             conn.execute(a.insert().values(
                 alert_id=ch.alert_id, patient_id=ch.patient_id, rule_id=ch.rule_id,
-                rule_version=ch.rule_version, subject=ch.subject, priority=ch.priority.value,
-                status="open", revision=ch.revision, anchor_reading_id=ch.anchor_ref,
+                rule_version=ch.rule_version, subject=ch.subject, status="open",
+                revision=ch.revision, anchor_reading_id=ch.anchor_ref,
                 last_reading_id=ch.last_ref, opened_at=now, updated_at=now,
-                evidence=dict(ch.evidence),
+                evidence=dict(ch.evidence), **push_state,
             ))  # fmt: skip
         else:
             values: dict[str, object] = {
@@ -165,17 +203,18 @@ def apply_changes(
                 "last_reading_id": ch.last_ref,
                 "updated_at": now,
                 "evidence": dict(ch.evidence),
+                **push_state,
             }
             if ch.type == EventType.ALERT_RESOLVED:
                 values.update(status="resolved", resolved_at=now)
             conn.execute(a.update().where(a.c.alert_id == ch.alert_id).values(**values))
         conn.execute(tables.alert_history.insert().values(
             alert_id=ch.alert_id, revision=ch.revision, event_type=ch.type.value, at=now,
-            evidence=dict(ch.evidence),
+            evidence=dict(ch.evidence), pushed=ch.notify,
         ))  # fmt: skip
     if failpoint is not None:
         failpoint("after_alerts")
-    events = [event_for(ch, now) for ch in changes]
+    events = [event_for(ch, now) for ch in changes if ch.notify]
     if events:
         conn.execute(tables.alert_events.insert(), [
             {"event_id": e.event_id, "type": e.type.value, "occurred_at": e.occurred_at,

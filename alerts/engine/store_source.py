@@ -5,6 +5,9 @@ status flags; the rules need both (a meter's LO is a level 2 low, movement-flagg
 readings are dropped from averaging protocols), so this adapter selects the same table through
 ingest's schema with the `values` and `status` documents, and uses the read port's cursor
 semantics: `readings.id` grows in commit order, so "after id N" never skips a row.
+
+A reading's `received_at_s` is when the record learned of it: the later of the gateway's
+`received_at` and ingest's `stored_at` (a hub that was offline for days uploads late).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ _R = schema.readings.c
 _SELECT: Final = (
     _R.id, _R.reading_id, _R.patient_id, _R.kind, _R.measured_at, _R.glucose_mmol_l,
     _R.systolic_mmhg, _R.diastolic_mmhg, _R.pulse_per_min, _R.meal, _R.control_solution,
-    sa.cast(_R.status, sa.Text), sa.cast(_R["values"], sa.Text),
+    sa.cast(_R.status, sa.Text), sa.cast(_R["values"], sa.Text), _R.received_at, _R.stored_at,
+    _R.device_id,
 )  # fmt: skip
 KIND_CODES: Final = {
     "glucose": KindCode.GLUCOSE,
@@ -76,9 +80,8 @@ def to_columns(rows: Sequence[sa.Row[tuple[object, ...]]]) -> ReadingColumns:
     """
     if not rows:
         return build_columns([], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int8))
-    (ids, refs, pids, kinds, measured, *typed, meals, control, status, values) = zip(
-        *rows, strict=True
-    )
+    (ids, refs, pids, kinds, measured, *typed, meals, control, status, values, received, stored,
+     devices) = zip(*rows, strict=True)  # fmt: skip
     pairs = zip(_NUMBERS, typed, strict=True)
     numbers = {name: np.array(col, dtype=np.float64) for name, col in pairs}
     special = np.zeros(len(rows), dtype=np.int8)
@@ -116,6 +119,11 @@ def to_columns(rows: Sequence[sa.Row[tuple[object, ...]]]) -> ReadingColumns:
         symptoms=flags[:, 1],
         reading_ref=[str(r) for r in refs],
         cursor=np.array(ids, dtype=np.int64),
+        received_at_s=np.maximum(
+            np.array([_epoch_s(m) for m in received], dtype=np.int64),
+            np.array([_epoch_s(m) for m in stored], dtype=np.int64),
+        ),
+        device_ref=[str(d) for d in devices],
     )
 
 

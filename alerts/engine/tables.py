@@ -5,8 +5,9 @@ Created by the engine's own Alembic environment (`alerts/migrations`, version ta
 
 - `alerts`: one row per episode (`alert_id` deterministic, see `alerts.engine.episodes`); at
   most one open episode per (patient, rule, subject) (partial unique index).
-- `alert_history`: every revision of every alert with its evidence (UNIQUE alert_id, revision).
-- `alert_events`: the `AlertEvent`s the engine produced (UNIQUE event_id), kept here whatever
+- `alert_history`: every revision of every alert with its evidence (UNIQUE alert_id, revision)
+  and whether its event was pushed (alert fatigue: see `alerts.engine.episodes`).
+- `alert_events`: the `AlertEvent`s the engine pushed (UNIQUE event_id), kept here whatever
   the injected delivery sink does with them.
 - `alert_engine_cursor`: the last `readings.id` the engine has evaluated, per engine name.
 - `alert_engine_leases`: scale-out (`alerts.engine.leases`): one row per patient partition,
@@ -45,6 +46,10 @@ alerts: Final = sa.Table(
     sa.Column("updated_at", UtcTime, nullable=False),
     sa.Column("resolved_at", UtcTime, nullable=True),
     sa.Column("evidence", Json, nullable=False),
+    sa.Column("severity", sa.Float(), nullable=True),
+    sa.Column("notified_at", UtcTime, nullable=True),
+    sa.Column("notified_priority", sa.String(8), nullable=True),
+    sa.Column("notified_severity", sa.Float(), nullable=True),
     sa.Index(
         "ux_alerts_one_open",
         "patient_id",
@@ -66,6 +71,7 @@ alert_history: Final = sa.Table(
     sa.Column("event_type", sa.String(32), nullable=False),
     sa.Column("at", UtcTime, nullable=False),
     sa.Column("evidence", Json, nullable=False),
+    sa.Column("pushed", sa.Boolean(), nullable=False, server_default=sa.true()),
     sa.UniqueConstraint("alert_id", "revision", name="uq_alert_history_revision"),
 )
 

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.engine.window import merge
-from alerts.rules.columns import EPOCH_BASE_S, TIME_BITS, ReadingColumns
+from alerts.rules.columns import EPOCH_BASE_S, TIME_BITS, ReadingColumns, duplicate_rows
 
 IntArray = npt.NDArray[np.int64]
 _FIELDS: Final = tuple(
@@ -107,7 +107,9 @@ class TieredWindow:
                     for name in _FIELDS
                 }
                 code = np.insert(code, at, t_code)
-        return ReadingColumns(ids, code, **out)
+        cols = ReadingColumns(ids, code, **out)
+        duplicate = duplicate_rows(cols)  # a tail row repeating a base row: one reading
+        return cols.take(~duplicate) if duplicate.any() else cols
 
     def reset(self, base: ReadingColumns) -> None:
         """Replace the window by `base` (sorted), with an empty tail."""

@@ -4,20 +4,23 @@ from the source's cursor instead of being reloaded and re-sorted for every evalu
 `merge` inserts a batch of new rows into the sorted window with one `np.insert` per column
 (positions from `np.searchsorted` on the composite (patient, time) key), so a step costs a
 linear copy of the window, not a sort. New patients get codes after the existing ones: the
-patient dictionary is in arrival order, not sorted, which nothing relies on.
+patient dictionary is in arrival order, not sorted, which nothing relies on. A new row that
+repeats a reading already in the window (or in the batch) is dropped (`duplicate_rows`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from alerts.rules.columns import EPOCH_BASE_S, TIME_BITS, ReadingColumns
+from alerts.rules.columns import (
+    ARRAY_FIELDS,
+    EPOCH_BASE_S,
+    TIME_BITS,
+    ReadingColumns,
+    duplicate_rows,
+)
 
-_COLUMNS = (
-    "measured_at_s", "kind", "glucose_mmol_l", "glucose_special", "systolic_mmhg",
-    "diastolic_mmhg", "pulse_per_min", "meal", "control_solution", "bp_flagged", "symptoms",
-    "reading_ref", "cursor",
-)  # fmt: skip
+_COLUMNS = tuple(name for name in ARRAY_FIELDS if name != "patient")
 
 
 def merge(window: ReadingColumns | None, new: ReadingColumns, *, start_s: int) -> ReadingColumns:
@@ -42,7 +45,9 @@ def merge(window: ReadingColumns | None, new: ReadingColumns, *, start_s: int) -
         name: np.insert(getattr(window, name), at, getattr(new, name)[order]) for name in _COLUMNS
     }
     patient = np.insert(window.patient, at, codes[order])
-    return _trim(ReadingColumns(tuple(ids), patient, **merged), start_s)
+    out = ReadingColumns(tuple(ids), patient, **merged)
+    duplicate = duplicate_rows(out)
+    return _trim(out.take(~duplicate) if duplicate.any() else out, start_s)
 
 
 def _trim(cols: ReadingColumns, start_s: int) -> ReadingColumns:

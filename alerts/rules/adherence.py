@@ -16,6 +16,7 @@ import numpy as np
 
 from alerts.rules.catalog import FloatArray, Rule
 from alerts.rules.columns import KindCode, ReadingColumns
+from alerts.rules.context import NO_CONTEXT, Context
 from alerts.rules.glucose import DAY_S, window_result
 from alerts.rules.result import BoolArray, IntArray, RuleResult
 from alerts.rules.segments import last_row
@@ -31,6 +32,7 @@ def no_readings(
     was_active: BoolArray,
     *,
     after_row: IntArray | None = None,
+    context: Context = NO_CONTEXT,
     kind: KindCode,
 ) -> RuleResult:
     """`adherence.no_readings` for one kind (the result's `subject` is the kind).

@@ -1,12 +1,14 @@
 """Blood-pressure rules: per-reading crisis (with its re-measure step) and hypotension, and the
 home-monitoring protocols as named, versioned rules.
 
-Sources: AHA "hypertensive crisis" (>= 180 and/or >= 120 mmHg; wait 1-2 min and re-measure),
-NHLBI (recheck after 5 min); AHA low blood pressure (< 90/60); the home protocols as collected
-in docs/clinical-rules.md section 4: `esh_7day_drop_day1` (7 days, day 1 discarded, morning and
-evening readings averaged, >= 135/85 uncontrolled), `aha_ama_2020` (7 days, all readings averaged,
-at least 3 days and 12 readings), `china_2019` (morning 06-09 and evening 18-21 readings, day 1
-discarded, >= 3 days acceptable, >= 135/85).
+Sources: AHA "hypertensive crisis" (>= 180 and/or >= 120 mmHg; wait 1-2 min and re-measure;
+with symptoms of organ damage call emergency services at once), NHLBI (recheck after 5 min);
+AHA low blood pressure (< 90/60); the home protocols: `esh_7day_drop_day1` (PMC8109940 table
+2: 7 days, day 1 discarded, morning and evening readings averaged, >= 135/85 uncontrolled, or
+130/80 with diabetes, coronary heart disease or chronic kidney disease), `aha_ama_2020` (AHA/AMA
+2020 policy statement: 7 days, all readings averaged, at least 3 days and 12 readings),
+`china_2019` (2019 Chinese HBPM guideline: morning 06-09 and evening 18-21 readings, day 1
+discarded, >= 3 days acceptable, >= 135/85). Implausible cuff readings are never evaluated.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from collections.abc import Mapping
 import numpy as np
 
 from alerts.rules.catalog import FloatArray, Rule
-from alerts.rules.columns import KindCode, ReadingColumns
+from alerts.rules.columns import NO_OFFSET, KindCode, ReadingColumns
+from alerts.rules.context import NO_CONTEXT, Context
 from alerts.rules.glucose import DAY_S, HOUR_S, reading_rule_result, window_result
+from alerts.rules.late import late_result
 from alerts.rules.result import BoolArray, IntArray, RuleResult
 from alerts.rules.segments import (
     at,
@@ -37,9 +41,10 @@ CHINA_EVENING_H = (18, 21)
 
 
 def bp_rows(cols: ReadingColumns, now_s: int) -> BoolArray:
-    """Rows that are blood-pressure results with both pressures, at or before now."""
+    """Rows that are plausible blood-pressure results with both pressures, at or before now."""
     rows: BoolArray = (
         (cols.kind == KindCode.BLOOD_PRESSURE)
+        & ~cols.implausible
         & np.isfinite(cols.systolic_mmhg)
         & np.isfinite(cols.diastolic_mmhg)
         & (cols.measured_at_s <= now_s)
@@ -47,29 +52,22 @@ def bp_rows(cols: ReadingColumns, now_s: int) -> BoolArray:
     return rows
 
 
-def crisis(
-    rule: Rule,
-    cols: ReadingColumns,
-    now_s: int,
-    params: Mapping[str, FloatArray],
-    was_active: BoolArray,
-    *,
-    after_row: IntArray | None = None,
-) -> RuleResult:
-    """`bp.crisis`: a severe reading confirmed by a re-measurement, or left unconfirmed.
+def crisis_triggers(
+    cols: ReadingColumns, now_s: int, params: Mapping[str, FloatArray], rows: BoolArray
+) -> tuple[BoolArray, BoolArray, BoolArray, BoolArray]:
+    """Over `rows` (cuff readings in time order per patient): which trigger `bp.crisis`, which
+    are severe, which confirm a severe reading, which still await their re-measurement.
 
     A severe reading (systolic >= 180 or diastolic >= 120) triggers when the next reading
     within `confirm_within_min` is severe too (confirmed), when it confirms the previous one,
-    or when no reading followed within that time (unconfirmed: a severe reading nobody
-    re-measured is not assumed fine). A non-severe re-measurement within the time clears it.
-    While the re-measure time has not passed, a lone severe reading waits (no alert yet).
+    when no reading followed within that time (unconfirmed: a severe reading nobody
+    re-measured is not assumed fine), or at once when it carries the `symptoms` flag (AHA: do
+    not wait). A non-severe re-measurement within the time clears it.
     """
-    p = cols.patient
-    t = cols.measured_at_s
-    rows = bp_rows(cols, now_s) & (t > now_s - at(params["max_age_h"], p) * HOUR_S)
+    n_rows = len(cols)
     sel = np.flatnonzero(rows)
-    ps = p[sel]
-    ts = t[sel]
+    ps = cols.patient[sel]
+    ts = cols.measured_at_s[sel]
     severe = (cols.systolic_mmhg[sel] >= params["systolic_mmhg"][ps]) | (
         cols.diastolic_mmhg[sel] >= params["diastolic_mmhg"][ps]
     )
@@ -83,32 +81,76 @@ def crisis(
     prev_severe_within = np.zeros(n, dtype=np.bool_)
     prev_severe_within[1:] = has_next[:-1] & severe[:-1]
     waited_out = now_s - ts > within_s
-    trigger_sel = severe & (
-        (has_next & next_severe) | prev_severe_within | (~has_next & waited_out)
+    confirmed_sel = severe & (prev_severe_within | (has_next & next_severe))
+    trigger_sel = confirmed_sel | (severe & ((~has_next & waited_out) | cols.symptoms[sel]))
+    out = [np.zeros(n_rows, dtype=np.bool_) for _ in range(4)]
+    out[0][sel] = trigger_sel
+    out[1][sel] = severe
+    out[2][sel] = confirmed_sel
+    out[3][sel] = severe & ~has_next & ~waited_out & ~cols.symptoms[sel]
+    return out[0], out[1], out[2], out[3]
+
+
+def _excess(cols: ReadingColumns, params: Mapping[str, FloatArray]) -> FloatArray:
+    """mmHg past the crisis threshold (the larger of systolic and diastolic), per row."""
+    p = cols.patient
+    excess: FloatArray = np.fmax(
+        cols.systolic_mmhg - at(params["systolic_mmhg"], p),
+        cols.diastolic_mmhg - at(params["diastolic_mmhg"], p),
     )
-    trigger = np.zeros(len(cols), dtype=np.bool_)
-    trigger[sel] = trigger_sel
+    return excess
+
+
+def crisis(
+    rule: Rule,
+    cols: ReadingColumns,
+    now_s: int,
+    params: Mapping[str, FloatArray],
+    was_active: BoolArray,
+    *,
+    after_row: IntArray | None = None,
+    context: Context = NO_CONTEXT,
+    late: bool = False,
+) -> RuleResult:
+    """`bp.crisis` (see `crisis_triggers`), or (`late`) its late finding.
+
+    Priority: the rule's (medium: AHA's asymptomatic "urgency", contact the clinician promptly)
+    raised to `symptoms_priority` (high: an emergency) when a triggering reading of the episode
+    carries `symptoms`. Severity: mmHg past the threshold of the worst reading.
+    """
+    p = cols.patient
+    t = cols.measured_at_s
+    if late:
+        recent = bp_rows(cols, now_s) & (
+            cols.received_at_s > now_s - at(params["max_age_h"], p) * HOUR_S
+        )
+        trigger, *_ = crisis_triggers(cols, now_s, params, recent)
+        return late_result(
+            rule, cols, now_s, params, was_active, rows=recent, trigger=trigger,
+            severity=_excess(cols, params), context=context, symptoms=cols.symptoms,
+        )  # fmt: skip
+    rows = bp_rows(cols, now_s) & (t > now_s - at(params["max_age_h"], p) * HOUR_S)
+    trigger, _severe, confirmed, pending = crisis_triggers(cols, now_s, params, rows)
     clear = (cols.systolic_mmhg < at(params["clear_systolic_mmhg"], p)) & (
         cols.diastolic_mmhg < at(params["clear_diastolic_mmhg"], p)
     )
     result = reading_rule_result(
         rule, cols, rows=rows, trigger=trigger, clear=clear, params=params,
-        was_active=was_active, after_row=after_row,
+        was_active=was_active, after_row=after_row, severity=_excess(cols, params),
+        symptoms=cols.symptoms,
     )  # fmt: skip
-    confirmed = np.zeros(len(cols), dtype=np.bool_)
-    confirmed[sel] = trigger_sel & (prev_severe_within | (has_next & next_severe))
     n_pat = cols.n_patients
     stats = dict(result.stats)
-    stats["confirmed_readings"] = per_patient_count(p, confirmed, n_pat).astype(np.float64)
+    stats["confirmed_readings"] = per_patient_count(p, confirmed & trigger, n_pat).astype(
+        np.float64
+    )
     stats["symptom_readings"] = per_patient_count(p, trigger & cols.symptoms, n_pat).astype(
         np.float64
     )
-    pending = np.zeros(len(cols), dtype=np.bool_)
-    pending[sel] = severe & ~has_next & ~waited_out
     stats["awaiting_remeasure"] = per_patient_count(p, pending, n_pat).astype(np.float64)
     return RuleResult(
         rule, result.status, result.anchor_row, result.evidence_mask, stats, params,
-        closed=result.closed,
+        closed=result.closed, severity=result.severity, priority_level=result.priority_level,
     )  # fmt: skip
 
 
@@ -120,19 +162,28 @@ def hypotension(
     was_active: BoolArray,
     *,
     after_row: IntArray | None = None,
+    context: Context = NO_CONTEXT,
+    late: bool = False,
 ) -> RuleResult:
-    """`bp.hypotension`: systolic < 90 or diastolic < 60 mmHg on a fresh reading."""
+    """`bp.hypotension`: systolic < 90 or diastolic < 60 mmHg on a fresh reading (or, `late`,
+    its late finding). Severity: mmHg below the threshold of the worst reading."""
     p = cols.patient
-    rows = bp_rows(cols, now_s) & (cols.measured_at_s > now_s - at(params["max_age_h"], p) * HOUR_S)
-    sys = cols.systolic_mmhg
+    sys_ = cols.systolic_mmhg
     dia = cols.diastolic_mmhg
-    trigger = (sys < at(params["systolic_mmhg"], p)) | (dia < at(params["diastolic_mmhg"], p))
-    clear = (sys >= at(params["clear_systolic_mmhg"], p)) & (
+    trigger = (sys_ < at(params["systolic_mmhg"], p)) | (dia < at(params["diastolic_mmhg"], p))
+    severity = np.fmax(at(params["systolic_mmhg"], p) - sys_, at(params["diastolic_mmhg"], p) - dia)
+    if late:
+        return late_result(
+            rule, cols, now_s, params, was_active, rows=bp_rows(cols, now_s), trigger=trigger,
+            severity=severity, context=context,
+        )  # fmt: skip
+    rows = bp_rows(cols, now_s) & (cols.measured_at_s > now_s - at(params["max_age_h"], p) * HOUR_S)
+    clear = (sys_ >= at(params["clear_systolic_mmhg"], p)) & (
         dia >= at(params["clear_diastolic_mmhg"], p)
     )
     return reading_rule_result(
         rule, cols, rows=rows, trigger=trigger, clear=clear, params=params,
-        was_active=was_active, after_row=after_row,
+        was_active=was_active, after_row=after_row, severity=severity,
     )  # fmt: skip
 
 
@@ -144,32 +195,40 @@ def home_protocol(
     was_active: BoolArray,
     *,
     after_row: IntArray | None = None,
+    context: Context = NO_CONTEXT,
 ) -> RuleResult:
     """`bp.home_esh_7d`, `bp.home_aha_ama_2020` or `bp.home_china_2019` over the last 7 local
-    days (today and the 6 before; local time = UTC + `utc_offset_min`).
+    days (today and the 6 before, in the patient's local time: `alerts.rules.localtime`).
 
-    Readings flagged for movement, cuff fit or position are dropped (docs/clinical-rules.md section
-    4). "Day 1" is the first day with readings in the window. Insufficient data when fewer than
-    `min_readings` readings on `min_days` distinct days remain.
+    Readings flagged for movement, cuff fit or position are dropped (the cuff's measurement
+    status flags). "Day 1" is the first day with readings in the window. Insufficient data
+    when fewer than `min_readings` readings on `min_days` distinct days remain. Severity: mmHg
+    of the mean past the goal (the larger of systolic and diastolic).
 
     Raises:
         KeyError: `rule` is not one of the three protocols.
     """
     n_pat = cols.n_patients
-    offsets_min = params["utc_offset_min"]
-    max_off_s = int(np.abs(offsets_min).max() * 60) if offsets_min.size else 0
-    # Work on the recent cuff readings only (8 days covers 7 local days at any offset).
+    override_min = params["utc_offset_min"]
+    # Work on the recent cuff readings only (8 days and 14 h cover 7 local days at any offset).
     cand = np.flatnonzero(
         bp_rows(cols, now_s)
         & ~cols.bp_flagged
-        & (cols.measured_at_s >= now_s - 8 * DAY_S - max_off_s)
+        & (cols.measured_at_s >= now_s - 8 * DAY_S - 14 * HOUR_S)
     )
     ps = cols.patient[cand]
-    offset_s = np.asarray(at(offsets_min, ps) * 60.0).astype(np.int64)
+    clock = context.clock
+    offset_s = clock.offsets_s(
+        ps, cols.measured_at_s[cand], cols.utc_offset_min[cand], override_min
+    )
+    last_offset = np.full(n_pat, NO_OFFSET, dtype=np.int16)
+    has_offset = cols.utc_offset_min[cand] != NO_OFFSET
+    last_offset[ps[has_offset]] = cols.utc_offset_min[cand][has_offset]
+    now_offset_s = clock.offsets_now_s(now_s, n_pat, override_min, last_offset)
     local_s = cols.measured_at_s[cand] + offset_s
     day = local_s // DAY_S
     hour = (local_s % DAY_S) // HOUR_S
-    keep = day >= (now_s + offset_s) // DAY_S - 6
+    keep = day >= (now_s + now_offset_s[ps]) // DAY_S - 6
     if rule.rule_id == "bp.home_esh_7d":
         keep &= _slot(hour, ESH_MORNING_H) | _slot(hour, ESH_EVENING_H)
         keep &= _not_first_day(ps, day, keep, n_pat)
@@ -198,9 +257,10 @@ def home_protocol(
         "mean_systolic_mmhg": mean_sys,
         "mean_diastolic_mmhg": mean_dia,
     }
+    severity = np.fmax(mean_sys - params["systolic_mmhg"], mean_dia - params["diastolic_mmhg"])
     return window_result(
         rule, cols, in_window=rows, newest=newest, enough=enough, opens=opens,
-        keeps=keeps, stats=stats, params=params, was_active=was_active,
+        keeps=keeps, stats=stats, params=params, was_active=was_active, severity=severity,
     )  # fmt: skip
 
 

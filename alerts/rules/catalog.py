@@ -3,20 +3,23 @@
 Thresholds are parameters, never literals inside kernels, so that a care plan can override
 them per patient (`resolve_params`). Changing a default changes the rule's behaviour, so it
 must come with a new `version` (alert ids include the version: old episodes are not reused).
-Sources are explained in docs/clinical-rules.md; where a default is a local choice and
-not a guideline figure, the source says so.
+Every rule names its source (explained in docs/clinical-rules.md); where a default is a local choice and not a guideline figure, the
+source says so. Parameters resolve per patient in three layers: the defaults here, the targets
+the patient's care-plan conditions select (`Rule.conditions`), then the care plan's explicit
+overrides.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from alerts.events import Priority
+from alerts.rules.conditions import CHRONIC_KIDNEY_DISEASE, CORONARY_HEART_DISEASE, DIABETES
 from alerts.rules.errors import RuleParameterError
 
 FloatArray = npt.NDArray[np.float64]
@@ -59,6 +62,14 @@ THEIL_SEN: Final = (
     "Sen 1968, Estimates of the regression coefficient based on Kendall's tau, JASA 63:1379 "
     "(method); slope thresholds are local defaults for care-plan review, not guideline figures"
 )
+PLAUSIBILITY: Final = (
+    "Glucose: ISO 15197:2013 (the manufacturer states the meter's measuring interval; results "
+    "outside it are shown as LO/HI), widest home-meter interval 10-600 mg/dL; cuff: systolic "
+    "<= 300 mmHg, the highest cuff pressure IEC 80601-2-30 allows an automated sphygmomanometer "
+    "in adult mode; systolic >= 50 mmHg after Omboni et al., J Hypertens 1995;13:1105 "
+    "(ambulatory BP editing limits); diastolic >= 30 mmHg and pulse pressure >= 10 mmHg are "
+    "local limits; diastolic < systolic by definition"
+)
 ADHERENCE: Final = (
     "docs/clinical-rules.md section 5, stale-data rule for episodic devices (adherence window "
     "from the "
@@ -75,11 +86,31 @@ ADHERENCE: Final = (
 MG54: Final = 2.997
 MG70: Final = 3.885
 MG130: Final = 7.216  # the pre-prandial target's top, 130 mg/dL (7.2158), is still on target
+MG10: Final = 0.555  # 10 mg/dL (0.5551): the bottom of the widest home-meter measuring interval
+MG600: Final = 33.304  # 600 mg/dL (33.3037): its top
+
+
+PRIORITY_LEVEL: Final[Mapping[Priority, int]] = {
+    Priority.LOW: 0,
+    Priority.MEDIUM: 1,
+    Priority.HIGH: 2,
+}
+LEVEL_PRIORITY: Final = (Priority.LOW, Priority.MEDIUM, Priority.HIGH)
+# A late finding (a severe reading that arrived after `max_age_h`) pages nobody: it is about the
+# past, so it is at most medium priority (IEC 60601-1-8: prompt, not immediate, response).
+LATE_PRIORITY_CAP: Final = Priority.MEDIUM
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One alert rule: what it is, how urgent, its thresholds and where they come from."""
+    """One alert rule: what it is, how urgent, its thresholds and where they come from.
+
+    - `conditions`: per care-plan condition (`alerts.rules.conditions`), the parameters it
+      sets for the patient (before the care plan's explicit overrides), from `conditions_source`.
+    - `worsens_by`: how much the episode's severity (`RuleResult.severity`, higher is worse)
+      must grow past the value last pushed for an `alert.updated` to be pushed; 0: never.
+    - `symptoms_priority`: the priority when a triggering reading carries the `symptoms` flag.
+    """
 
     rule_id: str
     version: int
@@ -87,62 +118,108 @@ class Rule:
     priority: Priority
     params: Mapping[str, float]
     source: str
+    conditions: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    conditions_source: str = ""
+    worsens_by: float = 0.0
+    symptoms_priority: Priority | None = None
 
 
 def _rule(
-    rule_id: str, version: int, title: str, priority: Priority, source: str, **params: float
+    rule_id: str,
+    version: int,
+    title: str,
+    priority: Priority,
+    source: str,
+    *,
+    worsens_by: float = 0.0,
+    conditions: Mapping[str, Mapping[str, float]] | None = None,
+    conditions_source: str = "",
+    symptoms_priority: Priority | None = None,
+    **params: float,
 ) -> Rule:
-    return Rule(rule_id, version, title, priority, dict(params), source)
+    return Rule(
+        rule_id, version, title, priority, dict(params), source, dict(conditions or {}),
+        conditions_source, worsens_by, symptoms_priority,
+    )  # fmt: skip
 
 
 _H = Priority.HIGH
 _M = Priority.MEDIUM
 _L = Priority.LOW
+_NAN = float("nan")
+# The ESH-style protocol's lower home goal for patients with diabetes, coronary heart disease or
+# chronic kidney disease (130/80), with the same 3/2 mmHg hysteresis as the default goal.
+_HOME_130_80: Final = {
+    "systolic_mmhg": 130.0,
+    "diastolic_mmhg": 80.0,
+    "clear_systolic_mmhg": 127.0,
+    "clear_diastolic_mmhg": 78.0,
+}
+_LOWER_HOME_GOAL: Final = {
+    DIABETES: _HOME_130_80,
+    CORONARY_HEART_DISEASE: _HOME_130_80,
+    CHRONIC_KIDNEY_DISEASE: _HOME_130_80,
+}
+# Per-reading rules raise a late finding for readings that arrived more than `max_age_h` after
+# they were taken, when taken at most `late_max_age_d` before they arrived (local default).
+_LATE_D = 14.0
 
 RULES: Final[tuple[Rule, ...]] = (
-    _rule("glucose.hypo_l2", 1, "Level 2 hypoglycaemia (< 3.0 mmol/L, or meter LO)", _H, ADA_2024,
-          below_mmol_l=MG54, clear_at_mmol_l=3.9, max_age_h=24.0),
-    _rule("glucose.hypo_l1", 1, "Level 1 hypoglycaemia (3.0 to < 3.9 mmol/L)", _M, ADA_2024,
-          below_mmol_l=MG70, floor_mmol_l=MG54, clear_at_mmol_l=4.2, max_age_h=24.0),
-    _rule("glucose.hyper", 1, "Hyperglycaemia (> 13.9 mmol/L, or meter HI)", _M, BATTELINO_2019,
-          above_mmol_l=13.9, clear_at_mmol_l=12.0, max_age_h=24.0),
+    _rule("glucose.hypo_l2", 2, "Level 2 hypoglycaemia (< 3.0 mmol/L, or meter LO)", _H, ADA_2024,
+          worsens_by=0.5, below_mmol_l=MG54, clear_at_mmol_l=3.9, max_age_h=24.0,
+          late_max_age_d=_LATE_D),
+    _rule("glucose.hypo_l1", 2, "Level 1 hypoglycaemia (3.0 to < 3.9 mmol/L)", _M, ADA_2024,
+          worsens_by=0.5, below_mmol_l=MG70, floor_mmol_l=MG54, clear_at_mmol_l=4.2,
+          max_age_h=24.0, late_max_age_d=_LATE_D),
+    _rule("glucose.hyper", 2, "Hyperglycaemia (> 13.9 mmol/L, or meter HI)", _M, BATTELINO_2019,
+          worsens_by=3.0, above_mmol_l=13.9, clear_at_mmol_l=12.0, max_age_h=24.0,
+          late_max_age_d=_LATE_D),
     _rule("glucose.tir_14d", 1, "Share of readings in 3.9-10.0 mmol/L over 14 days below target",
-          _L, BATTELINO_2019, low_mmol_l=MG70, high_mmol_l=10.0, min_share=0.70,
+          _L, BATTELINO_2019, worsens_by=0.10, low_mmol_l=MG70, high_mmol_l=10.0, min_share=0.70,
           clear_share=0.75, window_d=14.0, min_readings=28.0, min_days=10.0, fresh_h=72.0),
     _rule("glucose.tbr_14d", 1, "Share of readings below 3.9 mmol/L over 14 days above target",
-          _M, BATTELINO_2019, low_mmol_l=MG70, max_share=0.04, clear_share=0.03, window_d=14.0,
-          min_readings=28.0, min_days=10.0, fresh_h=72.0),
+          _M, BATTELINO_2019, worsens_by=0.05, low_mmol_l=MG70, max_share=0.04, clear_share=0.03,
+          window_d=14.0, min_readings=28.0, min_days=10.0, fresh_h=72.0),
     _rule("glucose.cv_14d", 1, "Glycaemic variability: coefficient of variation over 14 days",
-          _L, BATTELINO_2019, max_cv=0.36, clear_cv=0.33, window_d=14.0, min_readings=28.0,
-          min_days=10.0, fresh_h=72.0),
+          _L, BATTELINO_2019, worsens_by=0.05, max_cv=0.36, clear_cv=0.33, window_d=14.0,
+          min_readings=28.0, min_days=10.0, fresh_h=72.0),
     _rule("glucose.fasting_mean_7d", 1, "Mean fasting glucose over 7 days above target", _L,
-          ADA_2024, max_mean_mmol_l=MG130, clear_mean_mmol_l=7.0, window_d=7.0, min_readings=4.0,
-          fresh_h=72.0),
-    _rule("bp.crisis", 1, "Hypertensive crisis (>= 180 or >= 120 mmHg), re-measured", _H,
-          AHA_CRISIS, systolic_mmhg=180.0, diastolic_mmhg=120.0, confirm_within_min=15.0,
-          clear_systolic_mmhg=170.0, clear_diastolic_mmhg=110.0, max_age_h=24.0),
-    _rule("bp.hypotension", 1, "Hypotension (systolic < 90 or diastolic < 60 mmHg)", _M,
-          AHA_LOW_BP, systolic_mmhg=90.0, diastolic_mmhg=60.0, clear_systolic_mmhg=95.0,
-          clear_diastolic_mmhg=65.0, max_age_h=24.0),
-    _rule("bp.home_esh_7d", 1, "Home BP uncontrolled, 7-day protocol without day 1 "
-          "(esh_7day_drop_day1)", _L, ESH_7DAY, systolic_mmhg=135.0, diastolic_mmhg=85.0,
+          ADA_2024, worsens_by=1.0, max_mean_mmol_l=MG130, clear_mean_mmol_l=7.0, window_d=7.0,
+          min_readings=4.0, fresh_h=72.0),
+    _rule("bp.crisis", 2, "Hypertensive crisis (>= 180 or >= 120 mmHg), re-measured", _M,
+          AHA_CRISIS, worsens_by=10.0, symptoms_priority=_H, systolic_mmhg=180.0,
+          diastolic_mmhg=120.0, confirm_within_min=15.0, clear_systolic_mmhg=170.0,
+          clear_diastolic_mmhg=110.0, max_age_h=24.0, late_max_age_d=_LATE_D),
+    _rule("bp.hypotension", 2, "Hypotension (systolic < 90 or diastolic < 60 mmHg)", _M,
+          AHA_LOW_BP, worsens_by=10.0, systolic_mmhg=90.0, diastolic_mmhg=60.0,
+          clear_systolic_mmhg=95.0, clear_diastolic_mmhg=65.0, max_age_h=24.0,
+          late_max_age_d=_LATE_D),
+    _rule("bp.home_esh_7d", 2, "Home BP uncontrolled, 7-day protocol without day 1 "
+          "(esh_7day_drop_day1)", _L, ESH_7DAY, worsens_by=5.0, conditions=_LOWER_HOME_GOAL,
+          conditions_source=ESH_7DAY, systolic_mmhg=135.0, diastolic_mmhg=85.0,
           clear_systolic_mmhg=132.0, clear_diastolic_mmhg=83.0, min_readings=12.0, min_days=3.0,
-          utc_offset_min=0.0),
-    _rule("bp.home_aha_ama_2020", 1, "Home BP uncontrolled, AHA/AMA 2020 protocol", _L,
-          AHA_AMA_2020, systolic_mmhg=130.0, diastolic_mmhg=80.0, clear_systolic_mmhg=127.0,
-          clear_diastolic_mmhg=78.0, min_readings=12.0, min_days=3.0, utc_offset_min=0.0),
-    _rule("bp.home_china_2019", 1, "Home BP uncontrolled, 2019 Chinese HBPM guideline", _L,
-          CHINA_2019, systolic_mmhg=135.0, diastolic_mmhg=85.0, clear_systolic_mmhg=132.0,
-          clear_diastolic_mmhg=83.0, min_readings=4.0, min_days=2.0, utc_offset_min=0.0),
+          utc_offset_min=_NAN),
+    _rule("bp.home_aha_ama_2020", 2, "Home BP uncontrolled, AHA/AMA 2020 protocol", _L,
+          AHA_AMA_2020, worsens_by=5.0, systolic_mmhg=130.0, diastolic_mmhg=80.0,
+          clear_systolic_mmhg=127.0, clear_diastolic_mmhg=78.0, min_readings=12.0, min_days=3.0,
+          utc_offset_min=_NAN),
+    _rule("bp.home_china_2019", 2, "Home BP uncontrolled, 2019 Chinese HBPM guideline", _L,
+          CHINA_2019, worsens_by=5.0, systolic_mmhg=135.0, diastolic_mmhg=85.0,
+          clear_systolic_mmhg=132.0, clear_diastolic_mmhg=83.0, min_readings=4.0, min_days=2.0,
+          utc_offset_min=_NAN),
     _rule("bp.trend_14d", 1, "Systolic rising over 14 days (Theil-Sen slope)", _L, THEIL_SEN,
-          max_slope_mmhg_per_d=1.0, clear_slope_mmhg_per_d=0.5, window_d=14.0,
+          worsens_by=1.0, max_slope_mmhg_per_d=1.0, clear_slope_mmhg_per_d=0.5, window_d=14.0,
           min_readings=10.0, min_span_d=7.0, fresh_h=72.0),
     _rule("glucose.fasting_trend_14d", 1, "Fasting glucose rising over 14 days (Theil-Sen)", _L,
-          THEIL_SEN, max_slope_mmol_l_per_d=0.1, clear_slope_mmol_l_per_d=0.05, window_d=14.0,
-          min_readings=7.0, min_span_d=7.0, fresh_h=72.0),
+          THEIL_SEN, worsens_by=0.1, max_slope_mmol_l_per_d=0.1, clear_slope_mmol_l_per_d=0.05,
+          window_d=14.0, min_readings=7.0, min_span_d=7.0, fresh_h=72.0),
     _rule("adherence.no_readings", 1, "No reading for N days from a device in use", _L,
           ADHERENCE, max_gap_d=3.0, lookback_d=35.0, expects_glucose=-1.0,
           expects_blood_pressure=-1.0),
+    _rule("quality.implausible", 1, "Implausible readings from a device (data quality)", _L,
+          PLAUSIBILITY, glucose_min_mmol_l=MG10, glucose_max_mmol_l=MG600,
+          systolic_max_mmhg=300.0, systolic_min_mmhg=50.0, diastolic_min_mmhg=30.0,
+          min_pulse_pressure_mmhg=10.0, window_d=7.0),
 )  # fmt: skip
 
 RULES_BY_ID: Final[Mapping[str, Rule]] = {rule.rule_id: rule for rule in RULES}
@@ -152,20 +229,32 @@ Overrides = Mapping[str, Mapping[str, Mapping[str, float]]]
 
 
 def resolve_params(
-    rule: Rule, patient_ids: Sequence[str], overrides: Overrides
+    rule: Rule,
+    patient_ids: Sequence[str],
+    overrides: Overrides,
+    conditions: Mapping[str, frozenset[str]] | None = None,
 ) -> dict[str, FloatArray]:
-    """Per-patient parameter arrays for `rule` (defaults, then the care plan's overrides).
+    """Per-patient parameter arrays for `rule`: defaults, then the targets the patient's
+    conditions select (`Rule.conditions`, in sorted condition order), then the care plan's
+    explicit overrides.
 
-    The loop runs over the overrides (a few care plans), not over the patients.
+    The loops run over the care plans and conditions given (a few), not over the patients.
 
     Raises:
         RuleParameterError: an override names a parameter the rule does not have, or is not a
             finite number.
     """
     out = {name: np.full(len(patient_ids), value) for name, value in rule.params.items()}
-    if not overrides:
+    if not overrides and not (conditions and rule.conditions):
         return out
     index = {pid: i for i, pid in enumerate(patient_ids)}
+    for patient_id, held in (conditions or {}).items():
+        i = index.get(patient_id)
+        if i is None:
+            continue
+        for condition in sorted(held & rule.conditions.keys()):
+            for name, value in rule.conditions[condition].items():
+                out[name][i] = value
     for patient_id, per_rule in overrides.items():
         values = per_rule.get(rule.rule_id)
         if not values or patient_id not in index:
@@ -177,3 +266,8 @@ def resolve_params(
                 raise RuleParameterError(rule.rule_id, name, f"{value!r} is not a finite number")
             out[name][index[patient_id]] = float(value)
     return out
+
+
+def condition_targets(rule: Rule, held: frozenset[str]) -> list[str]:
+    """The conditions among `held` that set `rule`'s targets (for the evidence)."""
+    return sorted(held & rule.conditions.keys())

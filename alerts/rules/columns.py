@@ -4,6 +4,13 @@ Patients are dictionary-encoded (`patient` holds indices into `patient_ids`), ti
 seconds since the Unix epoch (UTC), values are in canonical units with NaN where a column does
 not apply. IEEE 11073 special values are never numbers here either: `glucose_special` says what
 a glucose reading was when its value is not a number (meter HI/LO, NaN, NRes).
+
+A reading counts once: `build_columns` (and `alerts.engine.window.merge`) drop rows that repeat
+an earlier row's patient, kind, time, values and flags (`duplicate_rows`), keeping the lowest
+cursor.
+`received_at_s` is when the record learned of a reading (back-filled history arrives late),
+`utc_offset_min` the local UTC offset written with the reading's time when the source had one
+(`NO_OFFSET` otherwise), `implausible` is set by the evaluation (`alerts.rules.plausibility`).
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ ObjArray = npt.NDArray[np.object_]
 # Composite sort key: patient index in the high bits, seconds since EPOCH_BASE_S in the low 32.
 TIME_BITS: Final = 32
 EPOCH_BASE_S: Final = 946_684_800  # 2000-01-01T00:00:00Z, the earliest time a reading may have
+NO_OFFSET: Final = -32768  # `utc_offset_min` when the source gave no local offset
+Int16Array = npt.NDArray[np.int16]
 
 
 class KindCode(IntEnum):
@@ -77,6 +86,10 @@ class ReadingColumns:
     symptoms: BoolArray
     reading_ref: ObjArray
     cursor: IntArray
+    received_at_s: IntArray
+    utc_offset_min: Int16Array
+    device_ref: ObjArray
+    implausible: BoolArray
 
     def __len__(self) -> int:
         return int(self.patient.shape[0])
@@ -104,11 +117,11 @@ class ReadingColumns:
             return self
         return ReadingColumns(
             self.patient_ids,
-            *(getattr(self, name)[rows] for name in _ARRAY_FIELDS),
+            *(getattr(self, name)[rows] for name in ARRAY_FIELDS),
         )
 
 
-_ARRAY_FIELDS: Final = (
+ARRAY_FIELDS: Final = (
     "patient",
     "measured_at_s",
     "kind",
@@ -123,10 +136,20 @@ _ARRAY_FIELDS: Final = (
     "symptoms",
     "reading_ref",
     "cursor",
+    "received_at_s",
+    "utc_offset_min",
+    "device_ref",
+    "implausible",
 )
 _DTYPES: Final = (
     np.int64, np.int64, np.int8, np.float64, np.int8, np.float64, np.float64, np.float64,
-    np.int8, np.bool_, np.bool_, np.bool_, np.object_, np.int64,
+    np.int8, np.bool_, np.bool_, np.bool_, np.object_, np.int64, np.int64, np.int16, np.object_,
+    np.bool_,
+)  # fmt: skip
+# The columns that make two rows the same reading (with the patient): identical rows.
+IDENTITY: Final = (
+    "measured_at_s", "kind", "glucose_mmol_l", "glucose_special", "systolic_mmhg",
+    "diastolic_mmhg", "pulse_per_min", "meal", "control_solution", "bp_flagged", "symptoms",
 )  # fmt: skip
 
 
@@ -146,12 +169,16 @@ def build_columns(
     symptoms: npt.ArrayLike | None = None,
     reading_ref: Sequence[str] | ObjArray | None = None,
     cursor: npt.ArrayLike | None = None,
+    received_at_s: npt.ArrayLike | None = None,
+    utc_offset_min: npt.ArrayLike | None = None,
+    device_ref: Sequence[str] | ObjArray | None = None,
 ) -> ReadingColumns:
-    """Build sorted columns from unsorted per-reading arrays (missing columns default empty).
+    """Build sorted columns from unsorted per-reading arrays (missing columns default empty;
+    `received_at_s` defaults to `measured_at_s`), without duplicate readings.
 
     Raises:
         ColumnsError: arrays of different lengths, times before 2000 or past 2136, unknown
-            kind, special or meal codes.
+            kind, special or meal codes, a local offset beyond -24..+24 h.
     """
     pids = np.asarray(patient_id, dtype=np.object_)
     n = pids.shape[0]
@@ -174,6 +201,13 @@ def build_columns(
     meal_codes = arr(meal, np.int8, 0, "meal")
     _check_codes("meal", meal_codes, MealCode)
     refs = arr(reading_ref, np.object_, "", "reading_ref")
+    received = (
+        t.copy() if received_at_s is None else arr(received_at_s, np.int64, 0, "received_at_s")
+    )
+    offsets = arr(utc_offset_min, np.int16, NO_OFFSET, "utc_offset_min")
+    if n and (np.abs(offsets[offsets != NO_OFFSET].astype(np.int32)) > 1440).any():
+        raise ColumnsError("utc_offset_min", "beyond -1440..1440")
+    devices = arr(device_ref, np.object_, "", "device_ref")
     cur = arr(cursor, np.int64, 0, "cursor") if cursor is not None else np.arange(n, dtype=np.int64)
     patient_ids, codes = np.unique(pids, return_inverse=True) if n else (np.array([]), np.array([]))
     codes = codes.astype(np.int64)
@@ -186,15 +220,56 @@ def build_columns(
         arr(pulse_per_min, np.float64, np.nan, "pulse_per_min"), meal_codes,
         arr(control_solution, np.bool_, False, "control_solution"),
         arr(bp_flagged, np.bool_, False, "bp_flagged"),
-        arr(symptoms, np.bool_, False, "symptoms"), refs, cur,
+        arr(symptoms, np.bool_, False, "symptoms"), refs, cur, received, offsets, devices,
+        np.zeros(n, dtype=np.bool_),
     )  # fmt: skip
-    return ReadingColumns(
+    cols = ReadingColumns(
         tuple(str(p) for p in patient_ids),
         *(
             np.ascontiguousarray(col[order], dtype=dt)
             for col, dt in zip(columns, _DTYPES, strict=True)
         ),
     )
+    duplicate = duplicate_rows(cols)
+    return cols.take(~duplicate) if duplicate.any() else cols
+
+
+def duplicate_rows(cols: ReadingColumns) -> BoolArray:
+    """Rows that repeat an earlier row (lower cursor) of the same patient with the same kind,
+    time, values, context and flags (`IDENTITY`; NaN equals NaN): the same reading sent twice.
+
+    Only rows sharing (patient, time) with a neighbour are compared (rows are sorted by
+    patient and time), so the cost is one pass over the sort key.
+    """
+    n = len(cols)
+    out = np.zeros(n, dtype=np.bool_)
+    if n < 2:
+        return out
+    key = cols.key
+    same = key[1:] == key[:-1]
+    if not same.any():
+        return out
+    cand = np.zeros(n, dtype=np.bool_)
+    cand[1:] |= same
+    cand[:-1] |= same
+    rows = np.flatnonzero(cand)
+    # Bit patterns make NaN compare equal to NaN (values are canonical floats, one NaN).
+    parts = [cols.patient[rows]] + [_bits(getattr(cols, name)[rows]) for name in reversed(IDENTITY)]
+    order = np.lexsort([cols.cursor[rows], *parts[1:], parts[0]])
+    ordered = rows[order]
+    equal = np.ones(ordered.shape[0] - 1, dtype=np.bool_)
+    for part in parts:
+        sorted_part = part[order]
+        equal &= sorted_part[1:] == sorted_part[:-1]
+    out[ordered[1:][equal]] = True
+    return out
+
+
+def _bits(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    if values.dtype == np.float64:
+        clean = np.where(np.isnan(values), np.nan, values) + 0.0  # one NaN, no -0.0
+        return clean.view(np.int64)
+    return values
 
 
 def _check_codes(name: str, values: npt.NDArray[Any], codes: type[IntEnum]) -> None:

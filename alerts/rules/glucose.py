@@ -5,7 +5,9 @@ Battelino et al. 2019 (time in range 3.9-10.0 mmol/L > 70 %, below range < 4 %, 
 > 13.9 mmol/L level 2 hyperglycaemia). Our meters are fingerstick: window shares are shares of
 *readings* (a reading-count proxy), not CGM time. Meter HI/LO results (+INF/-INF) count as
 above/below every threshold and never as numbers; NaN/NRes results, ketone readings and
-control-solution results are never evaluated as glucose.
+control-solution results are never evaluated as glucose, and neither are implausible readings
+(`alerts.rules.plausibility`). Per-reading rules raise a late finding (subject `late`,
+`alerts.rules.late`) for a triggering reading that arrived after `max_age_h`.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from alerts.rules.catalog import MG70, FloatArray, Rule
+from alerts.rules.catalog import MG70, PRIORITY_LEVEL, FloatArray, Rule
 from alerts.rules.columns import KindCode, MealCode, ReadingColumns, SpecialCode
+from alerts.rules.context import NO_CONTEXT, Context
+from alerts.rules.late import late_result
 from alerts.rules.result import BoolArray, IntArray, RuleResult
 from alerts.rules.segments import (
     Status,
@@ -31,14 +35,19 @@ from alerts.rules.trailing import trailing_window
 
 DAY_S = 86_400
 HOUR_S = 3_600
+# For the severity of an episode only: a meter's LO counts as 0 mmol/L, its HI as 40 mmol/L
+# (above the 600 mg/dL top of any home meter's measuring interval).
+LO_AS_MMOL_L = 0.0
+HI_AS_MMOL_L = 40.0
 
 
 def glucose_rows(cols: ReadingColumns, now_s: int) -> BoolArray:
     """Rows that are patient glucose results at or before now (no ketone, no control solution,
-    no NaN/NRes result)."""
+    no NaN/NRes result, nothing implausible)."""
     rows: BoolArray = (
         (cols.kind == KindCode.GLUCOSE)
         & ~cols.control_solution
+        & ~cols.implausible
         & (cols.glucose_special != SpecialCode.INVALID)
         & (cols.measured_at_s <= now_s)
     )
@@ -53,12 +62,16 @@ def per_reading(
     was_active: BoolArray,
     *,
     after_row: IntArray | None = None,
+    context: Context = NO_CONTEXT,
+    late: bool = False,
 ) -> RuleResult:
-    """`glucose.hypo_l2`, `glucose.hypo_l1` or `glucose.hyper` over the fresh readings.
+    """`glucose.hypo_l2`, `glucose.hypo_l1` or `glucose.hyper` over the fresh readings, or
+    (`late`) the rule's late finding.
 
     Only readings measured within `max_age_h` before now are evaluated (never fire on stale
     data); an episode opens on a triggering reading and resolves on a clearing one
-    (hysteresis: the clearing threshold is past the triggering one).
+    (hysteresis: the clearing threshold is past the triggering one). Severity: how far the
+    worst reading of the episode lies past the threshold, in mmol/L.
 
     Raises:
         KeyError: `rule` is not one of the three per-reading glucose rules.
@@ -67,24 +80,32 @@ def per_reading(
     v = cols.glucose_mmol_l
     hi = cols.glucose_special == SpecialCode.HI
     lo = cols.glucose_special == SpecialCode.LO
-    fresh = glucose_rows(cols, now_s) & (
-        cols.measured_at_s > now_s - at(params["max_age_h"], p) * HOUR_S
-    )
+    rows = glucose_rows(cols, now_s)
     with np.errstate(invalid="ignore"):
         if rule.rule_id == "glucose.hypo_l2":
             trigger = (v < at(params["below_mmol_l"], p)) | lo
             clear = (v >= at(params["clear_at_mmol_l"], p)) | hi
+            severity = at(params["below_mmol_l"], p) - np.where(lo, LO_AS_MMOL_L, v)
         elif rule.rule_id == "glucose.hypo_l1":
             trigger = (v < at(params["below_mmol_l"], p)) & (v >= at(params["floor_mmol_l"], p))
             clear = (v >= at(params["clear_at_mmol_l"], p)) | hi
+            severity = at(params["below_mmol_l"], p) - v
         elif rule.rule_id == "glucose.hyper":
             trigger = (v > at(params["above_mmol_l"], p)) | hi
             clear = (v < at(params["clear_at_mmol_l"], p)) | lo
+            severity = np.where(hi, HI_AS_MMOL_L, v) - at(params["above_mmol_l"], p)
         else:
             raise KeyError(rule.rule_id)
+    severity = np.asarray(severity, dtype=np.float64)
+    if late:
+        return late_result(
+            rule, cols, now_s, params, was_active, rows=rows, trigger=trigger,
+            severity=severity, context=context,
+        )  # fmt: skip
+    fresh = rows & (cols.measured_at_s > now_s - at(params["max_age_h"], p) * HOUR_S)
     return reading_rule_result(
         rule, cols, rows=fresh, trigger=trigger, clear=clear, params=params,
-        was_active=was_active, after_row=after_row,
+        was_active=was_active, after_row=after_row, severity=severity,
     )  # fmt: skip
 
 
@@ -98,12 +119,16 @@ def reading_rule_result(
     params: Mapping[str, FloatArray],
     was_active: BoolArray,
     after_row: IntArray | None = None,
+    severity: FloatArray | None = None,
+    symptoms: BoolArray | None = None,
 ) -> RuleResult:
     """Hysteresis over the selected rows, as a `RuleResult` (shared by glucose and BP).
 
     `after_row[p]` (if given, -1 = none) restricts patient p to rows after that one: the
     anchor reading of the episode already open, so readings it already accounted for are not
-    replayed against its carried state.
+    replayed against its carried state. `severity` (per row) gives the episode's severity,
+    the worst of its triggering readings among these rows; `symptoms` (per row) raises the
+    priority to `rule.symptoms_priority` when a triggering reading of the episode has it.
     """
     n_pat = cols.n_patients
     if after_row is not None:
@@ -130,9 +155,20 @@ def reading_rule_result(
         np.where(r.carried_end_row >= 0, np.append(sel, -1)[r.carried_end_row], -1),
     )
     n_fresh = per_patient_count(p, np.ones(p.shape[0], dtype=np.bool_), n_pat)
+    # The open episode's triggering rows: from its anchor (a run opened here) or all (carried).
+    current = trigger[sel] & final[p] & (sel >= anchor[p])
+    worst = None
+    if severity is not None:
+        worst = np.full(n_pat, np.nan)
+        np.fmax.at(worst, p[current], severity[sel][current])
+    level = None
+    if symptoms is not None and rule.symptoms_priority is not None:
+        level = np.full(n_pat, PRIORITY_LEVEL[rule.priority], dtype=np.int8)
+        raised = per_patient_count(p, current & symptoms[sel], n_pat) > 0
+        level[raised] = PRIORITY_LEVEL[rule.symptoms_priority]
     return RuleResult(
         rule, status, anchor, evidence, {"fresh_readings": n_fresh.astype(np.float64)}, params,
-        closed=closed,
+        closed=closed, severity=worst, priority_level=level,
     )  # fmt: skip
 
 
@@ -144,6 +180,7 @@ def windows(
     was_active: BoolArray,
     *,
     after_row: IntArray | None = None,
+    context: Context = NO_CONTEXT,
 ) -> RuleResult:
     """`glucose.tir_14d`, `glucose.tbr_14d`, `glucose.cv_14d` or `glucose.fasting_mean_7d`.
 
@@ -177,23 +214,27 @@ def windows(
             in_range = (v >= at(params["low_mmol_l"], p)) & (v <= at(params["high_mmol_l"], p))
             share = per_patient_count(p, in_window & in_range, n_pat) / n
             stats["share_in_range"] = share
+            severity = 1.0 - share
             opens = share < params["min_share"]
             keeps = share < params["clear_share"]
         elif rule.rule_id == "glucose.tbr_14d":
             below = (v < at(params["low_mmol_l"], p)) | (cols.glucose_special == SpecialCode.LO)
             share = per_patient_count(p, in_window & below, n_pat) / n
             stats["share_below_range"] = share
+            severity = share
             opens = share > params["max_share"]
             keeps = share > params["clear_share"]
         elif rule.rule_id == "glucose.cv_14d":
             m, mean, cv = mean_and_cv(p, v, in_window & numeric, n_pat)
             stats.update(numeric_readings=m.astype(np.float64), mean_mmol_l=mean, cv=cv)
             enough &= m >= params["min_readings"]
+            severity = cv
             opens = cv > params["max_cv"]
             keeps = cv > params["clear_cv"]
         elif rule.rule_id == "glucose.fasting_mean_7d":
             _, mean, _ = mean_and_cv(p, v, in_window, n_pat)
             stats["fasting_mean_mmol_l"] = mean
+            severity = mean
             opens = mean > params["max_mean_mmol_l"]
             keeps = mean > params["clear_mean_mmol_l"]
         else:
@@ -209,6 +250,7 @@ def windows(
         stats=stats,
         params=params,
         was_active=was_active,
+        severity=severity,
     )
 
 
@@ -225,14 +267,16 @@ def window_result(
     params: Mapping[str, FloatArray],
     was_active: BoolArray,
     subject: str = "",
+    severity: FloatArray | None = None,
 ) -> RuleResult:
     """Apply hysteresis at now (open on `opens`, stay open while `keeps`) and package."""
     active = np.where(was_active, keeps, opens)
     status = np.where(~enough, Status.INSUFFICIENT, np.where(active, Status.ACTIVE, Status.CLEAR))
     anchor = np.where(active & enough & ~was_active, newest, -1).astype(np.int64)
     return RuleResult(
-        rule, status.astype(np.int8), anchor, in_window, stats, params, subject=subject
-    )
+        rule, status.astype(np.int8), anchor, in_window, stats, params, subject=subject,
+        severity=None if severity is None else np.asarray(severity, dtype=np.float64),
+    )  # fmt: skip
 
 
 def trailing_stats(

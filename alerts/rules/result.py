@@ -27,6 +27,11 @@ class RuleResult:
     - `evidence_mask`: rows the rule cites (triggering readings, or the readings of the window).
     - `stats`: per-patient statistics (NaN where undefined); `params`: thresholds used.
     - `closed`: per-reading rules only, the runs that opened and cleared within the rows.
+    - `severity[p]`: how bad the open episode is now (higher is worse, in the rule's units:
+      mmHg or mmol/L past the threshold, a share, a slope), NaN when undefined; it decides
+      whether an update is pushed (`Rule.worsens_by`).
+    - `priority_level[p]`: the priority level (`catalog.PRIORITY_LEVEL`) per patient when it
+      differs by patient (symptoms, late findings), else None (the rule's priority).
     """
 
     rule: Rule
@@ -37,3 +42,5 @@ class RuleResult:
     params: Mapping[str, FloatArray]
     subject: str = ""
     closed: Runs | None = field(default=None)
+    severity: FloatArray | None = None
+    priority_level: Int8Array | None = None

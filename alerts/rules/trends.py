@@ -16,6 +16,7 @@ import numpy as np
 from alerts.rules.bp import bp_rows
 from alerts.rules.catalog import FloatArray, Rule
 from alerts.rules.columns import MealCode, ReadingColumns, SpecialCode
+from alerts.rules.context import NO_CONTEXT, Context
 from alerts.rules.glucose import DAY_S, HOUR_S, glucose_rows, window_result
 from alerts.rules.result import BoolArray, IntArray, RuleResult
 from alerts.rules.segments import at, last_row, per_patient_count
@@ -84,6 +85,7 @@ def trend(
     was_active: BoolArray,
     *,
     after_row: IntArray | None = None,
+    context: Context = NO_CONTEXT,
 ) -> RuleResult:
     """`bp.trend_14d` (systolic) or `glucose.fasting_trend_14d` (fasting glucose).
 
@@ -129,5 +131,5 @@ def trend(
     stats = {"readings": n.astype(np.float64), "span_d": span, "slope_per_d": slope}
     return window_result(
         rule, cols, in_window=rows, newest=newest, enough=enough, opens=opens, keeps=keeps,
-        stats=stats, params=params, was_active=was_active,
+        stats=stats, params=params, was_active=was_active, severity=slope,
     )  # fmt: skip

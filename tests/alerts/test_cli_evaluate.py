@@ -45,7 +45,7 @@ def test_prints_one_json_object_per_alert_open_at_now(tmp_path: Path) -> None:
     hypo, crisis = alerts
     assert hypo["evidence"]["reading_ids"] == ["line-2"]
     assert hypo["evidence"]["thresholds"]["below_mmol_l"] == 2.997  # 54 mg/dL
-    assert hypo["evidence"]["rule_version"] == 1
+    assert hypo["evidence"]["rule_version"] == 2
     assert crisis["evidence"]["reading_ids"] == ["line-3", "line-4"]
     assert crisis["evidence"]["statistics"]["confirmed_readings"] == 2.0
     assert crisis["evidence"]["statistics"]["symptom_readings"] == 1.0
@@ -97,7 +97,8 @@ def test_missing_column_is_named(tmp_path: Path) -> None:
     ("content", "where"),
     [
         (b"", "line 1, column (header)"),
-        (HEADER.encode() + b"p1,glucose,2026-03-01T07:00:00Z,5.0,,,,,\n\xff\xfe,\n", "(file)"),
+        (HEADER.encode() + b"p1,glucose,2026-03-01T07:00:00Z,5.0,,,,,\n\xff\xfe,\n",
+         "line 3, column (file): byte 0xff is not UTF-8"),
         (HEADER.replace("meal", "flags").encode(), "column flags: column appears twice"),
         (HEADER.encode() + b"p1,glucose,2026-03-01T07:00:00Z,5\x00,,,,,\n", "line 2"),
     ],

@@ -78,6 +78,7 @@ CORE: tuple[str, ...] = (
     "api/scopes.py",
     "api/ratelimit.py",
     "api/fhir",
+    "alerts/engine/patients.py",
 )
 
 ADAPTER_LIBRARIES = {

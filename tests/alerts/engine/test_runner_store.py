@@ -106,7 +106,18 @@ def test_episodes_open_update_resolve_and_events_reach_the_sink(
     with engine.connect() as conn:
         sunk = set(conn.execute(sa.select(sink_table.c.event_id)).scalars())
     assert sunk == {e[0] for e in events}
-    assert len(history) == len(events) == len(first.events) + len(second.events)
+    assert len(events) == len(first.events) + len(second.events)
+    # Every revision is in the record; the crisis update (190/100 after 186/100: not 10 mmHg
+    # worse, no symptoms) is kept there but not pushed (alert fatigue).
+    with engine.connect() as conn:
+        h, a = tables.alert_history.c, tables.alerts.c
+        quiet = conn.execute(
+            sa.select(a.rule_id, h.revision, h.event_type)
+            .join(tables.alerts, a.alert_id == h.alert_id)
+            .where(h.pushed.is_(False))
+        ).all()
+    assert [tuple(q) for q in quiet] == [("bp.crisis", 2, "alert.updated")]
+    assert len(history) == len(events) + 1
     assert cursor == second.cursor > first.cursor
 
 
@@ -121,7 +132,7 @@ def test_evidence_names_readings_thresholds_and_rule_version(pg_url: str) -> Non
             a.patient_id == "p-low", a.rule_id == "glucose.hypo_l2")).scalar_one()  # fmt: skip
     low_ids = [r.reading_id for r in batch if r.patient_id == "p-low"]
     assert evidence["reading_ids"] == low_ids
-    assert evidence["rule_version"] == 1
+    assert evidence["rule_version"] == 2
     assert evidence["thresholds"]["below_mmol_l"] == 2.997  # 54 mg/dL
     assert "ADA" in evidence["source"]
 

@@ -38,7 +38,7 @@ def test_per_patient_thresholds_in_one_pass() -> None:
         ["a", "b", "c"], [NOW_S - H] * 3, [KindCode.GLUCOSE] * 3, glucose_mmol_l=[4.2] * 3
     )
     plan = {"b": {"glucose.hypo_l1": {"below_mmol_l": 4.4}}}
-    (result,) = evaluate_all(
+    (result, *_) = evaluate_all(
         cols, NOW_S, prior=no_prior_state(), overrides=plan, rules=[RULES_BY_ID["glucose.hypo_l1"]]
     )
     assert result.status.tolist() == [Status.CLEAR, Status.ACTIVE, Status.CLEAR]
@@ -74,7 +74,7 @@ def test_crisis_evidence_counts_confirmation_and_symptoms() -> None:
         ["p", "p"], [t, t + 120], [KindCode.BLOOD_PRESSURE] * 2, systolic_mmhg=[182, 186],
         diastolic_mmhg=[100, 104], symptoms=[False, True], reading_ref=["r0", "r1"],
     )  # fmt: skip
-    (result,) = evaluate_all(cols, NOW_S, prior=no_prior_state(), rules=[RULES_BY_ID["bp.crisis"]])
+    (result, *_) = evaluate_all(cols, NOW_S, prior=no_prior_state(), rules=[RULES_BY_ID["bp.crisis"]])
     evidence = evidence_for(result, cols, 0, int(result.anchor_row[0]))
     assert evidence["reading_ids"] == ["r0", "r1"]
     assert evidence["statistics"] == {  # type: ignore[comparison-overlap]

@@ -1,0 +1,34 @@
+"""What an evaluation knows besides the readings and the parameters (pure values).
+
+- `clock`: local time per patient and reading (`alerts.rules.localtime`);
+- `new_rows`: rows no earlier evaluation has seen (a late finding opens only on a reading that
+  just arrived); None means every row is new (an offline evaluation, a first step);
+- `conditions`: per patient code, the target-relevant care-plan conditions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from alerts.rules.localtime import LocalClock
+from alerts.rules.result import BoolArray
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """See the module doc."""
+
+    clock: LocalClock = field(default_factory=lambda: LocalClock(()))
+    new_rows: BoolArray | None = None
+    conditions: tuple[frozenset[str], ...] = ()
+
+    def is_new(self, n_rows: int) -> BoolArray:
+        """`new_rows`, or all True."""
+        if self.new_rows is None:
+            return np.ones(n_rows, dtype=np.bool_)
+        return self.new_rows
+
+
+NO_CONTEXT = Context()

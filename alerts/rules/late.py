@@ -1,0 +1,87 @@
+"""Late findings: a triggering reading that reached the record more than `max_age_h` after it
+was taken (a meter back-filled after days away, a hub that was offline).
+
+A per-reading rule never evaluates such a reading live (it is stale the moment it arrives), so
+without this a hypo from three days ago would reach nobody. Each per-reading rule therefore has
+a second subject, `late`: the finding is active while a late triggering reading arrived within
+the last `max_age_h` (measured at most `late_max_age_d` before it arrived); it opens only on a
+reading that this evaluation sees for the first time (`Context.new_rows`), so history the
+engine already reviewed never opens one; it resolves once no late reading arrived within
+`max_age_h`. Its priority is the rule's (raised by symptoms where the rule says so) capped at
+`catalog.LATE_PRIORITY_CAP`; the evidence carries the measured and received times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from alerts.rules.catalog import LATE_PRIORITY_CAP, PRIORITY_LEVEL, FloatArray, Rule
+from alerts.rules.columns import ReadingColumns
+from alerts.rules.context import Context
+from alerts.rules.result import BoolArray, RuleResult
+from alerts.rules.segments import Status, at, first_row, per_patient_count
+
+SUBJECT = "late"
+DAY_S = 86_400
+HOUR_S = 3_600
+
+
+def late_rows(
+    cols: ReadingColumns, now_s: int, params: Mapping[str, FloatArray], rows: BoolArray
+) -> BoolArray:
+    """Among `rows`, those that arrived late and within the last `max_age_h` (at or before
+    now)."""
+    p = cols.patient
+    max_age_s = at(params["max_age_h"], p) * HOUR_S
+    delay_s = cols.received_at_s - cols.measured_at_s
+    mask: BoolArray = (
+        rows
+        & (delay_s > max_age_s)
+        & (delay_s <= at(params["late_max_age_d"], p) * DAY_S)
+        & (cols.received_at_s <= now_s)
+        & (cols.received_at_s > now_s - max_age_s)
+    )
+    return mask
+
+
+def late_result(
+    rule: Rule,
+    cols: ReadingColumns,
+    now_s: int,
+    params: Mapping[str, FloatArray],
+    was_active: BoolArray,
+    *,
+    rows: BoolArray,
+    trigger: BoolArray,
+    severity: FloatArray,
+    context: Context,
+    symptoms: BoolArray | None = None,
+) -> RuleResult:
+    """The late finding of a per-reading rule (see the module doc); `trigger` and `severity`
+    are the rule's per-row trigger and severity, `rows` the readings it may look at."""
+    n_pat = cols.n_patients
+    p = cols.patient
+    late = late_rows(cols, now_s, params, rows & trigger)
+    fresh_news = late & context.is_new(len(cols))
+    n_late = per_patient_count(p, late, n_pat)
+    active = np.where(was_active, n_late > 0, per_patient_count(p, fresh_news, n_pat) > 0)
+    status = np.where(active, Status.ACTIVE, Status.CLEAR).astype(np.int8)
+    first_new = first_row(p, fresh_news, n_pat)
+    anchor = np.where(active & ~was_active, first_new, -1).astype(np.int64)
+    worst = np.full(n_pat, np.nan)
+    sel = np.flatnonzero(late)
+    np.fmax.at(worst, p[sel], severity[sel])
+    cap = PRIORITY_LEVEL[LATE_PRIORITY_CAP]
+    level = np.full(n_pat, min(PRIORITY_LEVEL[rule.priority], cap), dtype=np.int8)
+    if symptoms is not None and rule.symptoms_priority is not None:
+        raised = per_patient_count(p, late & symptoms, n_pat) > 0
+        level[raised] = min(PRIORITY_LEVEL[rule.symptoms_priority], cap)
+    delay_h = np.full(n_pat, np.nan)
+    np.fmax.at(delay_h, p[sel], (cols.received_at_s[sel] - cols.measured_at_s[sel]) / HOUR_S)
+    stats = {"late_readings": n_late.astype(np.float64), "longest_delay_h": delay_h}
+    return RuleResult(
+        rule, status, anchor, late, stats, params, subject=SUBJECT, severity=worst,
+        priority_level=level,
+    )  # fmt: skip

@@ -1,0 +1,120 @@
+"""Implausible readings: values no working device reports, or physiology does not allow.
+
+A reading is `implausible` when a glucose value lies outside what home meters can measure, or a
+cuff reading breaks a device limit or physiology. Implausible readings are kept (the record is
+never edited), never evaluated by threshold rules (`glucose_rows` and `bp_rows` leave them out)
+and raise the low-priority data-quality finding `quality.implausible` for the device kind.
+
+The limits are the parameters of `quality.implausible` in the catalog (sources there and in the
+README): glucose outside 10-600 mg/dL (the widest measuring interval of home meters: ISO
+15197:2013 has the manufacturer state the interval, and a meter shows LO/HI outside it);
+systolic above 300 mmHg (the highest cuff pressure IEC 80601-2-30 lets an automated cuff apply
+in adult mode); systolic below 50 mmHg (Omboni et al. 1995 editing limit); diastolic below 30
+mmHg, a pulse pressure below 10 mmHg (local limits); diastolic at or above systolic
+(impossible by definition: systolic is the peak of the pressure wave, diastolic its trough).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Final
+
+import numpy as np
+
+from alerts.rules.catalog import Rule
+from alerts.rules.columns import KindCode, ReadingColumns, SpecialCode
+from alerts.rules.context import NO_CONTEXT, Context
+from alerts.rules.result import BoolArray, FloatArray, IntArray, RuleResult
+from alerts.rules.segments import Status, at, last_row, per_patient_count
+
+DAY_S = 86_400
+SUBJECTS: Final = {KindCode.GLUCOSE: "glucose", KindCode.BLOOD_PRESSURE: "blood_pressure"}
+
+RULE_ID: Final = "quality.implausible"
+# Reason -> the statistic that counts it in the finding's evidence.
+REASONS: Final = (
+    "glucose_below_range",
+    "glucose_above_range",
+    "systolic_above_range",
+    "systolic_below_range",
+    "diastolic_below_range",
+    "diastolic_not_below_systolic",
+    "pulse_pressure_too_narrow",
+)
+
+
+def implausible_reasons(
+    cols: ReadingColumns, params: Mapping[str, FloatArray]
+) -> dict[str, BoolArray]:
+    """Per reason, the rows it applies to (control-solution results are left out)."""
+    p = cols.patient
+    g = cols.glucose_mmol_l
+    numeric = (
+        (cols.kind == KindCode.GLUCOSE)
+        & (cols.glucose_special == SpecialCode.NONE)
+        & ~cols.control_solution
+    )
+    cuff = (cols.kind == KindCode.BLOOD_PRESSURE) & ~cols.control_solution
+    sys_ = cols.systolic_mmhg
+    dia = cols.diastolic_mmhg
+    with np.errstate(invalid="ignore"):
+        return {
+            "glucose_below_range": numeric & (g < at(params["glucose_min_mmol_l"], p)),
+            "glucose_above_range": numeric & (g > at(params["glucose_max_mmol_l"], p)),
+            "systolic_above_range": cuff & (sys_ > at(params["systolic_max_mmhg"], p)),
+            "systolic_below_range": cuff & (sys_ < at(params["systolic_min_mmhg"], p)),
+            "diastolic_below_range": cuff & (dia < at(params["diastolic_min_mmhg"], p)),
+            "diastolic_not_below_systolic": cuff & (dia >= sys_),
+            "pulse_pressure_too_narrow": cuff
+            & (sys_ - dia < at(params["min_pulse_pressure_mmhg"], p))
+            & (dia < sys_),
+        }
+
+
+def flag_implausible(cols: ReadingColumns, params: Mapping[str, FloatArray]) -> ReadingColumns:
+    """`cols` with `implausible` set from the limits in `params` (same rows, same order)."""
+    flags = np.zeros(len(cols), dtype=np.bool_)
+    for mask in implausible_reasons(cols, params).values():
+        flags |= mask
+    if not flags.any() and not cols.implausible.any():
+        return cols
+    return replace(cols, implausible=flags)
+
+
+def implausible_finding(
+    rule: Rule,
+    cols: ReadingColumns,
+    now_s: int,
+    params: Mapping[str, FloatArray],
+    was_active: BoolArray,
+    *,
+    after_row: IntArray | None = None,
+    context: Context = NO_CONTEXT,
+    kind: KindCode,
+) -> RuleResult:
+    """`quality.implausible` for one kind of device (the result's `subject` is the kind):
+    active while the patient's device of that kind sent an implausible reading within the last
+    `window_d` days; the statistics count each reason.
+
+    Raises:
+        KeyError: `kind` is neither glucose nor blood pressure.
+    """
+    subject = SUBJECTS[kind]
+    p = cols.patient
+    n_pat = cols.n_patients
+    t = cols.measured_at_s
+    in_window = (cols.kind == kind) & (t <= now_s) & (t > now_s - at(params["window_d"], p) * DAY_S)
+    flagged = in_window & cols.implausible
+    count = per_patient_count(p, flagged, n_pat)
+    active = count > 0
+    newest = last_row(p, flagged, n_pat)
+    stats = {"implausible_readings": count.astype(np.float64)}
+    for reason, mask in implausible_reasons(cols, params).items():
+        stats[reason] = per_patient_count(p, mask & in_window, n_pat).astype(np.float64)
+    status = np.where(active, Status.ACTIVE, Status.CLEAR).astype(np.int8)
+    anchor = np.where(active & ~was_active, newest, -1).astype(np.int64)
+    return RuleResult(
+        rule, status, anchor, flagged, stats, params, subject=subject,
+        severity=count.astype(np.float64),
+    )  # fmt: skip
