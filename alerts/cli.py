@@ -59,7 +59,8 @@ def _care_plan(path: Path | None) -> CarePlan:
     try:
         return load_care_plan(path)
     except CarePlanError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--care-plan") from exc
+        typer.echo(f"--care-plan: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
 
 
 @app.command()

@@ -35,7 +35,14 @@ import polars as pl
 from alerts.engine.evaluate import evaluate_all, horizon_s, no_prior_state
 from alerts.engine.window import merge
 from alerts.rules.catalog import MG54, MG70, MG130, RULES, RULES_BY_ID
-from alerts.rules.columns import KindCode, MealCode, ReadingColumns, SpecialCode, build_columns
+from alerts.rules.columns import (
+    NO_OFFSET,
+    KindCode,
+    MealCode,
+    ReadingColumns,
+    SpecialCode,
+    build_columns,
+)
 from alerts.rules.glucose import trailing_stats
 from bench import common
 
@@ -88,7 +95,8 @@ def synthetic(n_patients: int, seed: int = 7) -> ReadingColumns:
         tuple(f"p{i:06d}" for i in range(n_patients)), patient, t.astype(np.int64), kind,
         glucose, special, systolic, diastolic, np.full(n, np.nan), meal,
         rng.random(n) < 0.002, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool),
-        np.empty(n, dtype=object), np.arange(n, dtype=np.int64),
+        np.empty(n, dtype=object), np.arange(n, dtype=np.int64), t.astype(np.int64),
+        np.full(n, NO_OFFSET, dtype=np.int16), np.empty(n, dtype=object), np.zeros(n, dtype=bool),
     )  # fmt: skip
 
 

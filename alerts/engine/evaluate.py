@@ -124,15 +124,16 @@ def evaluate_all(
         RuleParameterError: a care-plan override is unusable.
         KeyError: a rule has no kernel.
     """
-    profiles = profiles or {}
-    own = [profiles.get(pid, NO_PROFILE) for pid in cols.patient_ids]
-    conditions = {pid: p.conditions for pid, p in zip(cols.patient_ids, own, strict=True)}
     quality = RULES_BY_ID[plausibility.RULE_ID]
     limits = resolve_params(quality, cols.patient_ids, overrides or {})
     cols = plausibility.flag_implausible(cols, limits)
-    context = Context(
-        LocalClock([p.timezone for p in own]), new_rows, tuple(p.conditions for p in own)
-    )
+    conditions: dict[str, frozenset[str]] = {}
+    zones: list[tzinfo | None] = []
+    if profiles:  # the loops run over the patients only when some have a profile
+        own = [profiles.get(pid, NO_PROFILE) for pid in cols.patient_ids]
+        conditions = {pid: p.conditions for pid, p in profiles.items() if p.conditions}
+        zones = [p.timezone for p in own]
+    context = Context(LocalClock(zones), new_rows)
     results = []
     none = np.zeros(cols.n_patients, dtype=np.bool_)
     for rule in rules:

@@ -4,8 +4,8 @@ A patient is expected to measure a kind when the care plan says so (`expects_glu
 `expects_blood_pressure` = 1) or, by default (-1), when they measured it within `lookback_d`.
 This is about the *patient's measurements* (measured_at), kept apart from gateway liveness
 (the gateway's MQTT status) and pipeline delay (the runner passes a `now` no later than what
-the pipeline has caught up to). Source: docs/clinical-rules.md section 5 (a local default); N is a
-care-plan value.
+the pipeline has caught up to). N is a care-plan value, a local default, not a guideline figure.
+Implausible readings count here: the patient did measure.
 """
 
 from __future__ import annotations

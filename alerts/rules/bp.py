@@ -20,7 +20,7 @@ import numpy as np
 from alerts.rules.catalog import FloatArray, Rule
 from alerts.rules.columns import NO_OFFSET, KindCode, ReadingColumns
 from alerts.rules.context import NO_CONTEXT, Context
-from alerts.rules.glucose import DAY_S, HOUR_S, reading_rule_result, window_result
+from alerts.rules.glucose import DAY_S, HOUR_S, reading_rule_result, recent, window_result
 from alerts.rules.late import late_result
 from alerts.rules.result import BoolArray, IntArray, RuleResult
 from alerts.rules.segments import (
@@ -52,11 +52,33 @@ def bp_rows(cols: ReadingColumns, now_s: int) -> BoolArray:
     return rows
 
 
+def bp_ok(cols: ReadingColumns, sel: IntArray, now_s: int) -> BoolArray:
+    """`bp_rows` for the rows `sel` only (a mask over `sel`)."""
+    mask: BoolArray = (
+        (cols.kind[sel] == KindCode.BLOOD_PRESSURE)
+        & ~cols.implausible[sel]
+        & np.isfinite(cols.systolic_mmhg[sel])
+        & np.isfinite(cols.diastolic_mmhg[sel])
+        & (cols.measured_at_s[sel] <= now_s)
+    )
+    return mask
+
+
+def _bp_sel(
+    cols: ReadingColumns, now_s: int, params: Mapping[str, FloatArray], *, late: bool
+) -> IntArray:
+    """Cuff readings measured (live) or received (`late`) within the last `max_age_h`."""
+    age_s = at(params["max_age_h"], cols.patient) * HOUR_S
+    sel = recent(cols.received_at_s if late else cols.measured_at_s, now_s, age_s)
+    return sel[bp_ok(cols, sel, now_s)]
+
+
 def crisis_triggers(
-    cols: ReadingColumns, now_s: int, params: Mapping[str, FloatArray], rows: BoolArray
-) -> tuple[BoolArray, BoolArray, BoolArray, BoolArray]:
-    """Over `rows` (cuff readings in time order per patient): which trigger `bp.crisis`, which
-    are severe, which confirm a severe reading, which still await their re-measurement.
+    cols: ReadingColumns, now_s: int, params: Mapping[str, FloatArray], sel: IntArray
+) -> tuple[BoolArray, BoolArray, BoolArray]:
+    """Over the rows `sel` (cuff readings in time order per patient): which trigger
+    `bp.crisis`, which confirm a severe reading, which still await their re-measurement
+    (masks over `sel`).
 
     A severe reading (systolic >= 180 or diastolic >= 120) triggers when the next reading
     within `confirm_within_min` is severe too (confirmed), when it confirms the previous one,
@@ -64,10 +86,9 @@ def crisis_triggers(
     re-measured is not assumed fine), or at once when it carries the `symptoms` flag (AHA: do
     not wait). A non-severe re-measurement within the time clears it.
     """
-    n_rows = len(cols)
-    sel = np.flatnonzero(rows)
     ps = cols.patient[sel]
     ts = cols.measured_at_s[sel]
+    symptoms = cols.symptoms[sel]
     severe = (cols.systolic_mmhg[sel] >= params["systolic_mmhg"][ps]) | (
         cols.diastolic_mmhg[sel] >= params["diastolic_mmhg"][ps]
     )
@@ -81,22 +102,19 @@ def crisis_triggers(
     prev_severe_within = np.zeros(n, dtype=np.bool_)
     prev_severe_within[1:] = has_next[:-1] & severe[:-1]
     waited_out = now_s - ts > within_s
-    confirmed_sel = severe & (prev_severe_within | (has_next & next_severe))
-    trigger_sel = confirmed_sel | (severe & ((~has_next & waited_out) | cols.symptoms[sel]))
-    out = [np.zeros(n_rows, dtype=np.bool_) for _ in range(4)]
-    out[0][sel] = trigger_sel
-    out[1][sel] = severe
-    out[2][sel] = confirmed_sel
-    out[3][sel] = severe & ~has_next & ~waited_out & ~cols.symptoms[sel]
-    return out[0], out[1], out[2], out[3]
+    confirmed = severe & (prev_severe_within | (has_next & next_severe))
+    trigger = confirmed | (severe & ((~has_next & waited_out) | symptoms))
+    pending = severe & ~has_next & ~waited_out & ~symptoms
+    return trigger, confirmed, pending
 
 
-def _excess(cols: ReadingColumns, params: Mapping[str, FloatArray]) -> FloatArray:
-    """mmHg past the crisis threshold (the larger of systolic and diastolic), per row."""
-    p = cols.patient
+def _excess(cols: ReadingColumns, sel: IntArray, params: Mapping[str, FloatArray]) -> FloatArray:
+    """mmHg past the crisis threshold (the larger of systolic and diastolic), per row of
+    `sel`."""
+    ps = cols.patient[sel]
     excess: FloatArray = np.fmax(
-        cols.systolic_mmhg - at(params["systolic_mmhg"], p),
-        cols.diastolic_mmhg - at(params["diastolic_mmhg"], p),
+        cols.systolic_mmhg[sel] - params["systolic_mmhg"][ps],
+        cols.diastolic_mmhg[sel] - params["diastolic_mmhg"][ps],
     )
     return excess
 
@@ -118,36 +136,33 @@ def crisis(
     raised to `symptoms_priority` (high: an emergency) when a triggering reading of the episode
     carries `symptoms`. Severity: mmHg past the threshold of the worst reading.
     """
-    p = cols.patient
-    t = cols.measured_at_s
+    sel = _bp_sel(cols, now_s, params, late=late)
+    trigger, confirmed, pending = crisis_triggers(cols, now_s, params, sel)
+    symptoms = cols.symptoms[sel]
     if late:
-        recent = bp_rows(cols, now_s) & (
-            cols.received_at_s > now_s - at(params["max_age_h"], p) * HOUR_S
-        )
-        trigger, *_ = crisis_triggers(cols, now_s, params, recent)
         return late_result(
-            rule, cols, now_s, params, was_active, rows=recent, trigger=trigger,
-            severity=_excess(cols, params), context=context, symptoms=cols.symptoms,
+            rule, cols, now_s, params, was_active, sel=sel, trigger=trigger,
+            severity=_excess(cols, sel, params), context=context, symptoms=symptoms,
         )  # fmt: skip
-    rows = bp_rows(cols, now_s) & (t > now_s - at(params["max_age_h"], p) * HOUR_S)
-    trigger, _severe, confirmed, pending = crisis_triggers(cols, now_s, params, rows)
-    clear = (cols.systolic_mmhg < at(params["clear_systolic_mmhg"], p)) & (
-        cols.diastolic_mmhg < at(params["clear_diastolic_mmhg"], p)
+    ps = cols.patient[sel]
+    clear = (cols.systolic_mmhg[sel] < params["clear_systolic_mmhg"][ps]) & (
+        cols.diastolic_mmhg[sel] < params["clear_diastolic_mmhg"][ps]
     )
     result = reading_rule_result(
-        rule, cols, rows=rows, trigger=trigger, clear=clear, params=params,
-        was_active=was_active, after_row=after_row, severity=_excess(cols, params),
-        symptoms=cols.symptoms,
+        rule, cols, sel=sel, trigger=trigger, clear=clear, params=params,
+        was_active=was_active, after_row=after_row, severity=_excess(cols, sel, params),
+        symptoms=symptoms,
     )  # fmt: skip
     n_pat = cols.n_patients
+
+    def count(mask: BoolArray) -> FloatArray:
+        counted: FloatArray = np.bincount(ps[mask], minlength=n_pat).astype(np.float64)
+        return counted
+
     stats = dict(result.stats)
-    stats["confirmed_readings"] = per_patient_count(p, confirmed & trigger, n_pat).astype(
-        np.float64
-    )
-    stats["symptom_readings"] = per_patient_count(p, trigger & cols.symptoms, n_pat).astype(
-        np.float64
-    )
-    stats["awaiting_remeasure"] = per_patient_count(p, pending, n_pat).astype(np.float64)
+    stats["confirmed_readings"] = count(confirmed & trigger)
+    stats["symptom_readings"] = count(trigger & symptoms)
+    stats["awaiting_remeasure"] = count(pending)
     return RuleResult(
         rule, result.status, result.anchor_row, result.evidence_mask, stats, params,
         closed=result.closed, severity=result.severity, priority_level=result.priority_level,
@@ -167,22 +182,24 @@ def hypotension(
 ) -> RuleResult:
     """`bp.hypotension`: systolic < 90 or diastolic < 60 mmHg on a fresh reading (or, `late`,
     its late finding). Severity: mmHg below the threshold of the worst reading."""
-    p = cols.patient
-    sys_ = cols.systolic_mmhg
-    dia = cols.diastolic_mmhg
-    trigger = (sys_ < at(params["systolic_mmhg"], p)) | (dia < at(params["diastolic_mmhg"], p))
-    severity = np.fmax(at(params["systolic_mmhg"], p) - sys_, at(params["diastolic_mmhg"], p) - dia)
+    sel = _bp_sel(cols, now_s, params, late=late)
+    ps = cols.patient[sel]
+    sys_ = cols.systolic_mmhg[sel]
+    dia = cols.diastolic_mmhg[sel]
+    limit_sys = params["systolic_mmhg"][ps]
+    limit_dia = params["diastolic_mmhg"][ps]
+    trigger = (sys_ < limit_sys) | (dia < limit_dia)
+    severity = np.fmax(limit_sys - sys_, limit_dia - dia)
     if late:
         return late_result(
-            rule, cols, now_s, params, was_active, rows=bp_rows(cols, now_s), trigger=trigger,
+            rule, cols, now_s, params, was_active, sel=sel, trigger=trigger,
             severity=severity, context=context,
         )  # fmt: skip
-    rows = bp_rows(cols, now_s) & (cols.measured_at_s > now_s - at(params["max_age_h"], p) * HOUR_S)
-    clear = (sys_ >= at(params["clear_systolic_mmhg"], p)) & (
-        dia >= at(params["clear_diastolic_mmhg"], p)
+    clear = (sys_ >= params["clear_systolic_mmhg"][ps]) & (
+        dia >= params["clear_diastolic_mmhg"][ps]
     )
     return reading_rule_result(
-        rule, cols, rows=rows, trigger=trigger, clear=clear, params=params,
+        rule, cols, sel=sel, trigger=trigger, clear=clear, params=params,
         was_active=was_active, after_row=after_row, severity=severity,
     )  # fmt: skip
 

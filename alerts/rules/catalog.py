@@ -35,8 +35,9 @@ BATTELINO_2019: Final = (
 AHA_CRISIS: Final = (
     "AHA, Hypertensive crisis: when you should call 911, https://www.heart.org/en/health-topics/"
     "high-blood-pressure/understanding-blood-pressure-readings/hypertensive-crisis-when-you-"
-    "should-call-911-for-high-blood-pressure ; re-measure step: NHLBI, "
-    "https://www.nhlbi.nih.gov/health/high-blood-pressure/symptoms"
+    "should-call-911-for-high-blood-pressure (with symptoms of organ damage: an emergency, high "
+    "priority; without: contact the clinician promptly, medium, IEC 60601-1-8); re-measure "
+    "step: NHLBI, https://www.nhlbi.nih.gov/health/high-blood-pressure/symptoms"
 )
 AHA_LOW_BP: Final = (
     "AHA, Low blood pressure - when blood pressure is too low (< 90/60 mmHg), "
@@ -71,9 +72,8 @@ PLAUSIBILITY: Final = (
     "local limits; diastolic < systolic by definition"
 )
 ADHERENCE: Final = (
-    "docs/clinical-rules.md section 5, stale-data rule for episodic devices (adherence window "
-    "from the "
-    "prescribed schedule); N days is a care-plan parameter, not a guideline figure"
+    "Local default for episodic devices (an adherence window from the prescribed schedule); "
+    "N days is a care-plan parameter, not a guideline figure"
 )
 
 

@@ -3,7 +3,7 @@
 - `clock`: local time per patient and reading (`alerts.rules.localtime`);
 - `new_rows`: rows no earlier evaluation has seen (a late finding opens only on a reading that
   just arrived); None means every row is new (an offline evaluation, a first step);
-- `conditions`: per patient code, the target-relevant care-plan conditions.
+(Care-plan conditions reach the kernels as the parameters they select: `resolve_params`.)
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ class Context:
 
     clock: LocalClock = field(default_factory=lambda: LocalClock(()))
     new_rows: BoolArray | None = None
-    conditions: tuple[frozenset[str], ...] = ()
 
     def is_new(self, n_rows: int) -> BoolArray:
         """`new_rows`, or all True."""

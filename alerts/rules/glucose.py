@@ -54,6 +54,24 @@ def glucose_rows(cols: ReadingColumns, now_s: int) -> BoolArray:
     return rows
 
 
+def recent(times: IntArray, now_s: int, age_s: FloatArray | float) -> IntArray:
+    """Rows whose time (measured or received) lies in (now - age, now], ascending."""
+    rows: IntArray = np.flatnonzero((times > now_s - age_s) & (times <= now_s))
+    return rows
+
+
+def glucose_ok(cols: ReadingColumns, sel: IntArray, now_s: int) -> BoolArray:
+    """`glucose_rows` for the rows `sel` only (a mask over `sel`)."""
+    mask: BoolArray = (
+        (cols.kind[sel] == KindCode.GLUCOSE)
+        & ~cols.control_solution[sel]
+        & ~cols.implausible[sel]
+        & (cols.glucose_special[sel] != SpecialCode.INVALID)
+        & (cols.measured_at_s[sel] <= now_s)
+    )
+    return mask
+
+
 def per_reading(
     rule: Rule,
     cols: ReadingColumns,
@@ -76,35 +94,38 @@ def per_reading(
     Raises:
         KeyError: `rule` is not one of the three per-reading glucose rules.
     """
-    p = cols.patient
-    v = cols.glucose_mmol_l
-    hi = cols.glucose_special == SpecialCode.HI
-    lo = cols.glucose_special == SpecialCode.LO
-    rows = glucose_rows(cols, now_s)
+    age_s = at(params["max_age_h"], cols.patient) * HOUR_S
+    sel = recent(cols.received_at_s if late else cols.measured_at_s, now_s, age_s)
+    sel = sel[glucose_ok(cols, sel, now_s)]
+    ps = cols.patient[sel]
+    v = cols.glucose_mmol_l[sel]
+    hi = cols.glucose_special[sel] == SpecialCode.HI
+    lo = cols.glucose_special[sel] == SpecialCode.LO
     with np.errstate(invalid="ignore"):
         if rule.rule_id == "glucose.hypo_l2":
-            trigger = (v < at(params["below_mmol_l"], p)) | lo
-            clear = (v >= at(params["clear_at_mmol_l"], p)) | hi
-            severity = at(params["below_mmol_l"], p) - np.where(lo, LO_AS_MMOL_L, v)
+            below = params["below_mmol_l"][ps]
+            trigger = (v < below) | lo
+            clear = (v >= params["clear_at_mmol_l"][ps]) | hi
+            severity = below - np.where(lo, LO_AS_MMOL_L, v)
         elif rule.rule_id == "glucose.hypo_l1":
-            trigger = (v < at(params["below_mmol_l"], p)) & (v >= at(params["floor_mmol_l"], p))
-            clear = (v >= at(params["clear_at_mmol_l"], p)) | hi
-            severity = at(params["below_mmol_l"], p) - v
+            below = params["below_mmol_l"][ps]
+            trigger = (v < below) & (v >= params["floor_mmol_l"][ps])
+            clear = (v >= params["clear_at_mmol_l"][ps]) | hi
+            severity = below - v
         elif rule.rule_id == "glucose.hyper":
-            trigger = (v > at(params["above_mmol_l"], p)) | hi
-            clear = (v < at(params["clear_at_mmol_l"], p)) | lo
-            severity = np.where(hi, HI_AS_MMOL_L, v) - at(params["above_mmol_l"], p)
+            above = params["above_mmol_l"][ps]
+            trigger = (v > above) | hi
+            clear = (v < params["clear_at_mmol_l"][ps]) | lo
+            severity = np.where(hi, HI_AS_MMOL_L, v) - above
         else:
             raise KeyError(rule.rule_id)
-    severity = np.asarray(severity, dtype=np.float64)
     if late:
         return late_result(
-            rule, cols, now_s, params, was_active, rows=rows, trigger=trigger,
-            severity=severity, context=context,
+            rule, cols, now_s, params, was_active, sel=sel, trigger=trigger, severity=severity,
+            context=context,
         )  # fmt: skip
-    fresh = rows & (cols.measured_at_s > now_s - at(params["max_age_h"], p) * HOUR_S)
     return reading_rule_result(
-        rule, cols, rows=fresh, trigger=trigger, clear=clear, params=params,
+        rule, cols, sel=sel, trigger=trigger, clear=clear, params=params,
         was_active=was_active, after_row=after_row, severity=severity,
     )  # fmt: skip
 
@@ -113,7 +134,7 @@ def reading_rule_result(
     rule: Rule,
     cols: ReadingColumns,
     *,
-    rows: BoolArray,
+    sel: IntArray,
     trigger: BoolArray,
     clear: BoolArray,
     params: Mapping[str, FloatArray],
@@ -122,20 +143,23 @@ def reading_rule_result(
     severity: FloatArray | None = None,
     symptoms: BoolArray | None = None,
 ) -> RuleResult:
-    """Hysteresis over the selected rows, as a `RuleResult` (shared by glucose and BP).
+    """Hysteresis over the rows `sel` (ascending), as a `RuleResult` (shared by glucose and
+    BP); `trigger`, `clear`, `severity` and `symptoms` are given for those rows only.
 
     `after_row[p]` (if given, -1 = none) restricts patient p to rows after that one: the
     anchor reading of the episode already open, so readings it already accounted for are not
-    replayed against its carried state. `severity` (per row) gives the episode's severity,
-    the worst of its triggering readings among these rows; `symptoms` (per row) raises the
-    priority to `rule.symptoms_priority` when a triggering reading of the episode has it.
+    replayed against its carried state. `severity` gives the episode's severity, the worst of
+    its triggering readings among these rows; `symptoms` raises the priority to
+    `rule.symptoms_priority` when a triggering reading of the episode has it.
     """
     n_pat = cols.n_patients
     if after_row is not None:
-        rows = rows & (np.arange(len(cols)) > after_row[cols.patient])
-    sel = np.flatnonzero(rows)
+        keep = sel > after_row[cols.patient[sel]]
+        sel, trigger, clear = sel[keep], trigger[keep], clear[keep]
+        severity = None if severity is None else severity[keep]
+        symptoms = None if symptoms is None else symptoms[keep]
     p = cols.patient[sel]
-    state = hysteresis_state(p, trigger[sel], clear[sel] & ~trigger[sel], was_active)
+    state = hysteresis_state(p, trigger, clear & ~trigger, was_active)
     r = runs(p, state, was_active)
     open_run = r.end_row < 0
     anchor = np.full(n_pat, -1, dtype=np.int64)
@@ -146,7 +170,7 @@ def reading_rule_result(
     final[has] = state[last[has]]
     status = np.where(final, Status.ACTIVE, Status.CLEAR).astype(np.int8)
     evidence = np.zeros(len(cols), dtype=np.bool_)
-    evidence[sel] = trigger[sel]
+    evidence[sel] = trigger
     closed_mask = r.end_row >= 0
     closed = type(r)(
         sel[r.first_row[closed_mask]],
@@ -154,21 +178,21 @@ def reading_rule_result(
         r.patient[closed_mask],
         np.where(r.carried_end_row >= 0, np.append(sel, -1)[r.carried_end_row], -1),
     )
-    n_fresh = per_patient_count(p, np.ones(p.shape[0], dtype=np.bool_), n_pat)
+    n_fresh = np.bincount(p, minlength=n_pat).astype(np.float64)
     # The open episode's triggering rows: from its anchor (a run opened here) or all (carried).
-    current = trigger[sel] & final[p] & (sel >= anchor[p])
+    current = trigger & final[p] & (sel >= anchor[p])
     worst = None
     if severity is not None:
         worst = np.full(n_pat, np.nan)
-        np.fmax.at(worst, p[current], severity[sel][current])
+        np.fmax.at(worst, p[current], severity[current])
     level = None
     if symptoms is not None and rule.symptoms_priority is not None:
         level = np.full(n_pat, PRIORITY_LEVEL[rule.priority], dtype=np.int8)
-        raised = per_patient_count(p, current & symptoms[sel], n_pat) > 0
+        raised = per_patient_count(p, current & symptoms, n_pat) > 0
         level[raised] = PRIORITY_LEVEL[rule.symptoms_priority]
     return RuleResult(
-        rule, status, anchor, evidence, {"fresh_readings": n_fresh.astype(np.float64)}, params,
-        closed=closed, severity=worst, priority_level=level,
+        rule, status, anchor, evidence, {"fresh_readings": n_fresh}, params, closed=closed,
+        severity=worst, priority_level=level,
     )  # fmt: skip
 
 

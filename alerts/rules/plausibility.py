@@ -26,7 +26,7 @@ from alerts.rules.catalog import Rule
 from alerts.rules.columns import KindCode, ReadingColumns, SpecialCode
 from alerts.rules.context import NO_CONTEXT, Context
 from alerts.rules.result import BoolArray, FloatArray, IntArray, RuleResult
-from alerts.rules.segments import Status, at, last_row, per_patient_count
+from alerts.rules.segments import Status, at
 
 DAY_S = 86_400
 SUBJECTS: Final = {KindCode.GLUCOSE: "glucose", KindCode.BLOOD_PRESSURE: "blood_pressure"}
@@ -45,38 +45,55 @@ REASONS: Final = (
 
 
 def implausible_reasons(
-    cols: ReadingColumns, params: Mapping[str, FloatArray]
+    cols: ReadingColumns, params: Mapping[str, FloatArray], sel: IntArray
 ) -> dict[str, BoolArray]:
-    """Per reason, the rows it applies to (control-solution results are left out)."""
-    p = cols.patient
-    g = cols.glucose_mmol_l
+    """Per reason, which of the rows `sel` it applies to (masks over `sel`; control-solution
+    results are left out)."""
+    ps = cols.patient[sel]
+    g = cols.glucose_mmol_l[sel]
+    kind = cols.kind[sel]
+    control = cols.control_solution[sel]
     numeric = (
-        (cols.kind == KindCode.GLUCOSE)
-        & (cols.glucose_special == SpecialCode.NONE)
-        & ~cols.control_solution
+        (kind == KindCode.GLUCOSE) & (cols.glucose_special[sel] == SpecialCode.NONE) & ~control
     )
-    cuff = (cols.kind == KindCode.BLOOD_PRESSURE) & ~cols.control_solution
-    sys_ = cols.systolic_mmhg
-    dia = cols.diastolic_mmhg
+    cuff = (kind == KindCode.BLOOD_PRESSURE) & ~control
+    sys_ = cols.systolic_mmhg[sel]
+    dia = cols.diastolic_mmhg[sel]
     with np.errstate(invalid="ignore"):
         return {
-            "glucose_below_range": numeric & (g < at(params["glucose_min_mmol_l"], p)),
-            "glucose_above_range": numeric & (g > at(params["glucose_max_mmol_l"], p)),
-            "systolic_above_range": cuff & (sys_ > at(params["systolic_max_mmhg"], p)),
-            "systolic_below_range": cuff & (sys_ < at(params["systolic_min_mmhg"], p)),
-            "diastolic_below_range": cuff & (dia < at(params["diastolic_min_mmhg"], p)),
+            "glucose_below_range": numeric & (g < params["glucose_min_mmol_l"][ps]),
+            "glucose_above_range": numeric & (g > params["glucose_max_mmol_l"][ps]),
+            "systolic_above_range": cuff & (sys_ > params["systolic_max_mmhg"][ps]),
+            "systolic_below_range": cuff & (sys_ < params["systolic_min_mmhg"][ps]),
+            "diastolic_below_range": cuff & (dia < params["diastolic_min_mmhg"][ps]),
             "diastolic_not_below_systolic": cuff & (dia >= sys_),
             "pulse_pressure_too_narrow": cuff
-            & (sys_ - dia < at(params["min_pulse_pressure_mmhg"], p))
+            & (sys_ - dia < params["min_pulse_pressure_mmhg"][ps])
             & (dia < sys_),
         }
 
 
 def flag_implausible(cols: ReadingColumns, params: Mapping[str, FloatArray]) -> ReadingColumns:
-    """`cols` with `implausible` set from the limits in `params` (same rows, same order)."""
-    flags = np.zeros(len(cols), dtype=np.bool_)
-    for mask in implausible_reasons(cols, params).values():
-        flags |= mask
+    """`cols` with `implausible` set from the limits in `params` (same rows, same order).
+
+    One pass of comparisons over the value columns (NaN, where a column does not apply or a
+    glucose value is a meter special, compares false); the reasons are only worked out for the
+    finding's evidence (`implausible_reasons`).
+    """
+    p = cols.patient
+    g = cols.glucose_mmol_l
+    sys_ = cols.systolic_mmhg
+    dia = cols.diastolic_mmhg
+    with np.errstate(invalid="ignore"):
+        flags = (g < at(params["glucose_min_mmol_l"], p)) | (
+            g > at(params["glucose_max_mmol_l"], p)
+        )
+        flags |= (sys_ > at(params["systolic_max_mmhg"], p)) | (
+            sys_ < at(params["systolic_min_mmhg"], p)
+        )
+        flags |= (dia < at(params["diastolic_min_mmhg"], p)) | (dia >= sys_)
+        flags |= sys_ - dia < at(params["min_pulse_pressure_mmhg"], p)
+    flags &= ~cols.control_solution
     if not flags.any() and not cols.implausible.any():
         return cols
     return replace(cols, implausible=flags)
@@ -101,17 +118,22 @@ def implausible_finding(
         KeyError: `kind` is neither glucose nor blood pressure.
     """
     subject = SUBJECTS[kind]
-    p = cols.patient
     n_pat = cols.n_patients
-    t = cols.measured_at_s
-    in_window = (cols.kind == kind) & (t <= now_s) & (t > now_s - at(params["window_d"], p) * DAY_S)
-    flagged = in_window & cols.implausible
-    count = per_patient_count(p, flagged, n_pat)
+    rows = np.flatnonzero(cols.implausible)
+    t = cols.measured_at_s[rows]
+    ps = cols.patient[rows]
+    in_window = (cols.kind[rows] == kind) & (t <= now_s)
+    rows = rows[in_window & (t > now_s - params["window_d"][ps] * DAY_S)]
+    p = cols.patient[rows]
+    count = np.bincount(p, minlength=n_pat)
     active = count > 0
-    newest = last_row(p, flagged, n_pat)
+    newest = np.full(n_pat, -1, dtype=np.int64)
+    newest[p] = rows  # rows ascend: the last assignment per patient wins
+    flagged = np.zeros(len(cols), dtype=np.bool_)
+    flagged[rows] = True
     stats = {"implausible_readings": count.astype(np.float64)}
-    for reason, mask in implausible_reasons(cols, params).items():
-        stats[reason] = per_patient_count(p, mask & in_window, n_pat).astype(np.float64)
+    for reason, mask in implausible_reasons(cols, params, rows).items():
+        stats[reason] = np.bincount(p[mask], minlength=n_pat).astype(np.float64)
     status = np.where(active, Status.ACTIVE, Status.CLEAR).astype(np.int8)
     anchor = np.where(active & ~was_active, newest, -1).astype(np.int64)
     return RuleResult(

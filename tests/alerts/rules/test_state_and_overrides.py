@@ -74,7 +74,9 @@ def test_crisis_evidence_counts_confirmation_and_symptoms() -> None:
         ["p", "p"], [t, t + 120], [KindCode.BLOOD_PRESSURE] * 2, systolic_mmhg=[182, 186],
         diastolic_mmhg=[100, 104], symptoms=[False, True], reading_ref=["r0", "r1"],
     )  # fmt: skip
-    (result, *_) = evaluate_all(cols, NOW_S, prior=no_prior_state(), rules=[RULES_BY_ID["bp.crisis"]])
+    (result, *_) = evaluate_all(
+        cols, NOW_S, prior=no_prior_state(), rules=[RULES_BY_ID["bp.crisis"]]
+    )
     evidence = evidence_for(result, cols, 0, int(result.anchor_row[0]))
     assert evidence["reading_ids"] == ["r0", "r1"]
     assert evidence["statistics"] == {  # type: ignore[comparison-overlap]
