@@ -91,6 +91,10 @@ def synthetic(n_patients: int, seed: int = 7) -> ReadingColumns:
     sys_mean = rng.normal(132.0, 14.0, n_patients)[patient]
     systolic = np.where(is_g, np.nan, np.round(rng.normal(sys_mean, 9.0)))  # whole mmHg
     diastolic = np.where(is_g, np.nan, np.round(rng.normal(sys_mean * 0.6, 6.0)))
+    # Plausible cuff readings only (pulse pressure >= 10 mmHg), so that the peers, which do not
+    # screen readings, see the same rows the engine evaluates; the engine still pays for its
+    # plausibility flags and duplicate check in every timing.
+    diastolic = np.minimum(diastolic, systolic - 10.0)
     return ReadingColumns(
         tuple(f"p{i:06d}" for i in range(n_patients)), patient, t.astype(np.int64), kind,
         glucose, special, systolic, diastolic, np.full(n, np.nan), meal,

@@ -2,15 +2,14 @@
 
 - `clock`: local time per patient and reading (`alerts.rules.localtime`);
 - `new_rows`: rows no earlier evaluation has seen (a late finding opens only on a reading that
-  just arrived); None means every row is new (an offline evaluation, a first step);
-(Care-plan conditions reach the kernels as the parameters they select: `resolve_params`.)
+  just arrived); None means every row is new (an offline evaluation, a first step).
+
+Care-plan conditions reach the kernels as the parameters they select (`resolve_params`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import numpy as np
 
 from alerts.rules.localtime import LocalClock
 from alerts.rules.result import BoolArray
@@ -22,12 +21,6 @@ class Context:
 
     clock: LocalClock = field(default_factory=lambda: LocalClock(()))
     new_rows: BoolArray | None = None
-
-    def is_new(self, n_rows: int) -> BoolArray:
-        """`new_rows`, or all True."""
-        if self.new_rows is None:
-            return np.ones(n_rows, dtype=np.bool_)
-        return self.new_rows
 
 
 NO_CONTEXT = Context()
