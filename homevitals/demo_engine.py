@@ -32,6 +32,8 @@ from alerts.delivery.outbox import enqueue_events
 from alerts.engine import store
 from alerts.engine.care_plan import EMPTY, CarePlan, CarePlanError, load_care_plan
 from alerts.engine.errors import StoreError
+from alerts.engine.patients import Layered
+from alerts.engine.record_patients import RecordPatients
 from alerts.engine.runner import Runner
 from alerts.errors import AlertsError
 from ingest import schema
@@ -81,7 +83,7 @@ def catch_up(url: str, plan: CarePlan, step: timedelta, now: datetime) -> int:
         patients = plan.patients()
         runner = Runner(
             engine, sink=enqueue_events, overrides=plan.overrides,
-            patients_for=lambda _conn: patients,
+            patients_for=lambda conn: Layered(RecordPatients(conn), patients),
         )  # fmt: skip
         committed = 0
         for moment in step_times(_reading_times(engine), now, step):

@@ -13,9 +13,10 @@ time-driven changes through (readings ageing out of a window, `adherence.no_read
 new readings than the batch limit): a pipeline that is behind must not look like a patient who
 stopped measuring.
 
-Patients' time zones and conditions come through `patients_for(conn)` (a `PatientDirectory`:
-the care plan today; the composition root picks the source). Every revision is stored; events
-are pushed per the alert-fatigue policy (`alerts.engine.episodes`, `update_interval_s`).
+Patients' time zones and conditions come through `patients_for(conn)` (a `PatientDirectory`;
+`run_forever` reads the patient record with the care plan's values as explicit overrides).
+Every revision is stored; events are pushed per the alert-fatigue policy
+(`alerts.engine.episodes`, `update_interval_s`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ from alerts.engine.errors import StoreError
 from alerts.engine.evaluate import evaluate_all, horizon_s
 from alerts.engine.leases import Held, LeaseKeeper, Scope, WholeStore
 from alerts.engine.partitions import PARTITIONS, partition_of, partitions_of
-from alerts.engine.patients import NO_PATIENTS, PatientDirectory
+from alerts.engine.patients import NO_PATIENTS, Layered, PatientDirectory
+from alerts.engine.record_patients import RecordPatients
 from alerts.engine.source import ReadingSource
 from alerts.engine.store_source import StoreSource
 from alerts.engine.tiered import TieredWindow
@@ -54,6 +56,7 @@ from alerts.engine.window import merge
 from alerts.events import AlertEvent
 from alerts.rules.catalog import RULES, Overrides
 from alerts.rules.columns import ReadingColumns
+from careteam import migrations as record_migrations
 from ingest.notify import READINGS_CHANNEL, Poller, open_waker
 
 log = logging.getLogger(__name__)
@@ -262,8 +265,12 @@ def run_forever(
     patients: PatientDirectory = NO_PATIENTS,
     update_interval_s: int = DEFAULT_UPDATE_INTERVAL_S,
 ) -> None:
-    """Migrate the engine's tables, then step whenever readings commit, and at least every
-    `interval_s` (immediately again while the store has more than a batch of new readings).
+    """Migrate the engine's tables (and the patient record it reads), then step whenever
+    readings commit, and at least every `interval_s` (immediately again while the store has
+    more than a batch of new readings).
+
+    Time zones and conditions come from the patient record, with `patients` (the care plan)
+    overriding it where it says something.
 
     On PostgreSQL the engine LISTENs on ingest's readings channel (`ingest.notify`): a
     committed batch wakes it at once, and `interval_s` is only the fallback poll (and the
@@ -279,6 +286,10 @@ def run_forever(
         StoreError: the store cannot be reached or migrated (or, with `once`, the step failed).
     """
     store.migrate(url)
+    try:
+        record_migrations.migrate(url)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"patient record migration failed: {exc}") from exc
     engine = store.make_engine(url)
     keeper = None
     if scale_out:
@@ -288,7 +299,8 @@ def run_forever(
         keeper = LeaseKeeper(worker_id, lease_s)
     runner = Runner(
         engine, sink=sink, overrides=overrides or {}, scope=keeper,
-        patients_for=lambda _conn: patients, update_interval_s=update_interval_s,
+        patients_for=lambda conn: Layered(RecordPatients(conn), patients),
+        update_interval_s=update_interval_s,
     )  # fmt: skip
     # LISTEN before the first step: a batch committed after a step read the store and before
     # its wait began is still announced to this connection.

@@ -6,8 +6,10 @@ of 130/80 mmHg (PMC8109940, table 2): diabetes, coronary heart disease, chronic 
 `normalize` maps a code to one of these, or None for any other condition (kept in the record,
 no effect on targets). Accepted spellings:
 
-- our keywords: `diabetes`, `coronary_heart_disease`, `chronic_kidney_disease` (and `chd`,
-  `ckd`, `diabetes_mellitus`);
+- the patient record's codes (`careteam.conditions`): `diabetes`, `diabetes_type_1`,
+  `diabetes_type_2`, `coronary_heart_disease`, `chronic_kidney_disease` (and `chd`, `ckd`,
+  `diabetes_mellitus`); the record's other conditions (hypertension, heart failure, COPD,
+  gestational diabetes) set no target here;
 - SNOMED CT (`http://snomed.info/sct|CODE` or `snomed:CODE`): 73211009 diabetes mellitus,
   46635009 type 1, 44054006 type 2; 414545008 ischaemic heart disease, 53741008 coronary
   arteriosclerosis; 709044004 chronic kidney disease (the listed concepts only: descendants
@@ -28,6 +30,8 @@ CHRONIC_KIDNEY_DISEASE: Final = "chronic_kidney_disease"
 _KEYWORDS: Final = {
     "diabetes": DIABETES,
     "diabetes_mellitus": DIABETES,
+    "diabetes_type_1": DIABETES,
+    "diabetes_type_2": DIABETES,
     "coronary_heart_disease": CORONARY_HEART_DISEASE,
     "chd": CORONARY_HEART_DISEASE,
     "chronic_kidney_disease": CHRONIC_KIDNEY_DISEASE,
