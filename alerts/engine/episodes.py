@@ -261,7 +261,9 @@ def _update(
     now_priority = _priority(result, p)
     priority = max(episode.priority, now_priority, key=PRIORITY_LEVEL.__getitem__)
     severity = _severity(result, p)
-    if severity is not None and rule.rule_id in PER_READING_RULES and episode.severity is not None:
+    if severity is None:
+        severity = episode.severity  # no figure now (a carried episode): keep the last one
+    elif rule.rule_id in PER_READING_RULES and episode.severity is not None:
         severity = max(severity, episode.severity)  # the worst reading of the episode so far
     notified_priority = episode.notified_priority or episode.priority
     baseline = episode.notified_severity
