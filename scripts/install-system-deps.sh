@@ -18,6 +18,8 @@ have_cmd chromium || need+=(chromium)
 have_cmd docker-compose || need+=(docker-compose)
 have_cmd openssl || need+=(openssl)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+# IANA time zone data: zoneinfo reads it for patients' local protocol windows.
+[ -e /usr/share/zoneinfo/Asia/Shanghai ] || need+=(tzdata)
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "system packages: all present"

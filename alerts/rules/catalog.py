@@ -3,10 +3,10 @@
 Thresholds are parameters, never literals inside kernels, so that a care plan can override
 them per patient (`resolve_params`). Changing a default changes the rule's behaviour, so it
 must come with a new `version` (alert ids include the version: old episodes are not reused).
-Every rule names its source (explained in docs/clinical-rules.md); where a default is a local choice and not a guideline figure, the
-source says so. Parameters resolve per patient in three layers: the defaults here, the targets
-the patient's care-plan conditions select (`Rule.conditions`), then the care plan's explicit
-overrides.
+Every rule names its source (explained in docs/clinical-rules.md); where a default is a local
+choice and not a guideline figure, the source says so. Parameters resolve per patient in three
+layers: the defaults here, the targets the patient's care-plan conditions select
+(`Rule.conditions`), then the care plan's explicit overrides.
 """
 
 from __future__ import annotations
