@@ -47,16 +47,33 @@ def _number(value: float | Special, digits: int) -> str:
 def describe(reading: Reading, unit: GlucoseUnit) -> str:
     """A reading as the patient reads it, in their glucose unit."""
     values = reading.values
-    if reading.kind in (Kind.GLUCOSE, Kind.KETONE):
+    if reading.kind in (Kind.GLUCOSE, Kind.KETONE, Kind.CGM_GLUCOSE):
         value = values.get("glucose_mmol_l", values.get("ketone_mmol_l", Special.NAN))
-        if reading.kind is Kind.GLUCOSE and unit == "mg/dL" and not isinstance(value, Special):
+        glucose = reading.kind in (Kind.GLUCOSE, Kind.CGM_GLUCOSE)
+        if glucose and unit == "mg/dL" and not isinstance(value, Special):
             return f"{mmol_l_to_mg_dl(value):.0f} mg/dL"
         return f"{_number(value, 1)} mmol/L"
     if reading.kind is Kind.BLOOD_PRESSURE:
         text = f"{_number(values['systolic_mmhg'], 0)}/{_number(values['diastolic_mmhg'], 0)} mmHg"
         pulse = values.get("pulse_per_min")
         return text if pulse is None else f"{text}, {_number(pulse, 0)} /min"
+    shown = _WEARABLE.get(reading.kind)
+    if shown is not None and shown[0] in values:
+        name, unit_text, digits = shown
+        text = f"{_number(values[name], digits)} {unit_text}"
+        pulse = values.get("pulse_per_min") if reading.kind is Kind.SPO2 else None
+        return text if pulse is None else f"{text}, {_number(pulse, 0)} /min"
     return ", ".join(f"{k} {_number(v, 1)}" for k, v in values.items())
+
+
+# Per wearable kind: the value the page shows, its unit and decimals (a minute's mean for the
+# streams).
+_WEARABLE: dict[Kind, tuple[str, str, int]] = {
+    Kind.HEART_RATE: ("heart_rate_per_min", "/min", 0),
+    Kind.SPO2: ("spo2_pct", "% SpO2", 0),
+    Kind.BODY_TEMPERATURE: ("body_temperature_c", "°C", 1),
+    Kind.BODY_WEIGHT: ("body_weight_kg", "kg", 1),
+}
 
 
 async def _form(request: Request) -> dict[str, str]:
