@@ -54,6 +54,7 @@ class CountingPeer(IngestPeer):
         self.messages: list[float] = []
         self.bytes_by_kind: Counter[str] = Counter()
         self.readings_by_kind: Counter[str] = Counter()
+        self.rejected = 0
         super().__init__(host, port)
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
@@ -61,6 +62,7 @@ class CountingPeer(IngestPeer):
             bytes(message.payload), topic_gateway_id=gateway_id_from_topic(message.topic)
         )
         with self.lock:
+            self.rejected += len(batch.rejected)
             self.messages.append(time.monotonic())
             share = len(message.payload) / max(1, len(batch.readings))
             for reading in batch.readings:
@@ -104,7 +106,7 @@ async def _run(
         async with hub(air, workdir, silence_timeout_s=3.0) as h:
             h.gateway.connector._slots = asyncio.Semaphore(8)
             h.gateway.connector._stream_slots = asyncio.Semaphore(patients)
-            publisher = Publisher("gw-bench", MqttConfig(broker.host, broker.port))
+            publisher = Publisher(h.gateway.gateway_id, MqttConfig(broker.host, broker.port))
             async with publisher:
                 await publisher.wait_connected(10)
                 loops = [
@@ -137,6 +139,8 @@ async def _run(
                     task.cancel()
                 await asyncio.gather(*loops, return_exceptions=True)
         peer.close()
+    if peer.rejected:  # a bench of rejected readings would measure nothing real
+        raise RuntimeError(f"the peer rejected {peer.rejected} readings")
     with peer.lock:
         steady = len(peer.messages) - steady_from
         per_reading = {
