@@ -139,7 +139,8 @@ def engine_now(cols: ReadingColumns, rule_ids: tuple[str, ...]) -> dict[str, np.
     t = cols.measured_at_s
     cols = cols.take((t <= NOW_S) & (t >= NOW_S - horizon_s(rules)))
     results = evaluate_all(cols, NOW_S, prior=no_prior_state(), rules=rules)
-    return {res.rule.rule_id: res.status.astype(np.int8) for res in results}
+    # Live results only: per-reading rules also return their late finding (subject "late").
+    return {res.rule.rule_id: res.status.astype(np.int8) for res in results if not res.subject}
 
 
 SQL_NOW = """

@@ -31,7 +31,7 @@ from alerts.engine.evaluate import evaluate_all, horizon_s, no_prior_state
 from alerts.engine.tiered import TieredWindow
 from alerts.engine.window import merge
 from alerts.rules.catalog import RULES
-from alerts.rules.columns import KindCode, ReadingColumns, build_columns
+from alerts.rules.columns import NO_OFFSET, KindCode, ReadingColumns, build_columns
 from bench import common
 from bench.bench_rules import DAY, DAYS, NOW_S, SLOTS
 
@@ -80,6 +80,12 @@ def lean_synthetic(n_patients: int, seed: int = 7) -> ReadingColumns:
         cols["diastolic_mmhg"][lo:hi] = np.where(
             is_g, np.nan, np.round(rng.normal(s_mean * 0.6, 6.0))
         )
+        # Plausible cuff readings only (pulse pressure >= 10 mmHg), as in bench_rules.
+        np.minimum(
+            cols["diastolic_mmhg"][lo:hi],
+            cols["systolic_mmhg"][lo:hi] - 10.0,
+            out=cols["diastolic_mmhg"][lo:hi],
+        )
     nan = np.broadcast_to(np.float64(np.nan), (n,))
     false = np.broadcast_to(np.False_, (n,))
     none = np.broadcast_to(np.array(None, dtype=object), (n,))
@@ -87,6 +93,7 @@ def lean_synthetic(n_patients: int, seed: int = 7) -> ReadingColumns:
         tuple(f"p{i:07d}" for i in range(n_patients)), cols["patient"], cols["measured_at_s"],
         cols["kind"], cols["glucose_mmol_l"], cols["glucose_special"], cols["systolic_mmhg"],
         cols["diastolic_mmhg"], nan, cols["meal"], false, false, false, none, cols["cursor"],
+        cols["measured_at_s"], np.broadcast_to(np.int16(NO_OFFSET), (n,)), none, false,
     )  # fmt: skip
 
 
