@@ -33,7 +33,6 @@ import pandas as pd
 import polars as pl
 
 from alerts.engine.evaluate import evaluate_all, horizon_s, no_prior_state
-from alerts.engine.window import merge
 from alerts.rules.catalog import MG54, MG70, MG130, RULES, RULES_BY_ID
 from alerts.rules.columns import (
     NO_OFFSET,
@@ -41,7 +40,6 @@ from alerts.rules.columns import (
     MealCode,
     ReadingColumns,
     SpecialCode,
-    build_columns,
 )
 from alerts.rules.glucose import trailing_stats
 from bench import common
@@ -441,40 +439,6 @@ def loop_trailing(cols: ReadingColumns, patients: range) -> int:
     return flags
 
 
-# ---- 3. a continuous-runner step (in memory, no database) --------------------------------------
-
-
-def continuous_step(cols: ReadingColumns, n_new: int = 1_000) -> list[str]:
-    """Merge a batch of new readings into the window and evaluate the patients who sent them
-    (what `alerts.engine.runner.Runner.step` does between full steps, minus the database)."""
-    rng = np.random.default_rng(3)
-    patients = rng.choice(cols.n_patients, n_new, replace=False)
-    new = build_columns(
-        [cols.patient_ids[p] for p in patients], np.full(n_new, NOW_S - 60),
-        np.full(n_new, KindCode.GLUCOSE), glucose_mmol_l=rng.normal(8.0, 2.0, n_new),
-        reading_ref=[f"new-{i}" for i in range(n_new)],
-        cursor=np.arange(len(cols), len(cols) + n_new),
-    )  # fmt: skip
-    rules = [r for r in RULES if r.rule_id != "adherence.no_readings"]
-    t_merge, merged = timed(lambda: merge(cols, new, start_s=NOW_S - 35 * DAY), repeat=3)
-
-    def evaluate_hot() -> int:
-        hot = np.unique(merged.patient[merged.cursor >= len(cols)])
-        sub = merged.take(np.isin(merged.patient, hot))
-        return len(evaluate_all(sub, NOW_S, prior=no_prior_state(), rules=rules))
-
-    t_eval, _ = timed(evaluate_hot, repeat=3)
-    return [
-        "### 3. One continuous-runner step, in memory (no database)",
-        "",
-        f"Merging {n_new:,} new glucose readings from {n_new:,} patients into the "
-        f"{len(cols):,}-row window: {t_merge:.3f} s (one `np.insert` per column, no re-sort); "
-        f"evaluating those patients (14 rules, adherence is left to the full steps): "
-        f"{t_eval:.3f} s.",
-        "",
-    ]
-
-
 # ---- report -------------------------------------------------------------------------------
 
 
@@ -647,8 +611,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
     ]  # fmt: skip
     print("\n".join(lines2), flush=True)
-    lines3 = continuous_step(cols)
-    print("\n".join(lines3), flush=True)
+    lines3 = ["A continuous step (1,000 new readings): `python -m bench.bench_step`.", ""]
     header = [
         f"## alerts: rules engine, {n_patients:,} patients x {DAYS} days ({common.stamp()})",
         "",
