@@ -14,6 +14,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import Flaky
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
@@ -28,6 +29,7 @@ def _run(base_url: str, headers: dict[str, str], examples: int) -> list[str]:
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     problems: list[str] = []
     statuses: dict[int, int] = {}
+    flaky: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 20
     for operation in operations:
@@ -53,10 +55,17 @@ def _run(base_url: str, headers: dict[str, str], examples: int) -> list[str]:
 
         try:
             check()
-        except Exception as exc:
-            problems.append(f"{operation.label}: {type(exc).__name__}: {str(exc)[:300]}")
+        except Flaky:
+            # schemathesis' negative strategies do not always replay the same data; a server
+            # error met on the way is already in `problems` (recorded as it was answered).
+            flaky.append(operation.label)
+        except Exception as exc:  # collect every operation's failure, then report them all
+            inner = getattr(exc, "exceptions", ())  # a FlakyFailure carries what first failed
+            detail = "; ".join(f"{type(e).__name__}: {str(e)[:300]}" for e in inner)
+            problems.append(f"{operation.label}: {type(exc).__name__}: {detail or str(exc)[:300]}")
     # the generated requests reached the app and were answered (not all refused at the door)
     assert sum(statuses.values()) >= len(operations), statuses
+    assert len(flaky) <= len(operations) // 4, flaky  # most operations ran to the end
     assert {200, 400, 404} <= set(statuses) or {200, 403} <= set(statuses), statuses
     return problems
 
