@@ -265,6 +265,54 @@ def redeem(
     return Enrolment(gateway_id, gateway_id, password, hub_patients(conn, gateway_id))
 
 
+def enrol_gateway(
+    conn: sa.Connection,
+    gateway_id: str,
+    patient_ids: Sequence[str],
+    *,
+    actor: Actor,
+    at: datetime,
+) -> tuple[HubPatient, ...]:
+    """Enrol a hub whose identity the operator already knows (the CN of its client certificate
+    on the mTLS listener: no password involved), or add patients to an enrolled hub.
+
+    Raises:
+        InvalidFieldError: ``gateway_id`` is not usable as a broker user name, or no patient.
+        NotFoundError: an unknown or inactive ``patient_id``; ``gateway_id`` was revoked (a
+            revoked identity is never reused: enrol the hub under a new one).
+    """
+    from careteam.broker import check_username  # noqa: PLC0415 (a pure check)
+
+    try:
+        check_username(gateway_id)
+    except InvalidFieldError as exc:
+        raise InvalidFieldError("gateway_id", exc.reason) from exc
+    ids = tuple(dict.fromkeys(patient_ids))
+    if not ids:
+        raise InvalidFieldError("patient_ids", "name at least one patient")
+    require_patients(conn, ids)
+    g = gateways.c
+    row = conn.execute(sa.select(gateways).where(g.gateway_id == gateway_id)).first()
+    if row is not None and row.revoked_at is not None:
+        raise NotFoundError("gateway_id", gateway_id)
+    if row is None:
+        conn.execute(
+            gateways.insert().values(
+                gateway_id=gateway_id, mqtt_username=gateway_id, enrolled_at=at
+            )
+        )
+    for pid in ids:
+        _link(conn, gateway_id, pid, at)
+        audit_store.append(
+            conn,
+            audit_store.record(
+                actor, "gateway.enrol", patient_id=pid, entity_kind="gateway", entity_id=gateway_id
+            ),
+            at,
+        )
+    return hub_patients(conn, gateway_id)
+
+
 def _link(conn: sa.Connection, gateway_id: str, patient_id: str, at: datetime) -> None:
     gp = gateway_patients.c
     found = conn.execute(
@@ -285,9 +333,15 @@ def _link(conn: sa.Connection, gateway_id: str, patient_id: str, at: datetime) -
 
 
 def revoke_gateway(
-    conn: sa.Connection, gateway_id: str, *, actor: Actor, at: datetime, accounts: BrokerAccounts
+    conn: sa.Connection,
+    gateway_id: str,
+    *,
+    actor: Actor,
+    at: datetime,
+    accounts: BrokerAccounts | None,
 ) -> None:
-    """Unenrol a hub: its readings are refused from now on and its broker account is removed.
+    """Unenrol a hub: its readings are refused from now on and its broker account is removed
+    (`accounts` None: a certificate hub, whose certificate the operator revokes at the CA).
 
     Raises:
         NotFoundError: unknown or already revoked ``gateway_id``.
@@ -324,7 +378,8 @@ def revoke_gateway(
             ),
             at,
         )
-    accounts.remove(row.mqtt_username)
+    if accounts is not None:
+        accounts.remove(row.mqtt_username)
 
 
 def enrolled_patients(conn: sa.Connection, gateway_ids: Iterable[str]) -> dict[str, frozenset[str]]:

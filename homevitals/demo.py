@@ -35,7 +35,7 @@ from alerts.delivery.migrations import migrate as migrate_delivery
 from alerts.delivery.ssrf import SsrfPolicy
 from alerts.engine import tables as engine_tables
 from alerts.engine.store import migrate as migrate_engine
-from careteam import consent_store, record, registry
+from careteam import consent_store, enrolment_store, record, registry
 from careteam.audit import Actor
 from careteam.consent import GrantRequest
 from careteam.errors import NotFoundError
@@ -145,6 +145,19 @@ def follow_with_consent(conn: sa.Connection, team_id: str, patient_id: str, at: 
     registry.assign_patient(conn, team_id, patient_id, at)
     request = GrantRequest(patient_id, "team", team_id, tuple(DATA_KINDS), at, None, "in_person")
     consent_store.grant(conn, request, actor=DEMO_ACTOR, at=at)
+
+
+def enrol_hub(db_url: str, gateway_id: str, patient_id: str) -> None:
+    """Enrol the demo's hub for its patient, as an operator enrols a certificate hub (ingest
+    quarantines readings from hubs that are not enrolled for the patient)."""
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            enrolment_store.enrol_gateway(
+                conn, gateway_id, [patient_id], actor=DEMO_ACTOR, at=datetime.now(UTC)
+            )
+    finally:
+        engine.dispose()
 
 
 def register_care_team(
@@ -295,6 +308,7 @@ class Demo:
         await asyncio.to_thread(register_other_teams, self.db_url, home.patient_id)
         self.report.patient_id = home.patient_id
         self.report.db_url = self.db_url
+        await asyncio.to_thread(enrol_hub, self.db_url, GATEWAY_ID, home.patient_id)
         say(
             f"care team: Riverside Hospital, diabetes and hypertension clinic follows "
             f"{home.patient_id}; webhook endpoint {url} ({', '.join(WEBHOOK_EVENTS)})"

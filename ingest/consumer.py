@@ -38,7 +38,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
+from sqlalchemy.exc import SQLAlchemyError
 
+from careteam.enrolment_store import enrolled_patients
 from devices.errors import ReadingValidationError
 from devices.reading import Reading
 from devices.wire import (
@@ -51,8 +53,10 @@ from devices.wire import (
     gateway_id_from_topic,
     ingest_status_topic,
     packet_to_json,
+    readings_topic,
     receipts_topic,
 )
+from ingest.enrolment import NOT_ENROLLED, split_enrolled
 from ingest.errors import IngestError, StoreError
 from ingest.rows import QuarantineItem, rejected_payload, unique_ids
 from ingest.settings import Settings
@@ -381,15 +385,61 @@ class Consumer:
             )
             self._client.publish(receipts_topic(gateway_id), encode_receipt(receipt), qos=1)
 
-    def _prepare(self, messages: list[Inbound]) -> _Stage:
+    def _enrolments(
+        self, gateway_ids: set[str], stop: threading.Event
+    ) -> dict[str, frozenset[str]] | None:
+        """The batch's gateways' enrolled patients; None when stopped while the store is down."""
+        while True:
+            try:
+                with self._engine.connect() as conn:
+                    return enrolled_patients(conn, gateway_ids)
+            except SQLAlchemyError as exc:
+                self.stats.store_errors += 1
+                log.error(
+                    "%s: enrolment look-up failed: %s (retrying)", self._settings.client_id, exc
+                )
+                if stop.wait(5.0):
+                    return None
+
+    def _enforce(self, decoded: _Decoded, stop: threading.Event) -> bool:
+        """Move readings of unenrolled hubs or patients to quarantine (receipted as such)."""
+        if not decoded.readings:
+            return True
+        enrolled = self._enrolments({r.gateway_id for r in decoded.readings}, stop)
+        if enrolled is None:
+            return False
+        topics = {gw: readings_topic(gw) for gw in decoded.committed_by_gw}
+        split = split_enrolled(decoded.readings, enrolled, topics)
+        if split.refused:
+            refused = {item.reading_id for item in split.refused}
+            decoded.readings = split.kept
+            decoded.quarantined.extend(split.refused)
+            for gateway_id, ids in decoded.committed_by_gw.items():
+                moved = [i for i in ids if i in refused]
+                if moved:
+                    decoded.committed_by_gw[gateway_id] = [i for i in ids if i not in refused]
+                    decoded.quarantined_by_gw[gateway_id].extend(moved)
+            log.warning(
+                "%s: %d readings quarantined: %s",
+                self._settings.client_id,
+                len(split.refused),
+                NOT_ENROLLED,
+            )
+        return True
+
+    def _prepare(self, messages: list[Inbound], stop: threading.Event) -> _Stage | None:
         now = self._clock()
         decoded = decode_messages(messages, now)
+        if not self._enforce(decoded, stop):
+            return None
         prepared = prepare_batch(decoded.readings, now=now, copy=uses_copy(self._engine))
         return messages, decoded, prepared
 
     def process(self, messages: list[Inbound], stop: threading.Event) -> None:
-        """Validate, commit, receipt and acknowledge one batch of messages."""
-        self._write(self._prepare(messages), stop)
+        """Validate, check enrolment, commit, receipt and acknowledge one batch of messages."""
+        stage = self._prepare(messages, stop)
+        if stage is not None:
+            self._write(stage, stop)
 
     def _write(self, stage: _Stage, stop: threading.Event) -> None:
         messages, decoded, prepared = stage
@@ -429,7 +479,9 @@ class Consumer:
         while not stop.is_set():
             messages = self._collect(stop)
             if messages:
-                staged = self._prepare(messages)
+                staged = self._prepare(messages, stop)
+                if staged is None:
+                    return  # stopping: the messages were not acknowledged
                 while not stop.is_set():
                     try:
                         out.put(staged, timeout=0.2)

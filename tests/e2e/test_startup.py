@@ -29,6 +29,7 @@ from tests.ingest.support import (
     wait_until,
 )
 from tests.support.fault_proxy import FaultProxy, Mode
+from tests.support.record import enrol_readings
 from tests.support.servers import MosquittoServer, PostgresServer
 
 ROOT = Path(__file__).parents[2]
@@ -90,6 +91,7 @@ def test_ingest_waits_for_the_database_then_stores(
         _waits_then_runs(proc, log_path, proxy, "ingest")
         wait_until(lambda: "subscribed to" in log_path.read_text(), 30, "ingest to subscribe")
         readings = [make_reading(gw.gateway_id, f"p{tag}", f"SN{tag}", i) for i in range(20)]
+        enrol_readings(url, readings[:1])
         gw.publish(batch_payload(gw.gateway_id, readings))
         drain([gw], timeout_s=30)
         engine = make_engine(url)

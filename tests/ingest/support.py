@@ -86,6 +86,7 @@ class GatewaySim:
         self.resend_after_s = resend_after_s
         self.receipted: set[str] = set()
         self.conflicts: set[str] = set()
+        self.quarantined: set[str] = set()
         self.receipts = 0
         self._lock = threading.Lock()
         self._outbox: list[tuple[Outgoing, float]] = []
@@ -111,6 +112,7 @@ class GatewaySim:
             self.receipts += 1
             self.receipted.update(receipt.committed)
             self.receipted.update(receipt.quarantined)
+            self.quarantined.update(receipt.quarantined)
             self.conflicts.update(receipt.conflicts)
 
     def publish(self, item: Outgoing, *, wait: bool = True) -> None:

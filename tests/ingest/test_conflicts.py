@@ -21,6 +21,7 @@ from tests.ingest.support import (
     make_reading,
     wait_until,
 )
+from tests.support.record import enrol_readings
 from tests.support.servers import MosquittoServer
 
 
@@ -44,6 +45,7 @@ def test_a_conflicting_resend_is_receipted_as_conflict_and_kept(
     engine = make_engine(url)
     try:
         first = make_reading(gw.gateway_id, f"p{tag}", f"SN{tag}", 2)
+        enrol_readings(engine, [first])
         gw.publish(batch_payload(gw.gateway_id, [first]))
         drain([gw], timeout_s=30)
         assert gw.conflicts == set()

@@ -34,6 +34,7 @@ from tests.ingest.support import (
     wait_stable,
     wait_until,
 )
+from tests.support.record import enrol_readings
 from tests.support.servers import MosquittoServer, VictoriaMetricsServer
 
 
@@ -51,12 +52,14 @@ def engine(pg_url: str) -> Iterator[sa.Engine]:
 
 
 def _plan(
-    gateway_id: str, tag: str, count: int, per_message: int
+    engine: sa.Engine, gateway_id: str, tag: str, count: int, per_message: int
 ) -> tuple[list[Outgoing], list[Reading]]:
+    """Readings of one enrolled hub and patient, cut into messages."""
     readings = [
         make_reading(gateway_id, f"p{tag}-{gateway_id}", f"SN{tag}{gateway_id}", i)
         for i in range(count)
     ]
+    enrol_readings(engine, readings[:1])
     messages = [
         batch_payload(gateway_id, readings[i : i + per_message])
         for i in range(0, count, per_message)
@@ -88,7 +91,7 @@ def test_sigkill_of_ingest_loses_nothing_and_stores_nothing_twice(  # noqa: PLR0
     ingest.start(failpoint=point, failpoint_batch="2")
     gw = GatewaySim(mosquitto.port, f"gw-{tag}", resend=False)
     try:
-        messages, readings = _plan(gw.gateway_id, tag, 3000, 100)
+        messages, readings = _plan(engine, gw.gateway_id, tag, 3000, 100)
         for message in messages:
             gw.publish(message, wait=False)
         assert ingest.wait_killed() == -9, ingest.log()
@@ -132,7 +135,7 @@ def test_the_loss_checker_reports_readings_lost_by_acking_before_commit(
     ingest.start(unsafe_ack_before_commit="true", failpoint="before_commit", failpoint_batch="2")
     gw = GatewaySim(mosquitto.port, f"gw-{tag}", resend=False)
     try:
-        messages, readings = _plan(gw.gateway_id, tag, 3000, 100)
+        messages, readings = _plan(engine, gw.gateway_id, tag, 3000, 100)
         for message in messages:
             gw.publish(message, wait=False)
         assert ingest.wait_killed() == -9, ingest.log()
@@ -161,7 +164,7 @@ def test_broker_sigkill_mid_stream_with_gateway_resend_loses_nothing(
     try:
         ingest.start()
         sims = [GatewaySim(broker.port, f"gw{i}-{tag}", resend_after_s=2.0) for i in range(2)]
-        plans = {s.gateway_id: _plan(s.gateway_id, tag, 3000, 50) for s in sims}
+        plans = {s.gateway_id: _plan(engine, s.gateway_id, tag, 3000, 50) for s in sims}
 
         def stream(sim: GatewaySim) -> None:
             for message in plans[sim.gateway_id][0]:
@@ -209,7 +212,7 @@ def test_time_series_outage_delays_the_mirror_and_loses_nothing(
     ingest.start()
     gw = GatewaySim(mosquitto.port, f"gw-{tag}")
     try:
-        messages, readings = _plan(gw.gateway_id, tag, 2000, 50)
+        messages, readings = _plan(engine, gw.gateway_id, tag, 2000, 50)
         for message in messages[:20]:
             gw.publish(message)
         drain([gw], timeout_s=60)
@@ -261,7 +264,7 @@ def test_sigkill_between_the_mirror_write_and_its_cursor_commit_leaves_one_sampl
     ingest = IngestProcess(tmp_path, "ingest", env)
     gw = GatewaySim(mosquitto.port, f"gw-{tag}")
     try:
-        messages, readings = _plan(gw.gateway_id, tag, 1000, 100)
+        messages, readings = _plan(engine, gw.gateway_id, tag, 1000, 100)
         ingest.start()
         for message in messages:
             gw.publish(message)
@@ -307,7 +310,7 @@ def test_two_ingest_processes_share_one_subscription_and_store_everything_once(
         for replica in replicas:
             replica.start()
         sims = [GatewaySim(mosquitto.port, f"gw{i}-{tag}") for i in range(2)]
-        plans = {s.gateway_id: _plan(s.gateway_id, tag, 2000, 20) for s in sims}
+        plans = {s.gateway_id: _plan(engine, s.gateway_id, tag, 2000, 20) for s in sims}
         for sim in sims:
             for message in plans[sim.gateway_id][0]:
                 sim.publish(message, wait=False)

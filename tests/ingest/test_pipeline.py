@@ -37,6 +37,7 @@ from tests.ingest.support import (
     vm_samples,
     wait_until,
 )
+from tests.support.record import enrol
 from tests.support.servers import MosquittoServer, VictoriaMetricsServer
 
 GATEWAYS = 4
@@ -151,6 +152,16 @@ def test_ten_thousand_readings_with_malformed_and_duplicates_land_exactly_once( 
                 envelopes.append((readings_topic(gw), b'{"schema":"hv.batch/0","n":%d}' % n))
             quarantined_expected += 1
         assert len(valid) == GATEWAYS * PER_GATEWAY + 70
+        # Every hub is enrolled for its patients; a hub re-sending another hub's record serves
+        # that patient too (one household, two hubs).
+        enrol(
+            engine,
+            {
+                (gw, r.patient_id)
+                for gw, ids in per_gateway_ids.items()
+                for r in (valid[i] for i in ids if i in valid)
+            },
+        )
         assert quarantined_expected == 100
 
         sims = [GatewaySim(mosquitto.port, gw, resend_after_s=5.0) for gw in gw_names]

@@ -36,6 +36,7 @@ from tests.ingest.support import (
     vm_samples,
     wait_until,
 )
+from tests.support.record import enrol_readings
 from tests.support.servers import MosquittoServer, PostgresServer, VictoriaMetricsServer
 
 
@@ -58,6 +59,7 @@ def test_sqlite_default_stores_receipts_and_mirrors(
     engine = make_engine(url)
     try:
         readings = [make_reading(gw.gateway_id, f"p{tag}", f"SN{tag}", i) for i in range(600)]
+        enrol_readings(engine, readings[:1])
         for i in range(0, 600, 30):
             gw.publish(batch_payload(gw.gateway_id, readings[i : i + 30]))
         gw.publish(batch_payload(gw.gateway_id, readings[:30]))  # a resend: deduplicated
@@ -90,6 +92,7 @@ def test_workers_option_runs_replicas_and_sigterm_stops_them(
     engine = make_engine(pg_url)
     try:
         readings = [make_reading(gw.gateway_id, f"p{tag}", f"SN{tag}", i) for i in range(1000)]
+        enrol_readings(engine, readings[:1])
         for i in range(0, 1000, 10):
             gw.publish(batch_payload(gw.gateway_id, readings[i : i + 10]), wait=False)
         drain([gw], timeout_s=60)
@@ -129,6 +132,7 @@ def test_database_outage_holds_messages_unacknowledged_and_loses_nothing(
     engine = make_engine(url)
     try:
         readings = [make_reading(gw.gateway_id, f"p{tag}", f"SN{tag}", i) for i in range(2000)]
+        enrol_readings(engine, readings[:1])
 
         def stream() -> None:
             for i in range(0, 2000, 50):
