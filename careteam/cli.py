@@ -1,5 +1,8 @@
 """`homevitals patient|consent|audit ...`: the care-team record from a terminal.
 
+`homevitals consent withdraw` is added by the composition root (`homevitals/consent_cli.py`),
+because a withdrawal also cancels the webhooks still queued for the grantee (alerts' delivery).
+
 The database URL comes from ``--db`` or ``HV_CARETEAM_DB_URL``. Every change is audited with
 the operator named by ``--by`` (default: the login name) and source ``cli``. Bad input exits 2
 naming the field; nothing is written then.
@@ -188,22 +191,6 @@ def consent_grant(
         return consent_store.grant(conn, request, actor=actor(by), at=at).consent_id
 
     typer.echo(run(db, "consent grant", _grant))
-
-
-@consent_app.command("withdraw")
-def consent_withdraw(
-    consent_id: str,
-    db: Db,
-    reason: Annotated[str, typer.Option(help="Why (the patient's words, or 'patient request').")],
-    by: By = None,
-) -> None:
-    """Withdraw a grant now (webhooks still queued for the grantee are cancelled at send)."""
-    run(
-        db,
-        "consent withdraw",
-        lambda c: consent_store.withdraw(c, consent_id, actor=actor(by), at=now(), reason=reason),
-    )
-    typer.echo("withdrawn")
 
 
 @consent_app.command("list")

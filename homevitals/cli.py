@@ -17,7 +17,7 @@ import typer
 # (command group, module that defines `app` (or module:attribute), help).
 GROUPS: tuple[tuple[str, str, str], ...] = (
     ("patient", "careteam.cli:patient_app", "Patients: register, list, hub enrolment codes."),
-    ("consent", "careteam.cli:consent_app", "Consent grants: grant, withdraw, list."),
+    ("consent", "homevitals.consent_cli:app", "Consent grants: grant, withdraw, list."),
     ("audit", "careteam.cli:audit_app", "Audit trail: verify, anchor, show a patient's view."),
     ("ingest", "ingest.cli", "MQTT to the record store, receipts, time-series mirror."),
     ("alerts", "alerts.cli", "Rules engine: run it, or evaluate rules over history or a file."),

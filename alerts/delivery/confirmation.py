@@ -30,7 +30,7 @@ def _priority(value: str | None) -> Priority | None:
 
 
 def _route(conn: sa.Connection, event: StoredEvent, patient_id: str, tier: int) -> None:
-    endpoints = entitled_endpoints(conn, patient_id, event.type, tier)
+    endpoints = entitled_endpoints(conn, patient_id, event.type, tier, event.occurred_at)
     store_and_route(conn, event, [endpoint_id for endpoint_id, _ in endpoints])
 
 

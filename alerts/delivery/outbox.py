@@ -15,9 +15,11 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from alerts.delivery import consent_gate
 from alerts.delivery.errors import InvalidFieldError
 from alerts.delivery.payload import StoredEvent
 from alerts.delivery.tables import (
@@ -137,9 +139,11 @@ def _track(conn: sa.Connection, event: StoredEvent) -> int:
 
 
 def entitled_endpoints(
-    conn: sa.Connection, patient_id: str, event_type: EventType, tier: int
+    conn: sa.Connection, patient_id: str, event_type: EventType, tier: int, at: datetime
 ) -> list[tuple[str, str]]:
-    """(endpoint id, team id) of enabled endpoints entitled to an event about `patient_id`."""
+    """(endpoint id, team id) of enabled endpoints entitled to an event about `patient_id`:
+    their team follows the patient at or below `tier` and holds a current ``alerts`` grant at
+    `at` (`consent_gate`)."""
     e, p = webhook_endpoints.c, care_team_patients.c
     rows = conn.execute(
         sa.select(e.id, e.team_id, e.event_types)
@@ -151,7 +155,12 @@ def entitled_endpoints(
         )
         .order_by(e.id)
     )
-    return [(r.id, r.team_id) for r in rows if event_type.value in r.event_types.split()]
+    wanted = [(r.id, r.team_id) for r in rows if event_type.value in r.event_types.split()]
+    allowed = consent_gate.permitted_teams(conn, patient_id, {team for _, team in wanted}, at)
+    refused = {team for _, team in wanted} - allowed
+    if refused:
+        log.info("event for %d teams without a current alerts grant: not routed", len(refused))
+    return [(endpoint, team) for endpoint, team in wanted if team in allowed]
 
 
 def store_and_route(conn: sa.Connection, event: StoredEvent, endpoint_ids: Iterable[str]) -> int:
@@ -182,13 +191,19 @@ def store_and_route(conn: sa.Connection, event: StoredEvent, endpoint_ids: Itera
     )
 
 
-def enqueue_events(conn: sa.Connection, events: Sequence[AlertEvent]) -> None:
+def enqueue_events(
+    conn: sa.Connection, events: Sequence[AlertEvent], now: datetime | None = None
+) -> None:
     """The engine's `EventSink`: write deliveries for `events` in the caller's transaction.
+
+    Consent is checked at `now` (the wall clock by default): the disclosure happens from now
+    on, whatever time the event is about (a replay of history is routed under today's grants).
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database failed (the caller's transaction rolls
             back, alert change included: nothing is half-written).
     """
+    at = now if now is not None else datetime.now(UTC)
     for event in events:
         try:
             stored = validate(event)
@@ -200,7 +215,9 @@ def enqueue_events(conn: sa.Connection, events: Sequence[AlertEvent]) -> None:
             log.warning("event %s has no patient: no team to route it to", stored.event_id)
             targets: list[str] = []
         else:
-            targets = [e for e, _ in entitled_endpoints(conn, stored.patient_id, stored.type, tier)]
+            targets = [
+                e for e, _ in entitled_endpoints(conn, stored.patient_id, stored.type, tier, at)
+            ]
             if not targets:
                 # Kept (the event row) but heard by nobody: worth a line in the log.
                 log.warning(

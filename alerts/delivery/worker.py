@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from alerts.delivery import alarms, confirmation, guard, payload, sender, signing
+from alerts.delivery import alarms, confirmation, consent_gate, guard, payload, sender, signing
 from alerts.delivery.errors import InvalidFieldError
 from alerts.delivery.escalation import EscalationPolicy
 from alerts.delivery.schedule import RETRY_AFTER_STATUSES, RetrySchedule, parse_retry_after
@@ -40,6 +40,9 @@ from alerts.delivery.tables import (
     webhook_events,
 )
 from alerts.events import EventType, Priority
+from careteam import audit_store
+from careteam.audit import AuditRecord
+from careteam.consent import Decision
 from careteam.tables import webhook_endpoint_secrets, webhook_endpoints
 from ingest.notify import Waker
 
@@ -259,6 +262,29 @@ class DeliveryWorker:
         if not row.enabled:
             self._finish(delivery_id, CANCELLED, "endpoint disabled")
             return
+        disclosure: AuditRecord | None = None
+        if row.patient_id is not None:
+            verdict = self._consent_or_cancel(row, started)
+            if not verdict.permit:
+                return
+            disclosure = AuditRecord(
+                actor_kind="system",
+                actor_id="delivery",
+                action="disclosure.webhook",
+                patient_id=row.patient_id,
+                entity_kind="webhook_endpoint",
+                entity_id=row.endpoint_id,
+                data_kind=consent_gate.ALERTS,
+                source="delivery",
+                purpose=verdict.consent_id,
+                detail={
+                    "team_id": row.team_id,
+                    "event_id": row.event_id,
+                    "type": row.type,
+                    "alert_id": row.alert_id,
+                    "consent_id": verdict.consent_id,
+                },
+            )
         event = payload.StoredEvent(
             event_id=row.event_id,
             type=EventType(row.type),
@@ -301,7 +327,27 @@ class DeliveryWorker:
             result=result,
             host=_host(row.url),
             private=private,
+            disclosure=disclosure,
         )
+
+    def _consent_or_cancel(self, row: sa.Row[Any], at: datetime) -> Decision:
+        """The team's ``alerts`` consent now; without one the delivery is cancelled (audited)."""
+        with self.engine.begin() as conn:
+            verdict = consent_gate.decisions(conn, row.patient_id, [row.team_id], at)[row.team_id]
+            if not verdict.permit:
+                reason = f"consent: {verdict.reason}"
+                conn.execute(
+                    sa.update(webhook_deliveries)
+                    .where(
+                        webhook_deliveries.c.id == row.id, webhook_deliveries.c.status == PENDING
+                    )
+                    .values(status=CANCELLED, last_error=reason, lease_until=None)
+                )
+                consent_gate.audit_cancelled(
+                    conn, row.patient_id, row.team_id, count=1, reason=reason, at=at
+                )
+                log.info("delivery %d cancelled: %s", row.id, reason)
+        return verdict
 
     def _finish(self, delivery_id: int, status: str, error: str) -> None:
         with self.engine.begin() as conn:
@@ -322,6 +368,7 @@ class DeliveryWorker:
         result: sender.AttemptResult,
         host: str,
         private: tuple[Target, Approved] | None = None,
+        disclosure: AuditRecord | None = None,
     ) -> None:
         ended = self.clock()
         retry_after_s = None
@@ -374,6 +421,8 @@ class DeliveryWorker:
             endpoint = sa.update(webhook_endpoints).where(w.id == endpoint_id)
             if result.outcome == sender.SUCCESS:
                 conn.execute(endpoint.values(failing_since=None))
+                if disclosure is not None:
+                    audit_store.append(conn, disclosure, ended)
             else:
                 failing_since = conn.execute(
                     endpoint.values(
