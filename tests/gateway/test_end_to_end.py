@@ -17,6 +17,7 @@ from gateway.delivery import publish_loop, receipt_loop
 from gateway.publisher import MqttConfig, Publisher
 from tests.gateway.sims import PASSKEY, cuff_ids, hub, make_cuff, make_meter, meter_ids, utcnow
 from tests.ingest.support import IngestProcess, check_delivery, end_session, ingest_env
+from tests.support.record import enrol
 from tests.support.servers import MosquittoServer
 
 
@@ -36,6 +37,7 @@ async def test_meter_and_cuff_reach_the_record_store_exactly_once(
         ingest_env(pg_url, mosquitto.port, f"g{uuid.uuid4().hex[:8]}", client_id),
     )
     await asyncio.to_thread(ingest.start)
+    await asyncio.to_thread(enrol, pg_url, [("gw-test", "patient-1")])
     meter = make_meter(air, records=500)
     cuff = make_cuff(air, records=50)
     await meter.power_on()
