@@ -71,6 +71,7 @@ def _setup(engine: sa.Engine, url: str, patient: str = "p1") -> str:
 def _worker(engine: sa.Engine) -> DeliveryWorker:
     config = WorkerConfig(
         links=LinkConfig("https://api.example.org/v1"),
+        secrets=b.BOX,
         policy=SsrfPolicy(allow_loopback=True),
         batch_size=100,
     )

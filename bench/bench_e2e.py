@@ -47,6 +47,7 @@ import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench import common
+from careteam.secrets import SecretBox, new_key_entry
 from devices import DeviceInfo, Kind, Reading, device_id_for, reading_id_for
 from devices.wire import encode_batch, readings_topic
 from firmware_sims.air import VirtualAir
@@ -57,6 +58,7 @@ from gateway.delivery import publish_loop, receipt_loop
 from gateway.publisher import Publisher
 from gateway.settings import load_settings
 from homevitals.demo import (
+    enrol_hub,
     follow_with_consent,
     parse_webhook_line,
     prepare_store,
@@ -149,6 +151,8 @@ class Bench:
         self.idle_start: dict[str, float] = {}
         self.idle_end: dict[str, float] = {}
         self.load_cpu: dict[float, dict[str, float]] = {}
+        self.db_url = ""
+        self.secrets_keys = new_key_entry()
 
     def _on_line(self, line: str) -> None:
         hook = parse_webhook_line(line)
@@ -167,6 +171,7 @@ class Bench:
             await wait_for_port(port, service)
 
     async def run(self, db_url: str) -> list[dict[str, float]]:
+        self.db_url = db_url
         mqtt_port = free_port()
         await self._start(mosquitto_service(self.workdir, mqtt_port), mqtt_port)
         await asyncio.to_thread(prepare_store, db_url)
@@ -174,8 +179,9 @@ class Bench:
         probe_patients = [f"probe-{int(r)}-{i}" for r in rates for i in range(self.args.probes)]
         recv_port = free_port()
         url = f"http://127.0.0.1:{recv_port}/hooks"
+        box = SecretBox.from_setting(self.secrets_keys)
         teams = [
-            await asyncio.to_thread(register_care_team, db_url, patient, url)
+            await asyncio.to_thread(register_care_team, db_url, patient, url, box=box)
             for patient in probe_patients[:1]
         ]
         # One team follows every probe patient (the registry's assign is per patient).
@@ -248,6 +254,7 @@ class Bench:
                             if self.args.delivery_poll_s
                             else {}
                         ),
+                        "HV_SECRETS_KEYS": self.secrets_keys,
                     }
                 ),
             )
@@ -273,6 +280,7 @@ class Bench:
             with self.engine.begin() as conn:
                 for patient in patients:
                     follow_with_consent(conn, teams[0].team_id, patient, datetime.now(UTC))
+            await asyncio.to_thread(enrol_hub, self.db_url, "gw-bench-mqtt", patients)
             for k, rate in enumerate(backend_rates):
                 mine = patients[k * self.args.probes : (k + 1) * self.args.probes]
                 row = await asyncio.to_thread(self._backend_step, mqtt_port, rate, mine)
@@ -409,6 +417,7 @@ class Bench:
             for cuff in cuffs:
                 await cuff.power_on()
             patients = [f"load-{i}" for i in range(n_load)] + probe_patients
+            await asyncio.to_thread(enrol_hub, self.db_url, settings.gateway_id, patients)
             print(f"{total} cuffs on the air", flush=True)
             async with (
                 open_hub(settings, air=air) as hub,

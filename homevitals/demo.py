@@ -22,8 +22,8 @@ import asyncio
 import json
 import logging
 import tempfile
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,6 +40,7 @@ from careteam.audit import Actor
 from careteam.consent import GrantRequest
 from careteam.errors import NotFoundError
 from careteam.kinds import DATA_KINDS
+from careteam.secrets import SecretBox, new_key_entry
 from firmware_sims.air import VirtualAir
 from firmware_sims.scenario_files import load_scenario
 from gateway.app import open_hub
@@ -90,6 +91,8 @@ class DemoOptions:
         extra_webhook_urls: more (loopback) endpoints to register for the same care team, e.g.
             a test's own receiver; their ids are in `DemoReport.extra_endpoints`.
         pairing_page: serve the gateway's pairing page (on a free loopback port).
+        secrets_keys: the ``HV_SECRETS_KEYS`` that seal webhook secrets (default: a new key
+            for this run; a test that reads a secret back from the record passes its own).
     """
 
     scenario: str = "home-demo"
@@ -98,6 +101,7 @@ class DemoOptions:
     timeout_s: float = 120.0
     extra_webhook_urls: tuple[str, ...] = ()
     pairing_page: bool = True
+    secrets_keys: str = field(default_factory=new_key_entry)
 
 
 # ------------------------------------------------------------------------------------ setup
@@ -131,6 +135,14 @@ DEMO_ACTOR = Actor("operator", "demo", source="cli")
 def follow_with_consent(conn: sa.Connection, team_id: str, patient_id: str, at: datetime) -> None:
     """Register `patient_id` (if new) in the record, make `team_id` follow them, and record the
     patient's consent (given in person) for the team to see every kind of their data."""
+    register_patient(conn, patient_id, at)
+    registry.assign_patient(conn, team_id, patient_id, at)
+    request = GrantRequest(patient_id, "team", team_id, tuple(DATA_KINDS), at, None, "in_person")
+    consent_store.grant(conn, request, actor=DEMO_ACTOR, at=at)
+
+
+def register_patient(conn: sa.Connection, patient_id: str, at: datetime) -> None:
+    """Register a demo patient in the record unless registered already."""
     try:
         record.get_patient(conn, patient_id)
     except NotFoundError:
@@ -142,26 +154,24 @@ def follow_with_consent(conn: sa.Connection, team_id: str, patient_id: str, at: 
             actor=DEMO_ACTOR,
             at=at,
         )
-    registry.assign_patient(conn, team_id, patient_id, at)
-    request = GrantRequest(patient_id, "team", team_id, tuple(DATA_KINDS), at, None, "in_person")
-    consent_store.grant(conn, request, actor=DEMO_ACTOR, at=at)
 
 
-def enrol_hub(db_url: str, gateway_id: str, patient_id: str) -> None:
-    """Enrol the demo's hub for its patient, as an operator enrols a certificate hub (ingest
-    quarantines readings from hubs that are not enrolled for the patient)."""
+def enrol_hub(db_url: str, gateway_id: str, patient_ids: Sequence[str]) -> None:
+    """Register the patients and enrol a hub for them, as an operator enrols a certificate
+    hub (ingest quarantines readings from hubs that are not enrolled for the patient)."""
     engine = make_engine(db_url)
+    now = datetime.now(UTC)
     try:
         with engine.begin() as conn:
-            enrolment_store.enrol_gateway(
-                conn, gateway_id, [patient_id], actor=DEMO_ACTOR, at=datetime.now(UTC)
-            )
+            for patient_id in patient_ids:
+                register_patient(conn, patient_id, now)
+            enrolment_store.enrol_gateway(conn, gateway_id, patient_ids, actor=DEMO_ACTOR, at=now)
     finally:
         engine.dispose()
 
 
 def register_care_team(
-    db_url: str, patient_id: str, url: str, extra_urls: tuple[str, ...] = ()
+    db_url: str, patient_id: str, url: str, extra_urls: tuple[str, ...] = (), *, box: SecretBox
 ) -> CareTeam:
     """An institution, a team following `patient_id`, a nurse, and webhook endpoints at
     `url` and `extra_urls` (loopback receivers: registered under the development-only
@@ -182,11 +192,11 @@ def register_care_team(
             follow_with_consent(conn, team, patient_id, now)
             policy = SsrfPolicy(allow_loopback=True)
             endpoint = endpoints.register_endpoint(
-                conn, team, url, WEBHOOK_EVENTS, at=now, policy=policy
+                conn, team, url, WEBHOOK_EVENTS, at=now, policy=policy, box=box
             )
             extra = {
                 u: endpoints.register_endpoint(
-                    conn, team, u, WEBHOOK_EVENTS, at=now, policy=policy
+                    conn, team, u, WEBHOOK_EVENTS, at=now, policy=policy, box=box
                 ).endpoint_id
                 for u in extra_urls
             }
@@ -302,13 +312,18 @@ class Demo:
         receiver_port = free_port()
         url = f"http://127.0.0.1:{receiver_port}/hooks/homevitals"
         team = await asyncio.to_thread(
-            register_care_team, self.db_url, home.patient_id, url, self.options.extra_webhook_urls
+            register_care_team,
+            self.db_url,
+            home.patient_id,
+            url,
+            self.options.extra_webhook_urls,
+            box=SecretBox.from_setting(self.options.secrets_keys),
         )
         self.report.extra_endpoints = dict(team.extra_endpoints)
         await asyncio.to_thread(register_other_teams, self.db_url, home.patient_id)
         self.report.patient_id = home.patient_id
         self.report.db_url = self.db_url
-        await asyncio.to_thread(enrol_hub, self.db_url, GATEWAY_ID, home.patient_id)
+        await asyncio.to_thread(enrol_hub, self.db_url, GATEWAY_ID, [home.patient_id])
         say(
             f"care team: Riverside Hospital, diabetes and hypertension clinic follows "
             f"{home.patient_id}; webhook endpoint {url} ({', '.join(WEBHOOK_EVENTS)})"
@@ -358,6 +373,7 @@ class Demo:
             "HV_DELIVERY_API_BASE_URL": "http://127.0.0.1:8000/v1",
             "HV_DELIVERY_ALLOW_LOOPBACK_RECEIVERS": "true",  # development only (SEC-SSRF-08)
             "HV_DELIVERY_POLL_INTERVAL_S": "0.2",
+            "HV_SECRETS_KEYS": self.options.secrets_keys,
         }
         await self._start(
             Service(

@@ -1,11 +1,14 @@
-"""Signed acknowledgement callback tokens (pure: the key and the time come in).
+"""Acknowledgement links, one per paged member (pure: the key and the time come in).
 
-A high-priority event carries a link the receiving care team can POST to (with the member's id)
-to acknowledge the alert without an API client. The link holds a token that binds the alert, the
-team it was sent to and an expiry, signed with HMAC-SHA256 under a server key, so a token can
-neither be forged nor moved to another alert or team. Format::
+A high-priority event names the members its team should page; each of them gets their own link
+in the webhook (`links.acknowledge_members`), whose token binds the event, the team, the member
+and an expiry, signed with HMAC-SHA256 under a server key. So a link acknowledges as exactly one
+member, cannot be forged or moved to another alert, team or member, and expires; the
+acknowledgement app makes it single use (it records the token's digest) and records the source.
+The token is a pure function of its claims, so every retry of a delivery carries the same links
+in the same bytes. Format::
 
-    v1.<base64url(JSON claims)>.<base64url(HMAC-SHA256(key, "v1." + claims))>
+    v2.<base64url(JSON claims)>.<base64url(HMAC-SHA256(key, "v2." + claims))>
 """
 
 from __future__ import annotations
@@ -21,16 +24,18 @@ from typing import Final
 
 from alerts.delivery.errors import AckTokenError
 
-VERSION: Final = "v1"
+VERSION: Final = "v2"
 MIN_KEY_BYTES: Final = 32
 
 
 @dataclass(frozen=True, slots=True)
 class AckClaims:
-    """What an acknowledgement token allows: `team_id`'s members may acknowledge `alert_id`."""
+    """What a link allows: `member_id` (of `team_id`) acknowledges the alert of `event_id`."""
 
+    event_id: str
     alert_id: str
     team_id: str
+    member_id: str
     expires_at: datetime
 
 
@@ -57,13 +62,24 @@ def issue(claims: AckClaims, key: bytes) -> str:
     if claims.expires_at.tzinfo is None:
         raise ValueError("expires_at: must be an aware datetime")
     body = json.dumps(
-        {"a": claims.alert_id, "t": claims.team_id, "e": int(claims.expires_at.timestamp())},
+        {
+            "v": claims.event_id,
+            "a": claims.alert_id,
+            "t": claims.team_id,
+            "m": claims.member_id,
+            "e": int(claims.expires_at.timestamp()),
+        },
         sort_keys=True,
         separators=(",", ":"),
     ).encode()
     signed = f"{VERSION}.{_b64(body)}"
     mac = hmac.new(key, signed.encode("ascii"), hashlib.sha256).digest()
     return f"{signed}.{_b64(mac)}"
+
+
+def digest(token: str) -> str:
+    """SHA-256 (hex) of a token: what the record keeps to make a link single use."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def verify(token: str, key: bytes, now: datetime) -> AckClaims:
@@ -77,7 +93,7 @@ def verify(token: str, key: bytes, now: datetime) -> AckClaims:
     _check_key(key)
     parts = token.split(".")
     if len(parts) != 3 or parts[0] != VERSION:
-        raise AckTokenError("token", "not a v1 acknowledgement token")
+        raise AckTokenError("token", f"not a {VERSION} acknowledgement token")
     signed = f"{parts[0]}.{parts[1]}"
     try:
         given = _unb64(parts[2])
@@ -89,12 +105,11 @@ def verify(token: str, key: bytes, now: datetime) -> AckClaims:
         raise AckTokenError("token", "signature does not match")
     if not (
         isinstance(body, dict)
-        and isinstance(body.get("a"), str)
-        and isinstance(body.get("t"), str)
+        and all(isinstance(body.get(k), str) for k in "vatm")
         and isinstance(body.get("e"), int)
     ):
         raise AckTokenError("token", "claims are incomplete")
     expires_at = datetime.fromtimestamp(body["e"], tz=UTC)
     if now >= expires_at:
         raise AckTokenError("token", f"expired at {expires_at.isoformat()}")
-    return AckClaims(alert_id=body["a"], team_id=body["t"], expires_at=expires_at)
+    return AckClaims(body["v"], body["a"], body["t"], body["m"], expires_at)

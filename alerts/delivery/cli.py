@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, TypeVar
@@ -26,13 +27,14 @@ from alerts.delivery.confirmation import acknowledge
 from alerts.delivery.errors import DeliveryError
 from alerts.delivery.migrations import migrate as run_migrations
 from alerts.delivery.receiver import create_receiver_app
-from alerts.delivery.settings import ConfigError, load_settings
+from alerts.delivery.settings import ConfigError, load_settings, secret_box
 from alerts.delivery.special_addresses import NetworkListError, parse_allow_networks
 from alerts.delivery.ssrf import SsrfPolicy
 from alerts.delivery.status import endpoint_health, requeue_endpoint
 from alerts.delivery.tables import webhook_attempts
 from careteam import registry
 from careteam.errors import CareteamError
+from careteam.secrets import SecretBox, new_key_entry
 from ingest.errors import StoreError
 from ingest.startup import wait_for_database
 from ingest.store import make_engine
@@ -145,7 +147,7 @@ def register(
         db,
         "register",
         lambda c: endpoints.register_endpoint(
-            c, team_id, url, event, at=_now(), policy=policy, tier=tier
+            c, team_id, url, event, at=_now(), policy=policy, tier=tier, box=_box("register")
         ),
     )
     typer.echo(json.dumps({"endpoint_id": got.endpoint_id, "secret": got.secret}))
@@ -159,10 +161,38 @@ def rotate_secret(
 ) -> None:
     """Add a new signing secret; prints it. The old one keeps signing during the overlap."""
     overlap = timedelta(hours=overlap_hours)
+    box = _box("rotate-secret")
     secret = _run(
-        db, "rotate-secret", lambda c: endpoints.rotate_secret(c, endpoint_id, _now(), overlap)
+        db,
+        "rotate-secret",
+        lambda c: endpoints.rotate_secret(c, endpoint_id, _now(), overlap, box=box),
     )
     typer.echo(secret)
+
+
+@app.command("seal-secrets")
+def seal_secrets(db: Db) -> None:
+    """Seal signing secrets stored in clear (older databases) and move those sealed under an
+    older key to the first key of HV_SECRETS_KEYS; prints how many changed."""
+    box = _box("seal-secrets")
+    typer.echo(_run(db, "seal-secrets", lambda c: endpoints.seal_stored_secrets(c, box)))
+
+
+@app.command("new-secrets-key")
+def new_secrets_key(
+    key_id: Annotated[str, typer.Option(help="A short name for the key (for rotation).")] = "k1",
+) -> None:
+    """Print a new entry for HV_SECRETS_KEYS (prepend it to rotate; keep the old ones)."""
+    typer.echo(new_key_entry(key_id))
+
+
+def _box(action: str) -> SecretBox:
+    """The sealing keys from HV_SECRETS_KEYS (never from the command line: argv is public)."""
+    try:
+        return secret_box(os.environ.get("HV_SECRETS_KEYS"))
+    except ConfigError as exc:
+        typer.echo(f"webhook {action}: {exc}", err=True)
+        raise typer.Exit(code=2) from None
 
 
 @app.command()

@@ -9,17 +9,26 @@ through the outbox. Both run in the caller's transaction.
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 
-from alerts.delivery import escalation
+from alerts.delivery import ack_token, consent_gate, escalation
 from alerts.delivery.errors import AcknowledgementRefusedError, NotFoundError
-from alerts.delivery.outbox import entitled_endpoints, store_and_route
+from alerts.delivery.outbox import (
+    entitled_endpoints,
+    insert_ignoring_duplicates,
+    members_to_page,
+    store_and_route,
+)
 from alerts.delivery.payload import StoredEvent
-from alerts.delivery.tables import alert_confirmations
+from alerts.delivery.tables import ack_link_uses, alert_confirmations, webhook_events
 from alerts.events import EventType, Priority, event_id_for
+from careteam import audit_store
+from careteam.audit import AuditRecord
 from careteam.tables import care_team_members, care_team_patients, webhook_endpoints
 
 log = logging.getLogger(__name__)
@@ -34,19 +43,40 @@ def _route(conn: sa.Connection, event: StoredEvent, patient_id: str, tier: int) 
     store_and_route(conn, event, [endpoint_id for endpoint_id, _ in endpoints])
 
 
+@dataclass(frozen=True, slots=True)
+class AckSource:
+    """How an acknowledgement arrived: `via` (``link``, ``cli``, ``api``), from `address`, and
+    the id of the credential used (the link's digest prefix, a token id)."""
+
+    via: str
+    address: str | None = None
+    credential: str | None = None
+
+
+CLI_SOURCE = AckSource("cli", "cli")
+
+
 def acknowledge(
-    conn: sa.Connection, alert_id: str, member_id: str, at: datetime, team_id: str | None = None
+    conn: sa.Connection,
+    alert_id: str,
+    member_id: str,
+    at: datetime,
+    *,
+    team_id: str | None = None,
+    source: AckSource = CLI_SOURCE,
 ) -> bool:
-    """Record that a care-team member acknowledged an alert, and tell the teams.
+    """Record that a care-team member acknowledged an alert (with how and from where), audit it
+    (``alert.acknowledge``), and tell the teams.
 
     Returns True for the first acknowledgement (which emits `alert.acknowledged`), False if the
-    alert was already acknowledged (idempotent). `team_id`, when given (from a signed callback
-    token), restricts who may acknowledge to that team's members.
+    alert was already acknowledged (idempotent). `team_id`, when given (from a signed link),
+    restricts who may acknowledge to that team's members.
 
     Raises:
         NotFoundError: unknown alert (``"alert_id"``) or member (``"member_id"``).
-        AcknowledgementRefusedError: the member is inactive, not on `team_id`, or on no team that
-            follows the alert's patient (field ``"member_id"``).
+        AcknowledgementRefusedError: the member is inactive, not on `team_id`, on no team that
+            follows the alert's patient, or their team holds no current ``alerts`` grant for
+            the patient (field ``"member_id"``).
     """
     c = alert_confirmations.c
     alert = conn.execute(
@@ -70,12 +100,39 @@ def acknowledge(
         raise AcknowledgementRefusedError(
             "member_id", "the member's team does not follow the patient"
         )
+    if member.team_id not in consent_gate.permitted_teams(
+        conn, alert.patient_id, [member.team_id], at
+    ):
+        raise AcknowledgementRefusedError(
+            "member_id", "the member's team has no current alerts consent for the patient"
+        )
+    audit_store.append(
+        conn,
+        AuditRecord(
+            actor_kind="member",
+            actor_id=member_id,
+            action="alert.acknowledge",
+            patient_id=alert.patient_id,
+            entity_kind="alert",
+            entity_id=alert_id,
+            data_kind=consent_gate.ALERTS,
+            source=source.address,
+            purpose=source.credential,
+            detail={"via": source.via, "first": alert.acknowledged_at is None},
+        ),
+        at,
+    )
     if alert.acknowledged_at is not None:
         return False
     conn.execute(
         sa.update(alert_confirmations)
         .where(c.alert_id == alert_id)
-        .values(acknowledged_at=at, acknowledged_by=member_id)
+        .values(
+            acknowledged_at=at,
+            acknowledged_by=member_id,
+            acknowledged_via=source.via,
+            acknowledged_source=source.address,
+        )
     )
     event = StoredEvent(
         event_id=event_id_for(EventType.ALERT_ACKNOWLEDGED, alert_id, 1),
@@ -89,27 +146,55 @@ def acknowledge(
         subject_id=member_id,
     )
     _route(conn, event, alert.patient_id, alert.tier)
-    log.info("alert %s acknowledged by member %s", alert_id, member_id)
+    log.info("alert %s acknowledged by member %s via %s", alert_id, member_id, source.via)
     return True
 
 
-def members_to_page(conn: sa.Connection, patient_id: str, tier: int) -> dict[str, tuple[str, ...]]:
-    """Per team following `patient_id`, its active members whose effective tier is `tier`."""
-    m, p = care_team_members.c, care_team_patients.c
-    rows = conn.execute(
-        sa.select(m.team_id, m.id)
-        .join(care_team_patients, p.team_id == m.team_id)
-        .where(
-            p.patient_id == patient_id,
-            m.active.is_(True),
-            p.escalation_tier + m.escalation_tier == tier,
-        )
-        .order_by(m.team_id, m.id)
+def acknowledge_by_link(
+    conn: sa.Connection, claims: ack_token.AckClaims, token: str, at: datetime, address: str | None
+) -> bool:
+    """Acknowledge through a member's link (already verified: `ack_token.verify`).
+
+    The link must still name a member that its event pages for its team, and works once.
+
+    Raises:
+        AcknowledgementRefusedError: the event does not page this member for this team, or the
+            link was used (field ``"token"``); see `acknowledge` for the rest.
+        NotFoundError: see `acknowledge`.
+    """
+    e = webhook_events.c
+    event = conn.execute(sa.select(webhook_events).where(e.event_id == claims.event_id)).first()
+    if event is None or event.alert_id != claims.alert_id or event.page_members is None:
+        raise AcknowledgementRefusedError("token", "the link names no paged member of its event")
+    paged = json.loads(event.page_members).get(claims.team_id, [])
+    if claims.member_id not in paged:
+        raise AcknowledgementRefusedError("token", "the link names no paged member of its event")
+    digest = ack_token.digest(token)
+    used = insert_ignoring_duplicates(
+        conn,
+        ack_link_uses,
+        [
+            {
+                "token_sha256": digest,
+                "event_id": claims.event_id,
+                "alert_id": claims.alert_id,
+                "member_id": claims.member_id,
+                "used_at": at,
+                "source": address,
+            }
+        ],
+        ["token_sha256"],
     )
-    found: dict[str, list[str]] = {}
-    for team_id, member_id in rows:
-        found.setdefault(team_id, []).append(member_id)
-    return {team_id: tuple(ids) for team_id, ids in found.items()}
+    if used == 0:
+        raise AcknowledgementRefusedError("token", "the link was used already")
+    return acknowledge(
+        conn,
+        claims.alert_id,
+        claims.member_id,
+        at,
+        team_id=claims.team_id,
+        source=AckSource("link", address, f"link:{digest[:16]}"),
+    )
 
 
 def max_tier(conn: sa.Connection, patient_id: str) -> int:

@@ -23,6 +23,7 @@ from alerts.events import EventType
 from careteam.patients import text as _text
 from careteam.registry import check_tier as _tier
 from careteam.registry import require_row as _exists
+from careteam.secrets import SecretBox, is_sealed
 from careteam.tables import care_teams, webhook_endpoint_secrets, webhook_endpoints
 
 DEFAULT_ROTATION_OVERLAP = timedelta(hours=24)
@@ -65,10 +66,12 @@ def register_endpoint(
     at: datetime,
     policy: SsrfPolicy,
     resolver: guard.Resolver = guard.system_resolver,
+    box: SecretBox,
     tier: int = 0,
     description: str = "webhook",
 ) -> RegisteredEndpoint:
-    """Register a webhook endpoint for a team and create its first secret.
+    """Register a webhook endpoint for a team and create its first secret (stored sealed by
+    `box`; returned in clear once, for the care team).
 
     Raises:
         NotFoundError: unknown team. UnsafeUrlError: the SSRF guard refuses the URL.
@@ -94,7 +97,7 @@ def register_endpoint(
     secret = signing.new_secret()
     conn.execute(
         webhook_endpoint_secrets.insert().values(
-            endpoint_id=endpoint_id, secret=secret, created_at=at
+            endpoint_id=endpoint_id, secret=box.seal(secret, endpoint_id), created_at=at
         )
     )
     return RegisteredEndpoint(endpoint_id, secret)
@@ -105,8 +108,11 @@ def rotate_secret(
     endpoint_id: str,
     at: datetime,
     overlap: timedelta = DEFAULT_ROTATION_OVERLAP,
+    *,
+    box: SecretBox,
 ) -> str:
-    """Add a new secret; the current ones keep signing until `at + overlap`, then stop.
+    """Add a new secret (sealed by `box`); the current ones keep signing until `at + overlap`,
+    then stop. Returns the new secret in clear (shown once).
 
     Raises:
         NotFoundError: unknown endpoint. InvalidFieldError: negative overlap.
@@ -126,21 +132,56 @@ def rotate_secret(
     secret = signing.new_secret()
     conn.execute(
         webhook_endpoint_secrets.insert().values(
-            endpoint_id=endpoint_id, secret=secret, created_at=at
+            endpoint_id=endpoint_id, secret=box.seal(secret, endpoint_id), created_at=at
         )
     )
     return secret
 
 
-def active_secrets(conn: sa.Connection, endpoint_id: str, at: datetime) -> list[str]:
-    """The secrets that sign a message sent at `at`, newest first."""
+def active_secrets(
+    conn: sa.Connection, endpoint_ids: Iterable[str], at: datetime, *, box: SecretBox
+) -> dict[str, list[str]]:
+    """Per endpoint, the secrets (opened) that sign a message sent at `at`, newest first.
+
+    Raises:
+        careteam.errors.SecretsError: a stored secret does not open with the configured keys
+            (a missing key, or the row was tampered with or moved).
+    """
     s = webhook_endpoint_secrets.c
     rows = conn.execute(
-        sa.select(s.secret)
-        .where(s.endpoint_id == endpoint_id, sa.or_(s.expires_at.is_(None), s.expires_at > at))
+        sa.select(s.endpoint_id, s.secret)
+        .where(
+            s.endpoint_id.in_(set(endpoint_ids)), sa.or_(s.expires_at.is_(None), s.expires_at > at)
+        )
         .order_by(s.id.desc())
     )
-    return [row.secret for row in rows]
+    found: dict[str, list[str]] = {}
+    for endpoint_id, sealed in rows:
+        found.setdefault(endpoint_id, []).append(box.open(sealed, endpoint_id))
+    return found
+
+
+def seal_stored_secrets(conn: sa.Connection, box: SecretBox) -> int:
+    """Seal every secret still stored in clear (databases from before sealing) and move those
+    sealed under an older key to the current one; returns how many rows changed.
+
+    Raises:
+        careteam.errors.SecretsError: a sealed secret does not open with the configured keys.
+    """
+    s = webhook_endpoint_secrets.c
+    changed = 0
+    for row_id, endpoint_id, stored in conn.execute(
+        sa.select(s.id, s.endpoint_id, s.secret).with_for_update()
+    ).all():
+        sealed = (
+            box.reseal(stored, endpoint_id) if is_sealed(stored) else box.seal(stored, endpoint_id)
+        )
+        if sealed != stored:
+            conn.execute(
+                sa.update(webhook_endpoint_secrets).where(s.id == row_id).values(secret=sealed)
+            )
+            changed += 1
+    return changed
 
 
 def set_endpoint_enabled(

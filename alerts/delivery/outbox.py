@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from alerts.delivery import consent_gate
 from alerts.delivery.errors import InvalidFieldError
-from alerts.delivery.payload import StoredEvent
+from alerts.delivery.payload import StoredEvent, acknowledgeable
 from alerts.delivery.tables import (
     PENDING,
     alert_confirmations,
@@ -30,7 +30,7 @@ from alerts.delivery.tables import (
     webhook_events,
 )
 from alerts.events import AlertEvent, EventType, Priority
-from careteam.tables import care_team_patients, webhook_endpoints
+from careteam.tables import care_team_members, care_team_patients, webhook_endpoints
 from ingest.store import dialect_insert
 
 log = logging.getLogger(__name__)
@@ -49,11 +49,18 @@ ALERT_TYPES = frozenset(
 def insert_ignoring_duplicates(
     conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, object]], keys: Sequence[str]
 ) -> int:
-    """INSERT rows, skipping those that collide on `keys`; returns how many were inserted."""
+    """INSERT rows, skipping those that collide on `keys`; returns how many were inserted.
+
+    Counted with RETURNING: psycopg reports no row count (-1) for such an INSERT.
+    """
     if not rows:
         return 0
-    stmt = dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(keys))
-    return sum(max(conn.execute(stmt.values(**row)).rowcount, 0) for row in rows)
+    stmt = (
+        dialect_insert(conn, table)
+        .on_conflict_do_nothing(index_elements=list(keys))
+        .returning(*(table.c[k] for k in keys))
+    )
+    return sum(len(conn.execute(stmt.values(**row)).all()) for row in rows)
 
 
 def validate(event: AlertEvent) -> StoredEvent:
@@ -163,6 +170,25 @@ def entitled_endpoints(
     return [(endpoint, team) for endpoint, team in wanted if team in allowed]
 
 
+def members_to_page(conn: sa.Connection, patient_id: str, tier: int) -> dict[str, tuple[str, ...]]:
+    """Per team following `patient_id`, its active members whose effective tier is `tier`."""
+    m, p = care_team_members.c, care_team_patients.c
+    rows = conn.execute(
+        sa.select(m.team_id, m.id)
+        .join(care_team_patients, p.team_id == m.team_id)
+        .where(
+            p.patient_id == patient_id,
+            m.active.is_(True),
+            p.escalation_tier + m.escalation_tier == tier,
+        )
+        .order_by(m.team_id, m.id)
+    )
+    found: dict[str, list[str]] = {}
+    for team_id, member_id in rows:
+        found.setdefault(team_id, []).append(member_id)
+    return {team_id: tuple(ids) for team_id, ids in found.items()}
+
+
 def store_and_route(conn: sa.Connection, event: StoredEvent, endpoint_ids: Iterable[str]) -> int:
     """Store `event` (once) and a pending delivery to each endpoint; returns deliveries added."""
     row = asdict(event)
@@ -211,6 +237,9 @@ def enqueue_events(
             _quarantine(conn, event, exc)
             continue
         tier = _track(conn, stored) if stored.type in ALERT_TYPES else 0
+        if stored.patient_id is not None and acknowledgeable(stored.type, stored.priority):
+            # Who each team pages now: each of them gets their own acknowledgement link.
+            stored = replace(stored, page_members=members_to_page(conn, stored.patient_id, tier))
         if stored.patient_id is None:
             log.warning("event %s has no patient: no team to route it to", stored.event_id)
             targets: list[str] = []

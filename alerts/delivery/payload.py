@@ -30,8 +30,10 @@ class StoredEvent:
         subject_id: what a technical event is about (the failing endpoint's id for
             `delivery.failing`); None for alert events.
         tier: the escalation tier the event pages (for `alert.escalated`), else None.
-        page_members: for `alert.escalated`, per team id, the members that team should page
-            now (their team's tier plus their own tier equals `tier`).
+        page_members: for `alert.escalated`, and for high-priority `alert.opened` and
+            `alert.updated`, per team id, the members that team should page now (their team's
+            tier plus their own tier equals the alert's tier); each gets their own
+            acknowledgement link.
     """
 
     event_id: str
@@ -62,6 +64,16 @@ class LinkConfig:
     ack_base_url: str | None = None
     ack_key: bytes | None = None
     ack_ttl: timedelta = timedelta(days=2)
+
+
+ACKNOWLEDGEABLE: Final = frozenset(
+    {EventType.ALERT_OPENED, EventType.ALERT_UPDATED, EventType.ALERT_ESCALATED}
+)
+
+
+def acknowledgeable(event_type: EventType, priority: Priority | None) -> bool:
+    """True when events of this type and priority carry acknowledgement links."""
+    return priority is Priority.HIGH and event_type in ACKNOWLEDGEABLE
 
 
 def _iso(at: datetime) -> str:
@@ -95,18 +107,22 @@ def render(event: StoredEvent, team_id: str, links: LinkConfig) -> bytes:
     if event.page_members is not None:
         data["page_member_ids"] = list(event.page_members.get(team_id, ()))
     ack_base = links.ack_base_url
-    wants_ack = event.priority is Priority.HIGH and event.type in {
-        EventType.ALERT_OPENED,
-        EventType.ALERT_UPDATED,
-        EventType.ALERT_ESCALATED,
-    }
+    wants_ack = acknowledgeable(event.type, event.priority)
+    member_links: dict[str, str] = {}
     if wants_ack and ack_base is not None and event.alert_id is not None:
         if links.ack_key is None:
             raise ValueError("ack_key: required when ack_base_url is set")
-        claims = ack_token.AckClaims(event.alert_id, team_id, event.occurred_at + links.ack_ttl)
-        token = ack_token.issue(claims, links.ack_key)
-        link_map["acknowledge"] = f"{ack_base.rstrip('/')}/ack/{token}"
-    if link_map:
-        data["links"] = link_map
+        expires_at = event.occurred_at + links.ack_ttl
+        for member_id in (event.page_members or {}).get(team_id, ()):
+            claims = ack_token.AckClaims(
+                event.event_id, event.alert_id, team_id, member_id, expires_at
+            )
+            token = ack_token.issue(claims, links.ack_key)
+            member_links[member_id] = f"{ack_base.rstrip('/')}/ack/{token}"
+    if link_map or member_links:
+        data["links"] = {
+            **link_map,
+            **({"acknowledge_members": member_links} if member_links else {}),
+        }
     envelope = {"type": event.type.value, "timestamp": _iso(event.occurred_at), "data": data}
     return json.dumps(envelope, sort_keys=True, separators=(",", ":")).encode("utf-8")

@@ -10,7 +10,7 @@ import os
 import re
 from datetime import timedelta
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.delivery.errors import InvalidFieldError
@@ -20,6 +20,8 @@ from alerts.delivery.special_addresses import IPNetwork, NetworkListError, parse
 from alerts.delivery.ssrf import SsrfPolicy
 from alerts.delivery.worker import WorkerConfig
 from ingest.secret_policy import PLACEHOLDERS, is_development, url_password, weakness
+from careteam.errors import SecretsError
+from careteam.secrets import SecretBox
 
 PREFIX = "HV_DELIVERY_"
 FAILPOINT = re.compile(r"^kill_after_response:[1-9][0-9]*$")
@@ -55,16 +57,34 @@ class Settings(BaseSettings):
     failing_alarm_after_s: float = Field(default=900.0, gt=0)
     # Test-only: SIGKILL the worker after its Nth HTTP response, before recording it.
     failpoint: str | None = None
+    # Keys that seal webhook signing secrets at rest (careteam.secrets), shared by every process
+    # that registers endpoints or signs: one name, without the HV_DELIVERY_ prefix.
+    secrets_keys: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("HV_SECRETS_KEYS", "secrets_keys")
+    )
+
+    def secret_box(self) -> SecretBox:
+        """The sealing keys.
+
+        Raises:
+            ConfigError: ``HV_SECRETS_KEYS`` is missing or malformed.
+        """
+        return secret_box(self.secrets_keys.get_secret_value() if self.secrets_keys else None)
 
     def allow_networks(self) -> tuple[IPNetwork, ...]:
         """The allow-listed private networks (checked by `load_settings`)."""
         return parse_allow_networks(self.allow_cidrs.split(","))
 
     def worker_config(self) -> WorkerConfig:
-        """The worker's configuration."""
+        """The worker's configuration.
+
+        Raises:
+            ConfigError: ``HV_SECRETS_KEYS`` is missing or malformed.
+        """
         key = self.ack_key.get_secret_value().encode() if self.ack_key else None
         return WorkerConfig(
             links=LinkConfig(self.api_base_url, self.ack_base_url, key),
+            secrets=self.secret_box(),
             policy=SsrfPolicy(
                 allow_loopback=self.allow_loopback_receivers,
                 allow_networks=self.allow_networks(),
@@ -76,6 +96,22 @@ class Settings(BaseSettings):
             concurrency=self.concurrency,
             failing_alarm_after=timedelta(seconds=self.failing_alarm_after_s),
         )
+
+
+def secret_box(setting: str | None) -> SecretBox:
+    """The sealing keys from the value of ``HV_SECRETS_KEYS``.
+
+    Raises:
+        ConfigError: missing or malformed (field ``"HV_SECRETS_KEYS"``).
+    """
+    if not setting:
+        raise ConfigError(
+            "HV_SECRETS_KEYS", "is required (make one: homevitals webhook new-secrets-key)"
+        )
+    try:
+        return SecretBox.from_setting(setting)
+    except SecretsError as exc:
+        raise ConfigError("HV_SECRETS_KEYS", str(exc)) from exc
 
 
 def load_settings(**overrides: object) -> Settings:

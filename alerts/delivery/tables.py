@@ -96,7 +96,22 @@ alert_confirmations = Table(
     Column("tier_since", UtcDateTime(), nullable=False),
     Column("acknowledged_at", UtcDateTime()),
     Column("acknowledged_by", String(64)),
+    # How (``link``, ``cli``, ``api``) and from where (an address) it was acknowledged (d0005).
+    Column("acknowledged_via", String(64)),
+    Column("acknowledged_source", String(200)),
     Column("resolved_at", UtcDateTime()),
+)
+
+# Acknowledgement links used (d0005): one row per link, so each link works once.
+ack_link_uses = Table(
+    "ack_link_uses",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("event_id", String(64), nullable=False),
+    Column("alert_id", String(64), nullable=False),
+    Column("member_id", String(64), nullable=False),
+    Column("used_at", UtcDateTime(), nullable=False),
+    Column("source", String(200)),
 )
 
 webhook_event_quarantine = Table(

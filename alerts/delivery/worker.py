@@ -25,7 +25,16 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from alerts.delivery import alarms, confirmation, consent_gate, guard, payload, sender, signing
+from alerts.delivery import (
+    alarms,
+    confirmation,
+    consent_gate,
+    endpoints,
+    guard,
+    payload,
+    sender,
+    signing,
+)
 from alerts.delivery.errors import InvalidFieldError
 from alerts.delivery.escalation import EscalationPolicy
 from alerts.delivery.schedule import RETRY_AFTER_STATUSES, RetrySchedule, parse_retry_after
@@ -43,7 +52,9 @@ from alerts.events import EventType, Priority
 from careteam import audit_store
 from careteam.audit import AuditRecord
 from careteam.consent import Decision
-from careteam.tables import webhook_endpoint_secrets, webhook_endpoints
+from careteam.errors import SecretsError
+from careteam.secrets import SecretBox
+from careteam.tables import webhook_endpoints
 from ingest.notify import Waker
 
 log = logging.getLogger(__name__)
@@ -56,6 +67,8 @@ class WorkerConfig:
     """How the worker delivers. `lease_s` must exceed `timeout_s`."""
 
     links: payload.LinkConfig
+    # Opens the sealed signing secrets (HV_SECRETS_KEYS).
+    secrets: SecretBox
     policy: SsrfPolicy = field(default_factory=SsrfPolicy)
     schedule: RetrySchedule = field(default_factory=RetrySchedule)
     escalation: EscalationPolicy = field(default_factory=EscalationPolicy)
@@ -122,9 +135,13 @@ class DeliveryWorker:
         is in the database, and leases of rows claimed before the outage expire).
         """
         database_down = False
+        sealed = False
         while not stop.is_set():
             wait_s = idle_s
             try:
+                if not sealed:  # first pass: secrets an older version left in clear
+                    self.seal_secrets()
+                    sealed = True
                 busy = self.run_once()
                 self.escalate()
                 if not busy and waker is not None and waker.listening:
@@ -161,6 +178,14 @@ class DeliveryWorker:
             due = due.replace(tzinfo=UTC)
         seconds = (due - self.clock()).total_seconds()
         return min(longest_s, max(0.0, seconds) + 0.001)
+
+    def seal_secrets(self) -> int:
+        """Seal signing secrets stored in clear or under an older key; returns how many."""
+        with self.engine.begin() as conn:
+            changed = endpoints.seal_stored_secrets(conn, self.config.secrets)
+        if changed:
+            log.info("sealed %d webhook signing secrets (in clear or under an old key)", changed)
+        return changed
 
     def escalate(self) -> int:
         """One escalation pass; returns how many alerts escalated."""
@@ -223,7 +248,6 @@ class DeliveryWorker:
         self, ids: list[int], now: datetime
     ) -> tuple[list[sa.Row[Any]], dict[str, list[str]]]:
         d, e, w = webhook_deliveries.c, webhook_events.c, webhook_endpoints.c
-        s = webhook_endpoint_secrets.c
         with self.engine.connect() as conn:
             rows = list(
                 conn.execute(
@@ -235,15 +259,13 @@ class DeliveryWorker:
                 )
             )
             secrets: dict[str, list[str]] = {}
-            for endpoint_id, secret in conn.execute(
-                sa.select(s.endpoint_id, s.secret)
-                .where(
-                    s.endpoint_id.in_({r.endpoint_id for r in rows}),
-                    sa.or_(s.expires_at.is_(None), s.expires_at > now),
-                )
-                .order_by(s.id.desc())
-            ):
-                secrets.setdefault(endpoint_id, []).append(secret)
+            for endpoint_id in {r.endpoint_id for r in rows}:
+                try:
+                    secrets.update(
+                        endpoints.active_secrets(conn, [endpoint_id], now, box=self.config.secrets)
+                    )
+                except SecretsError as exc:  # its deliveries are refused: no secret to sign
+                    log.error("endpoint %s: signing secret unusable: %s", endpoint_id, exc)
         return rows, secrets
 
     def _renew(self, delivery_id: int, claim_lease: datetime) -> bool:

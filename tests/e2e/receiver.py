@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from careteam.secrets import SecretBox
 from careteam.tables import webhook_endpoint_secrets, webhook_endpoints
 
 
@@ -42,26 +43,28 @@ class RecordingReceiver:
     """Answers 204 to a verified POST and 401 otherwise; keeps every request."""
 
     db_url: str
+    secrets_keys: str = ""  # the HV_SECRETS_KEYS the demo seals with
     url: str = ""
     received: list[Received] = field(default_factory=list)
     _secret: str | None = None
 
     def _lookup_secret(self) -> str:
         # The registry shows a new endpoint's secret once, to whoever registers it: here the
-        # demo did, so the receiver reads it where the registry keeps it.
+        # demo did, so the receiver reads it where the registry keeps it, sealed, and opens it
+        # with the key the demo was given.
         engine = sa.create_engine(self.db_url)
         try:
             with engine.connect() as conn:
                 e, s = webhook_endpoints.c, webhook_endpoint_secrets.c
-                secret = conn.execute(
-                    sa.select(s.secret)
+                endpoint_id, sealed = conn.execute(
+                    sa.select(s.endpoint_id, s.secret)
                     .join(webhook_endpoints, e.id == s.endpoint_id)
                     .where(e.url == self.url)
                     .order_by(s.id.desc())
-                ).scalar_one()
+                ).one()
         finally:
             engine.dispose()
-        return str(secret)
+        return SecretBox.from_setting(self.secrets_keys).open(sealed, endpoint_id)
 
     async def _on_post(self, request: Request) -> Response:
         body = await request.body()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from careteam.secrets import new_key_entry
 from firmware_sims.air import VirtualAir
 from firmware_sims.bp_cuff import BloodPressureCuff
 from firmware_sims.glucose_meter import GlucoseMeter
@@ -63,9 +64,11 @@ async def _home(air: VirtualAir) -> Home:
 async def test_a_stored_hypo_reaches_the_care_team_once_signed_and_thin(
     pg_url: str, tmp_path: Path
 ) -> None:
-    async with serve(RecordingReceiver(pg_url)) as receiver:
+    keys = new_key_entry()
+    async with serve(RecordingReceiver(pg_url, keys)) as receiver:
         options = DemoOptions(directory=tmp_path / "demo", db_url=pg_url, timeout_s=60.0,
-                              extra_webhook_urls=(receiver.url,), pairing_page=True)  # fmt: skip
+                              extra_webhook_urls=(receiver.url,), pairing_page=True,
+                              secrets_keys=keys)  # fmt: skip
         lines: list[str] = []
         report = await run_demo(options, say=lines.append, home_builder=_home)
     story = "\n".join(lines)

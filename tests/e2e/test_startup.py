@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from careteam.secrets import new_key_entry
 from ingest.store import make_engine
 from tests.ingest.support import (
     GatewaySim,
@@ -131,7 +132,11 @@ def test_the_delivery_worker_waits_for_the_database_then_starts(
 ) -> None:
     url, proxy = db_behind_proxy
     log_path = tmp_path / "delivery.log"
-    env = {"HV_DELIVERY_DATABASE_URL": url, "HV_DELIVERY_API_BASE_URL": "https://x.example/api"}
+    env = {
+        "HV_DELIVERY_DATABASE_URL": url,
+        "HV_DELIVERY_API_BASE_URL": "https://x.example/api",
+        "HV_SECRETS_KEYS": new_key_entry(),
+    }
     proc = _spawn([sys.executable, "-m", "alerts.delivery"], env, log_path)
     try:
         _waits_then_runs(proc, log_path, proxy, "delivery worker")

@@ -52,6 +52,7 @@ ENV = {
     "HV_ACK_KEY": "ack-key-Secret-0010-0123456789abcdefghij",
     "HV_API_SIGNING_KEY": "api-signing-Key-0011-0123456789abcdefgh",
     "HV_PUBLIC_URL": "https://homevitals.example.org",
+    "HV_SECRETS_KEYS": "k1:" + "A" * 43,
 }
 # Which services may see each secret.
 OWNERS = {
@@ -70,6 +71,7 @@ OWNERS = {
     "HV_INGEST_MQTT_PASSWORD": {"ingest"},
     "HV_ACK_KEY": {"delivery", "ack"},
     "HV_API_SIGNING_KEY": {"api"},
+    "HV_SECRETS_KEYS": {"delivery"},
 }
 APP_SERVICES = {"ingest", "alerts", "delivery", "ack", "api"}
 IMAGE_ENTRYPOINT = ["homevitals"]  # Dockerfile ENTRYPOINT of the homevitals image

@@ -16,9 +16,12 @@ from alerts.delivery.ssrf import SsrfPolicy
 from alerts.delivery.worker import Clock, DeliveryWorker, WorkerConfig
 from alerts.events import AlertEvent, EventType, Priority, event_id_for
 from careteam import registry
+from careteam.secrets import SecretBox, new_key_entry
 from tests.support.record import follow
 
 DEV = SsrfPolicy(allow_loopback=True)
+SECRETS_KEYS = new_key_entry("test")  # HV_SECRETS_KEYS of the tests' worker processes
+BOX = SecretBox.from_setting(SECRETS_KEYS)
 ALL_TYPES = tuple(t.value for t in EventType)
 ACK_KEY = b"k" * 32
 LINKS = LinkConfig(
@@ -54,7 +57,9 @@ def add_endpoint(
     types: tuple[str, ...] = ALL_TYPES,
     tier: int = 0,
 ) -> endpoints.RegisteredEndpoint:
-    return endpoints.register_endpoint(conn, team.team_id, url, types, at=at, policy=DEV, tier=tier)
+    return endpoints.register_endpoint(
+        conn, team.team_id, url, types, at=at, policy=DEV, tier=tier, box=BOX
+    )
 
 
 def opened(
@@ -84,6 +89,7 @@ def worker(
 ) -> DeliveryWorker:
     config = WorkerConfig(
         links=links,
+        secrets=BOX,
         policy=DEV,
         schedule=schedule,
         timeout_s=timeout_s,

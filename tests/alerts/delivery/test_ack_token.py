@@ -1,7 +1,8 @@
-"""Acknowledgement callback tokens: bound to alert and team, unforgeable, expiring."""
+"""Acknowledgement link tokens: bound to event, alert, team and member; unforgeable; expiring."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from alerts.delivery.errors import AckTokenError
 
 KEY = b"0123456789abcdef0123456789abcdef"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-CLAIMS = ack_token.AckClaims("alert-1", "team-1", NOW + timedelta(hours=1))
+CLAIMS = ack_token.AckClaims("event-1", "alert-1", "team-1", "member-1", NOW + timedelta(hours=1))
 
 
 def test_round_trip() -> None:
@@ -32,16 +33,30 @@ def test_wrong_key_is_refused() -> None:
         ack_token.verify(token, b"x" * 32, NOW)
 
 
-def test_claims_cannot_be_moved_to_another_alert() -> None:
+@pytest.mark.parametrize(
+    "other",
+    [
+        replace(CLAIMS, alert_id="alert-2"),
+        replace(CLAIMS, member_id="member-2"),
+        replace(CLAIMS, team_id="team-2"),
+        replace(CLAIMS, event_id="event-2"),
+    ],
+)
+def test_claims_cannot_be_moved_to_another_alert_member_or_team(
+    other: ack_token.AckClaims,
+) -> None:
     token = ack_token.issue(CLAIMS, KEY)
-    other = ack_token.issue(ack_token.AckClaims("alert-2", "team-1", CLAIMS.expires_at), KEY)
     version, _claims, mac = token.split(".")
-    forged = ".".join([version, other.split(".")[1], mac])
+    forged = ".".join([version, ack_token.issue(other, KEY).split(".")[1], mac])
     with pytest.raises(AckTokenError, match="signature"):
         ack_token.verify(forged, KEY, NOW)
 
 
-@pytest.mark.parametrize("token", ["", "v1", "v2.a.b", "v1.!!!.???", "v1.e30.AAAA", "a.b.c.d"])
+def test_tokens_are_the_same_for_the_same_claims() -> None:
+    assert ack_token.issue(CLAIMS, KEY) == ack_token.issue(CLAIMS, KEY)
+
+
+@pytest.mark.parametrize("token", ["", "v2", "v1.a.b", "v2.!!!.???", "v2.e30.AAAA", "a.b.c.d"])
 def test_malformed_tokens_are_refused(token: str) -> None:
     with pytest.raises(AckTokenError):
         ack_token.verify(token, KEY, NOW)

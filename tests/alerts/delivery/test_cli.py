@@ -20,15 +20,15 @@ from alerts.delivery import endpoints, signing
 from alerts.delivery.cli import app
 from alerts.delivery.migrations import migrate
 from alerts.delivery.outbox import enqueue_events
-from careteam.cli import patient_app
-from tests.alerts.delivery.builders import opened
+from careteam.cli import consent_app, patient_app
+from tests.alerts.delivery.builders import BOX, SECRETS_KEYS, opened
 from tests.support.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).parents[3]
 
 
 def test_a_care_team_admin_registers_an_endpoint(pg_url: str) -> None:
-    runner = CliRunner()
+    runner = CliRunner(env={"HV_SECRETS_KEYS": SECRETS_KEYS})
     assert runner.invoke(app, ["migrate", "--db", pg_url]).exit_code == 0
     migrate(pg_url)  # idempotent
     inst = runner.invoke(app, ["institution-add", "City Hospital", "--db", pg_url]).stdout.strip()
@@ -41,6 +41,11 @@ def test_a_care_team_admin_registers_an_endpoint(pg_url: str) -> None:
     )
     assert added.exit_code == 0, added.stderr
     assert runner.invoke(app, ["assign", team, "p1", "--db", pg_url]).exit_code == 0
+    granted = runner.invoke(
+        consent_app,
+        ["grant", "p1", "--team", team, "--kind", "alerts", "--method", "paper", "--db", pg_url],
+    )
+    assert granted.exit_code == 0, granted.stderr
     refused = runner.invoke(
         app,
         ["register", team, "http://127.0.0.1:9/hook", "--event", "alert.opened", "--db", pg_url],
@@ -68,7 +73,9 @@ def test_a_care_team_admin_registers_an_endpoint(pg_url: str) -> None:
     rotated = runner.invoke(app, ["rotate-secret", created["endpoint_id"], "--db", pg_url])
     engine = sa.create_engine(pg_url)
     with engine.connect() as conn:
-        secrets = endpoints.active_secrets(conn, created["endpoint_id"], datetime.now(UTC))
+        secrets = endpoints.active_secrets(
+            conn, [created["endpoint_id"]], datetime.now(UTC), box=BOX
+        )[created["endpoint_id"]]
     assert secrets == [rotated.stdout.strip(), created["secret"]]
     listed = runner.invoke(app, ["attempts", created["endpoint_id"], "--db", pg_url])
     assert listed.exit_code == 0 and listed.stdout == ""

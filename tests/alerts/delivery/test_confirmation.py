@@ -6,19 +6,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from alerts.delivery import ack_token
 from alerts.delivery.ack_app import create_app
 from alerts.delivery.confirmation import acknowledge
 from alerts.delivery.errors import AcknowledgementRefusedError, NotFoundError
 from alerts.delivery.outbox import enqueue_events
 from alerts.delivery.payload import LinkConfig
+from alerts.delivery.tables import alert_confirmations
 from alerts.delivery.worker import DeliveryWorker
 from alerts.events import AlertEvent, EventType, Priority, event_id_for
-from careteam import registry
+from careteam import audit_store, registry
 from tests.alerts.delivery import builders as b
 from tests.alerts.delivery.conftest import FakeClock
 from tests.alerts.delivery.receiver import ScriptedReceiver, UvicornThread
@@ -85,40 +88,51 @@ def test_escalation_fires_when_nobody_acknowledges(
     data = to_backup["data"]
     assert isinstance(data, dict)
     assert (data["alert_id"], data["escalation_tier"]) == ("a1", 1)
-    assert "acknowledge" in data["links"]
-    # Tier 1 = the health centre's tier-0 members, and the hospital's tier-1 supervisor.
+    # Tier 1 = the health centre's tier-0 members, and the hospital's tier-1 supervisor; each
+    # paged member gets their own link, in their own team's webhook only.
     assert data["page_member_ids"] == [world.backup.member_id]
+    assert set(data["links"]["acknowledge_members"]) == {world.backup.member_id}
     to_primary = received(receiver, "/primary")[-1]
     assert to_primary["type"] == "alert.escalated"
     assert to_primary["data"]["page_member_ids"] == [supervisor]  # type: ignore[index]
+    assert set(to_primary["data"]["links"]["acknowledge_members"]) == {supervisor}  # type: ignore[index]
     assert kinds(receiver, "/stranger") == []
     # No tier above 1 follows p1: nothing more to escalate to.
     clock.advance(10 * ACK_TIMEOUT_S)
     assert world.worker.escalate() == 0
 
 
-def test_no_escalation_when_acknowledged_through_the_callback(
+def test_no_escalation_when_acknowledged_through_the_members_own_link(
     db: sa.Engine, clock: FakeClock, receiver: ScriptedReceiver, world: World
 ) -> None:
     with db.begin() as conn:
         enqueue_events(conn, [b.opened("a1", "p1", clock())])
     world.worker.run_once()
     (opened,) = received(receiver, "/primary")
-    link = opened["data"]["links"]["acknowledge"]  # type: ignore[index]
+    links = opened["data"]["links"]["acknowledge_members"]  # type: ignore[index]
+    assert set(links) == {world.primary.member_id}  # one link per paged member
+    link = links[world.primary.member_id]
     assert link.startswith(world.ack_url)
+    event_id = str(opened["data"]["event_id"])  # type: ignore[index]
+
+    def crafted(member_id: str) -> str:  # signed with the real key: only membership refuses it
+        claims = ack_token.AckClaims(
+            event_id, "a1", world.primary.team_id, member_id, clock() + timedelta(days=1)
+        )
+        return f"{world.ack_url}/ack/{ack_token.issue(claims, b.ACK_KEY)}"
+
     with httpx.Client(timeout=5) as http:
-        wrong_team = http.post(link, json={"member_id": world.backup.member_id})
-        forged = http.post(link[:-4] + "AAAA", json={"member_id": world.primary.member_id})
-        unknown = http.post(link, json={"member_id": "nobody"})
-        malformed = http.post(link, json={"member_id": world.primary.member_id, "x": 1})
-        first = http.post(link, json={"member_id": world.primary.member_id})
-        again = http.post(link, json={"member_id": world.primary.member_id})
-    assert (wrong_team.status_code, wrong_team.json()["detail"]["field"]) == (403, "member_id")
-    assert (forged.status_code, forged.json()["detail"]["field"]) == (403, "token")
-    assert (unknown.status_code, unknown.json()["detail"]["field"]) == (404, "member_id")
-    assert malformed.status_code == 422
+        forged = http.post(link[:-4] + "AAAA")
+        known_but_not_paged = http.post(crafted(world.backup.member_id))
+        unknown_member = http.post(crafted("nobody"))
+        first = http.post(link, json={"member_id": world.backup.member_id})  # body is ignored
+        again = http.post(link)
+    refusals = [forged, known_but_not_paged, unknown_member, again]
+    # Finding 5 (issue 14): the same status and body whatever the reason.
+    assert {(r.status_code, r.content) for r in refusals} == {
+        (403, b'{"detail":"acknowledgement refused"}')
+    }
     assert first.json() == {"alert_id": "a1", "acknowledged": True, "first": True}
-    assert again.json() == {"alert_id": "a1", "acknowledged": True, "first": False}
     clock.advance(5 * ACK_TIMEOUT_S)
     assert world.worker.escalate() == 0
     world.worker.run_once()
@@ -126,6 +140,22 @@ def test_no_escalation_when_acknowledged_through_the_callback(
     assert acked["type"] == "alert.acknowledged"
     assert acked["data"]["subject_id"] == world.primary.member_id  # type: ignore[index]
     assert kinds(receiver, "/backup") == []
+    with db.connect() as conn:
+        row = conn.execute(
+            sa.select(alert_confirmations).where(alert_confirmations.c.alert_id == "a1")
+        ).one()
+        trail = [
+            (e.actor_id, e.outcome, e.source, json.loads(e.detail).get("via"))
+            for e in audit_store.entries(conn, patient_id="p1", limit=200)
+            if e.action == "alert.acknowledge"
+        ]
+    assert (row.acknowledged_by, row.acknowledged_via, row.acknowledged_source) == (
+        world.primary.member_id,
+        "link",
+        "127.0.0.1",
+    )
+    assert (world.primary.member_id, "success", "127.0.0.1", "link") in trail
+    assert (world.backup.member_id, "denied", "127.0.0.1", "link") in trail
 
 
 def test_acknowledge_checks_who_may_confirm(db: sa.Engine, clock: FakeClock, world: World) -> None:

@@ -280,7 +280,9 @@ def test_secret_rotation_overlaps_then_ends(
     with db.begin() as conn:
         team = b.make_team(conn, clock(), "p1")
         endpoint = b.add_endpoint(conn, team, receiver.url(), clock())
-        new = endpoints.rotate_secret(conn, endpoint.endpoint_id, clock(), timedelta(seconds=60))
+        new = endpoints.rotate_secret(
+            conn, endpoint.endpoint_id, clock(), timedelta(seconds=60), box=b.BOX
+        )
         enqueue_events(conn, [b.opened("a1", "p1", clock())])
     worker.run_once()
     during = receiver.received[-1]
@@ -311,7 +313,14 @@ def test_send_time_resolution_is_checked_and_pinned(
     with db.begin() as conn:
         team = b.make_team(conn, clock(), "p1")
         endpoints.register_endpoint(
-            conn, team.team_id, url, ["alert.opened"], at=clock(), policy=b.DEV, resolver=resolver
+            conn,
+            team.team_id,
+            url,
+            ["alert.opened"],
+            at=clock(),
+            policy=b.DEV,
+            resolver=resolver,
+            box=b.BOX,
         )
         enqueue_events(conn, [b.opened("a1", "p1", clock())])
     w = b.worker(db, clock, resolver=resolver)

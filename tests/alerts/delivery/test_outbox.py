@@ -137,6 +137,7 @@ def test_registration_validates_every_field(db: sa.Engine, clock: FakeClock) -> 
                 ["alert.opened"],
                 at=at,
                 policy=SsrfPolicy(),
+                box=b.BOX,
             )
         with pytest.raises(InvalidFieldError) as caught:
             b.add_endpoint(conn, team, "http://127.0.0.1:9/", at, types=("alert.bogus",))
@@ -167,4 +168,4 @@ def test_the_migration_matches_the_table_definitions(db: sa.Engine) -> None:
         diff = [d for d in compare_metadata(context, both) if d[0] != "remove_table"]
         version = conn.execute(sa.text("SELECT version_num FROM alembic_version_delivery")).scalar()
     assert diff == []
-    assert version == "d0004"
+    assert version == "d0005"

@@ -47,9 +47,11 @@ def test_every_event_type_validates_against_the_schema(type_: EventType) -> None
     assert body["type"] == type_.value
 
 
-def test_high_priority_opened_event_is_thin_and_carries_an_ack_link() -> None:
-    body = json.loads(render(event(EventType.ALERT_OPENED), "team-1", LINKS))
-    token = body["data"]["links"]["acknowledge"].removeprefix("https://ack.example.org/ack/")
+def test_high_priority_opened_event_is_thin_and_carries_one_link_per_paged_member() -> None:
+    opened = event(EventType.ALERT_OPENED, page_members={"team-1": ("m1", "m2"), "team-2": ("x",)})
+    body = json.loads(render(opened, "team-1", LINKS))
+    links = body["data"]["links"]["acknowledge_members"]
+    tokens = {m: url.removeprefix("https://ack.example.org/ack/") for m, url in links.items()}
     assert body == {
         "type": "alert.opened",
         "timestamp": "2026-03-01T12:00:00Z",
@@ -60,19 +62,30 @@ def test_high_priority_opened_event_is_thin_and_carries_an_ack_link() -> None:
             "rule_id": "bp.stage2",
             "priority": "high",
             "patient": {"reference": "Patient/pat-42"},
+            "page_member_ids": ["m1", "m2"],
             "links": {
                 "alert": "https://api.example.org/v1/alerts/alert-7",
-                "acknowledge": f"https://ack.example.org/ack/{token}",
+                "acknowledge_members": {
+                    m: f"https://ack.example.org/ack/{tokens[m]}" for m in ("m1", "m2")
+                },
             },
         },
     }
-    claims = ack_token.verify(token, KEY, AT)
-    assert (claims.alert_id, claims.team_id) == ("alert-7", "team-1")
+    for member, token in tokens.items():
+        claims = ack_token.verify(token, KEY, AT)
+        assert (claims.alert_id, claims.team_id, claims.member_id) == ("alert-7", "team-1", member)
+        assert claims.event_id == opened.event_id
+    assert tokens["m1"] != tokens["m2"]
 
 
 def test_low_priority_and_resolved_events_carry_no_ack_link() -> None:
-    for ev in (event(EventType.ALERT_OPENED, Priority.LOW), event(EventType.ALERT_RESOLVED)):
-        assert "acknowledge" not in json.loads(render(ev, "team-1", LINKS))["data"]["links"]
+    paged = {"team-1": ("m1",)}
+    for ev in (
+        event(EventType.ALERT_OPENED, Priority.LOW, page_members=paged),
+        event(EventType.ALERT_RESOLVED, page_members=paged),
+    ):
+        links = json.loads(render(ev, "team-1", LINKS))["data"]["links"]
+        assert "acknowledge_members" not in links
 
 
 def test_escalations_list_the_receiving_teams_members_to_page() -> None:

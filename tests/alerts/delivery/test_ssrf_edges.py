@@ -67,7 +67,9 @@ class Tripwire(httpx.BaseTransport):
 def _worker(
     db: sa.Engine, clock: FakeClock, policy: SsrfPolicy, tripwire: Tripwire, resolver: Resolver
 ) -> DeliveryWorker:
-    config = WorkerConfig(links=b.LINKS, policy=policy, schedule=b.SHORT, timeout_s=1.0, lease_s=30)
+    config = WorkerConfig(
+        links=b.LINKS, secrets=b.BOX, policy=policy, schedule=b.SHORT, timeout_s=1.0, lease_s=30
+    )
     client = httpx.Client(transport=tripwire)
     return DeliveryWorker(db, config, clock, random.Random(1), resolver=resolver, client=client)
 
@@ -94,7 +96,7 @@ def test_registration_refuses_each_vector(pg_url: str, db: sa.Engine, clock: Fak
     with db.begin() as conn:
         team = b.make_team(conn, clock(), "p1")
     runner = CliRunner()
-    env = {"HV_DELIVERY_DATABASE_URL": pg_url}
+    env = {"HV_DELIVERY_DATABASE_URL": pg_url, "HV_SECRETS_KEYS": b.SECRETS_KEYS}
     for url, reason in VECTORS.items():
         argv = ["register", team.team_id, url, "--event", "alert.opened"]
         done = runner.invoke(app, argv, env=env)
@@ -111,7 +113,11 @@ def test_registration_inside_the_allow_list_is_audited(
         team = b.make_team(conn, clock(), "p1")
     runner = CliRunner()
     argv = ["register", team.team_id, "https://10.20.1.5/hooks/tok3n", "--event", "alert.opened"]
-    env = {"HV_DELIVERY_DATABASE_URL": pg_url, "HV_DELIVERY_ALLOW_CIDRS": "0.0.0.0/0"}
+    env = {
+        "HV_DELIVERY_DATABASE_URL": pg_url,
+        "HV_DELIVERY_ALLOW_CIDRS": "0.0.0.0/0",
+        "HV_SECRETS_KEYS": b.SECRETS_KEYS,
+    }
     refused = runner.invoke(app, argv, env=env)
     assert refused.exit_code == 2 and "HV_DELIVERY_ALLOW_CIDRS" in refused.stderr
     env["HV_DELIVERY_ALLOW_CIDRS"] = "10.20.0.0/16,fd12:3456::/48"
@@ -171,6 +177,7 @@ def test_send_inside_the_allow_list_is_pinned_and_audited(
             ["alert.opened"],
             at=clock(),
             policy=policy,
+            box=b.BOX,
             resolver=lambda h, p: answers[h],
         ).endpoint_id
         enqueue_events(conn, [b.opened("a1", "p1", clock())])
@@ -211,7 +218,11 @@ def _private_target_entries(db: sa.Engine) -> list[AuditEntry]:
 
 
 def test_settings_refuse_a_bad_allow_list() -> None:
-    base = {"database_url": "postgresql://u@h/db", "api_base_url": "https://api.example.org"}
+    base = {
+        "database_url": "postgresql://u@h/db",
+        "api_base_url": "https://api.example.org",
+        "secrets_keys": b.SECRETS_KEYS,
+    }
     for bad in ("0.0.0.0/0", "127.0.0.0/8", "8.8.8.0/24", "10.0.0.0/33"):
         with pytest.raises(ConfigError) as caught:
             load_settings(**base, allow_cidrs=bad)

@@ -39,6 +39,7 @@ def worker_env(pg_url: str, **extra: str) -> dict[str, str]:
         HV_DELIVERY_POLL_INTERVAL_S="0.1",
         HV_DELIVERY_TIMEOUT_S="0.5",
         HV_DELIVERY_LEASE_S="1",  # raised to 2 * timeout by the settings
+        HV_SECRETS_KEYS=b.SECRETS_KEYS,
         PYTHONPATH=str(ROOT),
         **extra,
     )
@@ -98,8 +99,17 @@ def test_sigkill_mid_send_then_restart_delivers_everything(
 def test_the_shipped_defaults_keep_loopback_and_http_off() -> None:
     # SEC-SSRF-08 / SEC-WH-07.
     assert Settings.model_fields["allow_loopback_receivers"].default is False
-    settings = load_settings(database_url="postgresql://db/hv", api_base_url="https://api/v1")
+    settings = load_settings(
+        database_url="postgresql://db/hv",
+        api_base_url="https://api/v1",
+        secrets_keys=b.SECRETS_KEYS,
+    )
     assert settings.worker_config().policy.allow_loopback is False
+    with pytest.raises(ConfigError) as missing:  # no key: the worker cannot open its secrets
+        load_settings(
+            database_url="postgresql://db/hv", api_base_url="https://api/v1"
+        ).worker_config()
+    assert missing.value.field == "HV_SECRETS_KEYS"
 
 
 @pytest.mark.parametrize(
