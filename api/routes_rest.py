@@ -148,6 +148,7 @@ def handle_alert(
     note: str | None,
     *,
     team_id: str | None = None,
+    link_member_id: str | None = None,
 ) -> HandlingResult:
     """Acknowledge or resolve an alert as the token's member, audited, in one transaction
     (the REST routes, acknowledgement links and the dashboard all come through here)."""
@@ -161,6 +162,8 @@ def handle_alert(
         accessor = gate.caller.accessor
         if team_id is not None and (accessor is None or accessor.team_id != team_id):
             raise ForbiddenError("the acknowledgement link was sent to another team")
+        if link_member_id is not None and link_member_id != member_id:
+            raise ForbiddenError("the acknowledgement link is another member's")
         audit_action = "alert.resolve" if action == RESOLVE else "alert.acknowledge"
         gate.permit(alert.patient_id, "alerts", entity_id=alert_id, action=audit_action)
         try:
@@ -204,8 +207,9 @@ def resolve_alert(
 def acknowledge_link(
     request: Request, principal: Auth, token: str, body: NoteBody
 ) -> HandlingResult:
-    """The ``links.acknowledge`` of a high-priority webhook, taken with a member's own token:
-    the link names the alert and the team it was sent to; the member must be on that team."""
+    """A member's link from ``links.acknowledge_members`` of a high-priority webhook, taken
+    with that member's own token: the link names the alert, the team it was sent to and the
+    member, who must be the caller."""
     svc = services(request)
     key = svc.settings.ack_key
     if key is None:
@@ -215,7 +219,13 @@ def acknowledge_link(
     except AckTokenError:
         raise ForbiddenError("the acknowledgement link is invalid or has expired") from None
     return handle_alert(
-        request, principal, claims.alert_id, ACKNOWLEDGE, body.note, team_id=claims.team_id
+        request,
+        principal,
+        claims.alert_id,
+        ACKNOWLEDGE,
+        body.note,
+        team_id=claims.team_id,
+        link_member_id=claims.member_id,
     )
 
 

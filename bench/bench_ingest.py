@@ -304,12 +304,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.bench_ingest",
-        description="Ingest throughput (Mosquitto to PostgreSQL, enrolled hubs) against raw "
-        "paho QoS 1; appends the figures to bench/RESULTS.md.",
-    )
-    parser.add_argument("--no-append", action="store_true", help="print only")
-    main(append=not parser.parse_args().no_append)
+    main()

@@ -13,6 +13,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -46,14 +47,37 @@ def _route(conn: sa.Connection, event: StoredEvent, patient_id: str, tier: int) 
 @dataclass(frozen=True, slots=True)
 class AckSource:
     """How an acknowledgement arrived: `via` (``link``, ``cli``, ``api``), from `address`, and
-    the id of the credential used (the link's digest prefix, a token id)."""
+    the id of the credential used (the link's digest prefix, a token id). `audited` is True when
+    the caller writes the audit entry itself (the API's gate), so it is not written twice."""
 
     via: str
     address: str | None = None
     credential: str | None = None
+    audited: bool = False
 
 
 CLI_SOURCE = AckSource("cli", "cli")
+
+
+def _audit_acknowledgement(
+    conn: sa.Connection, alert: sa.Row[Any], member_id: str, at: datetime, source: AckSource
+) -> None:
+    audit_store.append(
+        conn,
+        AuditRecord(
+            actor_kind="member",
+            actor_id=member_id,
+            action="alert.acknowledge",
+            patient_id=alert.patient_id,
+            entity_kind="alert",
+            entity_id=alert.alert_id,
+            data_kind=consent_gate.ALERTS,
+            source=source.address,
+            purpose=source.credential,
+            detail={"via": source.via, "first": alert.acknowledged_at is None},
+        ),
+        at,
+    )
 
 
 def acknowledge(
@@ -106,22 +130,8 @@ def acknowledge(
         raise AcknowledgementRefusedError(
             "member_id", "the member's team has no current alerts consent for the patient"
         )
-    audit_store.append(
-        conn,
-        AuditRecord(
-            actor_kind="member",
-            actor_id=member_id,
-            action="alert.acknowledge",
-            patient_id=alert.patient_id,
-            entity_kind="alert",
-            entity_id=alert_id,
-            data_kind=consent_gate.ALERTS,
-            source=source.address,
-            purpose=source.credential,
-            detail={"via": source.via, "first": alert.acknowledged_at is None},
-        ),
-        at,
-    )
+    if not source.audited:
+        _audit_acknowledgement(conn, alert, member_id, at, source)
     if alert.acknowledged_at is not None:
         return False
     conn.execute(

@@ -79,7 +79,9 @@ def acknowledge(
         InvalidFieldError: an empty or too long note (field ``"note"``).
     """
     text = _note(note)
-    first = confirmation.acknowledge(conn, alert_id, member_id, at)
+    first = confirmation.acknowledge(
+        conn, alert_id, member_id, at, source=confirmation.AckSource("api", source, audited=True)
+    )
     _add(
         conn,
         alert_id=alert_id,
@@ -110,7 +112,9 @@ def resolve(
         InvalidFieldError: an empty or too long note (field ``"note"``).
     """
     text = _note(note)
-    confirmation.acknowledge(conn, alert_id, member_id, at)
+    confirmation.acknowledge(
+        conn, alert_id, member_id, at, source=confirmation.AckSource("api", source, audited=True)
+    )
     a = alert_actions.c
     earlier = conn.execute(
         sa.select(a.id).where(a.alert_id == alert_id, a.action == RESOLVE).limit(1)

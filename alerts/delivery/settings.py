@@ -19,9 +19,9 @@ from alerts.delivery.payload import LinkConfig
 from alerts.delivery.special_addresses import IPNetwork, NetworkListError, parse_allow_networks
 from alerts.delivery.ssrf import SsrfPolicy
 from alerts.delivery.worker import WorkerConfig
-from ingest.secret_policy import PLACEHOLDERS, is_development, url_password, weakness
 from careteam.errors import SecretsError
 from careteam.secrets import SecretBox
+from ingest.secret_policy import PLACEHOLDERS, is_development, url_password, weakness
 
 PREFIX = "HV_DELIVERY_"
 FAILPOINT = re.compile(r"^kill_after_response:[1-9][0-9]*$")

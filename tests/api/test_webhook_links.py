@@ -24,6 +24,7 @@ from api.tokens import Actor
 from careteam import registry
 from devices.reading import Kind
 from ingest.store import make_engine, write_batch
+from tests.alerts.delivery.builders import BOX
 from tests.alerts.delivery.receiver import ScriptedReceiver
 from tests.api.record import METER, reading
 from tests.api.support import migrate_all, serve, token
@@ -70,6 +71,7 @@ def test_every_link_of_a_delivered_webhook_resolves(
             ["alert.opened"],
             at=now,
             policy=SsrfPolicy(allow_loopback=True),
+            box=BOX,
         )
     hypo = reading(
         "P9", METER, Kind.GLUCOSE, {"glucose_mmol_l": 2.4}, seq=40, at=now - timedelta(minutes=5)
@@ -79,6 +81,7 @@ def test_every_link_of_a_delivered_webhook_resolves(
     with serve(engine, ack_key=ACK_KEY) as api:
         config = WorkerConfig(
             links=LinkConfig(f"{api}/v1", ack_base_url=f"{api}/v1", ack_key=ACK_KEY.encode()),
+            secrets=BOX,
             policy=SsrfPolicy(allow_loopback=True),
             timeout_s=5.0,
             lease_s=30,
@@ -91,7 +94,10 @@ def test_every_link_of_a_delivered_webhook_resolves(
         (delivered,) = receiver.received
         event = json.loads(delivered.body)
         links = event["data"]["links"]
-        assert set(links) == {"alert", "acknowledge"}
+        assert set(links) == {"alert", "acknowledge_members"}
+        # One link per paged member: the nurse's own.
+        assert set(links["acknowledge_members"]) == {nurse}
+        links["acknowledge"] = links["acknowledge_members"][nurse]
         nurse_reads = {
             "Authorization": "Bearer " + token(Actor.MEMBER, nurse, "user/*.read user/Flag.write")
         }

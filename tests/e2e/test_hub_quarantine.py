@@ -18,6 +18,7 @@ from ingest import schema
 from ingest.store import make_engine
 from tests.gateway.factories import glucose, meter
 from tests.ingest.support import IngestProcess, end_session, ingest_env
+from tests.support.record import enrol_readings
 from tests.support.servers import MosquittoServer
 
 
@@ -42,6 +43,7 @@ async def test_hub_quarantine_is_forwarded_to_the_servers_quarantine_once(
         QuarantinedPacket("2a34", b"\x02\x09", "GlucoseMeasurementContext: truncated", _now()),
     ]
     reading = glucose(1, dev, gateway_id)
+    enrol_readings(url, [reading])
     outbox.store(dev.id, [reading], DeviceCursor(1, reading.device_time), bad, _now())
     publisher = Publisher(gateway_id, MqttConfig(mosquitto.host, mosquitto.port))
     engine = make_engine(url)
