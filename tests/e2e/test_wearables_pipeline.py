@@ -34,6 +34,7 @@ from tests.ingest.support import (
     ingest_env,
     vm_samples,
 )
+from tests.support.record import enrol
 from tests.support.servers import MosquittoServer, VictoriaMetricsServer
 
 
@@ -63,6 +64,7 @@ async def test_wearables_reach_the_record_store_and_the_time_series(
     )
     ingest = IngestProcess(tmp_path, "ingest", env)
     await asyncio.to_thread(ingest.start)
+    await asyncio.to_thread(enrol, pg_url, [("gw-test", patient)])  # ingest checks enrolment
     now = datetime.now(UTC)
     strap = HeartRateStrap(
         air, get_model("polar-like"), serial=f"H{tag}", address="F4:00:00:00:01:01",
