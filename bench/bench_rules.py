@@ -36,6 +36,7 @@ from alerts.engine.evaluate import evaluate_all, horizon_s, no_prior_state
 from alerts.rules.catalog import MG54, MG70, MG130, RULES, RULES_BY_ID
 from alerts.rules.columns import (
     NO_OFFSET,
+    VITAL_VALUES,
     KindCode,
     MealCode,
     ReadingColumns,
@@ -99,6 +100,7 @@ def synthetic(n_patients: int, seed: int = 7) -> ReadingColumns:
         rng.random(n) < 0.002, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool),
         np.empty(n, dtype=object), np.arange(n, dtype=np.int64), t.astype(np.int64),
         np.full(n, NO_OFFSET, dtype=np.int16), np.empty(n, dtype=object), np.zeros(n, dtype=bool),
+        *(np.full(n, np.nan) for _ in VITAL_VALUES),
     )  # fmt: skip
 
 

@@ -2,8 +2,11 @@
 
 Columns (header required, order free): `patient_id,kind,measured_at,glucose_mmol_l,
 systolic_mmhg,diastolic_mmhg,pulse_per_min,meal,flags`, optionally `reading_id`, `received_at`
-(when the reading reached the record; default `measured_at`) and `device_id`. `kind` is
-`glucose`, `blood_pressure` or `ketone` (kept, never evaluated as glucose); empty cells where a
+(when the reading reached the record; default `measured_at`), `device_id` and the wearables'
+value columns `heart_rate_per_min`, `spo2_pct`, `body_temperature_c`, `body_weight_kg`. `kind`
+is `glucose`, `blood_pressure`, `ketone` (kept, never evaluated as glucose), `cgm_glucose`
+(sensor glucose in `glucose_mmol_l`), `heart_rate`, `spo2` (its pulse in `pulse_per_min`),
+`body_temperature` or `body_weight`, each with its own value column; empty cells where a
 column does not apply; `flags` is a `;`-separated list (`control_solution`, `symptoms`,
 `body_movement`, ...). A glucose cell may hold a meter special: `HI`/`+INF`, `LO`/`-INF`,
 `NaN`, `NRes`. Times need a UTC offset: a numeric one (`+08:00`) is also the reading's local
@@ -40,13 +43,27 @@ COLUMNS: Final = (
     "patient_id", "kind", "measured_at", "glucose_mmol_l", "systolic_mmhg", "diastolic_mmhg",
     "pulse_per_min", "meal", "flags",
 )  # fmt: skip
-OPTIONAL_COLUMNS: Final = ("reading_id", "received_at", "device_id")
+VITAL_COLUMNS: Final = ("heart_rate_per_min", "spo2_pct", "body_temperature_c", "body_weight_kg")
+OPTIONAL_COLUMNS: Final = ("reading_id", "received_at", "device_id", *VITAL_COLUMNS)
 SHOWN_CHARS: Final = 40  # a cell longer than this is shortened in error messages
 KINDS: Final = {
     "glucose": KindCode.GLUCOSE,
     "blood_pressure": KindCode.BLOOD_PRESSURE,
     "ketone": KindCode.KETONE,
+    "heart_rate": KindCode.HEART_RATE,
+    "spo2": KindCode.SPO2,
+    "body_temperature": KindCode.BODY_TEMPERATURE,
+    "body_weight": KindCode.BODY_WEIGHT,
+    "cgm_glucose": KindCode.CGM_GLUCOSE,
 }
+# The value column each wearable kind requires (and the only kind it may appear on).
+VITAL_OF_KIND: Final = {
+    KindCode.HEART_RATE: "heart_rate_per_min",
+    KindCode.SPO2: "spo2_pct",
+    KindCode.BODY_TEMPERATURE: "body_temperature_c",
+    KindCode.BODY_WEIGHT: "body_weight_kg",
+}
+GLUCOSE_KINDS: Final = frozenset({KindCode.GLUCOSE, KindCode.CGM_GLUCOSE})
 MEALS: Final = {
     "": MealCode.NONE,
     "preprandial": MealCode.PREPRANDIAL,
@@ -74,6 +91,10 @@ RANGES: Final = {
     "systolic_mmhg": (0.0, 400.0),
     "diastolic_mmhg": (0.0, 300.0),
     "pulse_per_min": (0.0, 350.0),
+    "heart_rate_per_min": (0.0, 350.0),
+    "spo2_pct": (0.0, 100.0),
+    "body_temperature_c": (20.0, 50.0),
+    "body_weight_kg": (0.0, 700.0),
 }
 _ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 _FLAG: Final = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
@@ -178,10 +199,11 @@ def parse_rows(rows: Iterable[tuple[int, list[str]]]) -> ReadingColumns:
         received_at_s=np.array(cols["received"], dtype=np.int64),
         utc_offset_min=np.array(cols["offset"], dtype=np.int16),
         device_ref=[str(d) for d in cols["device"]],
+        **{name: np.array(cols[name], dtype=np.float64) for name in VITAL_COLUMNS},
     )
 
 
-_EXTRA: Final = ("special", "line", "ref", "received", "offset", "device")
+_EXTRA: Final = ("special", "line", "ref", "received", "offset", "device", *VITAL_COLUMNS)
 
 
 def _parse_row(line: int, cell: dict[str, str], cols: dict[str, list[object]], ref: str) -> None:
@@ -210,8 +232,17 @@ def _parse_row(line: int, cell: dict[str, str], cols: dict[str, list[object]], r
         for name, value in (("systolic_mmhg", sys_), ("diastolic_mmhg", dia)):
             if math.isnan(value):
                 raise ReadingInputError(line, name, "required for blood_pressure")
-    elif not (math.isnan(sys_) and math.isnan(dia) and math.isnan(pulse)):
+    elif not (math.isnan(sys_) and math.isnan(dia)):
         raise ReadingInputError(line, "systolic_mmhg", "pressures only on blood_pressure rows")
+    elif not math.isnan(pulse) and kind != KindCode.SPO2:
+        raise ReadingInputError(line, "pulse_per_min", "only on blood_pressure and spo2 rows")
+    vitals = {name: _number(line, name, cell.get(name, "")) for name in VITAL_COLUMNS}
+    for name, value in vitals.items():
+        own = VITAL_OF_KIND.get(kind) == name
+        if own and math.isnan(value):
+            raise ReadingInputError(line, name, f"required for {cell['kind']}")
+        if not own and not math.isnan(value):
+            raise ReadingInputError(line, name, f"not on {cell['kind']} rows")
     meal = MEALS.get(cell["meal"])
     if meal is None:
         raise ReadingInputError(
@@ -223,7 +254,7 @@ def _parse_row(line: int, cell: dict[str, str], cols: dict[str, list[object]], r
             raise ReadingInputError(line, "flags", f"{shown(flag)} is not a snake_case flag")
     items = (
         pid, kind, measured, glucose, sys_, dia, pulse, meal, flags, special, line, ref,
-        received, offset, device,
+        received, offset, device, *vitals.values(),
     )  # fmt: skip
     for key, item in zip((*COLUMNS, *_EXTRA), items, strict=True):
         cols[key].append(item)
@@ -260,7 +291,7 @@ def _number(line: int, column: str, text: str) -> float:
 
 
 def _glucose(line: int, text: str, kind: KindCode) -> tuple[float, SpecialCode]:
-    if kind != KindCode.GLUCOSE:
+    if kind not in GLUCOSE_KINDS:
         if text and kind != KindCode.KETONE:
             raise ReadingInputError(line, "glucose_mmol_l", "only on glucose rows")
         return math.nan, SpecialCode.NONE

@@ -21,7 +21,7 @@ from functools import partial
 
 import numpy as np
 
-from alerts.rules import adherence, bp, glucose, plausibility, trends
+from alerts.rules import adherence, bp, cgm, glucose, plausibility, trends, vitals
 from alerts.rules.catalog import (
     RULES,
     RULES_BY_ID,
@@ -67,14 +67,26 @@ KERNELS: Mapping[str, tuple[tuple[str, Kernel], ...]] = {
         for kind, subject in adherence.SUBJECTS.items()
         if kind in (KindCode.GLUCOSE, KindCode.BLOOD_PRESSURE)
     ),
+    "spo2.low_sustained": _live_and_late(vitals.spo2_low),
+    "heart_rate.tachycardia_rest": _live_and_late(vitals.heart_rate_at_rest),
+    "heart_rate.bradycardia_rest": _live_and_late(vitals.heart_rate_at_rest),
+    "temperature.fever": _live_and_late(vitals.fever),
+    "weight.gain_hf_3d": _live_and_late(vitals.weight_gain),
+    "cgm.tir_14d": (("", cgm.time_in_ranges),),
+    "cgm.tbr_14d": (("", cgm.time_in_ranges),),
+    "cgm.cv_14d": (("", cgm.time_in_ranges),),
     plausibility.RULE_ID: tuple(
         (subject, partial(plausibility.implausible_finding, kind=kind))
         for kind, subject in plausibility.SUBJECTS.items()
     ),
 }
 PER_READING_RULES = frozenset(
-    {"glucose.hypo_l2", "glucose.hypo_l1", "glucose.hyper", "bp.crisis", "bp.hypotension"}
-)
+    {
+        "glucose.hypo_l2", "glucose.hypo_l1", "glucose.hyper", "bp.crisis", "bp.hypotension",
+        "spo2.low_sustained", "heart_rate.tachycardia_rest", "heart_rate.bradycardia_rest",
+        "temperature.fever", "weight.gain_hf_3d",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

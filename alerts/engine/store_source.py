@@ -37,6 +37,19 @@ KIND_CODES: Final = {
     "glucose": KindCode.GLUCOSE,
     "blood_pressure": KindCode.BLOOD_PRESSURE,
     "ketone": KindCode.KETONE,
+    "heart_rate": KindCode.HEART_RATE,
+    "spo2": KindCode.SPO2,
+    "body_temperature": KindCode.BODY_TEMPERATURE,
+    "body_weight": KindCode.BODY_WEIGHT,
+    "cgm_glucose": KindCode.CGM_GLUCOSE,
+}
+# The wearables' values live in the `values` document only (no typed column): the one each kind
+# is evaluated on.
+VITAL_OF_KIND: Final = {
+    "heart_rate": "heart_rate_per_min",
+    "spo2": "spo2_pct",
+    "body_temperature": "body_temperature_c",
+    "body_weight": "body_weight_kg",
 }
 MEAL_CODES: Final = {
     "preprandial": MealCode.PREPRANDIAL,
@@ -100,6 +113,16 @@ def to_columns(rows: Sequence[sa.Row[tuple[object, ...]]]) -> ReadingColumns:
             raw = document.get(name)
             if name == "glucose_mmol_l" and isinstance(raw, str):
                 special[i] = SPECIALS.get(raw.lower(), SpecialCode.INVALID)
+    vitals = {name: np.full(len(rows), _NAN) for name in VITAL_OF_KIND.values()}
+    for i, kind in enumerate(kinds):
+        vital = VITAL_OF_KIND.get(str(kind))
+        if vital is None:
+            continue
+        document = documents.get(i)
+        if document is None:
+            loaded = json.loads(values[i]) if isinstance(values[i], str) else values[i]
+            document = documents[i] = loaded if isinstance(loaded, dict) else {}
+        vitals[vital][i] = _number(document, vital)
     by_text = {text: _status_flags(text) for text in set(status)}
     flags = np.array([by_text[text] for text in status], dtype=np.bool_).reshape(-1, 2)
     kind_of = {k: int(KIND_CODES.get(str(k), KindCode.OTHER)) for k in set(kinds)}
@@ -124,6 +147,7 @@ def to_columns(rows: Sequence[sa.Row[tuple[object, ...]]]) -> ReadingColumns:
             np.array([_epoch_s(m) for m in stored], dtype=np.int64),
         ),
         device_ref=[str(d) for d in devices],
+        **vitals,
     )
 
 

@@ -19,7 +19,13 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.events import Priority
-from alerts.rules.conditions import CHRONIC_KIDNEY_DISEASE, CORONARY_HEART_DISEASE, DIABETES
+from alerts.rules.conditions import (
+    CHRONIC_KIDNEY_DISEASE,
+    COPD,
+    CORONARY_HEART_DISEASE,
+    DIABETES,
+    HEART_FAILURE,
+)
 from alerts.rules.errors import RuleParameterError
 
 FloatArray = npt.NDArray[np.float64]
@@ -65,11 +71,55 @@ THEIL_SEN: Final = (
 )
 PLAUSIBILITY: Final = (
     "Glucose: ISO 15197:2013 (the manufacturer states the meter's measuring interval; results "
-    "outside it are shown as LO/HI), widest home-meter interval 10-600 mg/dL; cuff: systolic "
-    "<= 300 mmHg, the highest cuff pressure IEC 80601-2-30 allows an automated sphygmomanometer "
-    "in adult mode; systolic >= 50 mmHg after Omboni et al., J Hypertens 1995;13:1105 "
-    "(ambulatory BP editing limits); diastolic >= 30 mmHg and pulse pressure >= 10 mmHg are "
-    "local limits; diastolic < systolic by definition"
+    "outside it are shown as LO/HI), widest home-meter interval 10-600 mg/dL (CGM too); cuff: "
+    "systolic <= 300 mmHg, the highest cuff pressure IEC 80601-2-30 allows an automated "
+    "sphygmomanometer in adult mode; systolic >= 50 mmHg after Omboni et al., J Hypertens "
+    "1995;13:1105 (ambulatory BP editing limits); diastolic >= 30 mmHg and pulse pressure >= 10 "
+    "mmHg are local limits; diastolic < systolic by definition. Wearables: heart rate 25-250 "
+    "/min (outside the 30-200 /min adult range ANSI/AAMI EC13 asks heart-rate meters to cover, "
+    "with margin), SpO2 >= 50 % (well below the 70-100 % range over which ISO 80601-2-61 has "
+    "oximeters state their accuracy), body temperature 34-43 C (around the 35.5-42.0 C output "
+    "range ISO 80601-2-56 requires of clinical thermometers), body weight 20-300 kg (local "
+    "limits for an adult's home scale)"
+)
+BTS_FLETCHER: Final = (
+    "Sustained desaturation: SpO2 < 90 % for >= 5 min, Fletcher et al., Nocturnal oxyhemoglobin "
+    "desaturation in COPD patients, Chest 1987;92:604, https://doi.org/10.1378/chest.92.4.604 ; "
+    "88 % with COPD (at risk of hypercapnic respiratory failure: BTS target range 88-92 %, "
+    "O'Driscoll et al., BTS guideline for oxygen use in adults, Thorax 2017;72:i1, "
+    "https://doi.org/10.1136/thoraxjnl-2016-209729); the 15-minute gap and clearing at 92 % "
+    "for 5 min are local defaults"
+)
+BTS_COPD: Final = (
+    "BTS guideline for oxygen use in adults (O'Driscoll et al., Thorax 2017;72:i1): target "
+    "88-92 % for patients at risk of hypercapnic respiratory failure (COPD)"
+)
+HEART_RATE_SOURCE: Final = (
+    "Tachycardia > 100 /min: 2015 ACC/AHA/HRS guideline for supraventricular tachycardia (Page "
+    "et al., Circulation 2016;133:e506); bradycardia: the 2018 ACC/AHA/HRS bradycardia guideline "
+    "(Kusumoto et al., Circulation 2019;140:e382) defines sinus bradycardia as < 50 /min and "
+    "notes lower rates in sleep, so < 40 /min in the night rest window is a local default. "
+    "Sustained = 10 consecutive minutes and at rest = the local night (00-06 h; the per-minute "
+    "summaries carry no motion data) are local defaults, after the 10-minute inactivity window "
+    "of consumer wearables' high and low heart-rate notifications"
+)
+FEVER: Final = (
+    "CDC, Definitions of signs, symptoms and conditions of ill travelers: fever is a measured "
+    "temperature of 100.4 F (38.0 C) or greater; for older adults IDSA uses >= 37.8 C oral "
+    "(High et al., Clin Infect Dis 2009;48:149): a care-plan override"
+)
+HF_WEIGHT: Final = (
+    "ESC 2021 heart failure guideline (McDonagh et al., Eur Heart J 2021;42:3599) and HFA "
+    "self-care recommendations (Jaarsma et al., Eur J Heart Fail 2021;23:157, "
+    "https://doi.org/10.1002/ejhf.2008): tell the heart-failure team about a gain of more "
+    "than 2 kg in 3 days (patient guidance: heartfailurematters.org, Weight gain); the 3 days "
+    "are read as 78 h (daily weighings at slightly different times) and clearing at 1 kg is "
+    "a local default"
+)
+BATTELINO_CGM: Final = (
+    "Battelino et al., International Consensus on Time in Range, Diabetes Care 2019;42:1593, "
+    "https://doi.org/10.2337/dci19-0028 : time in 3.9-10.0 mmol/L > 70 %, below 3.9 < 4 %, CV "
+    "<= 36 %, over 14 days with >= 70 % of possible CGM readings (time-weighted here)"
 )
 ADHERENCE: Final = (
     "Local default for episodic devices (an adherence window from the prescribed schedule); "
@@ -155,6 +205,10 @@ _HOME_130_80: Final = {
     "clear_systolic_mmhg": 127.0,
     "clear_diastolic_mmhg": 78.0,
 }
+# Weight watching for fluid retention is a heart-failure care plan's (ESC 2021).
+_HEART_FAILURE_WEIGHTS: Final = {HEART_FAILURE: {"enabled": 1.0}}
+# SpO2 target 88-92 % for patients at risk of hypercapnia (BTS 2017).
+_COPD_SPO2: Final = {COPD: {"below_pct": 88.0, "clear_at_pct": 90.0}}
 _LOWER_HOME_GOAL: Final = {
     DIABETES: _HOME_130_80,
     CORONARY_HEART_DISEASE: _HOME_130_80,
@@ -216,10 +270,42 @@ RULES: Final[tuple[Rule, ...]] = (
     _rule("adherence.no_readings", 1, "No reading for N days from a device in use", _L,
           ADHERENCE, max_gap_d=3.0, lookback_d=35.0, expects_glucose=-1.0,
           expects_blood_pressure=-1.0),
-    _rule("quality.implausible", 1, "Implausible readings from a device (data quality)", _L,
+    _rule("quality.implausible", 2, "Implausible readings from a device (data quality)", _L,
           PLAUSIBILITY, glucose_min_mmol_l=MG10, glucose_max_mmol_l=MG600,
           systolic_max_mmhg=300.0, systolic_min_mmhg=50.0, diastolic_min_mmhg=30.0,
-          min_pulse_pressure_mmhg=10.0, window_d=7.0),
+          min_pulse_pressure_mmhg=10.0, heart_rate_min_per_min=25.0,
+          heart_rate_max_per_min=250.0, spo2_min_pct=50.0, body_temperature_min_c=34.0,
+          body_temperature_max_c=43.0, body_weight_min_kg=20.0, body_weight_max_kg=300.0,
+          window_d=7.0),
+    _rule("spo2.low_sustained", 1, "SpO2 below 90 % (88 % with COPD) for 5 minutes or more", _M,
+          BTS_FLETCHER, worsens_by=3.0, conditions=_COPD_SPO2, conditions_source=BTS_COPD,
+          below_pct=90.0, clear_at_pct=92.0, min_minutes=5.0, clear_minutes=5.0,
+          max_gap_min=15.0, observation_s=60.0, max_age_h=24.0, late_max_age_d=_LATE_D),
+    _rule("heart_rate.tachycardia_rest", 1, "Heart rate above 100 /min at rest for 10 minutes",
+          _M, HEART_RATE_SOURCE, worsens_by=15.0, above_per_min=100.0, clear_at_per_min=95.0,
+          min_minutes=10.0, clear_minutes=10.0, max_gap_min=2.0, observation_s=60.0,
+          rest_from_h=0.0, rest_to_h=6.0, utc_offset_min=_NAN, max_age_h=24.0,
+          late_max_age_d=_LATE_D),
+    _rule("heart_rate.bradycardia_rest", 1, "Heart rate below 40 /min at rest for 10 minutes",
+          _M, HEART_RATE_SOURCE, worsens_by=5.0, below_per_min=40.0, clear_at_per_min=45.0,
+          min_minutes=10.0, clear_minutes=10.0, max_gap_min=2.0, observation_s=60.0,
+          rest_from_h=0.0, rest_to_h=6.0, utc_offset_min=_NAN, max_age_h=24.0,
+          late_max_age_d=_LATE_D),
+    _rule("temperature.fever", 1, "Fever (38.0 C or higher)", _M, FEVER, worsens_by=0.5,
+          above_c=38.0, clear_below_c=37.5, max_age_h=24.0, late_max_age_d=_LATE_D),
+    _rule("weight.gain_hf_3d", 1, "Weight gain of more than 2 kg in 3 days (heart failure)", _M,
+          HF_WEIGHT, worsens_by=1.0, conditions=_HEART_FAILURE_WEIGHTS,
+          conditions_source=HF_WEIGHT, enabled=0.0, gain_kg=2.0, clear_gain_kg=1.0,
+          window_h=78.0, max_age_h=48.0, late_max_age_d=_LATE_D),
+    _rule("cgm.tir_14d", 1, "CGM time in range (3.9-10.0 mmol/L) over 14 days below 70 %", _L,
+          BATTELINO_CGM, worsens_by=0.10, low_mmol_l=MG70, high_mmol_l=10.0, min_share=0.70,
+          clear_share=0.75, window_d=14.0, min_wear=0.70, max_interval_min=15.0, fresh_h=24.0),
+    _rule("cgm.tbr_14d", 1, "CGM time below 3.9 mmol/L over 14 days above 4 %", _M,
+          BATTELINO_CGM, worsens_by=0.05, low_mmol_l=MG70, max_share=0.04, clear_share=0.03,
+          window_d=14.0, min_wear=0.70, max_interval_min=15.0, fresh_h=24.0),
+    _rule("cgm.cv_14d", 1, "CGM glycaemic variability (CV) over 14 days above 36 %", _L,
+          BATTELINO_CGM, worsens_by=0.05, max_cv=0.36, clear_cv=0.33, window_d=14.0,
+          min_wear=0.70, max_interval_min=15.0, fresh_h=24.0),
 )  # fmt: skip
 
 RULES_BY_ID: Final[Mapping[str, Rule]] = {rule.rule_id: rule for rule in RULES}

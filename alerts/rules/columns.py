@@ -8,6 +8,10 @@ a glucose reading was when its value is not a number (meter HI/LO, NaN, NRes).
 A reading counts once: `build_columns` (and `alerts.engine.window.merge`) drop rows that repeat
 an earlier row's patient, kind, time, values and flags (`duplicate_rows`), keeping the lowest
 cursor.
+Wearables: `cgm_glucose` rows carry their sensor glucose in `glucose_mmol_l` (with the same
+`glucose_special`), heart-rate and SpO2 rows the per-minute mean the hub summarized (or a single
+measurement) in `heart_rate_per_min` / `spo2_pct` (an oximeter's pulse in `pulse_per_min`),
+thermometers `body_temperature_c`, scales `body_weight_kg`.
 `received_at_s` is when the record learned of a reading (back-filled history arrives late),
 `utc_offset_min` the local UTC offset written with the reading's time when the source had one
 (`NO_OFFSET` otherwise), `implausible` is set by the evaluation (`alerts.rules.plausibility`).
@@ -45,6 +49,11 @@ class KindCode(IntEnum):
     BLOOD_PRESSURE = 1
     KETONE = 2
     OTHER = 3
+    HEART_RATE = 4
+    SPO2 = 5
+    BODY_TEMPERATURE = 6
+    BODY_WEIGHT = 7
+    CGM_GLUCOSE = 8  # interstitial glucose from a continuous monitor
 
 
 class SpecialCode(IntEnum):
@@ -90,6 +99,10 @@ class ReadingColumns:
     utc_offset_min: Int16Array
     device_ref: ObjArray
     implausible: BoolArray
+    heart_rate_per_min: FloatArray
+    spo2_pct: FloatArray
+    body_temperature_c: FloatArray
+    body_weight_kg: FloatArray
 
     def __len__(self) -> int:
         return int(self.patient.shape[0])
@@ -140,16 +153,23 @@ ARRAY_FIELDS: Final = (
     "utc_offset_min",
     "device_ref",
     "implausible",
+    "heart_rate_per_min",
+    "spo2_pct",
+    "body_temperature_c",
+    "body_weight_kg",
 )
 _DTYPES: Final = (
     np.int64, np.int64, np.int8, np.float64, np.int8, np.float64, np.float64, np.float64,
     np.int8, np.bool_, np.bool_, np.bool_, np.object_, np.int64, np.int64, np.int16, np.object_,
-    np.bool_,
+    np.bool_, np.float64, np.float64, np.float64, np.float64,
 )  # fmt: skip
+# The wearables' value columns (NaN where a column does not apply).
+VITAL_VALUES: Final = ("heart_rate_per_min", "spo2_pct", "body_temperature_c", "body_weight_kg")
 # The columns that make two rows the same reading (with the patient): identical rows.
 IDENTITY: Final = (
     "measured_at_s", "kind", "glucose_mmol_l", "glucose_special", "systolic_mmhg",
     "diastolic_mmhg", "pulse_per_min", "meal", "control_solution", "bp_flagged", "symptoms",
+    *VITAL_VALUES,
 )  # fmt: skip
 
 
@@ -172,6 +192,10 @@ def build_columns(
     received_at_s: npt.ArrayLike | None = None,
     utc_offset_min: npt.ArrayLike | None = None,
     device_ref: Sequence[str] | ObjArray | None = None,
+    heart_rate_per_min: npt.ArrayLike | None = None,
+    spo2_pct: npt.ArrayLike | None = None,
+    body_temperature_c: npt.ArrayLike | None = None,
+    body_weight_kg: npt.ArrayLike | None = None,
 ) -> ReadingColumns:
     """Build sorted columns from unsorted per-reading arrays (missing columns default empty;
     `received_at_s` defaults to `measured_at_s`), without duplicate readings.
@@ -222,6 +246,10 @@ def build_columns(
         arr(bp_flagged, np.bool_, False, "bp_flagged"),
         arr(symptoms, np.bool_, False, "symptoms"), refs, cur, received, offsets, devices,
         np.zeros(n, dtype=np.bool_),
+        arr(heart_rate_per_min, np.float64, np.nan, "heart_rate_per_min"),
+        arr(spo2_pct, np.float64, np.nan, "spo2_pct"),
+        arr(body_temperature_c, np.float64, np.nan, "body_temperature_c"),
+        arr(body_weight_kg, np.float64, np.nan, "body_weight_kg"),
     )  # fmt: skip
     cols = ReadingColumns(
         tuple(str(p) for p in patient_ids),

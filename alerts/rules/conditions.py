@@ -1,21 +1,24 @@
 """Care-plan conditions that change a patient's targets, and the codes that name them.
 
-A care plan (and later the patient's record) lists conditions as codes. The rules only need to
-know three of them, the comorbidities for which the ESH-style home protocol sets the lower goal
-of 130/80 mmHg (PMC8109940, table 2): diabetes, coronary heart disease, chronic kidney disease.
+A care plan (and later the patient's record) lists conditions as codes. The rules need to know
+five of them: the comorbidities for which the ESH-style home protocol sets the lower goal of
+130/80 mmHg (PMC8109940, table 2): diabetes, coronary heart disease, chronic kidney disease;
+heart failure, for which daily weights are watched for fluid retention (`weight.gain_hf_3d`);
+COPD, whose patients at risk of hypercapnia have the lower SpO2 target of 88-92 % (BTS 2017,
+`spo2.low_sustained`).
 `normalize` maps a code to one of these, or None for any other condition (kept in the record,
 no effect on targets). Accepted spellings:
 
 - the patient record's codes (`careteam.conditions`): `diabetes`, `diabetes_type_1`,
-  `diabetes_type_2`, `coronary_heart_disease`, `chronic_kidney_disease` (and `chd`, `ckd`,
-  `diabetes_mellitus`); the record's other conditions (hypertension, heart failure, COPD,
-  gestational diabetes) set no target here;
+  `diabetes_type_2`, `coronary_heart_disease`, `chronic_kidney_disease`, `heart_failure`,
+  `copd` (and `chd`, `ckd`, `diabetes_mellitus`, `hypercapnic_respiratory_failure`); the
+  record's other conditions (hypertension, gestational diabetes) set no target here;
 - SNOMED CT (`http://snomed.info/sct|CODE` or `snomed:CODE`): 73211009 diabetes mellitus,
   46635009 type 1, 44054006 type 2; 414545008 ischaemic heart disease, 53741008 coronary
-  arteriosclerosis; 709044004 chronic kidney disease (the listed concepts only: descendants
-  need a terminology server);
+  arteriosclerosis; 709044004 chronic kidney disease; 84114007 heart failure; 13645005 COPD
+  (the listed concepts only: descendants need a terminology server);
 - ICD-10 (`http://hl7.org/fhir/sid/icd-10|CODE` or `icd10:CODE`): E10-E14 diabetes mellitus,
-  I20-I25 ischaemic heart diseases, N18 chronic kidney disease.
+  I20-I25 ischaemic heart diseases, N18 chronic kidney disease, I50 heart failure, J44 COPD.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from typing import Final
 DIABETES: Final = "diabetes"
 CORONARY_HEART_DISEASE: Final = "coronary_heart_disease"
 CHRONIC_KIDNEY_DISEASE: Final = "chronic_kidney_disease"
+HEART_FAILURE: Final = "heart_failure"
+COPD: Final = "copd"
 
 _KEYWORDS: Final = {
     "diabetes": DIABETES,
@@ -36,6 +41,9 @@ _KEYWORDS: Final = {
     "chd": CORONARY_HEART_DISEASE,
     "chronic_kidney_disease": CHRONIC_KIDNEY_DISEASE,
     "ckd": CHRONIC_KIDNEY_DISEASE,
+    "heart_failure": HEART_FAILURE,
+    "copd": COPD,
+    "hypercapnic_respiratory_failure": COPD,
 }
 _SNOMED: Final = {
     "73211009": DIABETES,
@@ -44,6 +52,8 @@ _SNOMED: Final = {
     "414545008": CORONARY_HEART_DISEASE,
     "53741008": CORONARY_HEART_DISEASE,
     "709044004": CHRONIC_KIDNEY_DISEASE,
+    "84114007": HEART_FAILURE,
+    "13645005": COPD,
 }
 _SYSTEMS: Final = {
     "http://snomed.info/sct": "snomed",
@@ -65,6 +75,10 @@ def _icd10(code: str) -> str | None:
         return CORONARY_HEART_DISEASE
     if head[0] == "N" and number == 18:
         return CHRONIC_KIDNEY_DISEASE
+    if head[0] == "I" and number == 50:
+        return HEART_FAILURE
+    if head[0] == "J" and number == 44:
+        return COPD
     return None
 
 

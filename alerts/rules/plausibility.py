@@ -12,6 +12,9 @@ systolic above 300 mmHg (the highest cuff pressure IEC 80601-2-30 lets an automa
 in adult mode); systolic below 50 mmHg (Omboni et al. 1995 editing limit); diastolic below 30
 mmHg, a pulse pressure below 10 mmHg (local limits); diastolic at or above systolic
 (impossible by definition: systolic is the peak of the pressure wave, diastolic its trough).
+Wearables: CGM glucose has the meters' limits; a heart rate (a strap's minute mean) outside
+25-250 /min, an SpO2 below 50 %, a body temperature outside 34-43 C, a body weight outside
+20-300 kg (see the catalog's source for each).
 """
 
 from __future__ import annotations
@@ -29,7 +32,25 @@ from alerts.rules.result import BoolArray, FloatArray, IntArray, RuleResult
 from alerts.rules.segments import Status, at
 
 DAY_S = 86_400
-SUBJECTS: Final = {KindCode.GLUCOSE: "glucose", KindCode.BLOOD_PRESSURE: "blood_pressure"}
+SUBJECTS: Final = {
+    KindCode.GLUCOSE: "glucose",
+    KindCode.BLOOD_PRESSURE: "blood_pressure",
+    KindCode.CGM_GLUCOSE: "cgm_glucose",
+    KindCode.HEART_RATE: "heart_rate",
+    KindCode.SPO2: "spo2",
+    KindCode.BODY_TEMPERATURE: "body_temperature",
+    KindCode.BODY_WEIGHT: "body_weight",
+}
+# (reason, value column, limit parameter, True for "below the limit") of the wearables.
+_VITAL_LIMITS: Final = (
+    ("heart_rate_below_range", "heart_rate_per_min", "heart_rate_min_per_min", True),
+    ("heart_rate_above_range", "heart_rate_per_min", "heart_rate_max_per_min", False),
+    ("spo2_below_range", "spo2_pct", "spo2_min_pct", True),
+    ("body_temperature_below_range", "body_temperature_c", "body_temperature_min_c", True),
+    ("body_temperature_above_range", "body_temperature_c", "body_temperature_max_c", False),
+    ("body_weight_below_range", "body_weight_kg", "body_weight_min_kg", True),
+    ("body_weight_above_range", "body_weight_kg", "body_weight_max_kg", False),
+)
 
 RULE_ID: Final = "quality.implausible"
 # Reason -> the statistic that counts it in the finding's evidence.
@@ -41,6 +62,7 @@ REASONS: Final = (
     "diastolic_below_range",
     "diastolic_not_below_systolic",
     "pulse_pressure_too_narrow",
+    *(reason for reason, *_ in _VITAL_LIMITS),
 )
 
 
@@ -54,13 +76,22 @@ def implausible_reasons(
     kind = cols.kind[sel]
     control = cols.control_solution[sel]
     numeric = (
-        (kind == KindCode.GLUCOSE) & (cols.glucose_special[sel] == SpecialCode.NONE) & ~control
+        np.isin(kind, (KindCode.GLUCOSE, KindCode.CGM_GLUCOSE))
+        & (cols.glucose_special[sel] == SpecialCode.NONE)
+        & ~control
     )
     cuff = (kind == KindCode.BLOOD_PRESSURE) & ~control
     sys_ = cols.systolic_mmhg[sel]
     dia = cols.diastolic_mmhg[sel]
     with np.errstate(invalid="ignore"):
+        vitals = {
+            reason: (getattr(cols, column)[sel] < params[limit][ps])
+            if below
+            else (getattr(cols, column)[sel] > params[limit][ps])
+            for reason, column, limit, below in _VITAL_LIMITS
+        }
         return {
+            **{reason: mask & ~control for reason, mask in vitals.items()},
             "glucose_below_range": numeric & (g < params["glucose_min_mmol_l"][ps]),
             "glucose_above_range": numeric & (g > params["glucose_max_mmol_l"][ps]),
             "systolic_above_range": cuff & (sys_ > params["systolic_max_mmhg"][ps]),
@@ -93,6 +124,9 @@ def flag_implausible(cols: ReadingColumns, params: Mapping[str, FloatArray]) -> 
         )
         flags |= (dia < at(params["diastolic_min_mmhg"], p)) | (dia >= sys_)
         flags |= sys_ - dia < at(params["min_pulse_pressure_mmhg"], p)
+        for _, column, limit, below in _VITAL_LIMITS:
+            values = getattr(cols, column)
+            flags |= (values < at(params[limit], p)) if below else (values > at(params[limit], p))
     flags &= ~cols.control_solution
     if not flags.any() and not cols.implausible.any():
         return cols
@@ -115,7 +149,7 @@ def implausible_finding(
     `window_d` days; the statistics count each reason.
 
     Raises:
-        KeyError: `kind` is neither glucose nor blood pressure.
+        KeyError: `kind` has no subject (`SUBJECTS`).
     """
     subject = SUBJECTS[kind]
     n_pat = cols.n_patients
