@@ -85,7 +85,7 @@ def _write_csv(path: Path, readings: list[Reading]) -> None:
         w.writerow([*COLUMNS, *OPTIONAL_COLUMNS])
         for r in readings:
             v = r.values
-            cells: dict[str, Any] = {name: "" for name in (*COLUMNS, *OPTIONAL_COLUMNS)}
+            cells: dict[str, Any] = dict.fromkeys((*COLUMNS, *OPTIONAL_COLUMNS), "")
             cells.update(
                 patient_id=r.patient_id, kind=r.kind.value,
                 measured_at=r.measured_at.isoformat().replace("+00:00", "Z"),
