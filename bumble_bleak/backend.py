@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from bleak.backends.client import BaseBleakClient
@@ -133,14 +134,15 @@ class BleakBackends:
 
 
 async def backend_for(
-    settings: _TransportSettings, *, air: VirtualRadio | None = None
+    settings: _TransportSettings, *, air: VirtualRadio | None = None, bonds_path: Path | None = None
 ) -> BleakBackends:
     """Pick bleak's backend from `settings.ble_transport`.
 
     `platform`: bleak's own (BlueZ, CoreBluetooth, WinRT). `virtual`: the in-process `air`
     (such as a `firmware_sims.air.VirtualAir`). Anything else is a Bumble transport spec
     (`tcp-client:127.0.0.1:7700` joins a `homevitals sim run` in another process, `usb:0`
-    drives a dongle).
+    drives a dongle). `bonds_path` keeps a Bumble transport's bonds in that file across
+    restarts (bleak's platform backend leaves bonds to the OS; the virtual air keeps its own).
 
     Raises:
         BumbleBleakError: `virtual` without an air, or a transport that cannot be opened.
@@ -153,7 +155,7 @@ async def backend_for(
             raise BumbleBleakError("ble_transport 'virtual' needs a VirtualAir in this process")
         scanner, client = radio_backends(air.central)
         return BleakBackends(scanner, client)
-    radio = await CentralRadio.open(transport)
+    radio = await CentralRadio.open(transport, bonds_path=bonds_path)
 
     async def provide() -> CentralRadio:
         return radio

@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from bumble import core, hci, pairing
 from bumble.device import Advertisement, Connection, Device
 from bumble.keys import MemoryKeyStore
 
+from bumble_bleak.bonds import DurableKeyStore
 from bumble_bleak.errors import BumbleBleakError
 
 logger = logging.getLogger(__name__)
@@ -75,8 +77,17 @@ class CentralRadio:
         return radio
 
     @classmethod
-    async def open(cls, transport_spec: str, *, address: str = "C0:11:22:33:44:66") -> CentralRadio:
+    async def open(
+        cls,
+        transport_spec: str,
+        *,
+        address: str = "C0:11:22:33:44:66",
+        bonds_path: Path | None = None,
+    ) -> CentralRadio:
         """Open a central over a Bumble transport (`tcp-client:HOST:PORT`, `usb:0`, ...).
+
+        With `bonds_path`, bonds are kept in that file (`DurableKeyStore`) and survive a
+        restart; without it they live in memory only.
 
         Raises:
             BumbleBleakError: the transport cannot be opened.
@@ -93,7 +104,9 @@ class CentralRadio:
             transport.source,
             transport.sink,
         )
-        device.keystore = MemoryKeyStore()
+        device.keystore = (
+            MemoryKeyStore() if bonds_path is None else DurableKeyStore(bonds_path, address)
+        )
         radio = cls(device, transport)
         await device.power_on()
         return radio

@@ -72,7 +72,9 @@ async def open_hub(
         BumbleBleakError: the BLE transport cannot be opened.
         sqlite3.Error: the database cannot be opened.
     """
-    backends = await backend_for(settings if radio else _NO_RADIO, air=air)
+    backends = await backend_for(
+        settings if radio else _NO_RADIO, air=air, bonds_path=settings.bonds_path
+    )
     outbox = Outbox(
         settings.outbox_path,
         backoff=Backoff(settings.resend_first_s, settings.resend_max_s),

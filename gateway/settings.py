@@ -136,6 +136,11 @@ class GatewaySettings(BaseSettings):
         """The SQLite file holding outbox, cursors, quarantine and the pairing registry."""
         return self.data_dir / "gateway.sqlite"
 
+    @property
+    def bonds_path(self) -> Path:
+        """Where a Bumble transport keeps its bonds (so a restart asks no patient to re-pair)."""
+        return self.data_dir / "bonds.json"
+
     def utc_offset_min(self, at: datetime) -> int:
         """The hub's local UTC offset at `at`, in minutes (DST-aware)."""
         offset = at.astimezone(ZoneInfo(self.timezone)).utcoffset()
