@@ -13,6 +13,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -29,9 +30,14 @@ from alerts.engine.episodes import DEFAULT_UPDATE_INTERVAL_S
 from alerts.engine.errors import EngineError, ReadingInputError
 from alerts.engine.offline import open_alerts_at
 from alerts.engine.runner import run_forever
+from alerts.engine.store import make_engine as store_make_engine
+from alerts.engine.store import migrate as store_migrate
+from alerts.freshness.core import FreshnessParams
+from alerts.freshness.runner import run as run_freshness
 from alerts.rules.errors import RulesError
 from ingest.errors import StoreError as IngestStoreError
 from ingest.startup import wait_for_database
+from ingest.store import migrate as ingest_migrate
 
 CARE_PLAN_HELP = (
     'JSON {patient_id: {"timezone": IANA name, "conditions": [codes], rule_id: {param: value}}}.'
@@ -171,3 +177,57 @@ def run(  # noqa: PLR0917 (typer options)
     except (EngineError, IngestStoreError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
+
+
+@app.command()
+def freshness(  # noqa: PLR0917 (typer options)
+    db: Annotated[str, typer.Option(help="Record store URL (SQLAlchemy).")],
+    interval_s: Annotated[float, typer.Option(help="Seconds between checks.")] = 30.0,
+    deliver: Annotated[
+        bool, typer.Option(help="Hand findings to webhook delivery's outbox (same transaction).")
+    ] = True,
+    hub_offline_grace_s: Annotated[
+        float, typer.Option(help="Offline this long: a finding.")
+    ] = 600.0,
+    heartbeat_timeout_s: Annotated[float, typer.Option(help="No heartbeat this long.")] = 1800.0,
+    device_contact_s: Annotated[
+        float, typer.Option(help="A device not reached by its hub this long is silent.")
+    ] = 26 * 3600.0,
+    pipeline_max_lag_s: Annotated[
+        float, typer.Option(help="A reading waiting for the engine this long.")
+    ] = 300.0,
+) -> None:
+    """Technical findings when data stops arriving: hub offline, device silent, pipeline
+    behind (its own process, apart from the engine it watches; SIGTERM to stop)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    params = FreshnessParams(
+        hub_offline_grace_s=hub_offline_grace_s,
+        heartbeat_timeout_s=heartbeat_timeout_s,
+        pipeline_max_lag_s=pipeline_max_lag_s,
+        default_contact_s=device_contact_s,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        if not wait_for_database(db, "alerts freshness", stop=stop):
+            return
+        ingest_migrate(db)  # the hub facts it reads
+        store_migrate(db)
+        if deliver:
+            migrate_delivery(db)
+    except (EngineError, IngestStoreError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    engine = store_make_engine(db)
+    try:
+        run_freshness(
+            engine,
+            params,
+            stop,
+            interval_s=interval_s,
+            clock=lambda: datetime.now(UTC),
+            sink=enqueue_events if deliver else None,
+        )
+    finally:
+        engine.dispose()

@@ -4,6 +4,9 @@
 - `hv/v1/gw/{gateway_id}/quarantine`: a `hv.quarantine/1` envelope of packets the hub could not
   turn into readings (raw bytes, reason), so the server's quarantine shows every one of them;
   the receipt names their hub-local ids under `packets`.
+- `hv/v1/gw/{gateway_id}/heartbeat`: a `hv.heartbeat/1` every few minutes and on connecting:
+  the hub is alive, and when it last talked to each of its paired devices (contact, not
+  readings: the data-freshness findings must never be mistaken for a patient not measuring).
 - `hv/v1/gw/{gateway_id}/status` and `hv/v1/ingest/{client_id}/status`: retained `online`,
   last will `offline`.
 - `hv/v1/gw/{gateway_id}/receipts`: a `hv.receipt/1` listing the `reading_id`s ingest has
@@ -29,6 +32,7 @@ from devices.reading import Reading, reading_from_json, reading_to_json
 
 BATCH_SCHEMA: Final = "hv.batch/1"
 QUARANTINE_SCHEMA: Final = "hv.quarantine/1"
+HEARTBEAT_SCHEMA: Final = "hv.heartbeat/1"
 MAX_PACKET_HEX: Final = 2 * 4096  # an ATT value is at most 512 bytes; generous
 RECEIPT_SCHEMA: Final = "hv.receipt/1"
 MAX_BATCH: Final = 1000
@@ -47,6 +51,11 @@ def receipts_topic(gateway_id: str) -> str:
 def quarantine_topic(gateway_id: str) -> str:
     """Topic a gateway forwards its quarantined packets on."""
     return f"hv/v1/gw/{gateway_id}/quarantine"
+
+
+def heartbeat_topic(gateway_id: str) -> str:
+    """Topic a gateway publishes its heartbeat on."""
+    return f"hv/v1/gw/{gateway_id}/heartbeat"
 
 
 def status_topic(gateway_id: str) -> str:
@@ -260,6 +269,104 @@ def decode_packets(payload: bytes, *, topic_gateway_id: str) -> tuple[HubPacket,
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
         raise ReadingValidationError("packets", f"must be a list of 1-{MAX_BATCH} packets")
     return tuple(_packet(item, i) for i, item in enumerate(items))
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceContact:
+    """A paired device as its hub reports it: whose it is and when the hub last reached it."""
+
+    device_id: str
+    patient_id: str
+    kind: str
+    paired_at: datetime
+    last_contact_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """The hub is alive at `sent_at` (its clock) and has these devices paired."""
+
+    gateway_id: str
+    sent_at: datetime
+    devices: tuple[DeviceContact, ...]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def encode_heartbeat(beat: Heartbeat) -> bytes:
+    """Serialise a heartbeat."""
+    body = {
+        "schema": HEARTBEAT_SCHEMA,
+        "gateway_id": beat.gateway_id,
+        "sent_at": _iso(beat.sent_at),
+        "devices": [
+            {"device_id": d.device_id, "patient_id": d.patient_id, "kind": d.kind,
+             "paired_at": _iso(d.paired_at), "last_contact_at": _iso(d.last_contact_at)}
+            for d in beat.devices
+        ],
+    }  # fmt: skip
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _aware(value: object, where: str, *, optional: bool = False) -> datetime | None:
+    if value is None and optional:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value)) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise ReadingValidationError(where, "must be an aware ISO 8601 time")
+    return parsed.astimezone(UTC)
+
+
+def _text(value: object, where: str, limit: int = 64) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= limit:
+        raise ReadingValidationError(where, f"must be a string of 1-{limit} characters")
+    return value
+
+
+def decode_heartbeat(payload: bytes, *, topic_gateway_id: str) -> Heartbeat:
+    """Parse a heartbeat received on `topic_gateway_id`'s heartbeat topic.
+
+    Raises:
+        ReadingValidationError: the payload is not a valid heartbeat.
+    """
+    try:
+        obj = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ReadingValidationError("$", f"payload is not JSON: {exc}") from None
+    if not isinstance(obj, dict) or set(obj) != {"schema", "gateway_id", "sent_at", "devices"}:
+        raise ReadingValidationError("$", "must have exactly schema, gateway_id, sent_at, devices")
+    if obj["schema"] != HEARTBEAT_SCHEMA:
+        raise ReadingValidationError("schema", f"must be {HEARTBEAT_SCHEMA!r}")
+    if obj["gateway_id"] != topic_gateway_id:
+        raise ReadingValidationError("gateway_id", "does not match the topic's gateway")
+    items = obj["devices"]
+    if not isinstance(items, list) or len(items) > MAX_BATCH:
+        raise ReadingValidationError("devices", f"must be a list of at most {MAX_BATCH}")
+    keys = {"device_id", "patient_id", "kind", "paired_at", "last_contact_at"}
+    devices = []
+    for i, item in enumerate(items):
+        where = f"devices[{i}]"
+        if not isinstance(item, dict) or set(item) != keys:
+            raise ReadingValidationError(where, f"must have exactly {sorted(keys)}")
+        paired = _aware(item["paired_at"], f"{where}.paired_at")
+        assert paired is not None
+        devices.append(
+            DeviceContact(
+                _text(item["device_id"], f"{where}.device_id"),
+                _text(item["patient_id"], f"{where}.patient_id"),
+                _text(item["kind"], f"{where}.kind", 32),
+                paired,
+                _aware(item["last_contact_at"], f"{where}.last_contact_at", optional=True),
+            )
+        )
+    sent = _aware(obj["sent_at"], "sent_at")
+    assert sent is not None
+    return Heartbeat(topic_gateway_id, sent, tuple(devices))
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ import uvicorn
 
 from bumble_bleak.backend import backend_for
 from gateway.connections import Connector
-from gateway.delivery import prune_loop, publish_loop, receipt_loop
+from gateway.delivery import heartbeat_loop, prune_loop, publish_loop, receipt_loop
 from gateway.failpoints import Failpoints
 from gateway.outbox import Backoff, Outbox
 from gateway.page import create_page
@@ -169,6 +169,9 @@ async def run(settings: GatewaySettings, *, air: Any = None) -> None:
                 tasks.create_task(receipt_loop(hub.outbox, publisher, utc_now))
                 tasks.create_task(
                     prune_loop(hub.outbox, utc_now, settings.outbox_retention_s, PRUNE_EVERY_S)
+                )
+                tasks.create_task(
+                    heartbeat_loop(publisher, gateway.devices, utc_now, settings.heartbeat_s)
                 )
                 tasks.create_task(
                     gateway.device_loop(

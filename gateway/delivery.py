@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 
 from devices.reading import Reading, reading_to_json
-from devices.wire import HubPacket
+from devices.wire import DeviceContact, Heartbeat, HubPacket
 from gateway.cancelling import checkpoint
 from gateway.errors import PublishError
 from gateway.failpoints import AFTER_COMMIT, Failpoints
 from gateway.outbox import Outbox
 from gateway.publisher import Publisher
+from gateway.registry import PairedDevice
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,44 @@ async def prune_loop(outbox: Outbox, now: Clock, retention_s: float, every_s: fl
                     "outbox pruned %d retired readings, %d forwarded packets", readings, packets
                 )
         await asyncio.sleep(every_s)
+
+
+def heartbeat(gateway_id: str, devices: Sequence[PairedDevice], now: datetime) -> Heartbeat:
+    """The hub's heartbeat: its paired devices and when it last reached each one (a session
+    with the device, whatever it held: contact, not readings)."""
+    return Heartbeat(
+        gateway_id,
+        now,
+        tuple(
+            DeviceContact(d.device_id, d.patient_id, d.kind, d.paired_at, d.last_sync_at)
+            for d in devices
+        ),
+    )
+
+
+async def heartbeat_loop(
+    publisher: Publisher, devices: Callable[[], Sequence[PairedDevice]], now: Clock, every_s: float
+) -> None:
+    """Publish a heartbeat every `every_s` and right after each (re)connection (cancel to stop).
+
+    Raises:
+        sqlite3.Error: the device registry could not be read.
+    """
+    seen_connections = 0
+    next_at = 0.0
+    loop = asyncio.get_running_loop()
+    while True:
+        checkpoint()
+        reconnected = publisher.connections != seen_connections and publisher.connected.is_set()
+        if publisher.connected.is_set() and (reconnected or loop.time() >= next_at):
+            seen_connections = publisher.connections
+            paired = await asyncio.to_thread(devices)
+            try:
+                await publisher.publish_heartbeat(heartbeat(publisher.gateway_id, paired, now()))
+                next_at = loop.time() + every_s
+            except PublishError as exc:
+                log.warning("%s: heartbeat not delivered: %s", publisher.gateway_id, exc)
+        await asyncio.sleep(min(1.0, every_s))
 
 
 async def receipt_loop(outbox: Outbox, publisher: Publisher, now: Clock) -> None:

@@ -44,11 +44,14 @@ from devices.wire import (
     INGEST_STATUS_FILTER,
     STATUS_OFFLINE,
     STATUS_ONLINE,
+    Heartbeat,
     HubPacket,
     Receipt,
     decode_receipt,
     encode_batch,
+    encode_heartbeat,
     encode_packets,
+    heartbeat_topic,
     is_ingest_status_topic,
     quarantine_topic,
     readings_topic,
@@ -213,6 +216,14 @@ class Publisher:
         """
         payload = encode_packets(self.gateway_id, packets)
         await self._publish(quarantine_topic(self.gateway_id), payload)
+
+    async def publish_heartbeat(self, beat: Heartbeat) -> None:
+        """Publish the hub's heartbeat at QoS 1 and wait for a successful PUBACK.
+
+        Raises:
+            PublishError: as `publish_batch`.
+        """
+        await self._publish(heartbeat_topic(self.gateway_id), encode_heartbeat(beat))
 
     async def _publish(self, topic: str, payload: bytes) -> None:
         if not self.connected.is_set():

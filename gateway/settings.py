@@ -67,6 +67,8 @@ class GatewaySettings(BaseSettings):
     outbox_max_bytes: int | None = Field(None, ge=1_000_000)
     # Retired readings and forwarded quarantine packets are deleted this long after.
     outbox_retention_s: float = Field(7 * 86400.0, ge=3600)
+    # The hub tells ingest it is alive, and when it last reached each device, this often.
+    heartbeat_s: float = Field(300.0, ge=1)
 
     ble_transport: str = "platform"  # "platform" (BlueZ), "virtual", or a Bumble transport
     max_connections: int = Field(3, ge=1, le=200)  # BlueZ adapters hold ~7-10; virtual more

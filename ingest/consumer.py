@@ -28,7 +28,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +48,7 @@ from devices.wire import (
     STATUS_ONLINE,
     Receipt,
     decode_batch,
+    decode_heartbeat,
     decode_packets,
     encode_receipt,
     gateway_id_from_topic,
@@ -58,6 +59,7 @@ from devices.wire import (
 )
 from ingest.enrolment import NOT_ENROLLED, split_enrolled
 from ingest.errors import IngestError, StoreError
+from ingest.hub_facts import HubUpdates
 from ingest.rows import QuarantineItem, rejected_payload, unique_ids
 from ingest.settings import Settings
 from ingest.store import PreparedBatch, WriteResult, prepare_batch, uses_copy, write_prepared
@@ -111,6 +113,7 @@ class _Decoded:
     committed_by_gw: dict[str, list[str]]
     quarantined_by_gw: dict[str, list[str]]
     packets_by_gw: dict[str, list[int]]
+    hub: HubUpdates = field(default_factory=HubUpdates)
 
 
 _Stage = tuple[list[Inbound], _Decoded, PreparedBatch]
@@ -148,6 +151,16 @@ def decode_messages(messages: list[Inbound], now: datetime) -> _Decoded:
             gateway_id = gateway_id_from_topic(msg.topic)
             if msg.topic.endswith("/quarantine"):
                 _hub_packets(msg, gateway_id, out)
+                continue
+            if msg.topic.endswith("/status"):
+                if msg.payload in (STATUS_ONLINE, STATUS_OFFLINE):
+                    out.hub.statuses[gateway_id] = msg.payload == STATUS_ONLINE
+                elif msg.payload:  # empty: a retained status being cleared
+                    raise ReadingValidationError("$", "status must be online or offline")
+                continue
+            if msg.topic.endswith("/heartbeat"):
+                beat = decode_heartbeat(msg.payload, topic_gateway_id=gateway_id)
+                out.hub.heartbeats[gateway_id] = beat
                 continue
             batch = decode_batch(msg.payload, topic_gateway_id=gateway_id, now=now)
         except ReadingValidationError as exc:
@@ -258,6 +271,7 @@ class Consumer:
             [
                 (self._settings.subscription, SubscribeOptions(qos=1)),
                 (self._settings.quarantine_subscription, SubscribeOptions(qos=1)),
+                *((topic, SubscribeOptions(qos=1)) for topic in self._settings.hub_subscriptions),
             ]
         )
         self._connected.set()
@@ -347,6 +361,7 @@ class Consumer:
                     decoded.quarantined,
                     now=self._clock(),
                     hook=self._failpoint if self._settings.failpoint else None,
+                    hub=decoded.hub,
                 )
             except StoreError as exc:
                 self.stats.store_errors += 1

@@ -10,6 +10,9 @@ The migrations in `ingest/migrations/` create exactly these tables; a test compa
 - `quarantine`: payloads and readings that did not validate, with raw bytes, topic, the field
   and reason, and the time received. `digest` makes a redelivered bad payload land once.
 - `mirror_cursors`: the last `readings.id` each mirror has written to the time-series server.
+- `hub_status`, `device_contacts`: what each hub last said about itself (status `online` /
+  `offline`, heartbeat) and when it last reached each of its devices; read by the data-freshness
+  findings (`alerts.freshness`).
 """
 
 from __future__ import annotations
@@ -94,4 +97,25 @@ mirror_cursors: Final = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("last_id", sa.BigInteger(), nullable=False),
     sa.Column("updated_at", UtcTime, nullable=False),
+)
+
+hub_status: Final = sa.Table(
+    "hub_status",
+    metadata,
+    sa.Column("gateway_id", sa.String(64), primary_key=True),
+    sa.Column("online", sa.Boolean(), nullable=False),
+    sa.Column("status_at", UtcTime, nullable=True),  # when ingest received the last status
+    sa.Column("heartbeat_at", UtcTime, nullable=True),  # when ingest received the last heartbeat
+)
+
+device_contacts: Final = sa.Table(
+    "device_contacts",
+    metadata,
+    sa.Column("gateway_id", sa.String(64), primary_key=True),
+    sa.Column("device_id", sa.String(64), primary_key=True),
+    sa.Column("patient_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("paired_at", UtcTime, nullable=False),
+    sa.Column("last_contact_at", UtcTime, nullable=True),
+    sa.Column("reported_at", UtcTime, nullable=False),
 )

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         """The shared subscription to the packets hubs forward from their own quarantine."""
         return f"$share/{self.share_group}/hv/v1/gw/+/quarantine"
 
+    @property
+    def hub_subscriptions(self) -> tuple[str, str]:
+        """The shared subscriptions to hubs' status (retained, last will) and heartbeats."""
+        group = f"$share/{self.share_group}/hv/v1/gw/+"
+        return f"{group}/status", f"{group}/heartbeat"
+
 
 def _check_secret(
     key: str, value: SecretStr | None, *, required: bool, development: bool, in_url: bool = False

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
 import sqlalchemy as sa
@@ -43,6 +43,9 @@ from ingest.rows import (
     quarantine_row,
     reading_row,
 )
+
+if TYPE_CHECKING:
+    from ingest.hub_facts import HubUpdates
 
 # pg_advisory_xact_lock key for "a batch is being written" ("hvingest" in ASCII, truncated).
 WRITE_LOCK_KEY = 0x6876696E67657374 & 0x7FFF_FFFF_FFFF_FFFF
@@ -304,6 +307,7 @@ def write_prepared(
     *,
     now: datetime,
     hook: StepHook | None = None,
+    hub: HubUpdates | None = None,
 ) -> WriteResult:
     """Commit a prepared batch of readings and quarantined items in one transaction.
 
@@ -350,6 +354,10 @@ def write_prepared(
                 conflicts += _stored_conflicts(conn, existing)
             if conflicts:
                 quarantined_new += _quarantine_conflicts(conn, conflicts, now)
+            if hub:
+                from ingest.hub_facts import write_hub_updates  # noqa: PLC0415 (it uses us)
+
+                write_hub_updates(conn, hub, now)
             if hook is not None:
                 hook("before_commit")
     except SQLAlchemyError as exc:

@@ -55,6 +55,7 @@ def test_migrations_create_the_schema_and_are_idempotent(db_url: str) -> None:
         inspector = sa.inspect(engine)
         tables = set(inspector.get_table_names())
         assert {"readings", "patients", "devices", "quarantine", "mirror_cursors"} <= tables
+        assert {"hub_status", "device_contacts"} <= tables
         assert "alembic_version_ingest" in tables
         for table in schema.metadata.sorted_tables:
             columns = {c["name"] for c in inspector.get_columns(table.name)}

@@ -74,6 +74,7 @@ CORE: tuple[str, ...] = (
     "alerts/engine/replay.py",
     "alerts/engine/window.py",
     "alerts/engine/source.py",
+    "alerts/freshness/core.py",
     "api/errors.py",
     "api/scopes.py",
     "api/ratelimit.py",

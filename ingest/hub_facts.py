@@ -1,0 +1,63 @@
+"""What hubs say about themselves, kept for the data-freshness findings (`alerts.freshness`).
+
+A hub's status (`online` / `offline`: its retained status and last will) and its heartbeat
+(alive, and when it last reached each paired device) arrive as MQTT messages like readings do
+and are written in the same transaction as the batch they came with, before the messages are
+acknowledged. Times are ingest's receive times: the hub's clock may be wrong, and freshness is
+about when *we* last heard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from devices.wire import Heartbeat
+from ingest import schema
+from ingest.store import dialect_insert
+
+
+@dataclass(slots=True)
+class HubUpdates:
+    """The last status and the last heartbeat per hub within one batch (receive order)."""
+
+    statuses: dict[str, bool] = field(default_factory=dict)
+    heartbeats: dict[str, Heartbeat] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.statuses or self.heartbeats)
+
+
+def _upsert_status(conn: sa.Connection, gateway_id: str, values: Mapping[str, object]) -> None:
+    stmt = dialect_insert(conn, schema.hub_status).values(gateway_id=gateway_id, **values)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["gateway_id"], set_=dict(values)))
+
+
+def write_hub_updates(conn: sa.Connection, updates: HubUpdates, now: datetime) -> None:
+    """Record statuses and heartbeats in the caller's transaction.
+
+    A heartbeat replaces the hub's device list (an unpaired device stops being watched) and,
+    being proof of life, sets the hub online.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the database refused a statement.
+    """
+    for gateway_id, online in sorted(updates.statuses.items()):
+        _upsert_status(conn, gateway_id, {"online": online, "status_at": now})
+    for gateway_id, beat in sorted(updates.heartbeats.items()):
+        _upsert_status(conn, gateway_id, {"online": True, "heartbeat_at": now})
+        contacts = schema.device_contacts
+        conn.execute(contacts.delete().where(contacts.c.gateway_id == gateway_id))
+        if beat.devices:
+            conn.execute(
+                contacts.insert(),
+                [
+                    {"gateway_id": gateway_id, "device_id": d.device_id,
+                     "patient_id": d.patient_id, "kind": d.kind, "paired_at": d.paired_at,
+                     "last_contact_at": d.last_contact_at, "reported_at": now}
+                    for d in beat.devices
+                ],
+            )  # fmt: skip
