@@ -146,7 +146,8 @@ def test_the_loss_checker_reports_readings_lost_by_acking_before_commit(
         report = check_delivery(engine, {r.reading_id for r in readings})
         assert report.missing, "acking before the commit must lose the batch in flight"
         assert len(report.missing) % 100 == 0 and len(report.missing) <= 1000
-        assert report.missing.isdisjoint(gw.receipted)
+        # The unsafe build receipts before the commit too: a hub would retire what was lost.
+        assert report.missing <= gw.receipted
         assert report.duplicate_rows == 0
     finally:
         gw.close()
