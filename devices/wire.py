@@ -255,12 +255,7 @@ def decode_packets(payload: bytes, *, topic_gateway_id: str) -> tuple[HubPacket,
     Raises:
         ReadingValidationError: the payload (or any packet in it) is not valid.
     """
-    try:
-        obj = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ReadingValidationError("$", f"payload is not JSON: {exc}") from None
-    if not isinstance(obj, dict) or set(obj) != {"schema", "gateway_id", "packets"}:
-        raise ReadingValidationError("$", "envelope must have exactly schema, gateway_id, packets")
+    obj = _json_object(payload, {"schema", "gateway_id", "packets"}, "envelope")
     if obj["schema"] != QUARANTINE_SCHEMA:
         raise ReadingValidationError("schema", f"must be {QUARANTINE_SCHEMA!r}")
     if obj["gateway_id"] != topic_gateway_id:
@@ -328,18 +323,28 @@ def _text(value: object, where: str, limit: int = 64) -> str:
     return value
 
 
+def _json_object(payload: bytes, keys: set[str], what: str) -> dict[str, object]:
+    """The payload as a JSON object with exactly `keys`.
+
+    Raises:
+        ReadingValidationError: not JSON, not an object, or other keys.
+    """
+    try:
+        obj = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ReadingValidationError("$", f"{what} is not JSON: {exc}") from None
+    if not isinstance(obj, dict) or set(obj) != keys:
+        raise ReadingValidationError("$", f"{what} must have exactly {', '.join(sorted(keys))}")
+    return obj
+
+
 def decode_heartbeat(payload: bytes, *, topic_gateway_id: str) -> Heartbeat:
     """Parse a heartbeat received on `topic_gateway_id`'s heartbeat topic.
 
     Raises:
         ReadingValidationError: the payload is not a valid heartbeat.
     """
-    try:
-        obj = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ReadingValidationError("$", f"payload is not JSON: {exc}") from None
-    if not isinstance(obj, dict) or set(obj) != {"schema", "gateway_id", "sent_at", "devices"}:
-        raise ReadingValidationError("$", "must have exactly schema, gateway_id, sent_at, devices")
+    obj = _json_object(payload, {"schema", "gateway_id", "sent_at", "devices"}, "heartbeat")
     if obj["schema"] != HEARTBEAT_SCHEMA:
         raise ReadingValidationError("schema", f"must be {HEARTBEAT_SCHEMA!r}")
     if obj["gateway_id"] != topic_gateway_id:

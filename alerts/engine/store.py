@@ -154,6 +154,27 @@ def event_for(change: Change, now: datetime) -> AlertEvent:
     )
 
 
+def record_events(
+    conn: sa.Connection, events: Sequence[AlertEvent], sink: EventSink | None
+) -> None:
+    """Keep `events` in `alert_events` and hand them to the delivery sink, in the caller's
+    transaction (also for events that are not alert revisions, such as `gateway.offline`).
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the database refused a statement.
+    """
+    if not events:
+        return
+    conn.execute(tables.alert_events.insert(), [
+        {"event_id": e.event_id, "type": e.type.value, "occurred_at": e.occurred_at,
+         "patient_id": e.patient_id, "alert_id": e.alert_id, "rule_id": e.rule_id,
+         "priority": e.priority.value if e.priority else None, "revision": e.revision}
+        for e in events
+    ])  # fmt: skip
+    if sink is not None:
+        sink(conn, events)
+
+
 def apply_changes(
     conn: sa.Connection,
     changes: Sequence[Change],
@@ -215,15 +236,7 @@ def apply_changes(
     if failpoint is not None:
         failpoint("after_alerts")
     events = [event_for(ch, now) for ch in changes if ch.notify]
-    if events:
-        conn.execute(tables.alert_events.insert(), [
-            {"event_id": e.event_id, "type": e.type.value, "occurred_at": e.occurred_at,
-             "patient_id": e.patient_id, "alert_id": e.alert_id, "rule_id": e.rule_id,
-             "priority": e.priority.value if e.priority else None, "revision": e.revision}
-            for e in events
-        ])  # fmt: skip
-        if sink is not None:
-            sink(conn, events)
+    record_events(conn, events, sink)
     if commit_cursor is not None:
         commit_cursor(conn)
     else:

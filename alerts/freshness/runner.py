@@ -110,15 +110,7 @@ def step(
             return []
         events = store.apply_changes(conn, changes, now=now, cursor=0, sink=sink, name=NAME)
         extra = announcements(changes, now)
-        if extra:
-            conn.execute(tables.alert_events.insert(), [
-                {"event_id": e.event_id, "type": e.type.value, "occurred_at": e.occurred_at,
-                 "patient_id": e.patient_id, "alert_id": e.alert_id, "rule_id": e.rule_id,
-                 "priority": e.priority.value if e.priority else None, "revision": e.revision}
-                for e in extra
-            ])  # fmt: skip
-            if sink is not None:
-                sink(conn, extra)
+        store.record_events(conn, extra, sink)
     for event in events + extra:
         log.info("freshness: %s %s (%s)", event.type.value, event.rule_id, event.alert_id)
     return events + extra
