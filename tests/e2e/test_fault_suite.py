@@ -66,7 +66,7 @@ async def _finish(chain: Chain, what: str, timeout_s: float = 120) -> None:
     assert report.ok, f"{what}: {report}"
 
 
-async def test_sigkills_of_ingest_and_broker_mid_stream_lose_and_double_nothing(
+async def test_sigkills_of_ingest_broker_and_hub_mid_stream_lose_and_double_nothing(
     chain: Chain,
 ) -> None:
     await chain.start(records=200)
@@ -74,21 +74,24 @@ async def test_sigkills_of_ingest_and_broker_mid_stream_lose_and_double_nothing(
     chain.proc("hub").start()
     await until(lambda: _stored(chain) >= 10, 120, "the first readings")
     chain.proc("ingest").kill()
+    await asyncio.sleep(1.0)  # the hub goes on publishing into ingest's queue at the broker
+    at_kill = _stored(chain)
+    chain.broker.kill()  # ...which dies with it: those messages exist only in the hub's outbox
+    chain.broker.start()  # same port; sessions since the last autosave are gone
     chain.proc("ingest").start()
     t0 = time.monotonic()
-    before = _stored(chain)
-    await until(lambda: _stored(chain) > before, 60, "ingest to store again")
-    recovered("ingest SIGKILL: storing again", time.monotonic() - t0)
-    recovered("broker SIGKILL at stored readings", _stored(chain))
-    chain.broker.kill()
-    chain.broker.start()  # same port; sessions since the last autosave are gone
-    t0 = time.monotonic()
-    before = _stored(chain)
-    await until(lambda: _stored(chain) > before or chain.complete(), 60, "storing after broker")
-    recovered("broker SIGKILL: storing again", time.monotonic() - t0)
+    await until(lambda: _stored(chain) > at_kill, 60, "storing after ingest and broker")
+    recovered("ingest + broker SIGKILL: storing again", time.monotonic() - t0)
+    recovered("ingest + broker SIGKILL at stored readings", at_kill)
+    chain.proc("hub").kill()  # whatever it had not had receipted stays in its outbox
+    now = datetime.now(UTC)
+    for minutes in range(3):  # the patient measures while the hub is down
+        chain.meter.take_reading(120 + minutes, at_utc=now - timedelta(minutes=5 - minutes))
+    await asyncio.sleep(1.0)  # the HCI bridge notices the old host leaving
+    chain.proc("hub").start()
     chain.db_link.set_mode(Mode.PASS, delay_s=0.0)
-    await _finish(chain, "ingest + broker SIGKILL")
-    assert chain.proc("ingest").kills == 1
+    await _finish(chain, "ingest + broker + hub SIGKILL")
+    assert (chain.proc("ingest").kills, chain.proc("hub").kills) == (1, 1)
 
 
 async def test_the_ledger_catches_an_unsafe_build_that_acknowledges_before_commit(

@@ -266,12 +266,13 @@ def test_sigkill_between_the_mirror_write_and_its_cursor_commit_leaves_one_sampl
     gw = GatewaySim(mosquitto.port, f"gw-{tag}")
     try:
         messages, readings = _plan(engine, gw.gateway_id, tag, 1000, 100)
-        ingest.start()
+        ingest.start(tsdb_url="http://127.0.0.1:9")  # store everything, mirror nothing yet
         for message in messages:
             gw.publish(message)
         drain([gw], timeout_s=60)  # all stored before the mirror runs with the failpoint
         ingest.stop()
-        ingest.start(failpoint="mirror_after_write", failpoint_batch="2")
+        assert cursor_position(engine, "tsdb") == 0
+        ingest.start(may_exit=True, failpoint="mirror_after_write", failpoint_batch="2")
         assert ingest.wait_killed() == -9, ingest.log()
         assert "failpoint mirror_after_write: SIGKILL" in ingest.log()
         assert cursor_position(engine, "tsdb") < last_reading_id(engine)
