@@ -25,6 +25,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from careteam.secrets import SecretBox
 from devices.reading import Kind, device_id_for, reading_id_for
 from firmware_sims.air import VirtualAir
 from firmware_sims.glucose_meter import GlucoseMeter
@@ -36,6 +37,7 @@ from tests.e2e.receiver import RecordingReceiver
 from tests.gateway.sims import make_meter
 from tests.ingest.support import ingest_env, vm_samples
 from tests.support.fault_proxy import FaultProxy
+from tests.support.record import enrol
 from tests.support.servers import MosquittoServer, PostgresServer, VictoriaMetricsServer
 
 ROOT = Path(__file__).parents[2]
@@ -125,7 +127,9 @@ class Chain:
         self.hub_link = FaultProxy(self.broker.port).start()
         self.db_link = FaultProxy(self.postgres.port).start()
         prepare_store(self.pg_url)
-        team = register_care_team(self.pg_url, self.patient_id, self.receiver.url)
+        box = SecretBox.from_setting(self.receiver.secrets_keys)  # webhook secrets are sealed
+        team = register_care_team(self.pg_url, self.patient_id, self.receiver.url, box=box)
+        enrol(self.pg_url, [(self.gateway_id, self.patient_id)])  # ingest stores enrolled hubs
         self.team_id = team.team_id
         proxied = self.pg_url.replace(f":{self.postgres.port}/", f":{self.db_link.port}/")
         ingest_env_ = ingest_env(
@@ -141,6 +145,7 @@ class Chain:
             "HV_DELIVERY_API_BASE_URL": "https://homevitals.example.org/api",
             "HV_DELIVERY_ALLOW_LOOPBACK_RECEIVERS": "true",
             "HV_DELIVERY_POLL_INTERVAL_S": "0.2",
+            "HV_SECRETS_KEYS": self.receiver.secrets_keys,
         })  # fmt: skip
         for name in ("ingest", "engine", "delivery"):
             self.procs[name].start()
