@@ -195,8 +195,13 @@ def redeem(
     accounts: BrokerAccounts,
     policy: enrolment.AttemptPolicy = enrolment.AttemptPolicy(),  # noqa: B008
     random: RandomBytes = secrets.token_bytes,
+    hub_gateway_id: str | None = None,
 ) -> Enrolment | Refusal:
     """Redeem a code typed on a hub; commit the caller's transaction whatever the result.
+
+    A hub that is enrolled already presents its `hub_gateway_id`: only a code made for that
+    hub is accepted then (it adds the code's patients), and a code made for a hub is accepted
+    only from that hub.
 
     A refusal is returned (not raised) so that the failed attempt and its audit entry are
     committed too, which the attempt limit counts. Broker credentials are installed before the
@@ -221,6 +226,15 @@ def redeem(
     ).first()
     if code is None or code.used_at is not None or at >= code.expires_at:
         return _refuse(conn, source, at, "invalid_code")
+    if code.gateway_id != hub_gateway_id:  # a new hub's code on an enrolled hub, or vice versa
+        return _refuse(conn, source, at, "invalid_code")
+    if code.gateway_id is not None:
+        g = gateways.c
+        live = conn.execute(
+            sa.select(g.gateway_id).where(g.gateway_id == code.gateway_id, g.revoked_at.is_(None))
+        ).first()
+        if live is None:
+            return _refuse(conn, source, at, "invalid_code")
     patient_ids = code.patient_ids.split()
     try:
         require_patients(conn, patient_ids)

@@ -1,4 +1,4 @@
-"""`homevitals gateway run|pair|devices|unpair`: the hub from a terminal.
+"""`homevitals gateway enrol|run|pair|devices|unpair`: the hub from a terminal.
 
 Every command reads the same settings as the running hub (`--settings FILE`, then the
 `HV_GATEWAY_*` environment). Bad settings exit with status 2 naming the key. `pair`, `devices`
@@ -17,7 +17,14 @@ from typing import Annotated
 import typer
 
 from gateway.app import configure_logging, open_hub, run
-from gateway.errors import GatewayError, InvalidInputError, SettingsError, UnknownDeviceError
+from gateway.enrolment import redeem
+from gateway.errors import (
+    EnrolmentError,
+    GatewayError,
+    InvalidInputError,
+    SettingsError,
+    UnknownDeviceError,
+)
 from gateway.page_guard import PinFile
 from gateway.settings import GatewaySettings, load_settings
 
@@ -114,6 +121,27 @@ def unpair_command(device_id: str, settings: SettingsOption = None) -> None:
             return 0
 
     sys.exit(_run(go))
+
+
+@app.command("enrol")
+def enrol_command(
+    code: Annotated[str, typer.Argument(help="the enrolment code from the care team")],
+    settings: SettingsOption = None,
+) -> None:
+    """Enrol this hub with the code a care team made for its patient(s): the server gives the
+    hub its identity (gateway id, broker password) and the patients it serves. A further code
+    made for this hub adds its patients. Exit 2 for a refused code, 1 when unreachable."""
+    loaded = _settings(settings)
+    if loaded.enrolment_url is None:
+        typer.echo("error: enrolment_url: set the server's enrolment address first", err=True)
+        raise typer.Exit(code=2)
+    try:
+        identity = redeem(loaded.enrolment_url, code, loaded.data_dir)
+    except EnrolmentError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2 if exc.reason != "unavailable" else 1) from exc
+    names = ", ".join(p.short_name for p in identity.patients)
+    typer.echo(f"enrolled as {identity.gateway_id}; patients: {names}")
 
 
 @app.command("page-pin")

@@ -83,3 +83,16 @@ class InvalidInputError(GatewayError, ValueError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class EnrolmentError(GatewayError):
+    """The hub could not be enrolled.
+
+    Attributes:
+        reason: ``"invalid_code"`` (unknown, expired, used or not for this hub: the server does
+            not say which), ``"rate_limited"``, or ``"unavailable"`` (no answer, or nonsense).
+    """
+
+    def __init__(self, message: str, *, reason: str = "unavailable") -> None:
+        super().__init__(message)
+        self.reason = reason

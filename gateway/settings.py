@@ -23,7 +23,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from gateway.errors import SettingsError
+from gateway.enrolment import load_identity
+from gateway.errors import EnrolmentError, SettingsError
 from gateway.failpoints import KNOWN as FAILPOINTS
 
 _FILE_VALUES: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
@@ -47,7 +48,10 @@ class GatewaySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="HV_GATEWAY_", extra="forbid", frozen=True)
 
-    gateway_id: Identifier
+    # None until the hub is enrolled (`homevitals gateway enrol CODE`): then the identity in
+    # `data_dir` gives gateway_id, mqtt_username and mqtt_password (explicit values win).
+    gateway_id: Identifier | None = None
+    enrolment_url: str | None = None  # the server's enrolment endpoint (https in deployments)
     data_dir: Path = Path("/var/lib/homevitals/gateway")
     timezone: str = "UTC"
     locale: Literal["en", "zh-CN"] = "en"
@@ -149,8 +153,47 @@ class GatewaySettings(BaseSettings):
         return 0 if offset is None else int(offset.total_seconds() // 60)
 
 
+def with_identity(settings: GatewaySettings) -> GatewaySettings:
+    """`settings` with gateway id and broker credentials from the hub's enrolment, where they
+    are not set explicitly.
+
+    Raises:
+        SettingsError: the identity file is damaged (key ``identity``).
+    """
+    if settings.gateway_id is not None:
+        return settings
+    try:
+        identity = load_identity(settings.data_dir)
+    except EnrolmentError as exc:
+        raise SettingsError("identity", str(exc)) from exc
+    if identity is None:
+        return settings
+    update: dict[str, Any] = {"gateway_id": identity.gateway_id}
+    if settings.mqtt_username is None:
+        update["mqtt_username"] = identity.mqtt_username
+    if settings.mqtt_password is None and identity.mqtt_password is not None:
+        update["mqtt_password"] = SecretStr(identity.mqtt_password)
+    return settings.model_copy(update=update)
+
+
+def require_gateway_id(settings: GatewaySettings) -> str:
+    """The hub's gateway id.
+
+    Raises:
+        SettingsError: not set and the hub is not enrolled (key ``gateway_id``).
+    """
+    if settings.gateway_id is None:
+        raise SettingsError(
+            "gateway_id",
+            "not set and this hub is not enrolled: run `homevitals gateway enrol CODE` with the "
+            "code your care team gave you (enrolment_url must be set)",
+        )
+    return settings.gateway_id
+
+
 def load_settings(path: Path | None = None, **overrides: Any) -> GatewaySettings:
-    """Read settings from `path` (TOML), the environment and `overrides`.
+    """Read settings from `path` (TOML), the environment and `overrides`; an enrolled hub's
+    identity fills in the gateway id and broker credentials.
 
     Raises:
         SettingsError: naming the first bad key (or the file, when it is not valid TOML).
@@ -163,7 +206,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> GatewaySettings
             raise SettingsError(str(path), f"cannot read the settings file: {exc}") from exc
     token = _FILE_VALUES.set(values)
     try:
-        return GatewaySettings(**overrides)
+        return with_identity(GatewaySettings(**overrides))
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"]) or "$"

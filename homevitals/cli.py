@@ -19,6 +19,7 @@ GROUPS: tuple[tuple[str, str, str], ...] = (
     ("patient", "careteam.cli:patient_app", "Patients: register, list, hub enrolment codes."),
     ("consent", "homevitals.consent_cli:app", "Consent grants: grant, withdraw, list."),
     ("audit", "careteam.cli:audit_app", "Audit trail: verify, anchor, show a patient's view."),
+    ("enrolment", "careteam.enrol_cli:app", "Hub enrolment: serve the endpoint, list, revoke."),
     ("ingest", "ingest.cli", "MQTT to the record store, receipts, time-series mirror."),
     ("alerts", "alerts.cli", "Rules engine: run it, or evaluate rules over history or a file."),
     ("webhook", "alerts.delivery.cli", "Care-team webhooks: register, deliver, receive."),
