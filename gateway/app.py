@@ -24,6 +24,7 @@ import uvicorn
 from bumble_bleak.backend import backend_for
 from gateway.connections import Connector
 from gateway.delivery import heartbeat_loop, prune_loop, publish_loop, receipt_loop
+from gateway.enrolment import HubIdentity
 from gateway.failpoints import Failpoints
 from gateway.outbox import Backoff, Outbox
 from gateway.page import create_page
@@ -32,7 +33,7 @@ from gateway.publisher import MqttConfig, Publisher
 from gateway.registry import Registry
 from gateway.samples import SampleStore
 from gateway.service import Gateway, SessionTuning
-from gateway.settings import GatewaySettings
+from gateway.settings import GatewaySettings, require_gateway_id
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ async def open_hub(
         connect_timeout_s=settings.connect_timeout_s,
     )
     gateway = Gateway(
-        gateway_id=settings.gateway_id,
+        gateway_id=require_gateway_id(settings),
         connector=connector,
         registry=registry,
         outbox=outbox,
@@ -141,7 +142,7 @@ async def run(settings: GatewaySettings, *, air: Any = None) -> None:
     async with (
         open_hub(settings, air=air) as hub,
         Publisher(
-            settings.gateway_id,
+            require_gateway_id(settings),
             mqtt_config(settings),
             failpoints=hub.gateway.failpoints,
             wake=hub.gateway.wake,
@@ -210,7 +211,12 @@ def page_server_config(
     if warning is not None:
         log.warning("%s: %s", settings.gateway_id, warning)
     guard = Guard(pin=pin, allowed_hosts=frozenset(settings.page_allowed_hosts), tls=tls)
-    page = create_page(gateway, default_locale=settings.locale, guard=guard)
+    page = create_page(
+        gateway,
+        default_locale=settings.locale,
+        guard=guard,
+        hub=HubIdentity(settings.data_dir, settings.enrolment_url),
+    )
     return uvicorn.Config(
         page,
         host=settings.page_host,

@@ -72,7 +72,8 @@ CREATE TABLE IF NOT EXISTS devices (
     firmware        TEXT,
     paired_at_s     REAL NOT NULL,
     last_sync_at_s  REAL,
-    last_outcome    TEXT
+    last_outcome    TEXT,
+    users           TEXT                    -- JSON [[user index, patient id], ...] of a shared cuff
 );
 """
 
@@ -104,6 +105,7 @@ def connect(path: Path, *, max_size_bytes: int | None = None) -> sqlite3.Connect
 _ADDED_COLUMNS: Final = (
     ("quarantine", "sent_at_s", "REAL"),
     ("quarantine", "forwarded_at_s", "REAL"),
+    ("devices", "users", "TEXT"),
 )
 
 

@@ -23,7 +23,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from devices.reading import Kind, Reading
 from devices.special import Special
 from devices.units import mmol_l_to_mg_dl
-from gateway.errors import InvalidInputError, UnknownDeviceError
+from gateway.enrolment import HubIdentity
+from gateway.errors import EnrolmentError, InvalidInputError, UnknownDeviceError
 from gateway.i18n import TEXT, GlucoseUnit, Locale, choose_locale, choose_unit
 from gateway.page_guard import SESSION_COOKIE, SESSION_S, Guard, GuardMiddleware
 from gateway.service import Gateway
@@ -76,6 +77,13 @@ _WEARABLE: dict[Kind, tuple[str, str, int]] = {
 }
 
 
+def users_of(kind: str | None, patient_id: str, user_2: str) -> dict[int, str] | None:
+    """The user index -> patient map of a cuff (None for other devices)."""
+    if kind != "blood_pressure":
+        return None
+    return {1: patient_id, 2: user_2} if user_2 else {1: patient_id}
+
+
 async def _form(request: Request) -> dict[str, str]:
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
@@ -93,8 +101,13 @@ def create_page(
     default_locale: Locale = "en",
     scan_s: float = SCAN_S,
     guard: Guard | None = None,
+    hub: HubIdentity | None = None,
 ) -> FastAPI:
     """The pairing page's ASGI app, bound to `gateway` (`scan_s`: how long "look" scans).
+
+    Devices are assigned to the patients the hub is enrolled for (`hub`), picked by short name
+    (never a typed id); a cuff two people share maps its user 2 to the other patient. An
+    enrolment code typed here adds the code's patients. Without `hub` nothing can be paired.
 
     `guard` decides who may drive it (`gateway.page_guard`); by default loopback rules: no
     login, but Host, Origin, CSRF token and security headers all checked.
@@ -124,6 +137,8 @@ def create_page(
             }
             for p in devices
         ]
+        patients = hub.patients() if hub is not None else ()
+        names = {p.patient_id: p.short_name for p in patients}
         paired_addresses = {p.address.upper() for p in devices}
         nearby = [
             s for s in gateway.last_seen.values() if s.address.upper() not in paired_addresses
@@ -131,6 +146,7 @@ def create_page(
         html = _templates.get_template("page.html").render(
             t=text, locale=locale, unit=unit, seen=nearby, csrf=request.state.csrf,
             paired=paired, message=message or request.query_params.get("msg"),
+            patients=patients, names=names, can_enrol=hub is not None and hub.enrolment_url,
         )  # fmt: skip
         return HTMLResponse(html, status_code=status)
 
@@ -171,16 +187,48 @@ def create_page(
             passkey_text = form.get("passkey", "")
             if passkey_text and not (passkey_text.isdigit() and len(passkey_text) == 6):
                 raise InvalidInputError("passkey", "must be the 6 digits the device shows")
+            served = {p.patient_id for p in (hub.patients() if hub is not None else ())}
+            patient_id = form.get("patient_id", "")
+            if patient_id not in served:
+                raise InvalidInputError("patient_id", "pick one of the patients this hub serves")
+            user_2 = form.get("user_2", "")
+            if user_2 and (user_2 not in served or user_2 == patient_id):
+                raise InvalidInputError("user_2", "pick another patient this hub serves, or nobody")
+            address = form.get("address", "")
+            seen = gateway.last_seen.get(address)
+            kind = seen.kind if seen is not None else None
             result = await gateway.pair(
-                form.get("address", ""),
-                form.get("patient_id", ""),
+                address,
+                patient_id,
                 passkey=int(passkey_text) if passkey_text else None,
+                # A cuff's user 1 is the chosen patient; a user nobody was given is
+                # quarantined on the hub, never attributed to the wrong patient.
+                user_patients=users_of(kind, patient_id, user_2),
             )
         except InvalidInputError as exc:
             return bad(request, exc)
         key = f"result_{result.outcome}"
         template = text.get(key, text["result_other"])
         return back(template.format(stored=result.stored, outcome=result.outcome))
+
+    @app.post("/enrol")
+    async def enrol(request: Request) -> Response:
+        text = TEXT[prefs(request)[0]]
+        if hub is None:
+            return bad(request, InvalidInputError("code", "this hub takes no enrolment codes"))
+        try:
+            code = (await _form(request)).get("code", "")
+            identity = await hub.redeem(code)
+        except InvalidInputError as exc:
+            return bad(request, exc)
+        except EnrolmentError as exc:
+            if exc.reason == "invalid_code":
+                return render(request, 400, text["code_refused"])
+            if exc.reason == "rate_limited":
+                return render(request, 429, text["code_later"])
+            return render(request, 502, text["enrol_unavailable"].format(reason=exc))
+        names = ", ".join(p.short_name for p in identity.patients)
+        return back(text["enrolled"].format(names=names))
 
     @app.post("/unpair")
     async def unpair(request: Request) -> Response:

@@ -8,8 +8,10 @@ the per-device cursors.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +45,8 @@ class PairedDevice:
     name: str | None = None
     last_sync_at: datetime | None = None
     last_outcome: str | None = None
+    # A cuff shared by a household: (device user index, patient); empty = all `patient_id`'s.
+    user_patients: tuple[tuple[int, str], ...] = ()
 
     @property
     def device_id(self) -> str:
@@ -59,6 +63,21 @@ def check_patient_id(patient_id: str) -> str:
     if not PATIENT_ID_RE.fullmatch(patient_id):
         raise InvalidInputError("patient_id", "must be 1-64 characters of A-Z a-z 0-9 . _ : -")
     return patient_id
+
+
+def check_user_patients(users: Mapping[int, str] | None) -> tuple[tuple[int, str], ...]:
+    """Validate a cuff's user index -> patient map (indexes 1 to 254, as the cuff reports).
+
+    Raises:
+        InvalidInputError: field `user_patients`.
+    """
+    if not users:
+        return ()
+    for index, patient_id in users.items():
+        if not 1 <= index <= 254:
+            raise InvalidInputError("user_patients", f"user index {index} is not 1 to 254")
+        check_patient_id(patient_id)
+    return tuple(sorted(users.items()))
 
 
 def _ts(value: float | None) -> datetime | None:
@@ -86,9 +105,10 @@ class Registry:
         """Insert or replace a device's assignment.
 
         Raises:
-            InvalidInputError: bad `patient_id` or `kind`.
+            InvalidInputError: bad `patient_id`, `user_patients` or `kind`.
         """
         check_patient_id(paired.patient_id)
+        check_user_patients(dict(paired.user_patients))
         if paired.kind not in KINDS:
             raise InvalidInputError("kind", f"must be one of {KINDS}")
         d = paired.device
@@ -96,7 +116,7 @@ class Registry:
             self._conn.execute(
                 "INSERT OR REPLACE INTO devices (device_id, address, name, kind, patient_id,"
                 " manufacturer, model, serial, firmware, paired_at_s, last_sync_at_s,"
-                " last_outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " last_outcome, users) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     d.id,
                     paired.address,
@@ -110,6 +130,7 @@ class Registry:
                     paired.paired_at.timestamp(),
                     None if paired.last_sync_at is None else paired.last_sync_at.timestamp(),
                     paired.last_outcome,
+                    json.dumps(paired.user_patients) if paired.user_patients else None,
                 ),
             )
 
@@ -118,7 +139,7 @@ class Registry:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT device_id, address, name, kind, patient_id, manufacturer, model, serial,"
-                " firmware, paired_at_s, last_sync_at_s, last_outcome FROM devices"
+                " firmware, paired_at_s, last_sync_at_s, last_outcome, users FROM devices"
                 " ORDER BY paired_at_s, device_id"
             ).fetchall()
         return [
@@ -131,6 +152,7 @@ class Registry:
                 paired_at=datetime.fromtimestamp(r[9], UTC),
                 last_sync_at=_ts(r[10]),
                 last_outcome=r[11],
+                user_patients=tuple((int(i), str(p)) for i, p in json.loads(r[12] or "[]")),
             )
             for r in rows
         ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -48,7 +48,7 @@ from gateway.errors import InvalidInputError, OutboxFullError
 from gateway.failpoints import BEFORE_COMMIT, Failpoints
 from gateway.outbox import Outbox
 from gateway.quirks import profile_for
-from gateway.registry import PairedDevice, Registry, check_patient_id
+from gateway.registry import PairedDevice, Registry, check_patient_id, check_user_patients
 from gateway.samples import SampleStore
 
 log = logging.getLogger(__name__)
@@ -132,15 +132,25 @@ class Gateway:
         return sorted(self.last_seen.values(), key=lambda s: -s.rssi)
 
     async def pair(
-        self, address: str, patient_id: str, *, passkey: int | None = None, scan_s: float = 3.0
+        self,
+        address: str,
+        patient_id: str,
+        *,
+        passkey: int | None = None,
+        scan_s: float = 3.0,
+        user_patients: Mapping[int, str] | None = None,
     ) -> SyncResult:
         """Bond with the device at `address`, identify it, assign it to `patient_id`, and
-        fetch what it holds.
+        fetch what it holds. A cuff two people share maps each device user index to a patient
+        (`user_patients`, e.g. ``{1: "p-1", 2: "p-2"}``); readings of other users are then
+        quarantined rather than given to `patient_id`.
 
         Raises:
-            InvalidInputError: bad `patient_id` or `passkey`, or no health device at `address`.
+            InvalidInputError: bad `patient_id`, `user_patients` or `passkey`, or no health
+                device at `address`.
         """
         check_patient_id(patient_id)
+        users = check_user_patients(user_patients)
         if passkey is not None and not 0 <= passkey <= 999_999:
             raise InvalidInputError("passkey", "must be 6 digits")
         seen = self.last_seen.get(address)
@@ -155,6 +165,7 @@ class Gateway:
             patient_id=patient_id,
             paired_at=self.clock(),
             name=seen.name,
+            user_patients=users,
         )
         result = await self._session(seen, provisional, passkey=passkey, pairing=True)
         # Once bonded and identified the device is paired, even if the transfer then failed:
@@ -295,6 +306,7 @@ class Gateway:
             operation_timeout_s=self.tuning.operation_timeout_s,
             silence_timeout_s=self.tuning.silence_timeout_s,
             profile=profile_for(paired.name),
+            patients_by_user=paired.user_patients,
             stream_s=self.tuning.pair_stream_s if pairing else None,
         )
         return SESSIONS[paired.kind](params, inventory)
@@ -376,4 +388,5 @@ def _identified(
         name=paired.name,
         last_sync_at=paired.last_sync_at,
         last_outcome=outcome,
+        user_patients=paired.user_patients,
     )

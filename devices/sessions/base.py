@@ -67,6 +67,17 @@ class SessionParams:
     operation_timeout_s: float = 30.0
     silence_timeout_s: float = 10.0
     profile: str | None = None  # codec quirk profile chosen by the registry
+    # A cuff with user slots: (user index, patient) pairs. Empty: every reading is
+    # `patient_id`'s; otherwise a reading of a user not listed here is quarantined.
+    patients_by_user: tuple[tuple[int, str], ...] = ()
+
+    def patient_for_user(self, user_id: int | None) -> str | None:
+        """The patient a reading of device user `user_id` belongs to (None: nobody's). A
+        reading without a user index is the device's patient's."""
+        if not self.patients_by_user or user_id is None:
+            return self.patient_id
+        return dict(self.patients_by_user).get(user_id)
+
     stream_s: float | None = None  # streams: end (complete) after this long; None = link's life
 
 

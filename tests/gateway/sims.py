@@ -16,6 +16,7 @@ from firmware_sims.faults import Faults
 from firmware_sims.glucose_meter import GlucoseMeter
 from firmware_sims.models import get_model
 from gateway.connections import Connector
+from gateway.enrolment import HubIdentity, HubPatient, Identity, save_identity
 from gateway.outbox import Backoff, Outbox
 from gateway.registry import Registry
 from gateway.samples import SampleStore
@@ -143,6 +144,20 @@ class Hub:
     gateway: Gateway
     outbox: Outbox
     registry: Registry
+    identity: HubIdentity  # enrolled for HUB_PATIENTS (what the pairing page offers)
+
+
+# The patients the test hub is enrolled for: (patient id, short name the page shows).
+HUB_PATIENTS = (("patient-1", "W. L."), ("patient-7", "Z. M."), ("patient-8", "L. F."))
+
+
+def enrol_test_hub(data_dir: Path, gateway_id: str = "gw-test") -> HubIdentity:
+    """Write the identity an enrolment would have left (no server involved)."""
+    save_identity(
+        data_dir,
+        Identity(gateway_id, gateway_id, None, tuple(HubPatient(p, n) for p, n in HUB_PATIENTS)),
+    )
+    return HubIdentity(data_dir, None)
 
 
 @asynccontextmanager
@@ -179,7 +194,7 @@ async def hub(
         samples=SampleStore(data_dir / "gateway.sqlite", retention_s=sample_retention_s),
     )
     try:
-        yield Hub(gateway, outbox, registry)
+        yield Hub(gateway, outbox, registry, enrol_test_hub(data_dir))
     finally:
         await gateway.stop_streams()
         await asyncio.sleep(0)

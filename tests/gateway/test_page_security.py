@@ -115,7 +115,7 @@ def _assert_headers(response: httpx.Response) -> None:
 
 async def test_security_headers_on_every_response(a_hub: Hub) -> None:
     async with (
-        Served(create_page(a_hub.gateway)) as page,
+        Served(create_page(a_hub.gateway, hub=a_hub.identity)) as page,
         httpx.AsyncClient(base_url=page.url) as client,
     ):
         responses = [
@@ -137,7 +137,7 @@ async def test_security_headers_on_every_response(a_hub: Hub) -> None:
 async def test_cross_site_posts_are_refused(air: VirtualAir, a_hub: Hub) -> None:
     meter = make_meter(air, records=1)
     await meter.power_on()
-    async with Served(create_page(a_hub.gateway, scan_s=0.5)) as page:
+    async with Served(create_page(a_hub.gateway, hub=a_hub.identity, scan_s=0.5)) as page:
         async with httpx.AsyncClient(base_url=page.url, headers={"origin": page.url}) as own:
             await _pair_for_real(own, meter.address)
             token = form_token((await own.get("/")).text)
@@ -181,7 +181,7 @@ async def test_a_cross_site_page_in_chromium_cannot_pair_or_unpair(
 ) -> None:
     meter = make_meter(air, records=1)
     await meter.power_on()
-    async with Served(create_page(a_hub.gateway, scan_s=0.5)) as page:
+    async with Served(create_page(a_hub.gateway, hub=a_hub.identity, scan_s=0.5)) as page:
         async with httpx.AsyncClient(base_url=page.url, headers={"origin": page.url}) as own:
             await _pair_for_real(own, meter.address)
         (device,) = a_hub.registry.all()
@@ -227,7 +227,7 @@ async def test_a_cross_site_page_in_chromium_cannot_pair_or_unpair(
 
 async def test_a_foreign_host_header_is_refused(a_hub: Hub, browser: Browser) -> None:
     guard = Guard(pin=None, allowed_hosts=frozenset({"hub.local"}))
-    async with Served(create_page(a_hub.gateway, guard=guard)) as page:
+    async with Served(create_page(a_hub.gateway, hub=a_hub.identity, guard=guard)) as page:
         async with httpx.AsyncClient(base_url=page.url) as client:
             for host, status in (
                 (f"127.0.0.1:{page.port}", 200),
@@ -250,7 +250,7 @@ async def test_a_foreign_host_header_is_refused(a_hub: Hub, browser: Browser) ->
 
 
 async def test_the_page_cannot_be_framed(a_hub: Hub, browser: Browser) -> None:
-    async with Served(create_page(a_hub.gateway)) as page:
+    async with Served(create_page(a_hub.gateway, hub=a_hub.identity)) as page:
         framing = f'<!doctype html><iframe id="f" src="{page.url}/"></iframe>'
 
         async def frame_it(request: object) -> HTMLResponse:

@@ -14,9 +14,10 @@ import uvicorn
 from playwright.async_api import Browser, async_playwright
 
 from firmware_sims.air import VirtualAir
+from gateway.enrolment import HubIdentity
 from gateway.page import create_page
 from gateway.service import Gateway
-from tests.gateway.sims import PASSKEY, hub, make_meter
+from tests.gateway.sims import HUB_PATIENTS, PASSKEY, hub, make_meter
 from tests.support.servers import free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -61,10 +62,12 @@ def form_token(html: str) -> bytes:
     return f"csrf={match.group(1)}".encode()
 
 
-async def serve(gateway: Gateway) -> tuple[str, uvicorn.Server, asyncio.Task[None]]:
+async def serve(
+    gateway: Gateway, identity: HubIdentity
+) -> tuple[str, uvicorn.Server, asyncio.Task[None]]:
     port = free_port()
     config = uvicorn.Config(
-        create_page(gateway, scan_s=0.5),
+        create_page(gateway, scan_s=0.5, hub=identity),
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -84,7 +87,7 @@ async def test_pair_see_readings_switch_language_and_unit_then_unpair(
     meter = make_meter(air, records=4)
     await meter.power_on()
     async with hub(air, tmp_path) as h:
-        url, server, task = await serve(h.gateway)
+        url, server, task = await serve(h.gateway, h.identity)
         try:
             context = await browser.new_context(locale="zh-CN")
             page = await context.new_page()
@@ -93,7 +96,10 @@ async def test_pair_see_readings_switch_language_and_unit_then_unpair(
             await page.click("#scan")
             card = page.locator(f'.discovered[data-address="{meter.address}"]')
             await card.wait_for()
-            await card.locator(".patient").fill("patient-7")
+            # A picker of the patients the hub is enrolled for, by short name: no typed ids.
+            options = await card.locator(".patient option").all_inner_texts()
+            assert options == [name for _, name in HUB_PATIENTS]
+            await card.locator(".patient").select_option(label="Z. M.")
             await card.locator(".passkey").fill(str(PASSKEY))
             await card.locator(".pair").click()
             await page.wait_for_selector("#message")
@@ -103,7 +109,8 @@ async def test_pair_see_readings_switch_language_and_unit_then_unpair(
             assert await page.locator(".discovered").count() == 0  # no longer "nearby"
             values = await paired.locator(".reading .value").all_inner_texts()
             assert len(values) == 4 and all(v.endswith("mmol/L") for v in values)
-            assert "patient-7" in await paired.inner_text()
+            assert "Z. M." in await paired.inner_text()
+            assert [p.patient_id for p in h.registry.all()] == ["patient-7"]
 
             await page.click("#unit-mgdl")
             values_mg = await page.locator(".paired .reading .value").all_inner_texts()
@@ -128,7 +135,7 @@ async def test_bad_input_is_refused_naming_the_field(
     meter = make_meter(air)
     await meter.power_on()
     async with hub(air, tmp_path) as h:
-        url, server, task = await serve(h.gateway)
+        url, server, task = await serve(h.gateway, h.identity)
         try:
             context = await browser.new_context(locale="en-US")
             page = await context.new_page()
@@ -136,10 +143,10 @@ async def test_bad_input_is_refused_naming_the_field(
             await page.click("#scan")
             card = page.locator(".discovered").first
             await card.wait_for()
-            await card.locator(".patient").fill("patient 7 with spaces")
+            await card.locator(".passkey").fill("12ab")
             await card.locator(".pair").click()
             await page.wait_for_selector("#message")
-            assert "patient_id" in await page.inner_text("#message")
+            assert "passkey" in await page.inner_text("#message")
             assert h.registry.all() == []
             await context.close()
             # The same over plain HTTP, as the page's own form would post it (its Origin and
@@ -150,6 +157,11 @@ async def test_bad_input_is_refused_naming_the_field(
                     "/pair", content=token + b"&address=x&passkey=12ab&patient_id=p"
                 )
                 assert bad.status_code == 400 and "passkey" in bad.text
+                # An id the hub is not enrolled for (a hand-made form) is refused by name.
+                stranger = await client.post(
+                    "/pair", content=token + b"&address=x&passkey=123456&patient_id=someone"
+                )
+                assert stranger.status_code == 400 and "patient_id" in stranger.text
                 huge = await client.post("/pair", content=token + b"&a=" + b"x" * 5000)
                 assert huge.status_code == 413
         finally:
