@@ -218,6 +218,7 @@ class Demo:
         self.workdir = options.directory or Path(tempfile.mkdtemp(prefix="homevitals-demo-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.db_url = options.db_url or f"sqlite:///{self.workdir / 'homevitals.db'}"
+        self._store_ready = False
         self.plan_path = self.workdir / "care-plan.json"
         self._log_handler = _log_to(self.workdir / "demo.log")
         self.report = DemoReport(self.workdir)
@@ -247,10 +248,26 @@ class Demo:
             await self._run()
         finally:
             await self.stop()
+            await self._verify_audit_trail()
             self.report.elapsed_s = self.say.elapsed_s
             logging.getLogger().removeHandler(self._log_handler)
             self._log_handler.close()
         return self.report
+
+    async def _verify_audit_trail(self) -> None:
+        """The self-check's last step: `homevitals audit verify` on the record store."""
+        if not self._store_ready:
+            return
+        proc = await asyncio.create_subprocess_exec(
+            *python_argv("-m", "homevitals", "audit", "verify", "--db", self.db_url),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=child_env({}),
+        )
+        out, err = await proc.communicate()
+        self.report.audit_ok = proc.returncode == 0
+        self.report.audit_line = (out or err).decode(errors="replace").strip()
+        self.say(f"audit trail: {self.report.audit_line}")
 
     async def stop(self) -> None:
         """Stop every child, the last started first."""
@@ -278,6 +295,7 @@ class Demo:
         say(f"broker: Mosquitto on 127.0.0.1:{mqtt_port} ({self.workdir / 'mosquitto.conf'})")
 
         await asyncio.to_thread(prepare_store, self.db_url)
+        self._store_ready = True
         say(f"record store: {_safe_url(self.db_url)} (ingest, alerts, delivery tables migrated)")
 
         async with VirtualAir() as air:

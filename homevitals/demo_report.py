@@ -40,6 +40,9 @@ class DemoReport:
     patient_id: str = ""
     db_url: str = ""
     elapsed_s: float = 0.0
+    # `homevitals audit verify` on the record store after the run (None: not run).
+    audit_ok: bool | None = None
+    audit_line: str = ""
 
     def opened_by_rule(self) -> dict[str, set[str]]:
         """Alert ids of the `alert.opened` webhooks received, per rule."""
@@ -65,8 +68,9 @@ class DemoReport:
 
     @property
     def ok(self) -> bool:
-        """Every expected alert arrived as a verified `alert.opened` webhook."""
-        return not self.missing()
+        """Every expected alert arrived as a verified `alert.opened` webhook, and the audit
+        trail verified intact (when it was checked)."""
+        return not self.missing() and self.audit_ok is not False
 
     def summary_lines(self) -> list[str]:
         """The closing summary."""
@@ -91,8 +95,12 @@ class DemoReport:
             have = len(got.get(rule, ()))
             mark = "ok" if have >= count else "MISSING"
             lines.append(f"  expected {rule}: {have}/{count} received  {mark}")
+        if self.audit_ok is not None:
+            mark = "ok" if self.audit_ok else "BROKEN"
+            lines.append(f"  audit trail:         {self.audit_line}  {mark}")
         lines.append(f"  took {self.elapsed_s:.1f} s; files in {self.directory}")
-        lines.append("result: " + ("PASS" if self.ok else f"FAIL, missing {self.missing()}"))
+        failure = f"missing {self.missing()}" if self.missing() else "audit trail broken"
+        lines.append("result: " + ("PASS" if self.ok else f"FAIL, {failure}"))
         return lines
 
 
