@@ -45,6 +45,7 @@ from firmware_sims.air import VirtualAir
 from firmware_sims.scenario_files import load_scenario
 from gateway.app import open_hub
 from gateway.app import run as run_gateway
+from gateway.enrolment import redeem as redeem_code
 from gateway.service import PAIRED_OUTCOMES
 from gateway.settings import GatewaySettings, load_settings
 from homevitals.demo_dashboard import register_other_teams
@@ -64,7 +65,6 @@ from ingest.store import migrate as migrate_ingest
 
 log = logging.getLogger(__name__)
 
-GATEWAY_ID = "gw-demo-home"
 WEBHOOK_EVENTS = (
     "alert.opened",
     "alert.updated",
@@ -170,6 +170,19 @@ def enrol_hub(db_url: str, gateway_id: str, patient_ids: Sequence[str]) -> None:
         engine.dispose()
 
 
+def make_enrolment_code(db_url: str, patient_id: str) -> str:
+    """A single-use hub enrolment code for `patient_id`, as the care team makes one."""
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            issued = enrolment_store.create_code(
+                conn, [patient_id], actor=DEMO_ACTOR, at=datetime.now(UTC)
+            )
+    finally:
+        engine.dispose()
+    return issued.code
+
+
 def register_care_team(
     db_url: str, patient_id: str, url: str, extra_urls: tuple[str, ...] = (), *, box: SecretBox
 ) -> CareTeam:
@@ -219,6 +232,7 @@ class Demo:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.db_url = options.db_url or f"sqlite:///{self.workdir / 'homevitals.db'}"
         self._store_ready = False
+        self.gateway_id = ""
         self.plan_path = self.workdir / "care-plan.json"
         self._log_handler = _log_to(self.workdir / "demo.log")
         self.report = DemoReport(self.workdir)
@@ -317,7 +331,7 @@ class Demo:
             gateway = asyncio.create_task(run_gateway(settings, air=air), name="gateway")
             page = f"http://{settings.page_host}:{settings.page_port}/"
             say(
-                f"gateway {GATEWAY_ID}: running (publishing to MQTT, syncing paired devices; "
+                f"gateway {self.gateway_id}: running (publishing to MQTT, syncing paired devices; "
                 f"pairing page {page if settings.page_enabled else 'off'})"
             )
             try:
@@ -341,7 +355,7 @@ class Demo:
         await asyncio.to_thread(register_other_teams, self.db_url, home.patient_id)
         self.report.patient_id = home.patient_id
         self.report.db_url = self.db_url
-        await asyncio.to_thread(enrol_hub, self.db_url, GATEWAY_ID, [home.patient_id])
+        await self._enrol_hub(home.patient_id)
         say(
             f"care team: Riverside Hospital, diabetes and hypertension clinic follows "
             f"{home.patient_id}; webhook endpoint {url} ({', '.join(WEBHOOK_EVENTS)})"
@@ -403,11 +417,46 @@ class Demo:
         )
         say("delivery worker: `python -m alerts.delivery` (signed POSTs, retries)")
 
+    async def _enrol_hub(self, patient_id: str) -> None:
+        """The care team makes an enrolment code; the hub redeems it at the enrolment endpoint
+        (`homevitals enrolment serve`), which installs the hub's broker account."""
+        say = self.say
+        code = await asyncio.to_thread(make_enrolment_code, self.db_url, patient_id)
+        say(f"care team: enrolment code {code} for {patient_id}'s hub (single use, 24 h)")
+        broker = next(s for s in self.services if s.name == "mosquitto")
+        assert broker.proc is not None
+        pid_file = self.workdir / "mosquitto.pid"
+        pid_file.write_text(str(broker.proc.pid))
+        port = free_port()
+        await self._start(
+            Service(
+                "enrolment",
+                python_argv(
+                    "-m", "homevitals", "enrolment", "serve", "--db", self.db_url,
+                    "--passwd-file", str(self.workdir / "passwd-gateways"),
+                    "--broker-pid-file", str(pid_file), "--port", str(port),
+                ),
+                self.workdir,
+                env=child_env({}),
+            ),
+            port,
+        )  # fmt: skip
+        identity = await asyncio.to_thread(
+            redeem_code, f"http://127.0.0.1:{port}", code, self.workdir / "gateway"
+        )
+        self.gateway_id = identity.gateway_id
+        say(
+            f"gateway: enrolled as {identity.gateway_id} with the code (`homevitals gateway "
+            f"enrol`), serving {', '.join(p.short_name for p in identity.patients)}; its broker "
+            "password is in the broker's password file"
+        )
+
     def _gateway_settings(self, home: Home, mqtt_port: int) -> GatewaySettings:
+        # No gateway id or broker credentials here: they come from the enrolment.
         return load_settings(
             None,
-            gateway_id=GATEWAY_ID,
             data_dir=self.workdir / "gateway",
+            enrolment_url=None,
             timezone=gateway_timezone(home.utc_offset_min),
             mqtt_host="127.0.0.1",
             mqtt_port=mqtt_port,

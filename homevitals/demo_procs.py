@@ -154,8 +154,10 @@ def find_mosquitto() -> str:
 
 
 def mosquitto_service(workdir: Path, port: int) -> Service:
-    """A Mosquitto 2 broker on 127.0.0.1:`port` with a generated config: anonymous access on
-    loopback only, persistence on (data under `workdir`), explicit queue limits.
+    """A Mosquitto 2 broker on 127.0.0.1:`port` with a generated config: persistence on (data
+    under `workdir`), explicit queue limits, hub accounts in `workdir/passwd-gateways` (written
+    by enrolment; a client giving a user name must match it), and anonymous access for the
+    demo's services on loopback only.
 
     Raises:
         DemoError: Mosquitto is not installed.
@@ -163,9 +165,12 @@ def mosquitto_service(workdir: Path, port: int) -> Service:
     binary = find_mosquitto()
     data = workdir / "mosquitto-data"
     data.mkdir(parents=True, exist_ok=True)
+    passwd = workdir / "passwd-gateways"
+    passwd.touch(mode=0o600)
     lines = [
         f"listener {port} 127.0.0.1",
         "allow_anonymous true",
+        f"password_file {passwd}",
         "persistence true",
         f"persistence_location {data}/",
         "autosave_interval 1800",
