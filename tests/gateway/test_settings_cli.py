@@ -15,7 +15,7 @@ from gateway.errors import InvalidInputError, SettingsError, UnknownDeviceError
 from gateway.i18n import TEXT, choose_locale, choose_unit
 from gateway.quirks import profile_for
 from gateway.registry import PairedDevice, Registry
-from gateway.settings import load_settings
+from gateway.settings import load_settings, require_gateway_id
 
 ROOT = Path(__file__).parents[2]
 HOMEVITALS = str(Path(sys.executable).parent / "homevitals")
@@ -55,7 +55,6 @@ def test_file_then_environment_then_arguments(
         ('gateway_id = "gw"\ntimezone = "Mars/Olympus"\n', "timezone"),
         ('gateway_id = "gw"\nmqtt_prot = 1883\n', "mqtt_prot"),
         ('gateway_id = "gw"\nfailpoint = "somewhere"\n', "failpoint"),
-        ("mqtt_port = 1883\n", "gateway_id"),
     ],
 )
 def test_bad_settings_name_the_key(tmp_path: Path, text: str, key: str) -> None:
@@ -139,3 +138,12 @@ def test_quirk_profile_by_advertised_name() -> None:
     assert profile_for("CareSens N") == "isens"
     assert profile_for("meter+123456") is None
     assert profile_for(None) is None
+
+
+def test_a_hub_without_gateway_id_needs_enrolment(tmp_path: Path) -> None:
+    path = write(tmp_path, f'data_dir = "{tmp_path / "hub"}"\nmqtt_port = 1883\n')
+    settings = load_settings(path)  # loads: `homevitals gateway enrol` still has to run
+    assert settings.gateway_id is None
+    with pytest.raises(SettingsError) as caught:
+        require_gateway_id(settings)
+    assert caught.value.key == "gateway_id" and "gateway enrol" in str(caught.value)
