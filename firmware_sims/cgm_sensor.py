@@ -8,9 +8,10 @@ type 1 is the Time Offset). The same GLS-style error handling as the meters: 0x8
 CCCD is not set for indications or a report is asked with measurement notifications off, 0x80
 for a second procedure, only Abort interrupts.
 
-Physiology: the interstitial glucose is the meters' `GlucoseModel` trace (local time of day)
-seen through a sensor error of 7 % SD (current sensors report a MARD of about 9 %, e.g. Shah et
-al., Diabetes Technol Ther 2018;20:428), a reading every `interval_min` after a warm-up
+Physiology (`wearable_plans.CgmTrace`, which scenario plans use too): the interstitial glucose
+is the meters' `GlucoseModel` trace (local time of day) seen through a sensor error of 7 % SD
+(current sensors report a MARD of about 9 %, e.g. Shah et al., Diabetes Technol Ther
+2018;20:428), a reading every `interval_min` after a warm-up
 (`warmup_min`, none during it), until the sensor expires after `lifetime_days` (then the
 session is stopped and nothing more is recorded). Faults: `disconnect_after_records`,
 `power_off_after_records`, `malformed_every` (a record with a wrong E2E-CRC),
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -43,14 +43,14 @@ from firmware_sims.peripheral import (
     model_settings,
     read_only,
 )
-from firmware_sims.physiology_glucose import GlucoseModel, GlucoseParams
+from firmware_sims.physiology_glucose import GlucoseParams
 from firmware_sims.racp_server import RacpAction, RacpServer
+from firmware_sims.wearable_plans import CgmTrace
 
 logger = logging.getLogger(__name__)
 
 TYPE_ISF_SUBCUTANEOUS = 0x59  # Type 9 interstitial fluid, Sample Location 5 subcutaneous tissue
 SESSION_STOPPED = 0x01  # status octet bit 0
-SENSOR_SD = 0.07
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +98,9 @@ class ContinuousGlucoseMonitor(SimulatedPeripheral):
         self.faults = faults or Faults()
         self.session_start_utc = session_start_utc.astimezone(UTC).replace(second=0, microsecond=0)
         self.utc_offset_min = utc_offset_min
-        self.glucose = GlucoseModel(glucose or GlucoseParams(), seed=seed)
-        self._rng = random.Random(seed + 1)  # noqa: S311 - physiology, not security
+        self.trace = CgmTrace(
+            glucose or GlucoseParams(), seed, self.session_start_utc, utc_offset_min
+        )
         self.interval_min = interval_min
         self.warmup_min = warmup_min
         self.lifetime_min = int(lifetime_days * 1440)
@@ -170,10 +171,7 @@ class ContinuousGlucoseMonitor(SimulatedPeripheral):
         return self._next_offset > self.lifetime_min
 
     def _record(self, offset_min: int) -> CgmMeasurement:
-        moment = self.session_start_utc + timedelta(minutes=offset_min + self.utc_offset_min)
-        day = (moment.date() - self.session_start_utc.date()).days
-        true = self.glucose.true_mg_dl(day, moment.hour + moment.minute / 60)
-        sensed = max(40.0, min(400.0, true * (1 + self._rng.gauss(0, SENSOR_SD))))
+        sensed = self.trace.sensed_mg_dl(offset_min)
         last = offset_min + self.interval_min > self.lifetime_min
         return self.store(offset_min, sensed, session_stopped=last)
 

@@ -8,6 +8,8 @@ Figures and their sources:
   measurement"); modelled as Gaussian jitter of the RR interval with SD `rr_jitter_s`.
 - Exercise: heart rate rises towards its target with a time constant of tens of seconds and
   recovers likewise (Pierpont & Voth, Am J Cardiol 2004;94:64 on heart-rate recovery).
+- Episodes at rest (`rest_episodes_s`: start, end, rate): the resting rate changes for a while
+  (an arrhythmia, a fever, heart failure decompensating), approached the same way.
 RR intervals are in 1/1024 s as Heart Rate Measurement carries them (HRS 1.0).
 """
 
@@ -27,6 +29,7 @@ class HeartRateParams:
     resting_bpm: float = 68.0
     exercise_bpm: float = 140.0
     exercise_windows_s: tuple[tuple[float, float], ...] = ()  # (start, end) pairs
+    rest_episodes_s: tuple[tuple[float, float, float], ...] = ()  # (start, end, bpm) at rest
     time_constant_s: float = 30.0
     rr_jitter_s: float = 0.03
 
@@ -35,6 +38,11 @@ class HeartRateParams:
             raise ScenarioError("heart_rate.resting_bpm", "heart rates must be 25..220 /min")
         if self.time_constant_s <= 0 or self.rr_jitter_s < 0:
             raise ScenarioError("heart_rate.time_constant_s", "must be > 0 (jitter >= 0)")
+        for window in (*self.exercise_windows_s, *self.rest_episodes_s):
+            if len(window) not in (2, 3) or window[0] >= window[1]:
+                raise ScenarioError("heart_rate.windows", "each window is [start_s, end_s(, bpm)]")
+        if any(not 25 <= e[2] <= 220 for e in self.rest_episodes_s):
+            raise ScenarioError("heart_rate.rest_episodes_s", "heart rates must be 25..220 /min")
 
 
 class HeartRateModel:
@@ -46,13 +54,20 @@ class HeartRateModel:
 
     def target_bpm(self, t_s: float) -> float:
         """The rate the heart is heading for at `t_s`."""
-        exercising = any(a <= t_s < b for a, b in self.params.exercise_windows_s)
-        return self.params.exercise_bpm if exercising else self.params.resting_bpm
+        p = self.params
+        if any(a <= t_s < b for a, b in p.exercise_windows_s):
+            return p.exercise_bpm
+        for start, end, rate in p.rest_episodes_s:
+            if start <= t_s < end:
+                return rate
+        return p.resting_bpm
 
     def bpm(self, t_s: float) -> float:
         """The rate at `t_s`: the target, approached exponentially since the last change."""
         p = self.params
-        changes = sorted({0.0, *(x for w in p.exercise_windows_s for x in w if x <= t_s)})
+        edges = (*(x for w in p.exercise_windows_s for x in w),
+                 *(x for w in p.rest_episodes_s for x in w[:2]))  # fmt: skip
+        changes = sorted({0.0, *(x for x in edges if x <= t_s)})
         level = p.resting_bpm
         for start, end in zip(changes, [*changes[1:], t_s], strict=True):
             target = self.target_bpm(start)

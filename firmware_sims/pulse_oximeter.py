@@ -31,31 +31,18 @@ from devices.codecs.racp import Operator
 from firmware_sims.air import Air
 from firmware_sims.clocked import ClockedPeripheral, Now, utc_now
 from firmware_sims.device_clock import DeviceClock
-from firmware_sims.errors import ScenarioError
 from firmware_sims.faults import Faults
 from firmware_sims.models import DeviceModel
 from firmware_sims.peripheral import INDICATE, READABLE, model_settings, read_only, u16
 from firmware_sims.physiology_hr import HeartRateModel, HeartRateParams
 from firmware_sims.racp_server import RacpAction, RacpServer
+from firmware_sims.wearable_plans import SpO2Params, spo2_pct
 
 logger = logging.getLogger(__name__)
 
 FLAG_TIME_STAMP = 0x01
 # PLX Features: bit 1 measurement storage for spot-check, bit 3 timestamp for spot-check.
 SUPPORTED_FEATURES = 0x0002 | 0x0008
-
-
-@dataclass(frozen=True, slots=True)
-class SpO2Params:
-    """A wearer's oxygen saturation (%) and desaturation episodes (seconds from power-on)."""
-
-    baseline_pct: float = 97.0
-    noise_sd_pct: float = 0.7
-    desaturations_s: tuple[tuple[float, float, float], ...] = ()  # (start, end, nadir %)
-
-    def __post_init__(self) -> None:
-        if not 70 <= self.baseline_pct <= 100:
-            raise ScenarioError("spo2.baseline_pct", "must be 70..100")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,14 +133,7 @@ class PulseOximeter(ClockedPeripheral):
 
     def spo2_pct(self, t_s: float) -> float:
         """SpO2 at `t_s` seconds after power-on (a desaturation is a triangle to its nadir)."""
-        p = self.spo2
-        level = p.baseline_pct
-        for start, end, nadir in p.desaturations_s:
-            if start <= t_s < end:
-                half = (end - start) / 2
-                depth = 1 - abs(t_s - start - half) / half
-                level = min(level, p.baseline_pct - (p.baseline_pct - nadir) * depth)
-        return max(50.0, min(100.0, level + self._rng.gauss(0, p.noise_sd_pct)))
+        return spo2_pct(self.spo2, t_s, self._rng)
 
     def spot_check(
         self, spo2_pct: float, pulse_per_min: float, *, at: datetime | None = None

@@ -2,7 +2,10 @@
 when simulated time reaches it (simulated time = start + elapsed real time x acceleration).
 
 The devices' own clocks follow simulated time, so a week at 86,400x takes seven seconds and the
-records carry the scenario's dates.
+records carry the scenario's dates. Meters, cuffs, thermometers, scales and oximeters (their
+spot-checks) make their planned readings; a CGM records its own trace as simulated time
+passes; straps and oximeters stream live, in real time, from power-on (a stream has no history
+to accelerate: its planned minutes are what a listening hub would summarize).
 """
 
 from __future__ import annotations
@@ -18,10 +21,18 @@ from firmware_sims.air import Air
 from firmware_sims.bp_cuff import BloodPressureCuff
 from firmware_sims.cgm_sensor import ContinuousGlucoseMonitor
 from firmware_sims.glucose_meter import GlucoseMeter
+from firmware_sims.heart_rate_strap import HeartRateStrap
 from firmware_sims.models import DeviceKind
 from firmware_sims.physiology_bp import BloodPressureSample
 from firmware_sims.physiology_glucose import GlucoseSample
-from firmware_sims.scenario import Scenario
+from firmware_sims.pulse_oximeter import PulseOximeter
+from firmware_sims.scenario import PlannedSample, Scenario
+from firmware_sims.vitals_devices import Thermometer, WeightScale
+from firmware_sims.wearable_plans import (
+    Spo2SpotCheck,
+    TemperatureSample,
+    WeightSample,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +43,12 @@ MEALS = {
     "bedtime": Meal.BEDTIME,
     "casual": Meal.CASUAL,
 }
-SimDevice = GlucoseMeter | BloodPressureCuff | ContinuousGlucoseMonitor
+SimDevice = (
+    GlucoseMeter | BloodPressureCuff | ContinuousGlucoseMonitor | HeartRateStrap | PulseOximeter
+    | Thermometer | WeightScale
+)  # fmt: skip
+# Planned samples a device makes when their time comes (the others it records or streams).
+MadeSample = GlucoseSample | BloodPressureSample | Spo2SpotCheck | TemperatureSample | WeightSample
 
 
 @dataclass
@@ -72,22 +88,20 @@ class ScenarioRun:
                 "now": self.sim_now,
                 "advertising_interval_ms": self.advertising_interval_ms,
             }
-            device: SimDevice
-            if spec.model.kind is DeviceKind.CGM:
-                device = cgm_for(s, index, self.air)
-            elif spec.glucose is not None:
-                device = GlucoseMeter(self.air, spec.model, **kwargs)  # type: ignore[arg-type]
-            else:
-                device = BloodPressureCuff(self.air, spec.model, **kwargs)  # type: ignore[arg-type]
+            device = device_for(s, index, self.air, kwargs)
             await device.power_on()
             self.devices.append(device)
             logger.info("%s: %s on the air as %s", spec.serial, spec.model.key, spec.address)
 
-    def timeline(self) -> list[tuple[datetime, int, GlucoseSample | BloodPressureSample]]:
-        """Every planned reading of every device, in time order."""
-        events: list[tuple[datetime, int, GlucoseSample | BloodPressureSample]] = []
+    def timeline(self) -> list[tuple[datetime, int, MadeSample]]:
+        """Every planned reading a device makes, of every device, in time order."""
+        events: list[tuple[datetime, int, MadeSample]] = []
         for index in range(len(self.scenario.devices)):
-            events += [(sample.at_utc, index, sample) for sample in self.scenario.plan(index)]
+            events += [
+                (sample.at_utc, index, sample)
+                for sample in self.scenario.plan(index)
+                if isinstance(sample, MadeSample)
+            ]
         events.sort(key=lambda e: (e[0], e[1]))
         return events
 
@@ -102,7 +116,7 @@ class ScenarioRun:
             await self.make(index, sample)
         return self.readings_made
 
-    async def make(self, index: int, sample: GlucoseSample | BloodPressureSample) -> None:
+    async def make(self, index: int, sample: MadeSample) -> None:
         """Make one planned reading on device `index` (CGMs record up to its time as well)."""
         for cgm in self.devices:
             if isinstance(cgm, ContinuousGlucoseMonitor):
@@ -123,7 +137,46 @@ class ScenarioRun:
                 body_movement=sample.body_movement,
                 irregular_pulse=sample.irregular_pulse,
             )
+        else:
+            make_wearable_reading(device, sample)
         self.readings_made += 1
+
+
+def make_wearable_reading(device: SimDevice, sample: PlannedSample) -> None:
+    """Store one planned thermometer, scale or spot-check reading, taken at its time (a host
+    that listens gets it at once; otherwise the device keeps it)."""
+    if isinstance(device, Thermometer) and isinstance(sample, TemperatureSample):
+        device.take(sample.temperature_c, at=sample.at_utc)
+    elif isinstance(device, WeightScale) and isinstance(sample, WeightSample):
+        device.weigh(sample.weight_kg, at=sample.at_utc)
+    elif isinstance(device, PulseOximeter) and isinstance(sample, Spo2SpotCheck):
+        device.spot_check(sample.spo2_pct, sample.pulse_per_min, at=sample.at_utc)
+
+
+def device_for(scenario: Scenario, index: int, air: Air, common: dict[str, object]) -> SimDevice:
+    """Device `index` of the scenario (not powered on), with the `common` settings (serial,
+    address, UTC offset, faults, passkey, clock, advertising interval) each kind takes."""
+    spec = scenario.devices[index]
+    kind = spec.model.kind
+    seed = scenario.seed * 1000 + index
+    own = {k: v for k, v in common.items() if k in ("serial", "address", "faults", "passkey")}
+    if kind is DeviceKind.CGM:
+        return cgm_for(scenario, index, air)
+    if kind is DeviceKind.GLUCOSE_METER:
+        return GlucoseMeter(air, spec.model, **common)  # type: ignore[arg-type]
+    if kind is DeviceKind.BP_CUFF:
+        return BloodPressureCuff(air, spec.model, **common)  # type: ignore[arg-type]
+    if kind is DeviceKind.HEART_RATE_STRAP:
+        return HeartRateStrap(air, spec.model, physiology=spec.heart_rate, seed=seed, **own)  # type: ignore[arg-type]
+    clocked = {**own, "utc_offset_min": scenario.utc_offset_min}
+    if "now" in common:
+        clocked["now"] = common["now"]
+    if kind is DeviceKind.PULSE_OXIMETER:
+        return PulseOximeter(air, spec.model, spo2=spec.spo2, pulse=spec.heart_rate, seed=seed,
+                             **clocked)  # type: ignore[arg-type]  # fmt: skip
+    if kind is DeviceKind.THERMOMETER:
+        return Thermometer(air, spec.model, **clocked)  # type: ignore[arg-type]
+    return WeightScale(air, spec.model, **clocked)  # type: ignore[arg-type]
 
 
 def cgm_for(scenario: Scenario, index: int, air: Air) -> ContinuousGlucoseMonitor:

@@ -1,5 +1,7 @@
-"""The demo's home: a scenario's simulated meters and cuffs on the virtual air, holding the
-scenario's readings as generated history, and the care plan the scenario's alerts assume.
+"""The demo's home: a scenario's simulated devices on the virtual air, holding the scenario's
+readings as generated history (meters, cuffs, a CGM's trace, thermometers, scales, oximeters'
+spot-checks; straps and oximeters also stream live), and the care plan the scenario's alerts
+assume.
 
 The rules engine evaluates at the wall clock (`homevitals alerts run`), so the scenario is moved
 by whole days to end before today's "now": the devices then hold what the patient measured over
@@ -17,13 +19,15 @@ from firmware_sims.air import VirtualAir
 from firmware_sims.bp_cuff import BloodPressureCuff
 from firmware_sims.cgm_sensor import ContinuousGlucoseMonitor
 from firmware_sims.glucose_meter import GlucoseMeter
+from firmware_sims.heart_rate_strap import HeartRateStrap
 from firmware_sims.models import DeviceKind
 from firmware_sims.physiology_bp import BloodPressureSample
 from firmware_sims.physiology_glucose import GlucoseSample
-from firmware_sims.runner import MEALS, cgm_for
+from firmware_sims.pulse_oximeter import PulseOximeter
+from firmware_sims.runner import MEALS, SimDevice, device_for, make_wearable_reading
 from firmware_sims.scenario import Scenario
+from firmware_sims.wearable_plans import HeartRateMinute, Spo2Minute
 
-SimDevice = GlucoseMeter | BloodPressureCuff | ContinuousGlucoseMonitor
 # The care plan the shipped scenarios are written against (tests/alerts/engine/test_scenarios.py):
 # the traditional 135/85 home threshold on `bp.home_aha_ama_2020`, and the patient's UTC offset
 # for the protocols that pick morning and evening readings.
@@ -54,19 +58,31 @@ def rebased(scenario: Scenario, now: datetime) -> Scenario:
 
 def _last_reading(scenario: Scenario) -> datetime:
     return max(
-        (s.at_utc for i in range(len(scenario.devices)) for s in scenario.plan(i)),
+        (
+            s.at_utc
+            for i in range(len(scenario.devices))
+            for s in scenario.plan(i)
+            if not isinstance(s, HeartRateMinute | Spo2Minute)  # streamed live, not history
+        ),
         default=scenario.start_utc,
     )
 
 
-def care_plan(scenario: Scenario) -> dict[str, dict[str, dict[str, float]]]:
-    """The per-patient rule overrides the scenario's expected alerts assume."""
+CarePlanFile = dict[str, dict[str, object]]
+
+
+def care_plan(scenario: Scenario) -> CarePlanFile:
+    """The care plan the scenario's expected alerts assume (`alerts.engine.care_plan` format):
+    per-rule overrides, and the patient's conditions."""
     offset = float(scenario.utc_offset_min)
     rules: dict[str, dict[str, float]] = {
         rule: {"utc_offset_min": offset} for rule in LOCAL_TIME_RULES
     }
     rules["bp.home_aha_ama_2020"].update(STAGE2_HOME)
-    return {scenario.patient_id: rules}
+    plan: dict[str, object] = dict(rules)
+    if scenario.conditions:
+        plan["conditions"] = list(scenario.conditions)
+    return {scenario.patient_id: plan}
 
 
 def gateway_timezone(utc_offset_min: int) -> str:
@@ -94,14 +110,16 @@ class Home:
     devices: list[SimDevice]
     passkeys: dict[str, int] = field(default_factory=dict)
     expected: dict[str, int] = field(default_factory=dict)
-    care_plan: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    care_plan: CarePlanFile = field(default_factory=dict)
     utc_offset_min: int = 0
 
     @staticmethod
     def held_by(device: SimDevice) -> int:
-        """Records in one device's memory."""
-        if isinstance(device, GlucoseMeter | ContinuousGlucoseMonitor):
+        """Records in one device's memory (a strap keeps none)."""
+        if isinstance(device, GlucoseMeter | ContinuousGlucoseMonitor | PulseOximeter):
             return len(device.racp.records)
+        if isinstance(device, HeartRateStrap):
+            return 0
         return len(device.memory)
 
     @property
@@ -127,10 +145,17 @@ async def build_home(scenario: Scenario, air: VirtualAir) -> Home:
             "faults": spec.faults,
             "passkey": spec.passkey,
         }
-        if spec.model.kind is DeviceKind.CGM:
-            cgm = cgm_for(scenario, index, air)
+        kind = spec.model.kind
+        if kind is DeviceKind.CGM:
+            cgm = device_for(scenario, index, air, common)
+            assert isinstance(cgm, ContinuousGlucoseMonitor)
             cgm.advance_to(scenario.start_utc + timedelta(days=scenario.days))
             devices.append(cgm)
+        elif kind not in (DeviceKind.GLUCOSE_METER, DeviceKind.BP_CUFF):
+            wearable = device_for(scenario, index, air, common)
+            for planned in scenario.plan(index):
+                make_wearable_reading(wearable, planned)
+            devices.append(wearable)
         elif spec.glucose is not None:
             meter = GlucoseMeter(air, spec.model, **common)  # type: ignore[arg-type]
             for sample in scenario.plan(index):

@@ -9,14 +9,23 @@ from datetime import timedelta
 
 import numpy as np
 
+from alerts.engine.evaluate import PatientProfile, Profiles
 from alerts.engine.replay import replay_changes
 from alerts.events import EventType
 from alerts.rules.columns import KindCode, MealCode, ReadingColumns, build_columns
 from devices.units import MG_DL_PER_MMOL_L
 from firmware_sims.physiology_bp import BloodPressureSample
 from firmware_sims.physiology_glucose import GlucoseSample
-from firmware_sims.scenario import Scenario
+from firmware_sims.scenario import PlannedSample, Scenario
 from firmware_sims.scenario_files import load_scenario, shipped_scenarios
+from firmware_sims.wearable_plans import (
+    CgmSample,
+    HeartRateMinute,
+    Spo2Minute,
+    Spo2SpotCheck,
+    TemperatureSample,
+    WeightSample,
+)
 
 STAGE2_HOME = {"systolic_mmhg": 135.0, "diastolic_mmhg": 85.0,
                "clear_systolic_mmhg": 132.0, "clear_diastolic_mmhg": 83.0}  # fmt: skip
@@ -30,14 +39,7 @@ def columns(scenario: Scenario) -> ReadingColumns:
     for index in range(len(scenario.devices)):
         for k, sample in enumerate(scenario.plan(index)):
             row: dict[str, object] = {"t": int(sample.at_utc.timestamp()), "ref": f"{index}-{k}"}
-            if isinstance(sample, GlucoseSample):
-                g = sample.meter_mg_dl / MG_DL_PER_MMOL_L
-                row.update(kind=KindCode.GLUCOSE, g=g, meal=MEALS.get(sample.meal, 0),
-                           control=sample.control_solution)  # fmt: skip
-            else:
-                assert isinstance(sample, BloodPressureSample)
-                row.update(kind=KindCode.BLOOD_PRESSURE, sys=sample.systolic_mmhg,
-                           dia=sample.diastolic_mmhg, flagged=sample.body_movement)  # fmt: skip
+            row.update(_values(sample))
             rows.append(row)
     n = len(rows)
     return build_columns(
@@ -49,7 +51,47 @@ def columns(scenario: Scenario) -> ReadingColumns:
         control_solution=[r.get("control", False) for r in rows],
         bp_flagged=[r.get("flagged", False) for r in rows],
         reading_ref=[str(r["ref"]) for r in rows],
+        pulse_per_min=[r.get("pulse", np.nan) for r in rows],
+        heart_rate_per_min=[r.get("hr", np.nan) for r in rows],
+        spo2_pct=[r.get("spo2", np.nan) for r in rows],
+        body_temperature_c=[r.get("temp", np.nan) for r in rows],
+        body_weight_kg=[r.get("kg", np.nan) for r in rows],
     )  # fmt: skip
+
+
+def _values(sample: PlannedSample) -> dict[str, object]:
+    """A planned sample's kind and values, as the hub would send them."""
+    match sample:
+        case GlucoseSample():
+            return {
+                "kind": KindCode.GLUCOSE,
+                "g": sample.meter_mg_dl / MG_DL_PER_MMOL_L,
+                "meal": MEALS.get(sample.meal, 0),
+                "control": sample.control_solution,
+            }
+        case BloodPressureSample():
+            return {
+                "kind": KindCode.BLOOD_PRESSURE,
+                "sys": sample.systolic_mmhg,
+                "dia": sample.diastolic_mmhg,
+                "flagged": sample.body_movement,
+            }
+        case CgmSample():
+            return {"kind": KindCode.CGM_GLUCOSE, "g": sample.glucose_mg_dl / MG_DL_PER_MMOL_L}
+        case HeartRateMinute():
+            return {"kind": KindCode.HEART_RATE, "hr": sample.mean_bpm}
+        case Spo2Minute() | Spo2SpotCheck():
+            return {"kind": KindCode.SPO2, "spo2": sample.spo2_pct, "pulse": sample.pulse_per_min}
+        case TemperatureSample():
+            return {"kind": KindCode.BODY_TEMPERATURE, "temp": sample.temperature_c}
+        case WeightSample():
+            return {"kind": KindCode.BODY_WEIGHT, "kg": sample.weight_kg}
+    raise TypeError(sample)  # pragma: no cover - every planned sample type is listed
+
+
+def profiles(scenario: Scenario) -> Profiles:
+    """The scenario patient's care-plan conditions."""
+    return {scenario.patient_id: PatientProfile(conditions=frozenset(scenario.conditions))}
 
 
 def care_plan(scenario: Scenario) -> dict[str, dict[str, dict[str, float]]]:
@@ -76,8 +118,9 @@ def webhook_counts(name: str) -> dict[str, float]:
     end = int((scenario.start_utc + timedelta(days=scenario.days)).timestamp())
     counts: Counter[str] = Counter()
     for _, ch in replay_changes(
-        cols, start, end, ticks=live_ticks(cols, start, end), overrides=care_plan(scenario)
-    ):
+        cols, start, end, ticks=live_ticks(cols, start, end), overrides=care_plan(scenario),
+        profiles=profiles(scenario),
+    ):  # fmt: skip
         counts[ch.type.value] += 1
         if ch.type == EventType.ALERT_UPDATED and ch.notify:
             counts["updated_pushed"] += 1

@@ -19,7 +19,7 @@ import pytest
 
 from alerts.engine.replay import replay
 from firmware_sims.scenario_files import load_scenario, shipped_scenarios
-from tests.alerts.engine.scenario_support import care_plan, columns, webhook_counts
+from tests.alerts.engine.scenario_support import care_plan, columns, profiles, webhook_counts
 
 SAME_FINDING = {"bp.home_aha_ama_2020": {"bp.home_esh_7d", "bp.home_china_2019"}}
 
@@ -35,7 +35,10 @@ def test_scenario_raises_its_declared_alerts(name: str) -> None:
     cols = columns(scenario)
     start = int(scenario.start_utc.timestamp())
     end = int((scenario.start_utc + timedelta(days=scenario.days)).timestamp())
-    episodes = replay(cols, start, end, step_s=6 * 3600, overrides=care_plan(scenario))
+    episodes = replay(
+        cols, start, end, step_s=6 * 3600, overrides=care_plan(scenario),
+        profiles=profiles(scenario),
+    )  # fmt: skip
     fired: dict[str, int] = {}
     for episode in episodes:
         rule = str(episode["rule_id"])
