@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from firmware_sims.air import VirtualAir
 from firmware_sims.scenario_files import load_scenario
-from homevitals.demo_devices import care_plan, gateway_timezone, rebased
+from homevitals.demo_devices import build_home, care_plan, gateway_timezone, rebased
 from homevitals.demo_engine import step_times
 from homevitals.demo_report import DemoReport, Webhook, parse_webhook_line
 
@@ -84,3 +85,22 @@ def test_time_zone_and_care_plan_follow_the_scenario() -> None:
     plan = care_plan(load_scenario("home-demo"))
     assert plan["pat-demo-001"]["bp.home_aha_ama_2020"]["systolic_mmhg"] == 135.0
     assert plan["pat-demo-001"]["bp.home_esh_7d"] == {"utc_offset_min": 60.0}
+
+
+async def test_a_heart_failure_home_holds_its_wearables_history() -> None:
+    scenario = rebased(load_scenario("heart-failure-week"), datetime.now(UTC))
+    async with VirtualAir(supervision_timeout_s=1.0) as air:
+        home = await build_home(scenario, air)
+        try:
+            held = {type(d).__name__: home.held_by(d) for d in home.devices}
+            planned = {spec.model.kind.value: len(scenario.plan(i))
+                       for i, spec in enumerate(scenario.devices)}  # fmt: skip
+        finally:
+            for device in home.devices:
+                await device.power_off()
+    assert held == {"WeightScale": planned["weight_scale"],
+                    "PulseOximeter": planned["pulse_oximeter"],
+                    "Thermometer": planned["thermometer"]}  # fmt: skip
+    assert home.care_plan[scenario.patient_id]["conditions"] == ["heart_failure"]
+    assert home.expected == {"weight.gain_hf_3d": 1, "spo2.low_sustained": 1,
+                             "temperature.fever": 1}  # fmt: skip
