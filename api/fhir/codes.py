@@ -11,6 +11,8 @@ MDC: Final = "urn:iso:std:iso:11073:10101"
 OBSERVATION_CATEGORY: Final = "http://terminology.hl7.org/CodeSystem/observation-category"
 DATA_ABSENT_REASON: Final = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 INTERPRETATION: Final = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+# FHIR R4 StatisticsCode: what a summary value is (average, minimum, maximum, count, ...).
+OBSERVATION_STATISTICS: Final = "http://hl7.org/fhir/observation-statistics"
 UUID_URN: Final = "urn:ietf:rfc:3986"
 
 VITAL_SIGNS_PROFILE: Final = "http://hl7.org/fhir/StructureDefinition/vitalsigns"

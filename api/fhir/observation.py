@@ -6,7 +6,12 @@ pressure reading is a panel (LOINC 85354-9, components 8480-6 and 8462-4 in ``mm
 derived from it; a glucose reading is LOINC 14743-9 (capillary blood glucose by meter) in
 ``mmol/L``. Wearable kinds (SpO2, body temperature, body weight, CGM glucose) take their codes
 from `devices.observation_codes` (LOINC 59408-5/2708-6, 8310-5, 29463-7, the CGM IG's
-105272-9), one `ObservationView` each; a heart-rate summary is the mean of its minute.
+105272-9), one `ObservationView` each. A stream's per-minute summary (heart rate, SpO2) has the
+minute's mean as its value and the lowest, the highest and the number of samples as
+components coded by FHIR's StatisticsCode (`minimum`, `maximum`, `count`): the vital-signs
+profile allows components, and the PHD IG's numeric observation keeps one value per
+Observation, so the statistics of the same measurement travel with it rather than as
+Observations of their own. A single measurement (a spot-check) has no such components.
 
 Every Observation carries: the reading id as identifier, the device (``Observation.device``)
 and the gateway (PHD gateway extension), ``effectiveDateTime`` = the clock-corrected
@@ -40,6 +45,7 @@ class Measure:
     codings: tuple[Coding, ...]
     ucum: str
     unit: str
+    integer: bool = False  # a count: ``valueInteger``
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +108,22 @@ _GLUCOSE_CODES: Final = (
     _mdc("160196", "MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD"),
 )
 
+
+def _statistic(code: str, display: str) -> Coding:
+    return Coding(codes.OBSERVATION_STATISTICS, code, display)
+
+
+def summary_components(
+    lowest: str, highest: str, ucum: str, unit: str, what: str
+) -> tuple[Measure, ...]:
+    """The components of a per-minute summary: lowest and highest sample, sample count."""
+    return (
+        Measure(lowest, (_statistic("minimum", f"Minimum {what} in the period"),), ucum, unit),
+        Measure(highest, (_statistic("maximum", f"Maximum {what} in the period"),), ucum, unit),
+        Measure("sample_count", (_statistic("count", "Number of samples"),), "1", "", True),
+    )
+
+
 CGM_READING_PROFILE: Final = (
     "http://hl7.org/fhir/uv/cgm/StructureDefinition/cgm-sensor-reading-moles-per-volume"
 )
@@ -112,7 +134,13 @@ def _codings(codes_: tuple[oc.Code, ...]) -> tuple[Coding, ...]:
 
 
 def _wearable_view(
-    kind: Kind, value: oc.ValueCoding, unit: str, category: Coding, suffix: str = ""
+    kind: Kind,
+    value: oc.ValueCoding,
+    unit: str,
+    category: Coding,
+    *,
+    suffix: str = "",
+    components: tuple[Measure, ...] = (),
 ) -> ObservationView:
     codings = _codings(value.codes)
     profiles = (value.profile, codes.PHD_NUMERIC) if value.profile else (CGM_READING_PROFILE,)
@@ -123,6 +151,7 @@ def _wearable_view(
         category=category,
         profiles=profiles,
         value=Measure(value.value, codings, value.ucum, unit),
+        components=components,
         requires=value.value if suffix else None,
         derived_from_suffix="" if suffix else None,
     )
@@ -130,7 +159,13 @@ def _wearable_view(
 
 _SPO2, _SPO2_PULSE = oc.KIND_CODINGS[Kind.SPO2]
 WEARABLE_VIEWS: Final[tuple[ObservationView, ...]] = (
-    _wearable_view(Kind.SPO2, _SPO2, "%", codes.VITAL_SIGNS),
+    _wearable_view(
+        Kind.SPO2,
+        _SPO2,
+        "%",
+        codes.VITAL_SIGNS,
+        components=summary_components("spo2_lowest_pct", "spo2_highest_pct", "%", "%", "SpO2"),
+    ),
     _wearable_view(Kind.SPO2, _SPO2_PULSE, "beats/minute", codes.VITAL_SIGNS, suffix="hr"),
     _wearable_view(
         Kind.BODY_TEMPERATURE, oc.KIND_CODINGS[Kind.BODY_TEMPERATURE][0], "C", codes.VITAL_SIGNS
@@ -171,6 +206,13 @@ VIEWS: Final[tuple[ObservationView, ...]] = (
         category=codes.VITAL_SIGNS,
         profiles=(codes.HEART_RATE_PROFILE, codes.PHD_NUMERIC),
         value=Measure("heart_rate_per_min", _HEART_RATE_CODES, "/min", "beats/minute"),
+        components=summary_components(
+            "heart_rate_lowest_per_min",
+            "heart_rate_highest_per_min",
+            "/min",
+            "beats/minute",
+            "heart rate",
+        ),
     ),
     ObservationView(
         kind=Kind.GLUCOSE,
@@ -229,7 +271,10 @@ def _quantity(measure: Measure, value: float) -> dict[str, object]:
 
 
 def _value_fields(measure: Measure, value: Value) -> dict[str, object]:
-    """``valueQuantity`` for a number; ``dataAbsentReason`` (+ interpretation) for a special."""
+    """``valueQuantity`` for a number (``valueInteger`` for a count); ``dataAbsentReason``
+    (+ interpretation) for a special."""
+    if measure.integer and not isinstance(value, Special):
+        return {"valueInteger": round(value)}
     if isinstance(value, Special):
         code, text = _SPECIAL_ABSENT[value]
         out: dict[str, object] = {
