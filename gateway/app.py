@@ -10,6 +10,7 @@ logging, and reads the environment (through `GatewaySettings`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -20,11 +21,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bumble_bleak.backend import backend_for
 from gateway.connections import Connector
 from gateway.delivery import heartbeat_loop, prune_loop, publish_loop, receipt_loop
-from gateway.enrolment import HubIdentity
+from gateway.enrolment import HubIdentity, Identity
 from gateway.failpoints import Failpoints
 from gateway.outbox import Backoff, Outbox
 from gateway.page import create_page
@@ -33,7 +36,7 @@ from gateway.publisher import MqttConfig, Publisher
 from gateway.registry import Registry
 from gateway.samples import SampleStore
 from gateway.service import Gateway, SessionTuning
-from gateway.settings import GatewaySettings, require_gateway_id
+from gateway.settings import GatewaySettings, require_gateway_id, with_identity
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +139,37 @@ def mqtt_config(settings: GatewaySettings) -> MqttConfig:
 async def run(settings: GatewaySettings, *, air: Any = None) -> None:
     """Run the hub until cancelled: device syncs, publishing, receipts, the pairing page.
 
+    A hub without an identity yet (never enrolled) first serves the page in enrol-only mode:
+    only the enrolment-code form, behind the same guard. Once a code is redeemed there (or
+    `homevitals gateway enrol` stored an identity), the hub starts with it and the full page
+    takes the enrol-only page's place on the same socket: nobody restarts anything.
+
     One cancellation (or SIGTERM) stops every loop, closes the page's listening socket and
     the adapters, and re-raises `CancelledError`.
+
+    Raises:
+        SettingsError: not enrolled, and no way to enrol here (`page_enabled` off or no
+            `enrolment_url`): key ``gateway_id``.
     """
+    if settings.gateway_id is None and not (settings.page_enabled and settings.enrolment_url):
+        require_gateway_id(settings)
+    # SIGTERM (systemd stop) ends the loops cleanly: status `offline`, bonds kept.
+    main_task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if main_task is not None:
+        loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            page = _PageServer(settings, tasks) if settings.page_enabled else None
+            if settings.gateway_id is None and page is not None:
+                settings = await _enrol_first(settings, page)
+            await _run_enrolled(settings, air, page)
+    finally:
+        if main_task is not None:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _run_enrolled(settings: GatewaySettings, air: Any, page: _PageServer | None) -> None:
     async with (
         open_hub(settings, air=air) as hub,
         Publisher(
@@ -150,47 +181,89 @@ async def run(settings: GatewaySettings, *, air: Any = None) -> None:
     ):
         gateway = hub.gateway
         log.info("%s: gateway running (outbox %s)", settings.gateway_id, settings.outbox_path)
-        # SIGTERM (systemd stop) ends the loops cleanly: status `offline`, bonds kept.
-        main_task = asyncio.current_task()
-        loop = asyncio.get_running_loop()
-        if main_task is not None:
-            loop.add_signal_handler(signal.SIGTERM, main_task.cancel)
-        try:
-            async with asyncio.TaskGroup() as tasks:
-                tasks.create_task(
-                    publish_loop(
-                        hub.outbox,
-                        publisher,
-                        utc_now,
-                        gateway.wake,
-                        max_batch_bytes=settings.max_batch_bytes,
-                        failpoints=gateway.failpoints,
-                    )
+        if page is not None:
+            page.show(hub_page(settings, gateway, page.guard))
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(
+                publish_loop(
+                    hub.outbox,
+                    publisher,
+                    utc_now,
+                    gateway.wake,
+                    max_batch_bytes=settings.max_batch_bytes,
+                    failpoints=gateway.failpoints,
                 )
-                tasks.create_task(receipt_loop(hub.outbox, publisher, utc_now))
-                tasks.create_task(
-                    prune_loop(hub.outbox, utc_now, settings.outbox_retention_s, PRUNE_EVERY_S)
+            )
+            tasks.create_task(receipt_loop(hub.outbox, publisher, utc_now))
+            tasks.create_task(
+                prune_loop(hub.outbox, utc_now, settings.outbox_retention_s, PRUNE_EVERY_S)
+            )
+            tasks.create_task(
+                heartbeat_loop(publisher, gateway.devices, utc_now, settings.heartbeat_s)
+            )
+            tasks.create_task(
+                gateway.device_loop(
+                    settings.scan_s, settings.meter_sync_interval_s, settings.scan_idle_s
                 )
-                tasks.create_task(
-                    heartbeat_loop(publisher, gateway.devices, utc_now, settings.heartbeat_s)
-                )
-                tasks.create_task(
-                    gateway.device_loop(
-                        settings.scan_s, settings.meter_sync_interval_s, settings.scan_idle_s
-                    )
-                )
-                if settings.page_enabled:
-                    config = page_server_config(settings, gateway)
-                    tasks.create_task(serve_page(uvicorn.Server(config)))
-        finally:
-            if main_task is not None:
-                loop.remove_signal_handler(signal.SIGTERM)
+            )
 
 
-def page_server_config(
-    settings: GatewaySettings, gateway: Gateway, *, show: Callable[[str], None] | None = None
-) -> uvicorn.Config:
-    """The pairing page's server: its guard, TLS when configured, and the first-start PIN.
+ENROL_POLL_S = 1.0  # how often an unenrolled hub looks for an identity stored from a terminal
+
+
+async def _enrol_first(settings: GatewaySettings, page: _PageServer) -> GatewaySettings:
+    """Serve the enrol-only page until the hub has an identity; the settings with it."""
+    enrolled = asyncio.Event()
+    page.show(hub_page(settings, None, page.guard, on_enrolled=lambda _identity: enrolled.set()))
+    log.warning(
+        "this hub is not enrolled: type the code from the care team on the pairing page "
+        "(port %d) or run `homevitals gateway enrol CODE`",
+        settings.page_port,
+    )
+    while True:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ENROL_POLL_S):
+                await enrolled.wait()
+        updated = with_identity(settings)
+        if updated.gateway_id is not None:
+            log.info("%s: enrolled; starting", updated.gateway_id)
+            return updated
+
+
+class PageSwitch:
+    """An ASGI app that serves whichever app it holds now: the enrol-only page, then the full
+    page, on one listening socket (a browser that just typed its code finds the running hub
+    when it follows the redirect, never a closed port)."""
+
+    def __init__(self) -> None:
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hand the request to the current app."""
+        assert self.app is not None, "the page is served only once it has an app"
+        await self.app(scope, receive, send)
+
+
+class _PageServer:
+    """The hub's page server: one guard (sessions, form tokens and the PIN lockout survive the
+    switch from enrol-only to the full page), served from the first `show`."""
+
+    def __init__(self, settings: GatewaySettings, tasks: asyncio.TaskGroup) -> None:
+        self.settings = settings
+        self.guard = page_guard(settings)
+        self._switch = PageSwitch()
+        self._tasks = tasks
+
+    def show(self, app: ASGIApp) -> None:
+        first = self._switch.app is None
+        self._switch.app = app
+        if first:
+            config = server_config(self.settings, self._switch)
+            self._tasks.create_task(serve_page(uvicorn.Server(config)))
+
+
+def page_guard(settings: GatewaySettings, *, show: Callable[[str], None] | None = None) -> Guard:
+    """The page's guard: Host/Origin/CSRF checks everywhere, and the hub PIN beyond loopback.
 
     Bound beyond loopback, the page needs the hub PIN: at the first such start a new PIN is
     made and shown once through `show` (standard error by default: the hub's console or
@@ -209,16 +282,31 @@ def page_server_config(
     tls = settings.page_tls_cert is not None
     warning = exposure_warning(settings.page_host, tls)
     if warning is not None:
-        log.warning("%s: %s", settings.gateway_id, warning)
-    guard = Guard(pin=pin, allowed_hosts=frozenset(settings.page_allowed_hosts), tls=tls)
-    page = create_page(
+        log.warning("%s: %s", settings.gateway_id or "hub", warning)
+    return Guard(pin=pin, allowed_hosts=frozenset(settings.page_allowed_hosts), tls=tls)
+
+
+def hub_page(
+    settings: GatewaySettings,
+    gateway: Gateway | None,
+    guard: Guard,
+    *,
+    on_enrolled: Callable[[Identity], None] | None = None,
+) -> FastAPI:
+    """The pairing page for `gateway` (None: enrol-only, for a hub without an identity)."""
+    return create_page(
         gateway,
         default_locale=settings.locale,
         guard=guard,
         hub=HubIdentity(settings.data_dir, settings.enrolment_url),
+        on_enrolled=on_enrolled,
     )
+
+
+def server_config(settings: GatewaySettings, app: ASGIApp) -> uvicorn.Config:
+    """The page's uvicorn configuration: address, TLS when configured, a short shutdown."""
     return uvicorn.Config(
-        page,
+        app,
         host=settings.page_host,
         port=settings.page_port,
         log_level="warning",
@@ -227,6 +315,15 @@ def page_server_config(
         ssl_certfile=None if settings.page_tls_cert is None else str(settings.page_tls_cert),
         ssl_keyfile=None if settings.page_tls_key is None else str(settings.page_tls_key),
     )
+
+
+def page_server_config(
+    settings: GatewaySettings, gateway: Gateway, *, show: Callable[[str], None] | None = None
+) -> uvicorn.Config:
+    """The pairing page's server: its guard (`page_guard`: the PIN shown through `show` at the
+    first start beyond loopback), TLS when configured."""
+    guard = page_guard(settings, show=show)
+    return server_config(settings, hub_page(settings, gateway, guard))
 
 
 def _to_stderr(text: str) -> None:

@@ -8,10 +8,15 @@ reachable beyond loopback. Language and glucose unit
 come from `gateway.i18n` (Accept-Language, with switches kept in cookies). Forms are parsed
 with the standard library (bodies over 4 KiB are refused with 413), and bad input is answered
 with a 400 page naming the field.
+
+A hub that has no identity yet serves the same app without a `Gateway` (enrol-only mode, behind
+the same guard): only the enrolment-code form, and once a code is redeemed, a page that says the
+hub is starting and reloads until the hub's composition root swaps in the full page.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 from urllib.parse import parse_qs, urlencode
@@ -23,7 +28,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from devices.reading import Kind, Reading
 from devices.special import Special
 from devices.units import mmol_l_to_mg_dl
-from gateway.enrolment import HubIdentity
+from gateway.enrolment import HubIdentity, Identity
 from gateway.errors import EnrolmentError, InvalidInputError, UnknownDeviceError
 from gateway.i18n import TEXT, GlucoseUnit, Locale, choose_locale, choose_unit
 from gateway.page_guard import SESSION_COOKIE, SESSION_S, Guard, GuardMiddleware
@@ -96,18 +101,21 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def create_page(
-    gateway: Gateway,
+    gateway: Gateway | None,
     *,
     default_locale: Locale = "en",
     scan_s: float = SCAN_S,
     guard: Guard | None = None,
     hub: HubIdentity | None = None,
+    on_enrolled: Callable[[Identity], None] | None = None,
 ) -> FastAPI:
     """The pairing page's ASGI app, bound to `gateway` (`scan_s`: how long "look" scans).
 
     Devices are assigned to the patients the hub is enrolled for (`hub`), picked by short name
     (never a typed id); a cuff two people share maps its user 2 to the other patient. An
     enrolment code typed here adds the code's patients. Without `hub` nothing can be paired.
+    Without `gateway` (a hub not enrolled yet) the page offers only the enrolment form;
+    `on_enrolled` is told of each identity a code gave.
 
     `guard` decides who may drive it (`gateway.page_guard`); by default loopback rules: no
     login, but Host, Origin, CSRF token and security headers all checked.
@@ -126,6 +134,8 @@ def create_page(
     def render(request: Request, status: int = 200, message: str | None = None) -> HTMLResponse:
         locale, unit = prefs(request)
         text = TEXT[locale]
+        if gateway is None:
+            return enrol_only(request, locale, status, message)
         devices = gateway.devices()
         paired = [
             {
@@ -149,6 +159,20 @@ def create_page(
             patients=patients, names=names, can_enrol=hub is not None and hub.enrolment_url,
         )  # fmt: skip
         return HTMLResponse(html, status_code=status)
+
+    def enrol_only(
+        request: Request, locale: Locale, status: int, message: str | None
+    ) -> HTMLResponse:
+        patients = hub.patients() if hub is not None else ()
+        html = _templates.get_template("enrol.html").render(
+            t=TEXT[locale], locale=locale, csrf=request.state.csrf, error=status >= 400,
+            message=message or request.query_params.get("msg"),
+            starting=", ".join(p.short_name for p in patients),
+        )  # fmt: skip
+        return HTMLResponse(html, status_code=status)
+
+    def enrol_first(request: Request) -> HTMLResponse:
+        return render(request, 409, TEXT[prefs(request)[0]]["enrol_first"])
 
     def back(message: str) -> RedirectResponse:
         return RedirectResponse("/?" + urlencode({"msg": message}), status_code=303)
@@ -176,12 +200,16 @@ def create_page(
 
     @app.post("/scan")
     async def scan(request: Request) -> Response:
+        if gateway is None:
+            return enrol_first(request)
         await gateway.discover(scan_s)
         return RedirectResponse("/", status_code=303)
 
     @app.post("/pair")
     async def pair(request: Request) -> Response:
         text = TEXT[prefs(request)[0]]
+        if gateway is None:
+            return enrol_first(request)
         try:
             form = await _form(request)
             passkey_text = form.get("passkey", "")
@@ -227,12 +255,16 @@ def create_page(
             if exc.reason == "rate_limited":
                 return render(request, 429, text["code_later"])
             return render(request, 502, text["enrol_unavailable"].format(reason=exc))
+        if on_enrolled is not None:
+            on_enrolled(identity)
         names = ", ".join(p.short_name for p in identity.patients)
         return back(text["enrolled"].format(names=names))
 
     @app.post("/unpair")
     async def unpair(request: Request) -> Response:
         text = TEXT[prefs(request)[0]]
+        if gateway is None:
+            return enrol_first(request)
         try:
             form = await _form(request)
             await gateway.unpair(form.get("device_id", ""))
