@@ -6,13 +6,15 @@ Answers 200 with the hub's identity (gateway id, broker user name, a broker pass
 hub, the patients it serves by short name); 403 ``{"detail": "invalid_code"}`` for every bad
 code alike (unknown, expired, used, made for another hub); 429 with ``Retry-After`` when the
 source made too many failed attempts; 422 for a body that is not of this form. The source
-address is the peer's (put the endpoint behind TLS; a proxy in front must be the only peer).
+is the peer's address, or, when the peer is one of `trusted_proxies`, the client its
+`X-Forwarded-For` names (`careteam.forwarded`): put the endpoint behind TLS, and name the
+reverse proxy in front, or every hub behind it counts as one source.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -22,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from careteam import enrolment, enrolment_store
 from careteam.enrolment_store import BrokerAccounts, Enrolment, Refusal
+from careteam.forwarded import Network, client_address
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +58,21 @@ def create_router(
     accounts: BrokerAccounts,
     clock: Callable[[], datetime],
     policy: enrolment.AttemptPolicy | None = None,
+    trusted_proxies: Sequence[Network] = (),
 ) -> APIRouter:
-    """The enrolment route, for mounting in a larger app (the care-team API) or `create_app`."""
+    """The enrolment route, for mounting in a larger app (the care-team API) or `create_app`.
+
+    Serve it with the server's own proxy-header handling off (uvicorn's ``proxy_headers``):
+    the source is decided here, from the TCP peer and `trusted_proxies`.
+    """
     router = APIRouter()
     limits = policy or enrolment.AttemptPolicy()
+    proxies = tuple(trusted_proxies)
 
     @router.post("/v1/enrol", response_model=EnrolResponse)
     def enrol(body: EnrolRequest, request: Request) -> EnrolResponse | JSONResponse:
-        source = request.client.host if request.client is not None else "unknown"
+        peer = request.client.host if request.client is not None else "unknown"
+        source = client_address(peer, request.headers.getlist("x-forwarded-for"), proxies)
         with engine.begin() as conn:
             result = enrolment_store.redeem(
                 conn,
@@ -102,8 +112,9 @@ def create_app(
     accounts: BrokerAccounts,
     clock: Callable[[], datetime],
     policy: enrolment.AttemptPolicy | None = None,
+    trusted_proxies: Sequence[Network] = (),
 ) -> FastAPI:
     """A standalone app serving only the enrolment route."""
     app = FastAPI(title="homevitals hub enrolment", docs_url=None, redoc_url=None)
-    app.include_router(create_router(engine, accounts, clock, policy))
+    app.include_router(create_router(engine, accounts, clock, policy, trusted_proxies))
     return app

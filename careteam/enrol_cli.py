@@ -20,6 +20,8 @@ from careteam.broker import MosquittoPasswordFile, sighup_pid_file
 from careteam.cli import By, Db, actor, now, run
 from careteam.db import make_engine
 from careteam.enrol_app import create_app
+from careteam.errors import InvalidFieldError
+from careteam.forwarded import parse_trusted_proxies
 from careteam.tables import gateways
 
 app = typer.Typer(
@@ -54,16 +56,37 @@ def _accounts(passwd_file: Path | None, pid_file: Path | None) -> MosquittoPassw
 @app.command()
 def serve(
     db: Db,
+    *,
     passwd_file: PasswdFile = None,
     broker_pid_file: PidFile = None,
     host: Annotated[str, typer.Option(help="Listen address (put TLS in front).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Listen port.")] = 8082,
+    trusted_proxy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trusted-proxy",
+            envvar="HV_CARETEAM_TRUSTED_PROXIES",
+            help="Reverse proxy address or CIDR block whose X-Forwarded-For names the client "
+            "(repeat; the variable takes several, space-separated). Default: none.",
+        ),
+    ] = None,
 ) -> None:
     """Serve POST /v1/enrol, where hubs redeem their codes."""
+    try:
+        proxies = parse_trusted_proxies(trusted_proxy or ())
+    except InvalidFieldError as exc:
+        typer.echo(f"enrolment serve: {exc}", err=True)
+        raise typer.Exit(code=2) from None
     accounts = _accounts(passwd_file, broker_pid_file)
     engine = make_engine(db)
     try:
-        uvicorn.run(create_app(engine, accounts, now), host=host, port=port, log_level="info")
+        uvicorn.run(
+            create_app(engine, accounts, now, trusted_proxies=proxies),
+            host=host,
+            port=port,
+            log_level="info",
+            proxy_headers=False,  # the source is decided by careteam.forwarded, nowhere else
+        )
     finally:
         engine.dispose()
 

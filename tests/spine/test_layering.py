@@ -55,6 +55,7 @@ CORE: tuple[str, ...] = (
     "careteam/consent.py",
     "careteam/audit.py",
     "careteam/enrolment.py",
+    "careteam/forwarded.py",
     "ingest/points.py",
     "gateway/errors.py",
     "gateway/i18n.py",
