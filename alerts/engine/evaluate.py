@@ -14,7 +14,7 @@ add it to the catalog and its kernel (or kernels, one per subject) to `KERNELS`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from functools import partial
@@ -126,11 +126,13 @@ def evaluate_all(
     rules: Iterable[Rule] = RULES,
     profiles: Profiles | None = None,
     new_rows: BoolArray | None = None,
+    hub_offline: Collection[str] = (),
 ) -> list[RuleResult]:
     """Evaluate `rules` for all patients of `cols` at `now_s` (seconds since the epoch, UTC).
 
     `new_rows` marks the rows no earlier evaluation saw (None: all of them); the results'
-    rows are those of `cols` (the returned evidence masks index them).
+    rows are those of `cols` (the returned evidence masks index them). `hub_offline` names
+    the patients with a hub known to be offline (`Context.hub_offline`).
 
     Raises:
         RuleParameterError: a care-plan override is unusable.
@@ -145,7 +147,13 @@ def evaluate_all(
         own = [profiles.get(pid, NO_PROFILE) for pid in cols.patient_ids]
         conditions = {pid: p.conditions for pid, p in profiles.items() if p.conditions}
         zones = [p.timezone for p in own]
-    context = Context(LocalClock(zones), new_rows)
+    offline = None
+    if hub_offline:
+        offline_ids = set(hub_offline)
+        offline = np.fromiter(
+            (pid in offline_ids for pid in cols.patient_ids), np.bool_, cols.n_patients
+        )
+    context = Context(LocalClock(zones), new_rows, offline)
     results = []
     none = np.zeros(cols.n_patients, dtype=np.bool_)
     for rule in rules:

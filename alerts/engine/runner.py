@@ -11,7 +11,8 @@ over those patients); every `full_every_s` a step evaluates every patient, which
 time-driven changes through (readings ageing out of a window, `adherence.no_readings`).
 `adherence.no_readings` is only evaluated when the step has caught up with the store (fewer
 new readings than the batch limit): a pipeline that is behind must not look like a patient who
-stopped measuring.
+stopped measuring; nor does a hub that is offline (an open `technical.hub_offline` finding of
+the freshness checker makes the patient's adherence "insufficient data").
 
 Patients' time zones and conditions come through `patients_for(conn)` (a `PatientDirectory`;
 `run_forever` reads the patient record with the care plan's values as explicit overrides).
@@ -54,6 +55,7 @@ from alerts.engine.store_source import StoreSource
 from alerts.engine.tiered import TieredWindow
 from alerts.engine.window import merge
 from alerts.events import AlertEvent
+from alerts.freshness.core import HUB_OFFLINE
 from alerts.rules.catalog import RULES, Overrides
 from alerts.rules.columns import ReadingColumns
 from careteam import migrations as record_migrations
@@ -139,9 +141,11 @@ class Runner:
                 new_cursor = max(_max_cursor(read, cursor), self._window_cursor)
                 if full or window.needs_compaction():
                     window.compact(start_s=start_s)
+                hub_offline: set[str] = set()
                 if full:
                     rules = [r for r in RULES if caught_up or r.rule_id != ADHERENCE_RULE]
                     episodes = _own_episodes(store.open_episodes(conn), held)
+                    hub_offline = {e.patient_id for e in episodes if e.rule_id == HUB_OFFLINE}
                     sub = window.base
                 else:
                     # Only the patients with new readings, and only the rows their rules can
@@ -160,7 +164,7 @@ class Runner:
                 profiles = self.patients_for(conn).profiles(window_now.patient_ids)
                 results = evaluate_all(
                     window_now, now_s, prior=prior, overrides=self.overrides, rules=rules,
-                    profiles=profiles, new_rows=fresh,
+                    profiles=profiles, new_rows=fresh, hub_offline=hub_offline,
                 )  # fmt: skip
                 known = store.existing_alert_ids(conn, candidate_alert_ids(results, window_now))
                 changes = plan_changes(

@@ -3,9 +3,12 @@
 A patient is expected to measure a kind when the care plan says so (`expects_glucose`,
 `expects_blood_pressure` = 1) or, by default (-1), when they measured it within `lookback_d`.
 This is about the *patient's measurements* (measured_at), kept apart from gateway liveness
-(the gateway's MQTT status) and pipeline delay (the runner passes a `now` no later than what
-the pipeline has caught up to). N is a care-plan value, a local default, not a guideline figure.
-Implausible readings count here: the patient did measure.
+and pipeline delay: while a hub of the patient is offline (`Context.hub_offline`, an open
+`technical.hub_offline` finding) the silence is the hub's, so the status is "insufficient data"
+(nothing opens, an open episode is left alone; the technical finding is what the care team
+gets), and the runner passes a `now` no later than what the pipeline has caught up to. N is a
+care-plan value, a local default, not a guideline figure. Implausible readings count here: the
+patient did measure.
 """
 
 from __future__ import annotations
@@ -50,11 +53,15 @@ def no_readings(
     gap_d = np.where(has, (now_s - np.append(t, 0)[newest]) / DAY_S, np.inf)
     expects = params[f"expects_{subject}"]
     expected = np.where(expects < 0, gap_d <= params["lookback_d"], expects > 0)
+    hub_offline = (
+        np.zeros(n_pat, dtype=np.bool_) if context.hub_offline is None else context.hub_offline
+    )
     opens = gap_d > params["max_gap_d"]
     evidence = np.zeros(len(cols), dtype=np.bool_)
     evidence[newest[has]] = True
     stats = {"days_since_last_reading": gap_d}
     return window_result(
-        rule, cols, in_window=evidence, newest=newest, enough=expected, opens=opens, keeps=opens,
+        rule, cols, in_window=evidence, newest=newest, enough=expected & ~hub_offline,
+        opens=opens, keeps=opens,
         stats=stats, params=params, was_active=was_active, subject=subject,
     )  # fmt: skip

@@ -2,7 +2,10 @@
 
 - `clock`: local time per patient and reading (`alerts.rules.localtime`);
 - `new_rows`: rows no earlier evaluation has seen (a late finding opens only on a reading that
-  just arrived); None means every row is new (an offline evaluation, a first step).
+  just arrived); None means every row is new (an offline evaluation, a first step);
+- `hub_offline`: per patient, whether a hub of theirs is known to be offline (an open
+  `technical.hub_offline` finding): their silence is the hub's, so `adherence.no_readings`
+  has no data to judge them by. None: no patient's hub is known to be offline.
 
 Care-plan conditions reach the kernels as the parameters they select (`resolve_params`).
 """
@@ -21,6 +24,7 @@ class Context:
 
     clock: LocalClock = field(default_factory=lambda: LocalClock(()))
     new_rows: BoolArray | None = None
+    hub_offline: BoolArray | None = None
 
 
 NO_CONTEXT = Context()
