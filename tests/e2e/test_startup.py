@@ -1,4 +1,5 @@
-"""Every long-running server process waits for the record store at start-up, then runs.
+"""Every long-running server process (ingest, the rules engine, the delivery worker, the API)
+waits for the record store at start-up, then runs.
 
 The database is behind our fault proxy, not listening (connection refused) when each process
 starts; after a few seconds it comes up. Each process must log that it waits, stay alive, and
@@ -8,6 +9,8 @@ do its work once the database answers. A wrong password is not waited for.
 from __future__ import annotations
 
 import os
+import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -29,7 +33,7 @@ from tests.ingest.support import (
     reading_count,
     wait_until,
 )
-from tests.support.fault_proxy import FaultProxy, Mode
+from tests.support.fault_proxy import FaultProxy, Mode, free_port
 from tests.support.record import enrol_readings
 from tests.support.servers import MosquittoServer, PostgresServer
 
@@ -141,6 +145,33 @@ def test_the_delivery_worker_waits_for_the_database_then_starts(
     try:
         _waits_then_runs(proc, log_path, proxy, "delivery worker")
         wait_until(lambda: "delivery worker started" in log_path.read_text(), 30, "the worker")
+        assert proc.poll() is None, log_path.read_text()
+    finally:
+        _stop(proc)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_the_api_waits_for_the_database_before_it_serves(
+    db_behind_proxy: tuple[str, FaultProxy], tmp_path: Path
+) -> None:
+    url, proxy = db_behind_proxy
+    port = free_port()
+    log_path = tmp_path / "api.log"
+    env = {"HV_API_DB_URL": url, "HV_API_SIGNING_KEY": secrets.token_urlsafe(32)}
+    argv = [sys.executable, "-m", "homevitals", "api", "run", "--port", str(port)]
+    proc = _spawn(argv, env, log_path)
+    try:
+        wait_until(lambda: "waiting for the record store" in log_path.read_text(), 30, "a wait")
+        assert not _listening(port), "the API serves before its record store answers"
+        _waits_then_runs(proc, log_path, proxy, "api")
+        wait_until(lambda: _listening(port), 30, "the API to listen")
+        answer = httpx.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["resourceType"] == "CapabilityStatement"
         assert proc.poll() is None, log_path.read_text()
     finally:
         _stop(proc)
