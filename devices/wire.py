@@ -14,7 +14,9 @@
   too: resending a reading that will never validate would loop forever). `conflicts` (optional)
   names the quarantined ids whose content differed from the reading already stored under the
   same id; they are listed under `quarantined` too, so a hub that does not know the key still
-  retires them.
+  retires them. `sample_batches` (optional) names raw-sample batches written to the time series.
+- `hv/v1/gw/{gateway_id}/samples`: raw stream samples for the time series only
+  (`devices.sample_wire`).
 
 Parsing is per reading: one bad reading in a batch is rejected alone, the rest are kept.
 """
@@ -378,13 +380,16 @@ def decode_heartbeat(payload: bytes, *, topic_gateway_id: str) -> Heartbeat:
 class Receipt:
     """Ingest's end-to-end acknowledgement: these ids are durably stored or quarantined.
 
-    `packets` are hub packet ids (`HubPacket.packet_id`) now kept in the server's quarantine.
+    `packets` are hub packet ids (`HubPacket.packet_id`) now kept in the server's quarantine;
+    `sample_batches` are raw-sample batch ids (`devices.sample_wire`) written to the time
+    series or quarantined: the hub stops resending them.
     """
 
     committed: tuple[str, ...]
     quarantined: tuple[str, ...] = ()
     conflicts: tuple[str, ...] = ()
     packets: tuple[int, ...] = ()
+    sample_batches: tuple[str, ...] = ()
 
 
 def encode_receipt(receipt: Receipt) -> bytes:
@@ -398,6 +403,8 @@ def encode_receipt(receipt: Receipt) -> bytes:
         body["conflicts"] = list(receipt.conflicts)
     if receipt.packets:
         body["packets"] = list(receipt.packets)
+    if receipt.sample_batches:
+        body["sample_batches"] = list(receipt.sample_batches)
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -414,7 +421,7 @@ def decode_receipt(payload: bytes) -> Receipt:
     if not isinstance(obj, dict) or obj.get("schema") != RECEIPT_SCHEMA:
         raise ReadingValidationError("schema", f"must be {RECEIPT_SCHEMA!r}")
     out: dict[str, tuple[str, ...]] = {}
-    for key in ("committed", "quarantined", "conflicts"):
+    for key in ("committed", "quarantined", "conflicts", "sample_batches"):
         ids = obj.get(key, [])
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise ReadingValidationError(key, "must be a list of reading id strings")
@@ -422,4 +429,7 @@ def decode_receipt(payload: bytes) -> Receipt:
     packets = obj.get("packets", [])
     if not isinstance(packets, list) or not all(type(i) is int for i in packets):
         raise ReadingValidationError("packets", "must be a list of packet ids")
-    return Receipt(out["committed"], out["quarantined"], out["conflicts"], tuple(packets))
+    return Receipt(
+        out["committed"], out["quarantined"], out["conflicts"], tuple(packets),
+        out["sample_batches"],
+    )  # fmt: skip

@@ -107,7 +107,12 @@ async def open_hub(
             clock_set_threshold_s=settings.clock_set_threshold_s,
         ),
         failpoints=Failpoints(settings.failpoint),
-        samples=SampleStore(settings.outbox_path, retention_s=settings.sample_retention_s),
+        samples=SampleStore(
+            settings.outbox_path,
+            retention_s=settings.sample_retention_s,
+            forward=settings.forward_samples,
+            resend_s=settings.sample_resend_s,
+        ),
     )
     try:
         yield Hub(settings, gateway, outbox, registry)
@@ -192,9 +197,10 @@ async def _run_enrolled(settings: GatewaySettings, air: Any, page: _PageServer |
                     gateway.wake,
                     max_batch_bytes=settings.max_batch_bytes,
                     failpoints=gateway.failpoints,
+                    samples=gateway.samples,
                 )
             )
-            tasks.create_task(receipt_loop(hub.outbox, publisher, utc_now))
+            tasks.create_task(receipt_loop(hub.outbox, publisher, utc_now, gateway.samples))
             tasks.create_task(
                 prune_loop(hub.outbox, utc_now, settings.outbox_retention_s, PRUNE_EVERY_S)
             )

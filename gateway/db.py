@@ -53,6 +53,15 @@ CREATE TABLE IF NOT EXISTS samples (       -- raw stream samples, kept `sample_r
 );
 CREATE INDEX IF NOT EXISTS samples_open ON samples (summarized, minute_s);
 CREATE INDEX IF NOT EXISTS samples_age ON samples (at_s);
+CREATE TABLE IF NOT EXISTS sample_batches (  -- a minute's raw samples for the time series
+    batch_id        TEXT PRIMARY KEY,       -- devices.sample_wire.sample_batch_id
+    minute_s        INTEGER NOT NULL,
+    payload         TEXT NOT NULL,          -- the batch's hv.samples/1 JSON
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_at_s       REAL NOT NULL,          -- when it is due (again)
+    forwarded_at_s  REAL                    -- ingest's receipt named it
+);
+CREATE INDEX IF NOT EXISTS sample_batches_due ON sample_batches (forwarded_at_s, next_at_s);
 CREATE TABLE IF NOT EXISTS stream_owners (  -- whose stream a device's samples are
     device_id       TEXT NOT NULL,
     kind            TEXT NOT NULL,

@@ -1,10 +1,12 @@
 """Moving readings from the outbox to the broker, and receipts back into the outbox.
 
 `publish_loop` takes what is due, records the attempt, publishes batches (bounded by bytes,
-so a batch stays under the broker's `message_size_limit`) and waits for the PUBACK. A failed
-publish leaves the readings pending: they come back when their backoff expires, or at once
-after the next (re)connection. `receipt_loop` retires what a receipt names and only then
-acknowledges the receipt message, so a crash in between re-delivers the receipt.
+so a batch stays under the broker's `message_size_limit`) and waits for the PUBACK; it also
+forwards due raw-sample batches (`gateway.samples`, backed off per attempt) on their own
+topic. A failed publish leaves the readings pending: they come back when their backoff
+expires, or at once after the next (re)connection. `receipt_loop` retires what a receipt
+names and only then acknowledges the receipt message, so a crash in between re-delivers the
+receipt.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from gateway.failpoints import AFTER_COMMIT, Failpoints
 from gateway.outbox import Outbox
 from gateway.publisher import Publisher
 from gateway.registry import PairedDevice
+from gateway.samples import SampleStore
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,7 @@ async def publish_loop(
     no_subscriber_retry_s: float = 5.0,
     packet_resend_s: float = 60.0,
     failpoints: Failpoints | None = None,
+    samples: SampleStore | None = None,
 ) -> None:
     """Publish due readings forever (cancel to stop).
 
@@ -78,10 +82,14 @@ async def publish_loop(
             seen = events
             # resend after a (re)connection or when ingest announces itself
             await asyncio.to_thread(outbox.make_all_due, now())
+            if samples is not None:
+                await asyncio.to_thread(samples.make_all_due, now())
         due = await asyncio.to_thread(outbox.due, now(), max_batch_count * 4)
         packets = await asyncio.to_thread(outbox.unforwarded, now(), 100, packet_resend_s)
         if packets and publisher.connected.is_set():
             await _forward_packets(outbox, publisher, packets, now)
+        if samples is not None and publisher.connected.is_set():
+            await forward_samples(samples, publisher, now, max_bytes=max_batch_bytes)
         if not due or not publisher.connected.is_set():
             wake.clear()
             # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancellation.
@@ -121,6 +129,36 @@ async def _forward_packets(
         log.warning(
             "%s: %d quarantined packets not forwarded: %s", publisher.gateway_id, len(packets), exc
         )
+
+
+async def forward_samples(
+    samples: SampleStore, publisher: Publisher, now: Clock, *, max_bytes: int, limit: int = 200
+) -> int:
+    """Publish the due raw-sample batches in envelopes under `max_bytes`; returns how many
+    were sent. Each is backed off whatever the outcome: only a receipt forwards it."""
+    due = await asyncio.to_thread(samples.due_batches, now(), limit)
+    sent = 0
+    chunk: list[tuple[str, str]] = []
+    size = _ENVELOPE_BYTES
+    for item in [*due, None]:
+        if item is not None and (not chunk or size + len(item[1]) + 1 <= max_bytes):
+            chunk.append(item)
+            size += len(item[1]) + 1
+            continue
+        if chunk:
+            ids = [batch_id for batch_id, _ in chunk]
+            await asyncio.to_thread(samples.mark_sent, ids, now())
+            try:
+                await publisher.publish_samples([payload for _, payload in chunk])
+            except PublishError as exc:
+                level = logging.DEBUG if exc.no_subscribers else logging.WARNING
+                log.log(level, "%s: %d sample batches not forwarded: %s",
+                        publisher.gateway_id, len(chunk), exc)  # fmt: skip
+                return sent
+            sent += len(chunk)
+        if item is not None:
+            chunk, size = [item], _ENVELOPE_BYTES + len(item[1]) + 1
+    return sent
 
 
 async def prune_loop(outbox: Outbox, now: Clock, retention_s: float, every_s: float) -> None:
@@ -177,8 +215,11 @@ async def heartbeat_loop(
         await asyncio.sleep(min(1.0, every_s))
 
 
-async def receipt_loop(outbox: Outbox, publisher: Publisher, now: Clock) -> None:
-    """Retire readings named by receipts, then acknowledge each receipt (cancel to stop)."""
+async def receipt_loop(
+    outbox: Outbox, publisher: Publisher, now: Clock, samples: SampleStore | None = None
+) -> None:
+    """Retire readings (and sample batches) named by receipts, then acknowledge each receipt
+    (cancel to stop)."""
     while True:
         checkpoint()
         received = await publisher.receipts.get()
@@ -194,6 +235,8 @@ async def receipt_loop(outbox: Outbox, publisher: Publisher, now: Clock) -> None
         )
         if receipt.packets:
             await asyncio.to_thread(outbox.mark_forwarded, receipt.packets, now())
+        if receipt.sample_batches and samples is not None:
+            await asyncio.to_thread(samples.mark_forwarded, receipt.sample_batches, now())
         if receipt.conflicts:  # kept server-side in quarantine; worth an operator's look
             log.warning(
                 "%s: ingest quarantined %d readings as conflicting with stored content",

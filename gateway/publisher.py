@@ -40,6 +40,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from devices.errors import ReadingValidationError
 from devices.reading import Reading
+from devices.sample_wire import envelope_of, samples_topic
 from devices.wire import (
     INGEST_STATUS_FILTER,
     STATUS_OFFLINE,
@@ -216,6 +217,17 @@ class Publisher:
         """
         payload = encode_packets(self.gateway_id, packets)
         await self._publish(quarantine_topic(self.gateway_id), payload)
+
+    async def publish_samples(self, batch_jsons: Sequence[str]) -> None:
+        """Forward raw-sample batches (serialised) in one envelope at QoS 1 and wait for a
+        successful PUBACK (0x10: no ingest mirrors samples now).
+
+        Raises:
+            PublishError: as `publish_batch`.
+        """
+        await self._publish(
+            samples_topic(self.gateway_id), envelope_of(self.gateway_id, batch_jsons)
+        )
 
     async def publish_heartbeat(self, beat: Heartbeat) -> None:
         """Publish the hub's heartbeat at QoS 1 and wait for a successful PUBACK.

@@ -78,6 +78,8 @@ class GatewaySettings(BaseSettings):
     max_connections: int = Field(3, ge=1, le=200)  # BlueZ adapters hold ~7-10; virtual more
     max_streams: int = Field(4, ge=1, le=200)  # long-lived wearable links, besides those
     sample_retention_s: float = Field(86400.0, ge=0)  # raw stream samples kept on the hub
+    forward_samples: bool = True  # raw samples to the time series (hv/v1/gw/{id}/samples)
+    sample_resend_s: float = Field(60.0, gt=0)  # first resend of an unreceipted sample batch
     scan_s: float = Field(5.0, gt=0)
     meter_sync_interval_s: float = Field(300.0, ge=0)  # a meter that synced waits this long
     scan_idle_s: float = Field(2.0, ge=0)  # pause between scan rounds

@@ -208,8 +208,10 @@ class Consumer:
         *,
         clock: Clock = utc_now,
         die: Callable[[str], None] = sigkill_self,
+        samples: Callable[[str, bytes], None] | None = None,
     ) -> None:
         self._settings = settings
+        self._samples = samples  # raw-sample envelopes (QoS 0) go here (`ingest.samples`)
         self._engine = engine
         self._clock = clock
         self._die = die
@@ -273,6 +275,11 @@ class Consumer:
                 (self._settings.subscription, SubscribeOptions(qos=1)),
                 (self._settings.quarantine_subscription, SubscribeOptions(qos=1)),
                 *((topic, SubscribeOptions(qos=1)) for topic in self._settings.hub_subscriptions),
+                *(
+                    [(self._settings.samples_subscription, SubscribeOptions(qos=0))]
+                    if self._samples is not None
+                    else []
+                ),
             ]
         )
         self._connected.set()
@@ -287,6 +294,9 @@ class Consumer:
         log.log(level, "%s: disconnected: %s", self._settings.client_id, reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if self._samples is not None and msg.topic.endswith("/samples"):
+            self._samples(msg.topic, bytes(msg.payload))  # never blocks (QoS 0, hub resends)
+            return
         inbound = Inbound(
             msg.mid, msg.qos, msg.topic, bytes(msg.payload), bool(msg.dup), self._generation
         )
@@ -402,6 +412,10 @@ class Consumer:
                 tuple(dict.fromkeys(decoded.packets_by_gw.get(gateway_id, []))),
             )
             self._client.publish(receipts_topic(gateway_id), encode_receipt(receipt), qos=1)
+
+    def publish_receipt(self, gateway_id: str, receipt: Receipt) -> None:
+        """Publish a receipt to a gateway (QoS 1): the raw-sample sink's way back."""
+        self._client.publish(receipts_topic(gateway_id), encode_receipt(receipt), qos=1)
 
     def _enrolments(
         self, gateway_ids: set[str], stop: threading.Event

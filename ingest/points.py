@@ -15,10 +15,12 @@ record store.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
+
+from devices.sample_wire import SampleBatch
 
 _MEASUREMENT_ESCAPES: Final = str.maketrans({",": r"\,", " ": r"\ ", "\\": "\\\\"})
 _KEY_ESCAPES: Final = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\\": "\\\\"})
@@ -81,3 +83,35 @@ def lines_for(readings: Iterable[StoredReading]) -> tuple[list[str], int]:
         else:
             lines.append(text)
     return lines, skipped
+
+
+def sample_measurement(kind: str) -> str:
+    """The measurement raw samples of a kind go to (`heart_rate_samples`, `spo2_samples`): kept
+    apart from the kind's readings (the minute summaries), which dashboards and the mirror's
+    readers take as one point per reading."""
+    return f"{kind}_samples"
+
+
+def sample_lines(batches: Sequence[SampleBatch]) -> list[str]:
+    """Line protocol of raw-sample batches: one point per sample (tags `patient_id`,
+    `device_id`; the sample's values as fields, a missing value left out; time = the batch's
+    start + the sample's offset, ms)."""
+    lines: list[str] = []
+    for batch in batches:
+        head = (
+            f"{sample_measurement(batch.kind.value).translate(_MEASUREMENT_ESCAPES)}"
+            f",device_id={batch.device_id.translate(_KEY_ESCAPES)}"
+            f",patient_id={batch.patient_id.translate(_KEY_ESCAPES)} "
+        )
+        names = sorted(batch.values)
+        keys = [name.translate(_KEY_ESCAPES) for name in names]
+        columns = [batch.values[name] for name in names]
+        for i, offset in enumerate(batch.dt_ms):
+            fields = [
+                f"{key}={column[i]!r}"
+                for key, column in zip(keys, columns, strict=True)
+                if column[i] is not None
+            ]
+            if fields:
+                lines.append(f"{head}{','.join(fields)} {batch.t0_ms + offset}")
+    return lines

@@ -15,6 +15,7 @@ from types import FrameType
 
 from ingest.consumer import Consumer, sigkill_self, utc_now
 from ingest.mirror import InfluxLineWriter, LineWriter, run_mirror
+from ingest.samples import SampleSink
 from ingest.settings import Settings
 from ingest.startup import wait_for_database
 from ingest.store import make_engine, migrate
@@ -94,9 +95,19 @@ def run_service(settings: Settings, *, mirror: bool = True, consume: bool = True
         )
         mirror_thread.start()
     consumer: Consumer | None = None
+    sample_thread: threading.Thread | None = None
     try:
         if consume:
-            consumer = Consumer(settings, engine)
+            sink: SampleSink | None = None
+            if writer is not None:  # raw samples go to the time series only, when there is one
+                sink = SampleSink(engine, writer, utc_now)
+            consumer = Consumer(settings, engine, samples=None if sink is None else sink.offer)
+            if sink is not None:
+                sink.publish = consumer.publish_receipt
+                sample_thread = threading.Thread(
+                    target=sink.run, args=(stop,), name="samples", daemon=True
+                )
+                sample_thread.start()
             consumer.start()
             consumer.run(stop)
         else:
@@ -107,6 +118,8 @@ def run_service(settings: Settings, *, mirror: bool = True, consume: bool = True
             consumer.close()
         if mirror_thread is not None:
             mirror_thread.join(30)
+        if sample_thread is not None:
+            sample_thread.join(30)
         if writer is not None:
             writer.close()
         engine.dispose()

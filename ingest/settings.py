@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         return f"$share/{self.share_group}/hv/v1/gw/+/quarantine"
 
     @property
+    def samples_subscription(self) -> str:
+        """The shared subscription (QoS 0) to hubs' raw-sample batches, taken only when a
+        time-series server is configured (`ingest.samples`)."""
+        return f"$share/{self.share_group}/hv/v1/gw/+/samples"
+
+    @property
     def hub_subscriptions(self) -> tuple[str, str]:
         """The shared subscriptions to hubs' status (retained, last will) and heartbeats."""
         group = f"$share/{self.share_group}/hv/v1/gw/+"

@@ -2,11 +2,15 @@
 per-minute summaries; the oximeter's stored spot-checks over the RACP), a CGM (RACP back-fill),
 a thermometer and a scale on the virtual air -> the hub -> Mosquitto -> the
 real ingest -> PostgreSQL and the VictoriaMetrics mirror: every reading stored once, every
-numeric value in the time series, every reading retired from the hub's outbox by its receipt."""
+numeric value in the time series, every reading retired from the hub's outbox by its receipt.
+The streams' raw samples reach the time series (one point per sample value) and never the
+record store, each minute's batch forwarded by a receipt naming it."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -16,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from devices.reading import Kind
+from devices.sample_wire import batch_from_json
 from firmware_sims.air import VirtualAir
 from firmware_sims.cgm_sensor import ContinuousGlucoseMonitor
 from firmware_sims.faults import Faults
@@ -97,12 +102,17 @@ async def test_wearables_reach_the_record_store_and_the_time_series(
             publisher = Publisher("gw-test", MqttConfig(mosquitto.host, mosquitto.port))
             async with publisher:
                 await publisher.wait_connected(10)
+                samples = h.gateway.samples
+                assert samples is not None
                 tasks = [
                     asyncio.create_task(
-                        publish_loop(h.outbox, publisher, clock, h.gateway.wake, poll_s=0.1)
+                        publish_loop(
+                            h.outbox, publisher, clock, h.gateway.wake, poll_s=0.1,
+                            samples=samples,
+                        )
                     ),
-                    asyncio.create_task(receipt_loop(h.outbox, publisher, clock)),
-                ]
+                    asyncio.create_task(receipt_loop(h.outbox, publisher, clock, samples)),
+                ]  # fmt: skip
                 for device in devices:
                     result = await h.gateway.pair(device.address, patient, scan_s=0.4)
                     assert result.outcome == "complete", (device.address, result.detail)
@@ -114,8 +124,9 @@ async def test_wearables_reach_the_record_store_and_the_time_series(
                 clock.shift = timedelta(minutes=2)  # close the minutes streamed so far
                 assert await h.gateway.summarize_streams() >= 1
                 async with asyncio.timeout(60):
-                    while h.outbox.stats(clock()).pending:  # noqa: ASYNC110 - polls SQLite
+                    while h.outbox.stats(clock()).pending or samples.batch_counts()[0]:  # noqa: ASYNC110 - polls SQLite
                         await asyncio.sleep(0.1)
+                raw_samples = samples.count()
                 readings = [
                     r for p in h.registry.all() for r in h.outbox.latest(p.device_id, 10_000)
                 ]
@@ -130,6 +141,18 @@ async def test_wearables_reach_the_record_store_and_the_time_series(
             Kind.BODY_TEMPERATURE,
             Kind.BODY_WEIGHT,
         }
+        with sqlite3.connect(tmp_path / "gateway.sqlite") as hub_db:
+            payloads = [row[0] for row in hub_db.execute("SELECT payload FROM sample_batches")]
+        batches = [batch_from_json(json.loads(p), "batch") for p in payloads]
+        assert {b.kind for b in batches} == {Kind.HEART_RATE, Kind.SPO2}
+        assert sum(len(b.dt_ms) for b in batches) == raw_samples >= 40
+        raw_points = {
+            (f"{b.kind.value}_samples_{name}", b.patient_id, b.device_id, b.t0_ms + dt)
+            for b in batches
+            for name, column in b.values.items()
+            for dt, value in zip(b.dt_ms, column, strict=True)
+            if value is not None
+        }
         engine = sa.create_engine(pg_url)
         report = check_delivery(engine, {r.reading_id for r in readings})
         with engine.connect() as conn:
@@ -141,7 +164,7 @@ async def test_wearables_reach_the_record_store_and_the_time_series(
         assert report.ok, (len(report.missing), report.duplicate_rows)
         by_kind = {str(kind): int(count) for kind, count in stored}
         assert by_kind == {k.value: sum(r.kind is k for r in readings) for k in kinds}
-        expected = expected_samples(readings)
+        expected = expected_samples(readings) | raw_points
         async with asyncio.timeout(60):
             while True:
                 victoria_metrics.force_flush()
@@ -151,6 +174,7 @@ async def test_wearables_reach_the_record_store_and_the_time_series(
                 await asyncio.sleep(0.5)
         assert set(found) == expected
         assert all(count == 1 for count in found.values())
+        # The record store holds the minute summaries only (checked above, kind by kind).
     finally:
         for task in tasks:
             task.cancel()
