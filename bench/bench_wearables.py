@@ -15,6 +15,10 @@ Reported: CPU % of this process (devices and hub together: an upper bound for th
 RSS, MQTT reading messages per minute during the steady window (after pairing and back-fill),
 payload bytes per reading per kind, and bytes per day per patient at the devices' real cadence
 (1,440 heart-rate summaries, 288 CGM readings, and the meters' and cuffs' few readings a day).
+Raw samples: the straps' samples forwarded to the time series (`hv/v1/gw/{id}/samples`, one
+batch per minute, receipted by the peer as ingest does): payload bytes per sample and the
+bytes per day per patient they add at 1 Hz (86,400 samples), next to the readings' figure
+measured in the same run.
 Results are appended to bench/RESULTS.md with the machine and load (`bench.common`).
 """
 
@@ -32,7 +36,14 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from bench import common
-from devices.wire import decode_batch, gateway_id_from_topic
+from devices.sample_wire import decode_sample_batches
+from devices.wire import (
+    Receipt,
+    decode_batch,
+    encode_receipt,
+    gateway_id_from_topic,
+    receipts_topic,
+)
 from firmware_sims.air import VirtualAir
 from firmware_sims.cgm_sensor import ContinuousGlucoseMonitor
 from firmware_sims.heart_rate_strap import HeartRateStrap
@@ -55,9 +66,24 @@ class CountingPeer(IngestPeer):
         self.bytes_by_kind: Counter[str] = Counter()
         self.readings_by_kind: Counter[str] = Counter()
         self.rejected = 0
+        self.sample_bytes = 0
+        self.samples = 0
+        self.sample_messages = 0
         super().__init__(host, port)
+        self.client.subscribe("hv/v1/gw/+/samples", qos=0)  # as ingest does
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        gateway_id = gateway_id_from_topic(message.topic)
+        if message.topic.endswith("/samples"):
+            envelope = decode_sample_batches(bytes(message.payload), topic_gateway_id=gateway_id)
+            with self.lock:
+                self.rejected += len(envelope.rejected)
+                self.sample_messages += 1
+                self.sample_bytes += len(message.payload)
+                self.samples += sum(len(b.dt_ms) for b in envelope.batches)
+            receipt = Receipt((), sample_batches=tuple(b.batch_id for b in envelope.batches))
+            client.publish(receipts_topic(gateway_id), encode_receipt(receipt), qos=1)
+            return
         batch = decode_batch(
             bytes(message.payload), topic_gateway_id=gateway_id_from_topic(message.topic)
         )
@@ -109,12 +135,16 @@ async def _run(
             publisher = Publisher(h.gateway.gateway_id, MqttConfig(broker.host, broker.port))
             async with publisher:
                 await publisher.wait_connected(10)
+                samples = h.gateway.samples
                 loops = [
                     asyncio.create_task(
-                        publish_loop(h.outbox, publisher, utcnow, h.gateway.wake, poll_s=0.5)
+                        publish_loop(
+                            h.outbox, publisher, utcnow, h.gateway.wake, poll_s=0.5,
+                            samples=samples,
+                        )
                     ),
-                    asyncio.create_task(receipt_loop(h.outbox, publisher, utcnow)),
-                ]
+                    asyncio.create_task(receipt_loop(h.outbox, publisher, utcnow, samples)),
+                ]  # fmt: skip
                 await h.gateway.discover(2.0)
                 for i, device in enumerate(devices):
                     patient = f"p{i % patients}"
@@ -133,7 +163,9 @@ async def _run(
                 await h.gateway.stop_streams()
                 await h.gateway.summarize_streams()
                 async with asyncio.timeout(60):
-                    while h.outbox.stats(utcnow()).pending:  # noqa: ASYNC110 - polls SQLite
+                    while h.outbox.stats(utcnow()).pending or (  # noqa: ASYNC110 - SQLite
+                        samples is not None and samples.batch_counts()[0]
+                    ):
                         await asyncio.sleep(0.2)
                 for task in loops:
                     task.cancel()
@@ -147,6 +179,8 @@ async def _run(
             k: peer.bytes_by_kind[k] / peer.readings_by_kind[k] for k in peer.readings_by_kind
         }
         window_readings = peer.readings_by_kind - base
+        per_sample = peer.sample_bytes / max(1, peer.samples)
+        sample_messages = peer.sample_messages
     per_patient_day = {
         kind: per_reading.get(kind, 0.0)
         * count
@@ -160,6 +194,10 @@ async def _run(
         "window_readings": dict(window_readings),
         "bytes_per_reading": per_reading,
         "bytes_per_day_patient": sum(per_patient_day.values()),
+        "bytes_per_sample": per_sample,
+        "sample_bytes_per_day_patient": per_sample * 86_400,
+        "sample_messages": sample_messages,
+        "samples": peer.samples,
         "wall_s": wall,
     }
 
@@ -218,6 +256,12 @@ def main(argv: list[str] | None = None) -> None:
         f"| payload bytes per reading (batched JSON) | {sizes} |",
         f"| bytes per day per patient (strap + CGM at real cadence, share of meters and cuffs) "
         f"| {result['bytes_per_day_patient'] / 1024:.0f} KiB |",
+        f"| raw samples forwarded (whole run) | {result['samples']} in "
+        f"{result['sample_messages']} messages |",
+        f"| payload bytes per raw sample (hv.samples/1, a minute per batch) "
+        f"| {result['bytes_per_sample']:.1f} B |",
+        f"| bytes per day per patient the raw samples add (strap at 1 Hz) "
+        f"| {result['sample_bytes_per_day_patient'] / 1024:.0f} KiB |",
     ]
     common.write("\n".join(lines) + "\n", args)
 

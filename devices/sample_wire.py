@@ -78,8 +78,13 @@ def value_names(kind: Kind) -> Mapping[str, tuple[float, float]]:
     return {**VALUE_RANGES[kind], **EXTRA_VALUES.get(kind, {})}
 
 
+def _compact(value: float | None) -> float | int | None:
+    """A whole number without its ".0" (a heart rate is whole: two bytes a sample saved)."""
+    return int(value) if value is not None and value.is_integer() else value
+
+
 def batch_to_json(batch: SampleBatch) -> dict[str, object]:
-    """The JSON form of one batch."""
+    """The JSON form of one batch (whole numbers written without a fraction)."""
     return {
         "id": batch.batch_id,
         "patient_id": batch.patient_id,
@@ -87,7 +92,7 @@ def batch_to_json(batch: SampleBatch) -> dict[str, object]:
         "kind": batch.kind.value,
         "t0_ms": batch.t0_ms,
         "dt_ms": list(batch.dt_ms),
-        "values": {name: list(column) for name, column in batch.values.items()},
+        "values": {name: [_compact(v) for v in column] for name, column in batch.values.items()},
     }
 
 
