@@ -11,8 +11,10 @@ column does not apply; `flags` is a `;`-separated list (`control_solution`, `sym
 `body_movement`, ...). A glucose cell may hold a meter special: `HI`/`+INF`, `LO`/`-INF`,
 `NaN`, `NRes`. Times need a UTC offset: a numeric one (`+08:00`) is also the reading's local
 offset for protocol windows, `Z` says UTC only. The file is UTF-8, with or without a
-byte-order mark (spreadsheet exports). A reading counts once: a repeated `reading_id` keeps its
-first line (as the record store does), identical rows are merged by `build_columns`. Any bad
+byte-order mark (spreadsheet exports). Rows are taken in arrival order (`received_at`, then
+line), the order the record store would have committed them in, as the engine does. A reading
+counts once: a repeated `reading_id` keeps its first arrival (as the record store does),
+identical rows are merged by `build_columns` (the first arrival counts). Any bad
 cell raises `ReadingInputError` naming its physical line and column, with long values shortened.
 """
 
@@ -167,8 +169,7 @@ def parse_rows(rows: Iterable[tuple[int, list[str]]]) -> ReadingColumns:
     for name in COLUMNS:
         if name not in names:
             raise ReadingInputError(header_line, name, "missing column")
-    cols: dict[str, list[object]] = {k: [] for k in (*COLUMNS, *_EXTRA)}
-    first_line: dict[str, int] = {}
+    parsed: dict[str, list[object]] = {k: [] for k in (*COLUMNS, *_EXTRA)}
     for line, raw in it:
         if not raw or all(not c.strip() for c in raw):
             continue
@@ -176,10 +177,8 @@ def parse_rows(rows: Iterable[tuple[int, list[str]]]) -> ReadingColumns:
             raise ReadingInputError(line, "(row)", f"{len(raw)} cells, header has {len(names)}")
         cell = dict(zip(names, (c.strip() for c in raw), strict=True))
         ref = cell.get("reading_id") or f"line-{line}"
-        _parse_row(line, cell, cols, ref)
-        if first_line.setdefault(ref, line) != line:  # the same reading sent again
-            for values in cols.values():
-                values.pop()
+        _parse_row(line, cell, parsed, ref)
+    cols = _in_arrival_order(parsed)
     flags = cols["flags"]
     return build_columns(
         [str(v) for v in cols["patient_id"]],
@@ -195,7 +194,7 @@ def parse_rows(rows: Iterable[tuple[int, list[str]]]) -> ReadingColumns:
         bp_flagged=np.array([bool(BP_QUALITY_FLAGS & f) for f in flags], dtype=bool),  # type: ignore[operator]
         symptoms=np.array([("symptoms" in f) for f in flags], dtype=bool),  # type: ignore[operator]
         reading_ref=[str(r) for r in cols["ref"]],
-        cursor=np.array(cols["line"], dtype=np.int64),
+        cursor=np.arange(len(cols["line"]), dtype=np.int64),
         received_at_s=np.array(cols["received"], dtype=np.int64),
         utc_offset_min=np.array(cols["offset"], dtype=np.int16),
         device_ref=[str(d) for d in cols["device"]],
@@ -204,6 +203,26 @@ def parse_rows(rows: Iterable[tuple[int, list[str]]]) -> ReadingColumns:
 
 
 _EXTRA: Final = ("special", "line", "ref", "received", "offset", "device", *VITAL_COLUMNS)
+
+
+def _in_arrival_order(cols: dict[str, list[object]]) -> dict[str, list[object]]:
+    """The rows in the order the record store would have committed them (by `received_at`,
+    then line), each `reading_id` once (its first arrival, as the store keeps it).
+
+    That order is the columns' cursor, as the store's row id is the engine's: it decides which
+    of two identical readings counts and which reading of an instant is the newest (an
+    episode's anchor), so the offline path and the engine raise the same alerts.
+    """
+    received = np.array(cols["received"], dtype=np.int64)
+    lines = np.array(cols["line"], dtype=np.int64)
+    seen: set[object] = set()
+    keep: list[int] = []
+    for row in np.lexsort((lines, received)).tolist():
+        ref = cols["ref"][row]
+        if ref not in seen:  # a repeated reading_id: the same reading sent again
+            seen.add(ref)
+            keep.append(row)
+    return {name: [values[row] for row in keep] for name, values in cols.items()}
 
 
 def _parse_row(line: int, cell: dict[str, str], cols: dict[str, list[object]], ref: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from alerts.engine import store as alert_store
@@ -130,11 +130,20 @@ def _store_and_step(url: str, pairs: list[tuple[Reading, datetime]]) -> set[tupl
     }  # fmt: skip
 
 
+_SAME_INSTANT: dict[str, Any] = {"patient": "a", "age_min": 60, "delay_min": 1, "bp": (0, 0),
+                                 "symptoms": False, "resend": "no"}  # fmt: skip
+
+
 @settings(
     max_examples=25, deadline=None, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )  # fmt: skip
 @given(st.lists(reading, min_size=1, max_size=40))
+# Two implausible glucose readings of one instant (different sequence numbers) that reach the
+# record in the opposite order to the file's lines: identical values (one reading, the first
+# to arrive counts) and different values (the last to arrive is the newest, the anchor).
+@example([_SAME_INSTANT | {"glucose": 0.0, "delay_min": 5}, _SAME_INSTANT | {"glucose": 0.0}])
+@example([_SAME_INSTANT | {"glucose": 0.0, "delay_min": 5}, _SAME_INSTANT | {"glucose": 40.0}])
 def test_offline_evaluation_equals_the_engine_on_the_store(draws: list[dict[str, Any]]) -> None:
     pairs = _readings(draws)
     with TemporaryDirectory() as tmp:
