@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -118,7 +119,7 @@ class Runner:
                 cursor = held.cursor
                 start_s = int(start.timestamp())
                 if self._window is None:  # first step, or after a failed one: a full step
-                    loaded = _between(source, held.partitions, start, now)
+                    loaded = _between(source, held.partitions, start, LOAD_UNTIL)
                     self._window = TieredWindow(loaded)
                     self._window_cursor = _max_cursor(loaded, cursor)
                     self._last_full_s = None
@@ -203,7 +204,7 @@ class Runner:
         base = _restrict(window.compact(start_s=start_s), kept)
         gained = parts - kept
         if gained:
-            loaded = _between(source, gained, start, now)
+            loaded = _between(source, gained, start, LOAD_UNTIL)
             loaded = loaded.take(loaded.cursor <= self._window_cursor)
             base = merge(base, loaded, start_s=start_s)
             self._pending |= {loaded.patient_ids[int(c)] for c in np.unique(loaded.patient)}
@@ -251,6 +252,14 @@ def _own_episodes(episodes: list[OpenEpisode], held: Held) -> list[OpenEpisode]:
         return episodes
     parts = held.partitions
     return [e for e in episodes if partition_of(e.patient_id) in parts]
+
+
+# A loaded window holds every reading measured since the look-back's start, also those measured
+# after the step's `now` (a device clock running ahead; the demo's review stepping through past
+# days): the window's cursor becomes the highest id loaded, so a reading left out by its
+# measurement time but committed before one that was loaded would never be read again. Each
+# step evaluates only what is measured by its `now`.
+LOAD_UNTIL: Final = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def _max_cursor(cols: ReadingColumns, floor: int) -> int:
