@@ -5,7 +5,9 @@ patient's rows that ends at the row itself; a second index follows its start. Ru
 by one row at each step (add the row, drop the rows that left the window): linear in the rows,
 where a binary search per row (numpy's `searchsorted` on the composite key) is n log n with a
 cache miss per step. Values are centred on each patient's mean before they are summed, so the
-sums stay small and their differences exact to about 1e-12 of the spread. Patients are spread
+sums stay small and their differences exact to about 1e-12 of the spread; a window whose values
+are all the same has a CV of exactly 0 (a constant run is counted, not inferred from the sums,
+whose rounding would leave the square root of a few ulps). Patients are spread
 over the cores (`prange`; numba's threads, as many as the machine has).
 
 Compiled on first use and cached next to this file (`cache=True`): a process that finds the
@@ -57,6 +59,8 @@ def _trailing(  # noqa: PLR0917 (a compiled kernel takes plain arrays)
         inside = 0
         s1 = 0.0
         s2 = 0.0
+        same = 0  # the newest numeric values equal to the last one (a constant run)
+        last = np.nan
         for i in range(lo, hi):
             n += 1
             if numeric[i]:
@@ -66,6 +70,8 @@ def _trailing(  # noqa: PLR0917 (a compiled kernel takes plain arrays)
                 s2 += d * d
                 if low <= v[i] <= high:
                     inside += 1
+                same = same + 1 if v[i] == last else 1
+                last = v[i]
             limit = t[i] - window_s
             while t[j] < limit:
                 n -= 1
@@ -88,6 +94,11 @@ def _trailing(  # noqa: PLR0917 (a compiled kernel takes plain arrays)
             mean_out[i] = mean
             if m < 2 or mean == 0.0:
                 cv_out[i] = np.nan
+            elif same >= m:
+                # Every value in the window is the same: no spread, exactly (the running sums'
+                # rounding, a few ulps of the patient's spread, would leave a square root of
+                # it, about 1e-8 .. 1e-6, where the SD is zero).
+                cv_out[i] = 0.0
             else:
                 var = max(s2 - s1 * shift, 0.0) / (m - 1)
                 cv_out[i] = np.sqrt(var) / mean

@@ -151,6 +151,23 @@ def test_trailing_stats_match_reference(rows: list[dict[str, object]]) -> None:
             assert np.isclose(got[name][i], value, rtol=1e-9, atol=1e-9, equal_nan=True), name
 
 
+def test_a_window_of_one_repeated_value_has_a_cv_of_exactly_zero() -> None:
+    # The running sums are centred on the patient's mean, not the window's: after the varied
+    # readings leave the window, their rounding used to leave a CV of about 1e-8 .. 1e-6.
+    from alerts.rules.trailing import trailing_window
+
+    v = np.array([27.7, 5.55, 5.55, 2.2, 5.55, 5.55])
+    t = np.array([10, 15, 19, 30, 40, 41], dtype=np.int64) * DAY
+    got = trailing_window(
+        np.zeros(len(v), dtype=np.int64), t, v, np.ones(len(v), dtype=np.bool_),
+        n_patients=1, window_s=5 * DAY, low=MG70, high=10.0,
+    )  # fmt: skip
+    assert got["readings"].tolist() == [1, 2, 2, 1, 1, 2]
+    assert got["cv"][2] == 0.0  # 27.7 left the window (the CV was 4.3e-8)
+    assert got["cv"][5] == 0.0
+    assert got["cv"][1] > 0.5  # a varied window keeps its spread
+
+
 @settings(max_examples=30, deadline=None, print_blob=True)
 @given(st.lists(row, max_size=60))
 def test_trimming_to_the_rules_horizon_changes_nothing(rows: list[dict[str, object]]) -> None:
