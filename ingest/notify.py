@@ -99,12 +99,16 @@ class Listener:
         return self._conn is not None
 
     def _listen(self) -> bool:
+        conn: psycopg.Connection[Any] | None = None
         try:
             conn = psycopg.connect(**self._kwargs, autocommit=True)
             for channel in self._channels:
                 conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
         except psycopg.Error as exc:
             log.warning("LISTEN %s failed, polling until it works: %s", self._channels, exc)
+            if conn is not None:  # connected, but the LISTEN failed: not left to the GC
+                with contextlib.suppress(psycopg.Error):
+                    conn.close()
             return False
         self._conn = conn
         return True
