@@ -162,6 +162,9 @@ def run(  # noqa: PLR0917 (typer options)
     if update_interval_min < 0:
         raise typer.BadParameter("must be >= 0", param_hint="--update-interval-min")
     signal.signal(signal.SIGTERM, _stop)
+    # Ctrl-C stops it even when it was started with SIGINT ignored (a background job of a
+    # script: the shell ignores SIGINT for it, and Python keeps an inherited SIG_IGN).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         wait_for_database(db, "alerts engine")
         if deliver:

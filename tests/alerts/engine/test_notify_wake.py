@@ -44,8 +44,14 @@ def test_a_committed_batch_wakes_the_waiting_engine(pg_url: str, tmp_path: Path)
     argv = [sys.executable, "-m", "homevitals", "alerts", "run", "--db", pg_url,
             "--interval-s", str(FALLBACK_S), "--no-deliver"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+    # Started as a script's background job is, with SIGINT ignored (inherited through exec; so
+    # it is when the suite itself runs in the background): Ctrl-C must still stop it.
+    default_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with log.open("wb") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+    finally:
+        signal.signal(signal.SIGINT, default_sigint)
     c, a = tables.alert_engine_cursor.c, tables.alerts.c
     try:
         # The first step (a full one, nothing stored yet) writes the cursor; then it waits.
@@ -59,6 +65,13 @@ def test_a_committed_batch_wakes_the_waiting_engine(pg_url: str, tmp_path: Path)
             )
             _wait_for(engine, opened, proc, log)
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(30)
-        engine.dispose()
+        try:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(30)
+        finally:
+            # Even when the SIGINT was not obeyed (the test fails on it): no process left
+            # behind, and no pooled connection left for a later test to garbage-collect.
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+            engine.dispose()
