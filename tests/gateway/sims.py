@@ -20,7 +20,7 @@ from gateway.enrolment import HubIdentity, HubPatient, Identity, save_identity
 from gateway.outbox import Backoff, Outbox
 from gateway.registry import Registry
 from gateway.samples import SampleStore
-from gateway.service import Gateway, SessionTuning
+from gateway.service import Gateway, SessionTuning, SyncResult
 
 PASSKEY = 246810
 
@@ -202,3 +202,21 @@ async def hub(
         gateway.samples.close()
         registry.close()
         outbox.close()
+
+
+async def sync_heard(
+    gateway: Gateway, scan_s: float = 0.4, *, rounds: int = 10, meter_interval_s: float = 0.0
+) -> dict[str, SyncResult]:
+    """The first sync round that heard a due device (for a test with one such device).
+
+    A scan window can miss every advertisement of a device, as a real radio can (here: the
+    test's event loop starved for the whole window on a loaded machine); a round that heard
+    nothing changes nothing, and the hub's loop simply scans again, as this does, up to
+    `rounds` times. Never for stream devices (their rounds return nothing by design).
+    """
+    results: dict[str, SyncResult] = {}
+    for _ in range(rounds):
+        results = await gateway.sync_round(scan_s, meter_interval_s=meter_interval_s)
+        if results:
+            break
+    return results

@@ -16,7 +16,7 @@ from firmware_sims.air import VirtualAir
 from firmware_sims.cgm_sensor import ContinuousGlucoseMonitor
 from firmware_sims.faults import Faults
 from firmware_sims.models import get_model
-from tests.gateway.sims import hub
+from tests.gateway.sims import hub, sync_heard
 
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=2)
 
@@ -47,9 +47,9 @@ async def test_back_fill_then_only_what_was_missed(air: VirtualAir, tmp_path: Pa
         first = await h.gateway.pair(cgm.address, "p-1", scan_s=0.4)
         assert (first.outcome, first.stored) == ("complete", len(made)), first.detail
         cgm.advance_to(START + timedelta(hours=25))  # the next hour: 12 more
-        again = await h.gateway.sync_round(0.4)
+        again = await sync_heard(h.gateway)
         assert [(r.outcome, r.stored) for r in again.values()] == [("complete", 12)]
-        nothing = await h.gateway.sync_round(0.4)
+        nothing = await sync_heard(h.gateway)
         assert [r.outcome for r in nothing.values()] == ["nothing_new"]
         [paired] = h.registry.all()
         readings = h.outbox.latest(paired.device_id, 1000)
@@ -77,7 +77,7 @@ async def test_a_dropout_mid_transfer_resumes_from_the_last_record_kept(
         assert first.outcome == "disconnected"
         assert 100 <= first.stored < len(made)  # whole notifications of records, in order
         cgm.faults = Faults()
-        again = await h.gateway.sync_round(0.4)
+        again = await sync_heard(h.gateway)
         [result] = again.values()
         assert result.outcome == "complete"
         assert first.stored + result.stored == len(made)
@@ -111,5 +111,5 @@ async def test_a_new_sensor_session_is_fetched_from_its_start(
         cgm.racp.records.clear()
         cgm._next_offset = cgm.warmup_min
         cgm.advance_to(START + timedelta(hours=6))
-        again = await h.gateway.sync_round(0.4)
+        again = await sync_heard(h.gateway)
         assert [(r.outcome, r.stored) for r in again.values()] == [("complete", 13)]

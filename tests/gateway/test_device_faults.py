@@ -20,6 +20,7 @@ from tests.gateway.sims import (
     make_cuff,
     make_meter,
     meter_ids,
+    sync_heard,
 )
 
 
@@ -40,7 +41,7 @@ async def test_a_meter_that_drops_the_link_after_three_records_every_time_gets_t
         [paired] = h.registry.all()
         stored = [first.stored]
         for _ in range(10):  # each connection brings three more; the last one completes
-            [result] = (await h.gateway.sync_round(0.4)).values()
+            [result] = (await sync_heard(h.gateway)).values()
             stored.append(result.stored)
             if result.outcome == "complete":
                 break
@@ -62,7 +63,7 @@ async def test_silence_before_the_racp_response_times_out_keeping_the_records(
         first = await h.gateway.pair(meter.address, "patient-1", passkey=PASSKEY, scan_s=0.4)
         assert (first.outcome, first.stored) == ("timeout", 20)  # every record was complete
         meter.faults = Faults()
-        again = await h.gateway.sync_round(0.4)
+        again = await sync_heard(h.gateway)
         assert [(r.outcome, r.stored) for r in again.values()] == [("nothing_new", 0)]
         assert set(h.outbox.reading_ids()) == meter_ids(meter)
 
@@ -77,7 +78,7 @@ async def test_sequence_reset_is_detected_and_new_records_fetched(
         add_records(meter, 3, start_days_ago=1)  # sequence numbers start again at 0
         sequences = [r.sequence_number for r in meter.racp.records]
         assert sequences == [0, 1, 2, 3, 4, 0, 1, 2]
-        again = await h.gateway.sync_round(0.4)
+        again = await sync_heard(h.gateway)
         assert [r.stored for r in again.values()] == [3]
         assert set(h.outbox.reading_ids()) == meter_ids(meter)
 
@@ -91,7 +92,7 @@ async def test_sequence_wrap_past_65535(air: VirtualAir, tmp_path: Path) -> None
         assert h.outbox.cursor(paired.device_id).last_sequence == 65535  # type: ignore[union-attr]
         add_records(meter, 4, start_days_ago=1)
         assert [r.sequence_number for r in meter.racp.records][-5:] == [65535, 0, 1, 2, 3]
-        again = await h.gateway.sync_round(0.4)
+        again = await sync_heard(h.gateway)
         assert [r.stored for r in again.values()] == [4]
         assert set(h.outbox.reading_ids()) == meter_ids(meter)
         assert h.outbox.cursor(paired.device_id).last_sequence == 3  # type: ignore[union-attr]
@@ -113,12 +114,12 @@ async def test_a_meter_that_wraps_its_sequence_and_drops_the_link_completes(
         for _ in range(4):
             if h.outbox.cursor(paired.device_id).last_sequence == 65535:  # type: ignore[union-attr]
                 break
-            await h.gateway.sync_round(0.4)
+            await sync_heard(h.gateway)
         add_records(meter, 8, start_days_ago=1)
         assert [r.sequence_number for r in meter.racp.records][-9:] == [65535, *range(8)]
         outcomes = []
         for _ in range(6):
-            [result] = (await h.gateway.sync_round(0.4)).values()
+            [result] = (await sync_heard(h.gateway)).values()
             outcomes.append((result.outcome, result.stored))
             if set(h.outbox.reading_ids()) == meter_ids(meter):
                 break
@@ -191,7 +192,7 @@ async def test_a_forgotten_bond_is_reported_to_the_patient(air: VirtualAir, tmp_
     async with hub(air, tmp_path) as h:
         assert (await h.gateway.pair(meter.address, "p-1", passkey=PASSKEY, scan_s=0.4)).stored == 3
         await meter.forget_bonds()
-        again = await h.gateway.sync_round(0.4)
+        again = await sync_heard(h.gateway)
         [outcome] = [r.outcome for r in again.values()]
         assert outcome == "not_bonded"  # the patient is asked to pair it again
         assert h.registry.all()[0].last_outcome == outcome
@@ -205,7 +206,7 @@ async def test_cuff_that_dumps_its_memory_each_time_is_deduped(
     async with hub(air, tmp_path) as h:
         first = await h.gateway.pair(cuff.address, "p-1", scan_s=0.4)
         assert (first.outcome, first.stored) == ("complete", 6), first.detail
-        again = await h.gateway.sync_round(0.4)
+        again = await sync_heard(h.gateway)
         assert [r.stored for r in again.values()] == [0]
         assert set(h.outbox.reading_ids()) == cuff_ids(cuff)
 
@@ -219,7 +220,7 @@ async def test_cuff_disconnect_mid_transfer_keeps_what_was_indicated(
         first = await h.gateway.pair(cuff.address, "p-1", scan_s=0.4)
         assert first.stored == 3  # each indication is committed as it arrives (I1)
         cuff.faults = Faults()
-        again = await h.gateway.sync_round(0.4)
+        again = await sync_heard(h.gateway)
         assert [r.stored for r in again.values()] == [5]
         assert set(h.outbox.reading_ids()) == cuff_ids(cuff)
 
@@ -234,7 +235,7 @@ async def test_a_meter_whose_battery_dies_mid_transfer_is_retried(
         assert (first.outcome, first.stored) == ("disconnected", 20)  # supervision timeout
         meter.faults = Faults()
         await meter.power_on()
-        again = await h.gateway.sync_round(0.4)
+        again = await sync_heard(h.gateway)
         assert [r.stored for r in again.values()] == [40]
         assert set(h.outbox.reading_ids()) == meter_ids(meter)
 
@@ -247,7 +248,7 @@ async def test_records_stored_out_of_order_all_arrive_once(air: VirtualAir, tmp_
             await h.gateway.pair(meter.address, "p-1", passkey=PASSKEY, scan_s=0.4)
         ).stored == 12
         add_records(meter, 8, start_days_ago=1)
-        await h.gateway.sync_round(0.4)
+        await sync_heard(h.gateway)
         assert set(h.outbox.reading_ids()) == meter_ids(meter)
         assert len(h.outbox.reading_ids()) == 20
 

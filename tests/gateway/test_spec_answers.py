@@ -12,7 +12,7 @@ import pytest
 
 from firmware_sims.air import VirtualAir
 from firmware_sims.faults import Faults
-from tests.gateway.sims import PASSKEY, cuff_ids, hub, make_cuff, make_meter, meter_ids
+from tests.gateway.sims import PASSKEY, cuff_ids, hub, make_cuff, make_meter, meter_ids, sync_heard
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ async def test_a_meter_without_less_or_equal_syncs_and_resyncs(
         first = await h.gateway.pair(meter.address, "p-1", scan_s=0.4)
         assert (first.outcome, first.stored) == ("complete", 5), first.detail
         meter.take_reading(140)
-        again = await h.gateway.sync_round(0.4)
+        again = await sync_heard(h.gateway)
         assert [(r.outcome, r.stored) for r in again.values()] == [("complete", 1)]
         assert set(h.outbox.reading_ids()) == meter_ids(meter)
 

@@ -15,7 +15,7 @@ from firmware_sims.air import VirtualAir
 from firmware_sims.faults import Faults
 from firmware_sims.models import get_model
 from firmware_sims.vitals_devices import Thermometer, WeightScale
-from tests.gateway.sims import hub
+from tests.gateway.sims import hub, sync_heard
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ async def test_a_scale_that_drops_the_link_sends_the_rest_next_time(
         first = await h.gateway.pair(scale.address, "p-1", scan_s=0.4)
         assert first.stored == 2
         scale.faults = Faults(malformed_every=2)  # every second indication from now on
-        again = await h.gateway.sync_round(0.4)
+        again = await sync_heard(h.gateway)
         [result] = again.values()
         assert result.stored == 2  # 3, 5 arrive; 4 and 6 are malformed (indications 4 and 6)
         assert len(h.outbox.quarantined()) == 2
