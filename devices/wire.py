@@ -24,10 +24,13 @@ Parsing is per reading: one bad reading in a batch is rejected alone, the rest a
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
+
+import orjson
 
 from devices.errors import ReadingValidationError
 from devices.reading import Reading, reading_from_json, reading_to_json
@@ -132,6 +135,31 @@ def encode_batch(gateway_id: str, readings: Sequence[Reading]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+# 19 digits in a row: a number that may not fit in 64 bits (or a long fraction, or an id).
+_LONG_DIGITS: Final = re.compile(rb"[0-9]{19}")
+
+
+def loads(payload: bytes) -> object:
+    """Parse JSON exactly as `json.loads` does, with a C parser where that is the same.
+
+    orjson parses a reading batch in about a third of the time. It refuses what the standard
+    library accepts (NaN and Infinity literals, 1e400, lone surrogates, UTF-16 with a BOM):
+    those payloads are parsed again by `json.loads`, so they mean what they always meant. It
+    turns an integer beyond 64 bits into a float where `json.loads` keeps it exact: a payload
+    with 19 digits in a row goes to `json.loads` straight away (every integer of 18 digits
+    fits in 64 bits).
+
+    Raises:
+        json.JSONDecodeError, UnicodeDecodeError, RecursionError: as `json.loads`.
+    """
+    if _LONG_DIGITS.search(payload) is None:
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(payload)
+
+
 def decode_batch(payload: bytes, *, topic_gateway_id: str, now: datetime | None = None) -> Batch:
     """Parse a batch payload received on `topic_gateway_id`'s readings topic.
 
@@ -143,7 +171,7 @@ def decode_batch(payload: bytes, *, topic_gateway_id: str, now: datetime | None 
             field); individual bad readings are returned in `Batch.rejected` instead.
     """
     try:
-        obj = json.loads(payload)
+        obj = loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ReadingValidationError("$", f"payload is not JSON: {exc}") from None
     if not isinstance(obj, dict):

@@ -62,7 +62,14 @@ from ingest.errors import IngestError, StoreError
 from ingest.hub_facts import HubUpdates
 from ingest.rows import QuarantineItem, rejected_payload, unique_ids
 from ingest.settings import Settings
-from ingest.store import PreparedBatch, WriteResult, prepare_batch, uses_copy, write_prepared
+from ingest.store import (
+    HeldConnection,
+    PreparedBatch,
+    WriteResult,
+    prepare_batch,
+    uses_copy,
+    write_on,
+)
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -221,6 +228,10 @@ class Consumer:
         self._connected = threading.Event()
         self.stats = IngestStats()
         self._failure: Exception | None = None
+        # One connection each for the writer and for the decode stage's enrolment look-ups,
+        # held across batches (no pool check-out and pre-ping per batch).
+        self._writer = HeldConnection(engine)
+        self._lookups = HeldConnection(engine, autocommit=True)
         self._client = self._make_client()
 
     # -- MQTT side (paho's network thread) ---------------------------------------------------
@@ -368,8 +379,12 @@ class Consumer:
     ) -> WriteResult | None:
         while True:
             try:
-                result = write_prepared(
-                    self._engine,
+                try:
+                    conn = self._writer.get()
+                except SQLAlchemyError as exc:
+                    raise StoreError(f"batch not committed: {type(exc).__name__}: {exc}") from exc
+                result = write_on(
+                    conn,
                     prepared,
                     decoded.quarantined,
                     now=self._clock(),
@@ -377,6 +392,7 @@ class Consumer:
                     hub=decoded.hub,
                 )
             except StoreError as exc:
+                self._writer.discard()  # the next attempt starts on a new connection
                 self.stats.store_errors += 1
                 log.error("%s: %s (retrying)", self._settings.client_id, exc)
                 if stop.wait(exc.retry_after_s):
@@ -423,9 +439,12 @@ class Consumer:
         """The batch's gateways' enrolled patients; None when stopped while the store is down."""
         while True:
             try:
-                with self._engine.connect() as conn:
-                    return enrolled_patients(conn, gateway_ids)
+                conn = self._lookups.get()
+                found = enrolled_patients(conn, gateway_ids)
+                conn.rollback()  # ends SQLAlchemy's own transaction; nothing to send (autocommit)
+                return found
             except SQLAlchemyError as exc:
+                self._lookups.discard()
                 self.stats.store_errors += 1
                 log.error(
                     "%s: enrolment look-up failed: %s (retrying)", self._settings.client_id, exc
@@ -548,6 +567,9 @@ class Consumer:
                 continue
             self._write(stage, stop)
         decoder.join(5)
+        self._writer.close()
+        if not decoder.is_alive():
+            self._lookups.close()
         log.info("%s: stopping: %s", self._settings.client_id, self.stats)
         if self._failure is not None:
             raise IngestError("the validation stage failed") from self._failure

@@ -13,6 +13,7 @@ staging table) stays outside the lock; ids are drawn only once it is held.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -96,6 +97,52 @@ def migrate(url: str) -> None:
         engine.dispose()
 
 
+class HeldConnection:
+    """One connection kept across batches (the consumer's writer and its enrolment look-ups).
+
+    Checking a connection out of the pool for every batch costs a pre-ping (a ``SELECT 1``
+    round trip) each time; a held connection is checked out once. A connection that failed is
+    `discard`ed (invalidated, so the pool does not hand it out again) and the next `get` checks
+    out a new one: a dead connection is found by the failure of the batch, which is retried.
+    `autocommit` connections run each statement on its own (a read costs one round trip, with
+    no BEGIN and no ROLLBACK around it).
+    """
+
+    def __init__(self, engine: sa.Engine, *, autocommit: bool = False) -> None:
+        self._engine = engine
+        self._autocommit = autocommit
+        self._conn: sa.Connection | None = None
+
+    def get(self) -> sa.Connection:
+        """The held connection, checked out now if there is none.
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the database cannot be reached.
+        """
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            conn = self._engine.connect()
+            if self._autocommit:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            self._conn = conn
+        return self._conn
+
+    def discard(self) -> None:
+        """Drop the held connection after a failure (never returned to the pool)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(SQLAlchemyError, psycopg.Error):
+                conn.invalidate()
+            with contextlib.suppress(SQLAlchemyError, psycopg.Error):
+                conn.close()
+
+    def close(self) -> None:
+        """Return the held connection to the pool (at shutdown)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(SQLAlchemyError, psycopg.Error):
+                conn.close()
+
+
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     """What one committed batch did: ids newly inserted, quarantine rows added, conflicts.
@@ -169,12 +216,38 @@ def _pg_stage(
         raise StoreError(f"batch not committed: {type(exc).__name__}: {exc}") from exc
 
 
-def _pg_move(conn: sa.Connection) -> list[str]:
-    """Move the staged rows into `readings`; return the ids that were new."""
+_PG_LOCK: Final = f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
+_PG_PATIENTS: Final = (
+    "INSERT INTO patients (patient_id, first_seen_at) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+)
+_PG_DEVICES: Final = (
+    "INSERT INTO devices (device_id, manufacturer, model, serial, firmware, first_seen_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
+
+
+def _pg_locked_writes(
+    conn: sa.Connection, readings: Sequence[Reading], *, staged: bool, now: datetime
+) -> list[str]:
+    """Take the write lock, add patients and devices and move the staged rows into `readings`,
+    in one round trip (psycopg's pipeline mode: the statements are sent together and run in
+    order); return the ids that were new."""
+    p_rows = [(r["patient_id"], r["first_seen_at"]) for r in patient_rows(readings, stored_at=now)]
+    d_rows = [
+        (r["device_id"], r["manufacturer"], r["model"], r["serial"], r["firmware"], now)
+        for r in device_rows(readings, stored_at=now)
+    ]
+    driver = _driver(conn)
     try:
-        with _driver(conn).cursor() as cursor:
-            cursor.execute(_PG_MOVE)
-            return [str(r[0]) for r in cursor.fetchall()]
+        with driver.cursor() as cursor, driver.cursor() as move:
+            with driver.pipeline():
+                cursor.execute(_PG_LOCK)
+                if p_rows:
+                    cursor.executemany(_PG_PATIENTS, p_rows)
+                    cursor.executemany(_PG_DEVICES, d_rows)
+                if staged:
+                    move.execute(_PG_MOVE)
+            return [str(r[0]) for r in move.fetchall()] if staged else []
     except psycopg.Error as exc:
         raise StoreError(f"batch not committed: {type(exc).__name__}: {exc}") from exc
 
@@ -186,13 +259,7 @@ def _side_tables(
     now: datetime,
 ) -> int:
     """Write quarantine, patients and devices rows; return the new quarantine rows."""
-    added = 0
-    if quarantined:
-        q_rows = [quarantine_row(item, received_at=now) for item in quarantined]
-        stmt = dialect_insert(conn, schema.quarantine).on_conflict_do_nothing(
-            index_elements=["digest"]
-        )
-        added = len(conn.execute(stmt.returning(schema.quarantine.c.id), q_rows).all())
+    added = _quarantine_items(conn, quarantined, now) if quarantined else 0
     p_rows = patient_rows(readings, stored_at=now)
     if p_rows:
         conn.execute(dialect_insert(conn, schema.patients).on_conflict_do_nothing(), p_rows)
@@ -273,9 +340,8 @@ def _stored_conflicts(conn: sa.Connection, existing: Sequence[Reading]) -> list[
     return items
 
 
-def _quarantine_conflicts(
-    conn: sa.Connection, items: Sequence[QuarantineItem], now: datetime
-) -> int:
+def _quarantine_items(conn: sa.Connection, items: Sequence[QuarantineItem], now: datetime) -> int:
+    """Keep quarantine items (a redelivered one lands once: digest); return the rows added."""
     rows = [quarantine_row(item, received_at=now) for item in items]
     stmt = dialect_insert(conn, schema.quarantine).on_conflict_do_nothing(index_elements=["digest"])
     return len(conn.execute(stmt.returning(schema.quarantine.c.id), rows).all())
@@ -309,14 +375,42 @@ def write_prepared(
     hook: StepHook | None = None,
     hub: HubUpdates | None = None,
 ) -> WriteResult:
-    """Commit a prepared batch of readings and quarantined items in one transaction.
+    """Commit a prepared batch on a connection of `engine`'s pool (see `write_on`).
+
+    Raises:
+        StoreError: the transaction failed and was rolled back; nothing of the batch is stored.
+    """
+    try:
+        with engine.connect() as conn:
+            return write_on(conn, prepared, quarantined, now=now, hook=hook, hub=hub)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"batch not committed: {type(exc).__name__}: {exc}") from exc
+
+
+def write_on(
+    conn: sa.Connection,
+    prepared: PreparedBatch,
+    quarantined: Sequence[QuarantineItem],
+    *,
+    now: datetime,
+    hook: StepHook | None = None,
+    hub: HubUpdates | None = None,
+) -> WriteResult:
+    """Commit a prepared batch of readings and quarantined items in one transaction on `conn`.
 
     Readings already stored (same `reading_id`) are left as they are (`ON CONFLICT DO
     NOTHING`), so a redelivered or re-sent batch changes nothing; only those are compared with
     the stored rows, and one with different content is quarantined as a conflict. `hook`, when
     given, is called with ``"mid_batch"`` once part of the batch is written in the open
-    transaction (the readings staged on PostgreSQL, the first chunk inserted elsewhere) and
-    ``"before_commit"`` after the last statement (fault-injection points for the tests).
+    transaction (on PostgreSQL the readings moved under the lock, elsewhere the first chunk
+    inserted) and ``"before_commit"`` after the last statement (fault-injection points for the
+    tests).
+
+    On PostgreSQL with psycopg a batch of new readings costs five round trips: BEGIN, the COPY
+    into the connection's staging table (two), one pipeline (lock, patients, devices, move)
+    and the commit. The consumer keeps one connection for its writes, so no pool check-out
+    (and no pre-ping) precedes a batch: a dead connection shows as a failed batch, which is
+    retried on a new one.
 
     Raises:
         StoreError: the transaction failed and was rolled back; nothing of the batch is stored.
@@ -324,22 +418,27 @@ def write_prepared(
     inserted: set[str] = set()
     staged_on: dict[Any, Any] | None = None
     try:
-        with engine.begin() as conn:
-            fast = prepared.copy_rows is not None and uses_copy(engine)
-            if fast and prepared.copy_rows:
-                staged_on = conn.connection.info
-                create = not staged_on.get(_STAGE_READY, False)
-                # before the lock: replicas COPY in parallel
-                _pg_stage(conn, prepared.copy_rows, create=create)
-                if hook is not None:
-                    hook("mid_batch")
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
-            quarantined_new = _side_tables(conn, prepared.readings, quarantined, now)
+        with conn.begin():
+            fast = (
+                prepared.copy_rows is not None
+                and conn.dialect.name == "postgresql"
+                and conn.dialect.driver == "psycopg"
+            )
             if fast:
+                staged = bool(prepared.copy_rows)
                 if prepared.copy_rows:
-                    inserted.update(_pg_move(conn))
+                    staged_on = conn.connection.info
+                    create = not staged_on.get(_STAGE_READY, False)
+                    # before the lock: replicas COPY in parallel
+                    _pg_stage(conn, prepared.copy_rows, create=create)
+                inserted.update(_pg_locked_writes(conn, prepared.readings, staged=staged, now=now))
+                if staged and hook is not None:
+                    hook("mid_batch")
+                quarantined_new = _quarantine_items(conn, quarantined, now) if quarantined else 0
             else:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(WRITE_LOCK_KEY)))
+                quarantined_new = _side_tables(conn, prepared.readings, quarantined, now)
                 stmt = dialect_insert(conn, schema.readings).on_conflict_do_nothing(
                     index_elements=["reading_id"]
                 )
@@ -353,7 +452,7 @@ def write_prepared(
                 existing = [r for r in prepared.readings if r.reading_id not in inserted]
                 conflicts += _stored_conflicts(conn, existing)
             if conflicts:
-                quarantined_new += _quarantine_conflicts(conn, conflicts, now)
+                quarantined_new += _quarantine_items(conn, conflicts, now)
             if hub:
                 from ingest.hub_facts import write_hub_updates  # noqa: PLC0415 (it uses us)
 
@@ -361,6 +460,8 @@ def write_prepared(
             if hook is not None:
                 hook("before_commit")
     except SQLAlchemyError as exc:
+        raise StoreError(f"batch not committed: {type(exc).__name__}: {exc}") from exc
+    except psycopg.Error as exc:  # the commit itself, on the driver's connection
         raise StoreError(f"batch not committed: {type(exc).__name__}: {exc}") from exc
     if staged_on is not None:  # committed: the staging table outlives this transaction
         staged_on[_STAGE_READY] = True

@@ -16,6 +16,7 @@ from devices.wire import (
     encode_packets,
     encode_receipt,
     is_ingest_status_topic,
+    loads,
 )
 
 PACKET = HubPacket(7, "dev-1", "2a18", b"\x10\x01", "truncated", datetime(2026, 1, 2, tzinfo=UTC))
@@ -67,3 +68,30 @@ def test_receipts_carry_packet_ids_only_when_there_are_some() -> None:
 def test_ingest_status_topics() -> None:
     assert is_ingest_status_topic("hv/v1/ingest/ingest-1/status")
     assert not is_ingest_status_topic("hv/v1/gw/gw-1/status")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"a": 1, "a": 2}',
+        b'{"n": 123456789012345678901234567890, "m": -9223372036854775809}',
+        b'{"n": 999999999999999999, "f": 0.1, "g": 1e-320, "h": -0.0}',
+        b"[NaN, Infinity, -Infinity, 1e400]",
+        b'"\\ud800"',
+        b"\xef\xbb\xbf{}",
+        '{"x": "\u00e9"}'.encode("utf-16"),
+        b"  [1, 2.5, true, null]  ",
+    ],
+)
+def test_loads_means_what_json_loads_means(payload: bytes) -> None:
+    expected = json.loads(payload)
+    got = loads(payload)
+    assert repr(got) == repr(expected)  # repr: NaN, -0.0 and int vs float compared exactly
+
+
+@pytest.mark.parametrize("payload", [b"[1,]", b"{", b"\xff", b"[" * 100_000])
+def test_loads_refuses_what_json_loads_refuses(payload: bytes) -> None:
+    with pytest.raises((json.JSONDecodeError, UnicodeDecodeError, RecursionError)):
+        json.loads(payload)
+    with pytest.raises((json.JSONDecodeError, UnicodeDecodeError, RecursionError)):
+        loads(payload)
