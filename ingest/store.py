@@ -24,6 +24,8 @@ import psycopg
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from psycopg._copy_base import TextFormatter  # the C row formatter Copy uses
+from psycopg.adapt import Transformer
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -201,19 +203,32 @@ def _driver(conn: sa.Connection) -> psycopg.Connection[Any]:
 _STAGE_READY: Final = "hv_ingest_readings_stage"
 
 
-def _pg_stage(
-    conn: sa.Connection, copy_rows: Sequence[tuple[object, ...]], *, create: bool
-) -> None:
+def _pg_stage(conn: sa.Connection, copy_data: bytes, *, create: bool) -> None:
     """COPY rows into this connection's staging table (no lock needed: it is private)."""
     try:
         with _driver(conn).cursor() as cursor:
             if create:
                 cursor.execute(_PG_STAGE)
             with cursor.copy(_PG_COPY) as copy:
-                for row in copy_rows:
-                    copy.write_row(row)
+                copy.write(copy_data)
     except psycopg.Error as exc:
         raise StoreError(f"batch not committed: {type(exc).__name__}: {exc}") from exc
+
+
+def copy_text(rows: Iterable[Sequence[object]]) -> bytes:
+    """`rows` as COPY text data, formatted by psycopg's own (C) row formatter.
+
+    The same bytes `Copy.write_row` sends for each row, made without a connection (text
+    dumpers of str, int, float, bool, None and aware datetimes depend on no connection
+    setting), so the consumer formats a batch in its validation stage while the previous batch
+    commits, and the writer only streams it.
+    """
+    formatter = TextFormatter(Transformer())
+    out = bytearray()
+    for row in rows:
+        out += formatter.write_row(row)
+    out += formatter.end()
+    return bytes(out)
 
 
 _PG_LOCK: Final = f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"
@@ -277,14 +292,14 @@ def _chunks(rows: Sequence[dict[str, object]], size: int) -> Iterable[Sequence[d
 class PreparedBatch:
     """Readings of one batch, deduplicated and mapped to rows, ready for `write_prepared`.
 
-    `copy_rows` (the PostgreSQL COPY form, JSON already encoded) is filled only when the batch
-    was prepared for PostgreSQL with psycopg. Preparing is CPU work that needs no connection,
-    so the consumer does it while the previous batch commits.
+    `copy_data` (the rows as PostgreSQL COPY text, JSON already encoded) is filled only when
+    the batch was prepared for PostgreSQL with psycopg. Preparing is CPU work that needs no
+    connection, so the consumer does it while the previous batch commits.
     """
 
     readings: tuple[Reading, ...]
     stored_at: datetime
-    copy_rows: list[tuple[object, ...]] | None
+    copy_data: bytes | None
     conflicts: tuple[QuarantineItem, ...] = ()
 
     @property
@@ -318,11 +333,11 @@ def prepare_batch(readings: Sequence[Reading], *, now: datetime, copy: bool) -> 
                     conflict_item(readings_topic(reading.gateway_id), reading, columns)
                 )
     kept = tuple(unique.values())
-    copy_rows = None
+    copy_data = None
     if copy:
         row = _COPY_ROWS.row
-        copy_rows = [row(r, stored_at=now) for r in kept]
-    return PreparedBatch(kept, now, copy_rows, tuple(conflicts))
+        copy_data = copy_text([row(r, stored_at=now) for r in kept])
+    return PreparedBatch(kept, now, copy_data, tuple(conflicts))
 
 
 def _stored_conflicts(conn: sa.Connection, existing: Sequence[Reading]) -> list[QuarantineItem]:
@@ -420,17 +435,20 @@ def write_on(
     try:
         with conn.begin():
             fast = (
-                prepared.copy_rows is not None
+                prepared.copy_data is not None
                 and conn.dialect.name == "postgresql"
                 and conn.dialect.driver == "psycopg"
+                # copy_data is UTF-8 (formatted without a connection); another client
+                # encoding takes the generic path
+                and _driver(conn).info.encoding == "utf-8"
             )
             if fast:
-                staged = bool(prepared.copy_rows)
-                if prepared.copy_rows:
+                staged = bool(prepared.readings)
+                if staged and prepared.copy_data is not None:
                     staged_on = conn.connection.info
                     create = not staged_on.get(_STAGE_READY, False)
                     # before the lock: replicas COPY in parallel
-                    _pg_stage(conn, prepared.copy_rows, create=create)
+                    _pg_stage(conn, prepared.copy_data, create=create)
                 inserted.update(_pg_locked_writes(conn, prepared.readings, staged=staged, now=now))
                 if staged and hook is not None:
                     hook("mid_batch")

@@ -10,6 +10,7 @@ from devices import Special
 from devices.reading import OriginalValue
 from ingest import schema
 from ingest.rows import COPY_COLUMNS, CopyRows, reading_row
+from ingest.store import copy_text
 from tests.ingest.support import make_reading
 
 T0 = datetime(2026, 3, 1, 7, 58, 0, 123_456, tzinfo=UTC)
@@ -51,3 +52,16 @@ def test_copy_row_equals_reading_row_with_json_text() -> None:
     copy_rows = CopyRows()
     for reading in readings:
         assert copy_rows.row(reading, stored_at=T0) == _expected(reading_row(reading, stored_at=T0))
+
+
+def test_copy_text_escapes_like_copy_text_format() -> None:
+    # PostgreSQL's COPY text format: tab between columns, \N for NULL, backslash escapes for
+    # backslash, tab, newline and carriage return; t/f for booleans; ISO times with offset.
+    rows = [
+        ("a\tb\nc\\d\re", None, True, False, 3, 2.5, datetime(2026, 3, 1, 7, 58, 0, 1, tzinfo=UTC)),
+        ("ü", "", None, None, None, None, None),
+    ]
+    assert copy_text(rows) == (
+        b"a\\tb\\nc\\\\d\\re\t\\N\tt\tf\t3\t2.5\t2026-03-01 07:58:00.000001+00:00\n"
+        + "ü\t\t\\N\t\\N\t\\N\t\\N\t\\N\n".encode()
+    )
