@@ -160,4 +160,7 @@ class SampleSink:
     def _quarantine(self, items: list[QuarantineItem], now: datetime) -> None:
         write_batch(self._engine, [], items, now=now)
         self.stats.quarantined += len(items)
-        log.warning("samples: %d quarantined (%s)", len(items), items[0].reason[:80])
+        # Fields only above DEBUG: a reason may quote a patient's value.
+        fields = ", ".join(sorted({item.field for item in items}))
+        log.warning("samples: %d quarantined (fields: %s)", len(items), fields[:200])
+        log.debug("samples: quarantined: %s", "; ".join(item.reason for item in items)[:2000])

@@ -6,6 +6,7 @@ the readings table."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import UTC, datetime
 
@@ -85,7 +86,7 @@ def test_samples_go_to_the_time_series_and_are_receipted_only_once_written(
 
 
 def test_bad_and_unenrolled_batches_are_quarantined_and_receipted(
-    pg_url: str, victoria_metrics: VictoriaMetricsServer
+    pg_url: str, victoria_metrics: VictoriaMetricsServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     migrate(pg_url)
     tag = uuid.uuid4().hex[:8]
@@ -112,5 +113,8 @@ def test_bad_and_unenrolled_batches_are_quarantined_and_receipted(
         assert any("not_enrolled" in r for r in reasons)
         assert any("195" in r for r in reasons)
         assert sink.stats.quarantined == 3 and sink.stats.batches == 1
+        warned = [r.getMessage() for r in caplog.records if r.levelno > logging.DEBUG]
+        assert any("values.spo2_pct" in m for m in warned)  # the field is named ...
+        assert not any("195" in m or f"x{tag}" in m for m in warned)  # ... never value or patient
     finally:
         engine.dispose()
