@@ -7,14 +7,21 @@ default batching API answers before writing: docs/reliability.md) and only then 
 the same transaction. If the server is down the transaction rolls back and the step is retried
 later: an outage delays, never loses. Several ingest processes may run a mirror; on PostgreSQL the
 row lock (``SKIP LOCKED``) lets one of them work at a time, so points are not written twice.
+
+Without a time-series server (the single-machine demo) the same line protocol can go to a local
+file (`FileLineWriter`, ``HV_INGEST_TSDB_URL=file:///path/points.lp``), fsynced before the
+cursor moves; ``influx write --file`` imports it later.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import urllib.parse
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 import urllib3
@@ -62,6 +69,47 @@ class InfluxLineWriter:
     def close(self) -> None:
         """Close the HTTP client."""
         self._client.close()  # type: ignore[no-untyped-call]
+
+
+class FileLineWriter:
+    """Appends line protocol to a local file; a return means the lines are on disk (fsync).
+
+    A crash between the write and the cursor's commit writes those lines again on the retry:
+    the same series and timestamp, which a time-series server importing the file keeps once.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def from_url(cls, url: str) -> FileLineWriter:
+        """A writer for a ``file:///absolute/path`` URL.
+
+        Raises:
+            MirrorError: not a ``file://`` URL with an absolute path.
+        """
+        parts = urllib.parse.urlsplit(url)
+        path = urllib.parse.unquote(parts.path)
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost") or not path:
+            raise MirrorError(f"not a file:// URL with an absolute path: {url!r}", None)
+        return cls(Path(path))
+
+    def __call__(self, lines: Sequence[str]) -> None:
+        """Append the lines (one point each) and fsync.
+
+        Raises:
+            MirrorError: the file could not be written.
+        """
+        try:
+            with self.path.open("a", encoding="utf-8") as out:
+                out.write("".join(f"{line}\n" for line in lines))
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            raise MirrorError(f"time-series file not written: {exc}", None) from exc
+
+    def close(self) -> None:
+        """Nothing stays open between writes."""
 
 
 def _cursor(conn: sa.Connection, name: str, now: datetime) -> int | None:

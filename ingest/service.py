@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from ingest.consumer import Consumer, sigkill_self, utc_now
-from ingest.mirror import InfluxLineWriter, LineWriter, run_mirror
+from ingest.mirror import FileLineWriter, InfluxLineWriter, LineWriter, run_mirror
 from ingest.samples import SampleSink
 from ingest.settings import Settings
 from ingest.startup import wait_for_database
@@ -55,6 +55,20 @@ def _with_failpoint(write: LineWriter, settings: Settings) -> LineWriter:
     return write_then_die
 
 
+def _mirror_writer(settings: Settings) -> InfluxLineWriter | FileLineWriter | None:
+    """The time-series writer the settings name (a server, a local file), or None."""
+    url = settings.tsdb_url
+    if url is None:
+        return None
+    if url.startswith("file://"):
+        return FileLineWriter.from_url(url)
+    if settings.tsdb_token is None:
+        return None
+    return InfluxLineWriter(
+        url, settings.tsdb_token.get_secret_value(), settings.tsdb_org, settings.tsdb_bucket
+    )
+
+
 def run_service(settings: Settings, *, mirror: bool = True, consume: bool = True) -> None:
     """Run consumer and mirror until SIGTERM/SIGINT.
 
@@ -73,14 +87,8 @@ def run_service(settings: Settings, *, mirror: bool = True, consume: bool = True
         migrate(url)
     engine = make_engine(url)
     mirror_thread: threading.Thread | None = None
-    writer: InfluxLineWriter | None = None
-    if mirror and settings.tsdb_url is not None and settings.tsdb_token is not None:
-        writer = InfluxLineWriter(
-            settings.tsdb_url,
-            settings.tsdb_token.get_secret_value(),
-            settings.tsdb_org,
-            settings.tsdb_bucket,
-        )
+    writer = _mirror_writer(settings) if mirror else None
+    if writer is not None:
         mirror_thread = threading.Thread(
             target=run_mirror,
             args=(engine, _with_failpoint(writer, settings), stop),

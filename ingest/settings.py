@@ -132,7 +132,11 @@ def load_settings(**overrides: object) -> Settings:
     if settings.mqtt_password is not None and not settings.mqtt_username:
         raise IngestConfigError(PREFIX + "MQTT_USERNAME", "is required with a password")
     if settings.tsdb_url is not None:
+        if settings.tsdb_url.startswith("file://"):
+            if not settings.tsdb_url.startswith("file:///"):
+                raise IngestConfigError(PREFIX + "TSDB_URL", "a file:// URL needs an absolute path")
+            return settings  # a local line-protocol file: no server, no token
         if not settings.tsdb_url.startswith(("http://", "https://")):
-            raise IngestConfigError(PREFIX + "TSDB_URL", "must be an http(s) URL")
+            raise IngestConfigError(PREFIX + "TSDB_URL", "must be an http(s) or file:/// URL")
         _check_secret("tsdb_token", settings.tsdb_token, required=True, development=development)
     return settings
