@@ -11,6 +11,7 @@ docs/device-profiles.md quirk 16 "reads multiple") or only those not yet confirm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 BEURER_RFU_FLAG = 0x40  # flags bit 6, set by Beurer BM cuffs (docs/device-profiles.md quirk 23)
 ICP_STEP_MMHG = 20
+CONFIRMATION_GRACE_S = 1.0  # after a disconnection, for a confirmation already sent
 FEATURES = (
     BloodPressureFeatureBits.BODY_MOVEMENT_DETECTION
     | BloodPressureFeatureBits.IRREGULAR_PULSE_DETECTION
@@ -177,7 +179,8 @@ class BloodPressureCuff(ClockedPeripheral):
         irregular_pulse: bool = False,
     ) -> StoredReading:
         """Run a cuff cycle: ICP notifications while inflating (to any subscribed host), then
-        store the reading and indicate it to a subscribed host.
+        store the reading and indicate it to a subscribed host. A host that goes away before it
+        confirms leaves the reading unsent (it goes with the next transfer), as on a real cuff.
 
         Raises:
             FirmwareSimsError: `user_id` is not one of the model's users.
@@ -189,7 +192,8 @@ class BloodPressureCuff(ClockedPeripheral):
                 cuff_pressure=self._pressure(pressure), unit=self.model.pressure_unit
             )
             for connection in list(self.connections):
-                await self.device.notify_subscriber(connection, self.icp_char, bytes(icp))
+                if connection in self.connections:  # not gone while we were busy
+                    await self.device.notify_subscriber(connection, self.icp_char, bytes(icp))
         reading = StoredReading(
             self.encode(
                 systolic_mmhg=systolic_mmhg,
@@ -203,8 +207,11 @@ class BloodPressureCuff(ClockedPeripheral):
         )
         self.memory.append(reading)
         for connection in list(self.connections):
-            if self._indications_on(connection):
-                await self._indicate(connection, reading)
+            if connection in self.connections and self._indications_on(connection):
+                try:
+                    await self._indicate(connection, reading)
+                except Exception as exc:  # the link went away unconfirmed: the reading waits
+                    logger.debug("%s: live indication not confirmed: %r", self.address, exc)
         return reading
 
     def store(self, measurement: BloodPressureMeasurement) -> StoredReading:
@@ -250,12 +257,36 @@ class BloodPressureCuff(ClockedPeripheral):
     async def _indicate(self, connection: Connection, reading: StoredReading) -> None:
         if self.faults.slow_response_s:
             await asyncio.sleep(self.faults.slow_response_s)
+        if connection not in self.connections or not self._indications_on(connection):
+            # Bumble returns quietly when nobody is subscribed: that is not a delivery.
+            raise ConnectionError("the host is gone or no longer subscribed")
         self.indications_sent += 1
         payload = bytes(reading.measurement)
         if self.faults.corrupt(self.indications_sent):
             payload = payload[:-1]
-        # returns once the host confirmed (ATT Handle Value Confirmation)
-        await self.device.indicate_subscriber(connection, self.measurement_char, payload)
+        # Done once the host confirmed (ATT Handle Value Confirmation), or failed when the link
+        # goes first (Bumble would otherwise wait out its 30 s GATT timeout on a dead link).
+        indication = asyncio.ensure_future(
+            self.device.indicate_subscriber(connection, self.measurement_char, payload)
+        )
+        gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_gone(*_: object) -> None:
+            if not gone.done():
+                gone.set_result(None)
+
+        connection.on("disconnection", on_gone)
+        try:
+            await asyncio.wait({indication, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            with contextlib.suppress(KeyError):  # pyee: already gone with its emitter
+                connection.remove_listener("disconnection", on_gone)
+        if not indication.done():  # a confirmation already on its way still counts
+            await asyncio.wait({indication}, timeout=CONFIRMATION_GRACE_S)
+        if not indication.done():
+            indication.cancel()
+            raise ConnectionError("the link went away before the host confirmed")
+        indication.result()
         reading.delivered = True
 
     async def power_on(self) -> None:

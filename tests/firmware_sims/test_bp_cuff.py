@@ -150,6 +150,38 @@ async def test_live_cycle_notifies_cuff_pressure_then_indicates_the_reading(
     assert reading.delivered
 
 
+async def test_a_host_gone_during_the_cycle_leaves_the_reading_unsent(air: VirtualAir) -> None:
+    # The host hangs up while the cuff inflates: the reading must not count as delivered (it
+    # used to: Bumble's indicate returns quietly when nobody is subscribed, so the reading was
+    # never sent again), and it goes with the next transfer. (An indication that got out before
+    # the link went, unconfirmed, is sent again too: at least once.)
+    cuff = make_cuff(air, "omron-like")
+    await cuff.power_on()
+    _, client_cls = air.backends()
+    inbox = Inbox()
+    client = BleakClient(ADDRESS, backend=client_cls, pair=True)
+    await client.connect()
+    hung_up: list[asyncio.Task[None]] = []
+
+    def hang_up_on_pressure(char: BleakGATTCharacteristic, data: bytearray) -> None:
+        if not hung_up:
+            hung_up.append(asyncio.create_task(client.disconnect()))
+
+    await client.start_notify(ICP, hang_up_on_pressure)
+    await client.start_notify(BPM, inbox.on_data)
+    await cuff.transfer_done.wait()
+    reading = await cuff.measure(150, 95, 80)
+    await hung_up[0]
+    assert not reading.delivered
+    inbox.drain()
+    cuff.transfer_done.clear()
+    async with BleakClient(ADDRESS, backend=client_cls) as again:
+        await again.start_notify(BPM, inbox.on_data)
+        assert await inbox.bpm.get() == bytes(reading.measurement)
+        await cuff.transfer_done.wait()
+    assert reading.delivered
+
+
 async def test_disconnect_mid_transfer_then_the_rest_on_reconnect(air: VirtualAir) -> None:
     cuff = make_cuff(air, "omron-like", faults=Faults(disconnect_after_records=1))
     expected = store_three(cuff)
