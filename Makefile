@@ -3,14 +3,21 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+HASH := $(shell sha1sum pyproject.toml | cut -c1-12)
+STAMP := $(VENV)/.installed-$(HASH)
+DEMO_STAMP := $(VENV)/.demo-$(HASH)
 
-.PHONY: test soak demo lint types pytest system-deps bench clean
+.PHONY: test soak demo lint types pytest system-deps demo-deps bench clean
 
 test: $(STAMP) system-deps lint types pytest
 
 system-deps:
-	@bash scripts/install-system-deps.sh
+	@bash scripts/install-system-deps.sh test
+
+# The demo needs only the broker, the zone data and the runtime dependencies (no test extras,
+# no PostgreSQL, VictoriaMetrics or Chromium); a venv that `make test` made already serves.
+demo-deps:
+	@bash scripts/install-system-deps.sh demo
 
 $(STAMP): pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +40,15 @@ pytest: $(STAMP)
 soak: $(STAMP) system-deps
 	$(BIN)/pytest -m slow $(PYTEST_ARGS)
 
-demo: $(STAMP) system-deps
-	$(BIN)/homevitals demo
+$(DEMO_STAMP): pyproject.toml | demo-deps
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	if [ ! -e $(STAMP) ]; then \
+		$(BIN)/pip install --quiet --upgrade pip && $(BIN)/pip install --quiet -e . ; fi
+	rm -f $(VENV)/.demo-*
+	touch $@
+
+demo: $(DEMO_STAMP) demo-deps
+	$(BIN)/homevitals demo $(DEMO_ARGS)
 
 # The quick set (about a minute per module); `python -m bench` alone runs the full measurements.
 bench: $(STAMP)

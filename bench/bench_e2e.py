@@ -57,13 +57,6 @@ from gateway.app import mqtt_config, open_hub, utc_now
 from gateway.delivery import publish_loop, receipt_loop
 from gateway.publisher import Publisher
 from gateway.settings import load_settings
-from homevitals.demo import (
-    enrol_hub,
-    follow_with_consent,
-    parse_webhook_line,
-    prepare_store,
-    register_care_team,
-)
 from homevitals.demo_procs import (
     Service,
     child_env,
@@ -72,6 +65,13 @@ from homevitals.demo_procs import (
     python_argv,
     wait_for_port,
 )
+from homevitals.demo_record import (
+    enrol_hub,
+    follow_with_consent,
+    prepare_store,
+    register_care_team,
+)
+from homevitals.demo_report import parse_webhook_line
 from ingest.store import make_engine
 from tests.support.servers import PostgresServer
 

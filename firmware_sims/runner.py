@@ -5,7 +5,9 @@ The devices' own clocks follow simulated time, so a week at 86,400x takes seven 
 records carry the scenario's dates. Meters, cuffs, thermometers, scales and oximeters (their
 spot-checks) make their planned readings; a CGM records its own trace as simulated time
 passes; straps and oximeters stream live, in real time, from power-on (a stream has no history
-to accelerate: its planned minutes are what a listening hub would summarize).
+to accelerate: its planned minutes are what a listening hub would summarize). A caller that
+keeps its own simulated clock (the demo, whose hub and rules engine share it) passes it as
+`clock`; the devices and the timeline follow it.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ SimDevice = (
 )  # fmt: skip
 # Planned samples a device makes when their time comes (the others it records or streams).
 MadeSample = GlucoseSample | BloodPressureSample | Spo2SpotCheck | TemperatureSample | WeightSample
+MAX_WAIT_S = 1.0  # re-read an outside clock at least this often (it may slow down)
 
 
 @dataclass
@@ -58,13 +61,16 @@ class ScenarioRun:
     scenario: Scenario
     air: Air
     advertising_interval_ms: float = 100.0
+    clock: Callable[[], datetime] | None = None
     devices: list[SimDevice] = field(default_factory=list)
     readings_made: int = 0
     _t0: float | None = None
     _loop_time: Callable[[], float] | None = None
 
     def sim_now(self) -> datetime:
-        """Simulated UTC time (the scenario start until `start()`)."""
+        """Simulated UTC time (the scenario start until `start()`), or the outside `clock`."""
+        if self.clock is not None:
+            return self.clock()
         if self._t0 is None or self._loop_time is None:
             return self.scenario.start_utc
         elapsed = self._loop_time() - self._t0
@@ -110,9 +116,9 @@ class ScenarioRun:
         if self._t0 is None:
             await self.start()
         for at_utc, index, sample in self.timeline():
-            wait_s = (at_utc - self.sim_now()).total_seconds() / self.scenario.time_acceleration
-            if wait_s > 0:
-                await asyncio.sleep(wait_s)
+            while (ahead_s := (at_utc - self.sim_now()).total_seconds()) > 0:
+                wait_s = ahead_s / self.scenario.time_acceleration
+                await asyncio.sleep(wait_s if self.clock is None else min(wait_s, MAX_WAIT_S))
             await self.make(index, sample)
         return self.readings_made
 

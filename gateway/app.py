@@ -35,7 +35,7 @@ from gateway.page_guard import Guard, PinFile, exposure_warning, is_loopback_hos
 from gateway.publisher import MqttConfig, Publisher
 from gateway.registry import Registry
 from gateway.samples import SampleStore
-from gateway.service import Gateway, SessionTuning
+from gateway.service import Clock, Gateway, SessionTuning
 from gateway.settings import GatewaySettings, require_gateway_id, with_identity
 
 log = logging.getLogger(__name__)
@@ -68,9 +68,13 @@ class Hub:
 
 @asynccontextmanager
 async def open_hub(
-    settings: GatewaySettings, *, air: Any = None, radio: bool = True
+    settings: GatewaySettings, *, air: Any = None, radio: bool = True, clock: Clock = utc_now
 ) -> AsyncIterator[Hub]:
     """Open the database, the BLE backend (unless `radio` is False) and the device service.
+
+    `clock` is the time the device service lives in (sessions, receive times, the sync
+    schedule): the wall clock, or a simulation's (the demo plays weeks in minutes, and the hub
+    must agree with the simulated devices' clocks).
 
     Raises:
         BumbleBleakError: the BLE transport cannot be opened.
@@ -98,7 +102,7 @@ async def open_hub(
         connector=connector,
         registry=registry,
         outbox=outbox,
-        clock=utc_now,
+        clock=clock,
         utc_offset_min=settings.utc_offset_min,
         tuning=SessionTuning(
             pace_s=settings.pace_s,
@@ -141,13 +145,16 @@ def mqtt_config(settings: GatewaySettings) -> MqttConfig:
     )
 
 
-async def run(settings: GatewaySettings, *, air: Any = None) -> None:
+async def run(settings: GatewaySettings, *, air: Any = None, clock: Clock = utc_now) -> None:
     """Run the hub until cancelled: device syncs, publishing, receipts, the pairing page.
 
     A hub without an identity yet (never enrolled) first serves the page in enrol-only mode:
     only the enrolment-code form, behind the same guard. Once a code is redeemed there (or
     `homevitals gateway enrol` stored an identity), the hub starts with it and the full page
     takes the enrol-only page's place on the same socket: nobody restarts anything.
+
+    `clock` is the device service's (see `open_hub`); publishing, receipts, heartbeats and
+    pruning keep the wall clock.
 
     One cancellation (or SIGTERM) stops every loop, closes the page's listening socket and
     the adapters, and re-raises `CancelledError`.
@@ -168,15 +175,17 @@ async def run(settings: GatewaySettings, *, air: Any = None) -> None:
             page = _PageServer(settings, tasks) if settings.page_enabled else None
             if settings.gateway_id is None and page is not None:
                 settings = await _enrol_first(settings, page)
-            await _run_enrolled(settings, air, page)
+            await _run_enrolled(settings, air, page, clock)
     finally:
         if main_task is not None:
             loop.remove_signal_handler(signal.SIGTERM)
 
 
-async def _run_enrolled(settings: GatewaySettings, air: Any, page: _PageServer | None) -> None:
+async def _run_enrolled(
+    settings: GatewaySettings, air: Any, page: _PageServer | None, clock: Clock
+) -> None:
     async with (
-        open_hub(settings, air=air) as hub,
+        open_hub(settings, air=air, clock=clock) as hub,
         Publisher(
             require_gateway_id(settings),
             mqtt_config(settings),

@@ -38,58 +38,98 @@ app = typer.Typer(
 
 
 @app.command()
-def demo(
+def demo(  # noqa: PLR0917 (typer options)
     scenario: Annotated[
-        str, typer.Option(help="a shipped scenario name (homevitals sim list) or a TOML path")
-    ] = "home-demo",
+        list[str] | None,
+        typer.Option(
+            help="a shipped scenario (homevitals sim list) or a TOML path, one home each; "
+            "repeat for more (default: the story's two patients)"
+        ),
+    ] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            min=2.0,
+            help="simulated seconds per real second while the story plays (default 10800: a "
+            "day in 8 s, two weeks in about two minutes)",
+        ),
+    ] = None,
     directory: Annotated[
-        Path | None, typer.Option("--dir", help="keep configs, logs and databases here")
+        Path | None,
+        typer.Option("--dir", help="keep everything here (the record store: DIR/homevitals.db)"),
     ] = None,
     db: Annotated[
         str | None, typer.Option(help="record store URL (default: SQLite in the demo directory)")
     ] = None,
     timeout_s: Annotated[
-        float, typer.Option(help="give up waiting for the expected webhooks after this long")
+        float, typer.Option(help="after the story has reached today, give up after this long")
     ] = 120.0,
     keep_running: Annotated[
         bool,
         typer.Option(
             "--keep-running",
-            help="afterwards, serve the care-team dashboard over the demo's record (Ctrl-C ends)",
+            help="afterwards, keep everything up and print the dashboard's address and "
+            "development sign-in (Ctrl-C ends)",
+        ),
+    ] = False,
+    check_only: Annotated[
+        bool,
+        typer.Option(
+            "--check-only", help="judge a finished run in --dir again (its self-check only)"
         ),
     ] = False,
 ) -> None:
-    """Run the whole system locally with simulated devices, narrate it, and check that the
-    scenario's expected alerts reach the care team as verified webhooks (exit 1 otherwise)."""
+    """Run the whole system locally with simulated devices: two patients' first two weeks at
+    home, told as it happens, then a self-check (exit 0 when it passes, 1 when it fails, 2 when
+    a part could not start)."""
     # Lazy, like the groups: the demo imports every package.
     import asyncio  # noqa: PLC0415
 
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
     from alerts.errors import AlertsError  # noqa: PLC0415
     from careteam.errors import CareteamError  # noqa: PLC0415
-    from firmware_sims.errors import ScenarioError  # noqa: PLC0415
-    from homevitals.demo import DemoOptions, run_demo  # noqa: PLC0415
+    from firmware_sims.errors import FirmwareSimsError  # noqa: PLC0415
+    from homevitals import demo as demo_module  # noqa: PLC0415
     from homevitals.demo_errors import DemoError  # noqa: PLC0415
+    from ingest.errors import IngestError  # noqa: PLC0415
 
-    options = DemoOptions(scenario=scenario, directory=directory, db_url=db, timeout_s=timeout_s)
+    failures = (DemoError, FirmwareSimsError, AlertsError, CareteamError, IngestError,
+                SQLAlchemyError)  # fmt: skip
+    if check_only:
+        if directory is None:
+            typer.echo("--check-only needs --dir DIR (a kept demo directory)", err=True)
+            raise typer.Exit(code=2)
+        try:
+            result = demo_module.check_only(directory, db)
+        except failures as exc:
+            typer.echo(f"check failed to run: {exc}", err=True)
+            raise typer.Exit(code=2) from exc
+        for line in result.lines():
+            typer.echo(line)
+        typer.echo("result: PASS" if result.ok else "result: FAIL, " + "; ".join(result.failures()))
+        raise typer.Exit(code=0 if result.ok else 1)
+    options = demo_module.DemoOptions(
+        scenarios=tuple(scenario) if scenario else demo_module.STORY_SCENARIOS,
+        directory=directory,
+        db_url=db,
+        speed=speed or demo_module.DEFAULT_SPEED,
+        timeout_s=timeout_s,
+        keep_running=keep_running,
+        progress=True,
+    )
+    run = demo_module.Demo(options)
     try:
-        report = asyncio.run(run_demo(options, say=typer.echo))
+        asyncio.run(run.run())
     except KeyboardInterrupt:
-        typer.echo("interrupted: every process stopped", err=True)
-        raise typer.Exit(code=130) from None
-    except (DemoError, ScenarioError, AlertsError, CareteamError) as exc:
+        if run.report.check is None:
+            typer.echo("interrupted: every process stopped", err=True)
+            raise typer.Exit(code=130) from None
+        typer.echo("stopped: every process ended")
+    except failures as exc:
         typer.echo(f"demo failed: {exc}", err=True)
         raise typer.Exit(code=2) from exc
-    for line in report.summary_lines():
-        typer.echo(line)
-    if keep_running and report.db_url:
-        from homevitals.demo_dashboard import dashboard_users, serve_dashboard  # noqa: PLC0415
-
-        users = dashboard_users(report.db_url, report.patient_id)
-        try:
-            asyncio.run(serve_dashboard(report.db_url, report.directory, users, typer.echo))
-        except KeyboardInterrupt:
-            typer.echo("dashboard stopped")
-    raise typer.Exit(code=0 if report.ok else 1)
+    raise typer.Exit(code=0 if run.report.ok else 1)
 
 
 @app.command()

@@ -1,19 +1,24 @@
-"""`homevitals demo`: the whole system on one machine, with simulated devices, finite and
-self-explaining (the composition root of the demo).
+"""`homevitals demo`: the whole system on one machine with simulated devices, telling the story
+of two patients' first two weeks at home, and checking itself (the demo's composition root).
 
-What runs, and how it runs in production:
-- Mosquitto (a subprocess, generated config on a free loopback port).
-- The record store: a SQLite file in the demo directory (WAL, synchronous=FULL, as ingest makes
-  every connection), or any SQLAlchemy URL (`--db`, e.g. PostgreSQL).
-- ingest (`python -m ingest run`), the rules engine (`homevitals alerts run --deliver`), the
-  webhook delivery worker (`python -m alerts.delivery`) and the care team's verifying receiver
-  (`homevitals webhook receive`): each a subprocess, as deployed.
-- The scenario's simulated meters and cuffs on the in-process virtual air, and the gateway on
-  the virtual BLE backend in this same process (the air is in-process): it scans, pairs each
-  device (with the passkey where the device shows one), back-fills its memory and publishes.
+What runs, as it runs in production:
+- Mosquitto with the shipped access rules (`homevitals.demo_broker`), the record store (a
+  SQLite file `DIR/homevitals.db`, or `--db`), and as subprocesses ingest with its time-series
+  mirror (to `DIR/timeseries.lp`), the webhook delivery worker, the hospital clinic's verifying
+  receiver, the care-team API with the dashboard, and the rules engine
+  (`homevitals.demo_backend`);
+- the care-team record: patients, three care teams with the patients' consent, an enrolment
+  code per hub (`homevitals.demo_record`);
+- per patient, a simulated meter and cuff on the in-process virtual air and a home hub in this
+  process, enrolled with its code and paired with the devices (`homevitals.demo_hubs`);
+- the story's clock (`homevitals.demo_clock`): two weeks at `--speed` times real time, ending
+  at today; the devices measure as it passes the scenarios' times (`homevitals.demo_devices`);
+- the hospital's nurse, who opens each alert from its webhook and acknowledges it
+  (`homevitals.demo_nurse`).
 
-The demo narrates what happens, prints a summary, and succeeds when every alert the scenario
-expects reached the care team's receiver as a verified `alert.opened` webhook.
+It narrates, shows its progress (`homevitals.demo_progress`), and ends with the self-check
+(`homevitals.demo_check`): every reading accounted for, the declared alerts received as
+verified webhooks, the audit trail intact.
 """
 
 from __future__ import annotations
@@ -22,61 +27,67 @@ import asyncio
 import json
 import logging
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from rich.console import Console
+from rich.live import Live
 
-from alerts.delivery import endpoints
-from alerts.delivery import tables as delivery_tables
-from alerts.delivery.migrations import migrate as migrate_delivery
-from alerts.delivery.ssrf import SsrfPolicy
-from alerts.engine import tables as engine_tables
-from alerts.engine.store import migrate as migrate_engine
-from careteam import consent_store, enrolment_store, record, registry
-from careteam.audit import Actor
-from careteam.consent import GrantRequest
-from careteam.errors import NotFoundError
-from careteam.kinds import DATA_KINDS
 from careteam.secrets import SecretBox, new_key_entry
 from firmware_sims.air import VirtualAir
+from firmware_sims.scenario import Scenario
 from firmware_sims.scenario_files import load_scenario
-from gateway.app import open_hub
-from gateway.app import run as run_gateway
-from gateway.enrolment import redeem as redeem_code
-from gateway.service import PAIRED_OUTCOMES
-from gateway.settings import GatewaySettings, load_settings
-from homevitals.demo_dashboard import register_other_teams
-from homevitals.demo_devices import Home, build_home, gateway_timezone, rebased
-from homevitals.demo_errors import DemoError
-from homevitals.demo_procs import (
-    Service,
-    child_env,
-    free_port,
-    mosquitto_service,
-    python_argv,
-    wait_for_port,
+from homevitals import demo_hubs
+from homevitals.demo_backend import Backend
+from homevitals.demo_check import (
+    ANCHOR_FILE,
+    WEBHOOKS_FILE,
+    CheckResult,
+    StoryPatient,
+    audit_anchor,
+    check_directory,
+    write_devices,
+    write_story,
 )
-from homevitals.demo_report import DemoReport, Narrator, Say, Webhook, parse_webhook_line
+from homevitals.demo_clock import DemoClock
+from homevitals.demo_devices import Home, build_home, device_records, rebased
+from homevitals.demo_errors import DemoError
+from homevitals.demo_hubs import Hub
+from homevitals.demo_nurse import Acknowledged, Nurse
+from homevitals.demo_progress import (
+    Counts,
+    Row,
+    StoreCounts,
+    headline,
+    poll_store,
+    render,
+    story_day,
+)
+from homevitals.demo_record import DemoRecord, prepare_store, register_story
+from homevitals.demo_report import Narrator, Say, Webhook, parse_webhook_line
+from homevitals.demo_story import STORY_SCENARIOS
 from ingest.store import make_engine
-from ingest.store import migrate as migrate_ingest
 
+__all__ = [
+    "DEFAULT_SPEED",
+    "STORY_SCENARIOS",
+    "Demo",
+    "DemoOptions",
+    "DemoReport",
+    "check_only",
+    "run_demo",
+]
 log = logging.getLogger(__name__)
 
-WEBHOOK_EVENTS = (
-    "alert.opened",
-    "alert.updated",
-    "alert.resolved",
-    "alert.escalated",
-    "delivery.failing",
-)
-POLL_S = 0.25
-SETTLE_S = 1.5
-STALL_S = 5.0  # readings stopped arriving (a faulty device kept some back)
-GATEWAY_STOP_S = 10.0  # one cancel stops the gateway; this only bounds the wait
-HomeBuilder = Callable[[VirtualAir], Awaitable[Home]]
+DEFAULT_SPEED = 10_800.0  # a simulated day in 8 s: two weeks in a couple of minutes
+POLL_S = 0.5
+SETTLE_S = 3.0  # everything done and quiet this long: the run ends
+STALL_S = 10.0  # nothing new stored this long after the story: devices keep the rest back
+HomeBuilder = Callable[[VirtualAir], Awaitable[Home | list[Home]]]
 
 
 @dataclass(frozen=True)
@@ -84,573 +95,495 @@ class DemoOptions:
     """How to run the demo.
 
     Attributes:
-        scenario: a shipped scenario name or a TOML path (ignored when a home builder is given).
-        directory: where configs, logs and databases go (default: a new temp directory).
-        db_url: the record store (default: SQLite in `directory`).
-        timeout_s: give up waiting for the expected webhooks after this long.
-        extra_webhook_urls: more (loopback) endpoints to register for the same care team, e.g.
-            a test's own receiver; their ids are in `DemoReport.extra_endpoints`.
-        pairing_page: serve the gateway's pairing page (on a free loopback port).
+        scenarios: shipped scenario names or TOML paths, one home each (ignored when a home
+            builder is given); the default is the story's two patients.
+        directory: where configs, logs, databases and the evidence go (default: a temp dir).
+        db_url: the record store (default: SQLite at `directory/homevitals.db`).
+        speed: simulated seconds per real second while the story plays.
+        timeout_s: after the story has caught up with today, give up waiting after this long.
+        extra_webhook_urls: more (loopback) endpoints for the hospital clinic, e.g. a test's own
+            receiver; their ids are in `DemoReport.extra_endpoints`.
+        pairing_page: serve each hub's pairing page (on a free loopback port).
+        keep_running: after the self-check, keep everything up (the dashboard) until cancelled.
+        progress: show the progress table (live on a terminal, once at the end otherwise).
         secrets_keys: the ``HV_SECRETS_KEYS`` that seal webhook secrets (default: a new key
             for this run; a test that reads a secret back from the record passes its own).
     """
 
-    scenario: str = "home-demo"
+    scenarios: tuple[str, ...] = STORY_SCENARIOS
     directory: Path | None = None
     db_url: str | None = None
+    speed: float = DEFAULT_SPEED
     timeout_s: float = 120.0
     extra_webhook_urls: tuple[str, ...] = ()
     pairing_page: bool = True
+    keep_running: bool = False
+    progress: bool = False
     secrets_keys: str = field(default_factory=new_key_entry)
 
 
-# ------------------------------------------------------------------------------------ setup
+@dataclass
+class DemoReport:
+    """What the run saw; `ok` when its self-check passed."""
 
+    directory: Path
+    db_url: str = ""
+    patients: list[StoryPatient] = field(default_factory=list)
+    webhooks: list[Webhook] = field(default_factory=list)
+    acknowledged: dict[str, Acknowledged] = field(default_factory=dict)
+    extra_endpoints: dict[str, str] = field(default_factory=dict)
+    check: CheckResult | None = None
+    story_s: float = 0.0
+    elapsed_s: float = 0.0
+    dashboard: list[str] = field(default_factory=list)
 
-def prepare_store(db_url: str) -> None:
-    """Create every table (ingest, rules engine, delivery and care teams).
+    @property
+    def ok(self) -> bool:
+        """The self-check ran and passed."""
+        return self.check is not None and self.check.ok
 
-    Raises:
-        StoreError, AlertsError: the database cannot be reached or migrated.
-    """
-    migrate_ingest(db_url)
-    migrate_engine(db_url)
-    migrate_delivery(db_url)
-
-
-@dataclass(frozen=True)
-class CareTeam:
-    """The demo's care team and its registered endpoints."""
-
-    team_id: str
-    endpoint_id: str
-    secret: str
-    url: str
-    extra_endpoints: dict[str, str]
-
-
-DEMO_ACTOR = Actor("operator", "demo", source="cli")
-
-
-def follow_with_consent(conn: sa.Connection, team_id: str, patient_id: str, at: datetime) -> None:
-    """Register `patient_id` (if new) in the record, make `team_id` follow them, and record the
-    patient's consent (given in person) for the team to see every kind of their data."""
-    register_patient(conn, patient_id, at)
-    registry.assign_patient(conn, team_id, patient_id, at)
-    request = GrantRequest(patient_id, "team", team_id, tuple(DATA_KINDS), at, None, "in_person")
-    consent_store.grant(conn, request, actor=DEMO_ACTOR, at=at)
-
-
-def register_patient(conn: sa.Connection, patient_id: str, at: datetime) -> None:
-    """Register a demo patient in the record unless registered already."""
-    try:
-        record.get_patient(conn, patient_id)
-    except NotFoundError:
-        record.add_patient(
-            conn,
-            patient_id=patient_id,
-            display_name=f"Demo patient {patient_id}",
-            timezone="UTC",
-            actor=DEMO_ACTOR,
-            at=at,
+    def summary_lines(self) -> list[str]:
+        """The closing summary: the self-check and the verdict."""
+        lines = [] if self.check is None else self.check.lines()
+        lines.append(
+            f"  took {self.elapsed_s:.0f} s (the accelerated days: {self.story_s:.0f} s); "
+            f"files in {self.directory}"
         )
+        if self.check is None:
+            lines.append("result: FAIL, the run ended before its self-check")
+        elif self.check.ok:
+            lines.append("result: PASS")
+        else:
+            lines.append("result: FAIL, " + "; ".join(self.check.failures()))
+        return lines
 
 
-def enrol_hub(db_url: str, gateway_id: str, patient_ids: Sequence[str]) -> None:
-    """Register the patients and enrol a hub for them, as an operator enrols a certificate
-    hub (ingest quarantines readings from hubs that are not enrolled for the patient)."""
-    engine = make_engine(db_url)
-    now = datetime.now(UTC)
-    try:
-        with engine.begin() as conn:
-            for patient_id in patient_ids:
-                register_patient(conn, patient_id, now)
-            enrolment_store.enrol_gateway(conn, gateway_id, patient_ids, actor=DEMO_ACTOR, at=now)
-    finally:
-        engine.dispose()
+class LiveClock:
+    """The story's clock read against the wall clock (shared by devices, hubs and narrator)."""
 
+    def __init__(self, clock: DemoClock) -> None:
+        self.clock = clock
 
-def make_enrolment_code(db_url: str, patient_id: str) -> str:
-    """A single-use hub enrolment code for `patient_id`, as the care team makes one."""
-    engine = make_engine(db_url)
-    try:
-        with engine.begin() as conn:
-            issued = enrolment_store.create_code(
-                conn, [patient_id], actor=DEMO_ACTOR, at=datetime.now(UTC)
-            )
-    finally:
-        engine.dispose()
-    return issued.code
+    def now(self) -> datetime:
+        """Simulated time now."""
+        return self.clock.at(datetime.now(UTC))
 
-
-def register_care_team(
-    db_url: str, patient_id: str, url: str, extra_urls: tuple[str, ...] = (), *, box: SecretBox
-) -> CareTeam:
-    """An institution, a team following `patient_id`, a nurse, and webhook endpoints at
-    `url` and `extra_urls` (loopback receivers: registered under the development-only
-    loopback policy).
-
-    Raises:
-        AlertsError, CareteamError: a record write was refused (the field is named).
-    """
-    engine = make_engine(db_url)
-    now = datetime.now(UTC)
-    try:
-        with engine.begin() as conn:
-            institution = registry.add_institution(
-                conn, "Riverside Hospital", "hospital_clinic", now
-            )
-            team = registry.add_team(conn, institution, "Diabetes and hypertension clinic", now)
-            registry.add_member(conn, team, "Nurse on call", role="nurse", tier=0, at=now)
-            follow_with_consent(conn, team, patient_id, now)
-            policy = SsrfPolicy(allow_loopback=True)
-            endpoint = endpoints.register_endpoint(
-                conn, team, url, WEBHOOK_EVENTS, at=now, policy=policy, box=box
-            )
-            extra = {
-                u: endpoints.register_endpoint(
-                    conn, team, u, WEBHOOK_EVENTS, at=now, policy=policy, box=box
-                ).endpoint_id
-                for u in extra_urls
-            }
-    finally:
-        engine.dispose()
-    return CareTeam(team, endpoint.endpoint_id, endpoint.secret, url, extra)
-
-
-# ------------------------------------------------------------------------------------ the run
+    def start(self) -> DemoClock:
+        """Start the simulated time running."""
+        self.clock = self.clock.started(datetime.now(UTC))
+        return self.clock
 
 
 class Demo:
     """One run of the whole system (see the module docstring)."""
 
-    def __init__(self, options: DemoOptions, say: Say, home_builder: HomeBuilder | None) -> None:
+    def __init__(
+        self,
+        options: DemoOptions,
+        say: Say | None = None,
+        home_builder: HomeBuilder | None = None,
+    ) -> None:
         self.options = options
-        self.say = Narrator(say)
+        self.console = Console(highlight=False, soft_wrap=True)
+        if not self.console.is_terminal:
+            self.console.width = 110  # a log or a pipe: room for the table's headers
+        self.say = Narrator(say or (lambda text: self.console.print(text, markup=False)))
         self.home_builder = home_builder
         self.workdir = options.directory or Path(tempfile.mkdtemp(prefix="homevitals-demo-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.db_url = options.db_url or f"sqlite:///{self.workdir / 'homevitals.db'}"
-        self._store_ready = False
-        self.gateway_id = ""
-        self.plan_path = self.workdir / "care-plan.json"
-        self._log_handler = _log_to(self.workdir / "demo.log")
-        self.report = DemoReport(self.workdir)
-        self.services: list[Service] = []
+        self.report = DemoReport(self.workdir, self.db_url)
+        self.backend = Backend(
+            self.workdir, self.db_url, self.workdir / "care-plan.json", self._on_receiver_line,
+            secrets_keys=options.secrets_keys,
+        )  # fmt: skip
+        self.hubs: list[Hub] = []
+        self.players: list[asyncio.Task[int]] = []
+        self.nurse: Nurse | None = None
+        self.clock = LiveClock(DemoClock(datetime.now(UTC), max(options.speed, 1.001)))
         self._webhooks: asyncio.Queue[Webhook] = asyncio.Queue()
+        self._nursing: set[asyncio.Task[None]] = set()
+        self._log_handler = _log_to(self.workdir / "demo.log")
+        self._live: Live | None = None
+        self._rows: list[Row] = []
+        self._title = ""
+        self._day = 0
 
-    async def _start(self, service: Service, port: int | None = None) -> Service:
-        await service.start()
-        self.services.append(service)
-        if port is not None:
-            await wait_for_port(port, service)
-        return service
-
-    def _on_receiver_line(self, line: str) -> None:
-        hook = parse_webhook_line(line)
-        if hook is not None:
-            self._webhooks.put_nowait(hook)
+    # ----------------------------------------------------------------------------- the run
 
     async def run(self) -> DemoReport:
-        """Run the demo to its end; the report says whether it passed.
+        """Run the demo to its end (with `keep_running`, until cancelled).
 
         Raises:
             DemoError: a part could not be started or stopped unexpectedly.
-            ScenarioError: the scenario cannot be loaded.
+            ScenarioError: a scenario cannot be loaded.
         """
         try:
             await self._run()
         finally:
             await self.stop()
-            await self._verify_audit_trail()
             self.report.elapsed_s = self.say.elapsed_s
             logging.getLogger().removeHandler(self._log_handler)
             self._log_handler.close()
         return self.report
 
-    async def _verify_audit_trail(self) -> None:
-        """The self-check's last step: `homevitals audit verify` on the record store."""
-        if not self._store_ready:
-            return
-        proc = await asyncio.create_subprocess_exec(
-            *python_argv("-m", "homevitals", "audit", "verify", "--db", self.db_url),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=child_env({}),
-        )
-        out, err = await proc.communicate()
-        self.report.audit_ok = proc.returncode == 0
-        self.report.audit_line = (out or err).decode(errors="replace").strip()
-        self.say(f"audit trail: {self.report.audit_line}")
-
     async def stop(self) -> None:
-        """Stop every child, the last started first."""
-        while self.services:
-            service = self.services.pop()
-            code = await service.stop()
-            log.info("%s stopped (exit %s)", service.name, code)
+        """Stop the story, the hubs and every child process."""
+        for task in [*self.players, *self._nursing]:
+            task.cancel()
+        for hub in self.hubs:
+            await demo_hubs.stop(hub)
+        await self.backend.stop()
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
 
     async def _run(self) -> None:
         say = self.say
-        say(f"demo directory {self.workdir} (configs, logs, databases)")
-        scenario = None
-        if self.home_builder is None:
-            scenario = rebased(load_scenario(self.options.scenario), datetime.now(UTC))
-            end = scenario.start_utc + timedelta(days=scenario.days - 1)
-            say(f"scenario {scenario.name}: {' '.join(scenario.description.split())}")
-            say(
-                f"  {scenario.days} days of readings for patient {scenario.patient_id}, dated "
-                f"{scenario.start_utc:%Y-%m-%d} to {end:%Y-%m-%d} (generated history, moved to "
-                "end before now so that the engine, which runs on the wall clock, sees it fresh)"
-            )
-
-        mqtt_port = free_port()
-        await self._start(mosquitto_service(self.workdir, mqtt_port), mqtt_port)
-        say(f"broker: Mosquitto on 127.0.0.1:{mqtt_port} ({self.workdir / 'mosquitto.conf'})")
-
+        say(f"demo directory {self.workdir} (configs, logs, databases, the self-check's evidence)")
+        scenarios = [rebased(load_scenario(name), datetime.now(UTC)) for name in self._scenarios()]
+        if scenarios:
+            start = min(s.start_utc for s in scenarios)
+            self.clock = LiveClock(DemoClock(start, self.options.speed))
+        broker = await self.backend.start_broker()
+        say(
+            f"broker: Mosquitto on 127.0.0.1:{broker.gateway_port} for hubs and "
+            f":{broker.service_port} for services, the shipped access rules "
+            f"({self.workdir / 'broker'})"
+        )
         await asyncio.to_thread(prepare_store, self.db_url)
-        self._store_ready = True
-        say(f"record store: {_safe_url(self.db_url)} (ingest, alerts, delivery tables migrated)")
-
+        say(f"record store: {_safe_url(self.db_url)} (every package's tables migrated)")
         async with VirtualAir() as air:
-            if self.home_builder is not None:
-                home = await self.home_builder(air)
-            else:
-                assert scenario is not None
-                home = await build_home(scenario, air)
-            self.report.readings_held = home.readings_held
-            self.report.expected = dict(home.expected)
-            await self._start_backend(home, mqtt_port)
-            settings = self._gateway_settings(home, mqtt_port)
-            for device in home.devices:
-                say(
-                    f"device on the air: {device.local_name} {device.address} "
-                    f"({device.model.key}), {home.held_by(device)} readings in memory"
-                )
-            await self._pair(home, settings, air)
-            gateway = asyncio.create_task(run_gateway(settings, air=air), name="gateway")
-            page = f"http://{settings.page_host}:{settings.page_port}/"
+            homes = await self._homes(air, scenarios)
+            record = await self._record(homes)
+            await self.backend.start_servers(record.secret)
             say(
-                f"gateway {self.gateway_id}: running (publishing to MQTT, syncing paired devices; "
-                f"pairing page {page if settings.page_enabled else 'off'})"
+                "servers: ingest (mirror to timeseries.lp), delivery worker, the clinic's "
+                f"verifying receiver, care-team API and dashboard on {self.backend.api_url}"
             )
-            try:
-                await self._watch(gateway)
-            finally:
-                await _stop_gateway(gateway)
+            self.nurse = Nurse(self.backend.api_url, self.backend.signing_key,
+                               record.hospital.member_id)  # fmt: skip
+            for home in homes:
+                await self._hub(home, air, record)
+            self._write_story()
+            await self._play()
+            await self._watch()
+            await self._check(homes)
+            if self.options.keep_running:
+                await self._keep_running(record)
 
-    async def _start_backend(self, home: Home, mqtt_port: int) -> None:
-        say = self.say
-        receiver_port = free_port()
-        url = f"http://127.0.0.1:{receiver_port}/hooks/homevitals"
-        team = await asyncio.to_thread(
-            register_care_team,
-            self.db_url,
-            home.patient_id,
-            url,
-            self.options.extra_webhook_urls,
-            box=SecretBox.from_setting(self.options.secrets_keys),
-        )
-        self.report.extra_endpoints = dict(team.extra_endpoints)
-        await asyncio.to_thread(register_other_teams, self.db_url, home.patient_id)
-        self.report.patient_id = home.patient_id
-        self.report.db_url = self.db_url
-        await self._enrol_hub(home.patient_id)
-        say(
-            f"care team: Riverside Hospital, diabetes and hypertension clinic follows "
-            f"{home.patient_id}; webhook endpoint {url} ({', '.join(WEBHOOK_EVENTS)})"
-        )
-        say(
-            "care teams: Riverside Community Health Centre (every kind) and Dr Zhou's family "
-            "practice (no blood pressure: the patient did not grant it) follow them too"
-        )
-        receiver = Service(
-            "receiver",
-            python_argv(
-                "-m",
-                "homevitals",
-                "webhook",
-                "receive",
-                "--port",
-                str(receiver_port),
-            ),
-            self.workdir,
-            env=child_env({"HV_WEBHOOK_SECRETS": team.secret}),  # not argv: `ps` shows argv
-            on_line=self._on_receiver_line,
-        )
-        await self._start(receiver, receiver_port)
-        say(
-            f"receiver: `homevitals webhook receive` on :{receiver_port} verifies every "
-            "signature (Standard Webhooks, HMAC-SHA256)"
-        )
-        ingest_env = {
-            "HV_INGEST_DB_URL": self.db_url,
-            "HV_INGEST_MQTT_HOST": "127.0.0.1",
-            "HV_INGEST_MQTT_PORT": str(mqtt_port),
-            "HV_INGEST_CLIENT_ID": "ingest-demo",
-            "HV_INGEST_BATCH_MAX_WAIT_MS": "5",
-        }
-        await self._start(
-            Service(
-                "ingest",
-                python_argv("-m", "ingest", "run"),
-                self.workdir,
-                env=child_env(ingest_env),
-            )
-        )
-        say("ingest: `python -m ingest run` (persistent MQTT 5 session, ack after commit)")
-        self.plan_path.write_text(json.dumps(home.care_plan, indent=2))
-        delivery_env = {
-            "HV_DELIVERY_DATABASE_URL": self.db_url,
-            "HV_DELIVERY_API_BASE_URL": "http://127.0.0.1:8000/v1",
-            "HV_DELIVERY_ALLOW_LOOPBACK_RECEIVERS": "true",  # development only (SEC-SSRF-08)
-            "HV_DELIVERY_POLL_INTERVAL_S": "0.2",
-            "HV_SECRETS_KEYS": self.options.secrets_keys,
-        }
-        await self._start(
-            Service(
-                "delivery",
-                python_argv("-m", "alerts.delivery"),
-                self.workdir,
-                env=child_env(delivery_env),
-            )
-        )
-        say("delivery worker: `python -m alerts.delivery` (signed POSTs, retries)")
+    def _scenarios(self) -> tuple[str, ...]:
+        return () if self.home_builder is not None else self.options.scenarios
 
-    async def _enrol_hub(self, patient_id: str) -> None:
-        """The care team makes an enrolment code; the hub redeems it at the enrolment endpoint
-        (`homevitals enrolment serve`), which installs the hub's broker account."""
-        say = self.say
-        code = await asyncio.to_thread(make_enrolment_code, self.db_url, patient_id)
-        say(f"care team: enrolment code {code} for {patient_id}'s hub (single use, 24 h)")
-        broker = next(s for s in self.services if s.name == "mosquitto")
-        assert broker.proc is not None
-        pid_file = self.workdir / "mosquitto.pid"
-        pid_file.write_text(str(broker.proc.pid))
-        port = free_port()
-        await self._start(
-            Service(
-                "enrolment",
-                python_argv(
-                    "-m", "homevitals", "enrolment", "serve", "--db", self.db_url,
-                    "--passwd-file", str(self.workdir / "passwd-gateways"),
-                    "--broker-pid-file", str(pid_file), "--port", str(port),
-                ),
-                self.workdir,
-                env=child_env({}),
-            ),
-            port,
+    async def _homes(self, air: VirtualAir, scenarios: list[Scenario]) -> list[Home]:
+        if self.home_builder is not None:
+            built = await self.home_builder(air)
+            return built if isinstance(built, list) else [built]
+        homes = []
+        for scenario in scenarios:
+            home = await build_home(scenario, air, self.clock.now, self.options.speed)
+            homes.append(home)
+            story = home.story
+            self.say(
+                f"{story.display_name} ({', '.join(story.conditions) or 'no condition'}; "
+                f"{story.timezone}): scenario {scenario.name}, "
+                f"{home.readings_planned} readings over the coming days"
+            )
+        return homes
+
+    async def _record(self, homes: list[Home]) -> DemoRecord:
+        patients = [h.story for h in homes]
+        (self.workdir / "care-plan.json").write_text(
+            json.dumps({k: v for h in homes for k, v in h.care_plan.items()}, indent=2)
+        )
+        box = SecretBox.from_setting(self.backend.secrets_keys)
+        record = await asyncio.to_thread(
+            register_story, self.db_url, patients, self.backend.webhook_url,
+            self.options.extra_webhook_urls, box=box,
         )  # fmt: skip
-        identity = await asyncio.to_thread(
-            redeem_code, f"http://127.0.0.1:{port}", code, self.workdir / "gateway"
+        self.report.extra_endpoints = dict(record.extra_endpoints)
+        for team in record.teams:
+            kinds = ", ".join(team.story.kinds)
+            self.say(
+                f"care team: {team.story.team}, {team.story.institution} ({team.story.member}) "
+                f"follows {' and '.join(p.display_name for p in patients)}; consent: {kinds}"
+                + (f"; webhooks to {record.url}" if team.story.webhooks else "")
+            )
+        return record
+
+    async def _hub(self, home: Home, air: VirtualAir, record: DemoRecord) -> None:
+        assert self.backend.broker is not None
+        address = f"C0:11:22:33:{0x50 + len(self.hubs):02X}:01"
+        hub = Hub(home, self.workdir / f"hub-{home.patient_id}", demo_hubs.HubRadio(air, address))
+        self.hubs.append(hub)
+        await demo_hubs.enrol(
+            hub, self.db_url, record.hospital.member_id, self.backend.enrolment_url, self.say
         )
-        self.gateway_id = identity.gateway_id
-        say(
-            f"gateway: enrolled as {identity.gateway_id} with the code (`homevitals gateway "
-            f"enrol`), serving {', '.join(p.short_name for p in identity.patients)}; its broker "
-            "password is in the broker's password file"
+        hub.settings = demo_hubs.hub_settings(
+            hub, self.backend.broker.gateway_port, self.options.pairing_page
+        )
+        await demo_hubs.pair(hub, self.clock.now, self.say)
+        demo_hubs.start(hub, self.clock.now)
+        self.say(
+            f"{home.story.display_name}: hub {hub.gateway_id} running (pairing page "
+            f"{hub.page_url or 'off'})"
         )
 
-    def _gateway_settings(self, home: Home, mqtt_port: int) -> GatewaySettings:
-        # No gateway id or broker credentials here: they come from the enrolment.
-        return load_settings(
-            None,
-            data_dir=self.workdir / "gateway",
-            enrolment_url=None,
-            timezone=gateway_timezone(home.utc_offset_min),
-            mqtt_host="127.0.0.1",
-            mqtt_port=mqtt_port,
-            ble_transport="virtual",
-            scan_s=1.0,
-            scan_idle_s=1.0,
-            pace_s=0.0,
-            silence_timeout_s=1.5,
-            resend_first_s=5.0,
-            resend_max_s=30.0,
-            page_enabled=self.options.pairing_page,
-            page_port=free_port(),
+    def _write_story(self) -> None:
+        self.report.patients = [
+            StoryPatient(
+                h.home.patient_id, h.home.story.display_name, h.gateway_id,
+                h.directory.name, dict(h.home.expected),
+            )
+            for h in self.hubs
+        ]  # fmt: skip
+        write_story(self.workdir, self.report.patients)
+
+    async def _play(self) -> None:
+        clock = self.clock.start()
+        now = datetime.now(UTC)
+        self.report.story_s = clock.running_s()
+        for hub in self.hubs:
+            if hub.home.player is not None:
+                self.players.append(asyncio.create_task(hub.home.player.run()))
+        await self.backend.start_engine(clock)
+        zone = self.hubs[0].home.story.timezone if self.hubs else "UTC"
+        _, days = story_day(clock.sim_start, clock.sim_start, clock.caught_up_at() or now, zone)
+        self.say(
+            f"the story starts: {days} days (to today) at {clock.speed:g}x, about "
+            f"{clock.running_s():.0f} s; the rules engine follows the story's clock"
         )
 
-    async def _pair(self, home: Home, settings: GatewaySettings, air: VirtualAir) -> None:
-        say = self.say
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        async with open_hub(settings, air=air) as hub:
-            seen = await hub.gateway.discover(2.0)
-            for s in seen:
-                say(f"gateway: found {s.name or '-'} at {s.address} ({s.kind}, rssi {s.rssi})")
-            for device in home.devices:
-                passkey = home.passkeys.get(device.address.upper())
-                how = (
-                    f"passkey {passkey:06d} shown on the device"
-                    if passkey is not None
-                    else ("just works")
-                )
-                result = await hub.gateway.pair(device.address, home.patient_id, passkey=passkey)
-                name = f"{device.local_name} ({device.model.key})"
-                say(
-                    f"gateway: paired {name} to {home.patient_id} [{how}]: {result.outcome}, "
-                    f"{result.stored} readings back-filled into the outbox"
-                )
-                if not (result.identified and result.outcome in PAIRED_OUTCOMES):
-                    raise DemoError(f"pairing {name} ended {result.outcome}: {result.detail}")
-                if result.outcome not in ("complete", "nothing_new"):
-                    say(
-                        f"gateway: {name} is paired; the transfer ended {result.outcome} "
-                        f"({result.detail or '-'}), the next sync resumes after the cursor"
-                    )
-                self.report.paired.append(device.local_name)
+    # ------------------------------------------------------------------------ watching it
 
-    async def _start_engine(self) -> None:
-        """Review the back-filled history (a finite subprocess), then evaluate live."""
-        say = self.say
-        review = Service(
-            "alerts-history",
-            python_argv(
-                "-m",
-                "homevitals.demo_engine",
-                "--db",
-                self.db_url,
-                "--care-plan",
-                str(self.plan_path),
-            ),
-            self.workdir,
-            env=child_env({}),
-        )
-        say(
-            "rules engine: reviewing the back-filled history in time order, one step per "
-            "reading and per hour, as if the hub had been there all along "
-            "(`python -m homevitals.demo_engine`)"
-        )
-        await review.start()
-        code = await review.proc.wait() if review.proc else None
-        if code != 0:
-            raise DemoError(f"the history review failed (exit {code}); see {review.log_path}")
-        live = python_argv(
-            "-m",
-            "homevitals",
-            "alerts",
-            "run",
-            "--db",
-            self.db_url,
-            "--interval-s",
-            "0.5",
-            "--deliver",
-            "--care-plan",
-            str(self.plan_path),
-        )
-        await self._start(Service("alerts", live, self.workdir, env=child_env({})))
-        say(
-            "rules engine: live, `homevitals alerts run --deliver` (events to the webhook "
-            "outbox in the engine's transaction)"
-        )
+    def _on_receiver_line(self, line: str) -> None:
+        hook = parse_webhook_line(line)
+        if hook is None:
+            return
+        with (self.workdir / WEBHOOKS_FILE).open("a") as out:
+            out.write(line + "\n")
+        self._webhooks.put_nowait(hook)
 
-    async def _watch(self, gateway: asyncio.Task[None]) -> None:
-        say = self.say
+    def _names(self) -> dict[str, str]:
+        return {h.home.patient_id: h.home.story.display_name for h in self.hubs}
+
+    async def _watch(self) -> None:
         engine = make_engine(self.db_url)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.options.timeout_s
-        settled_at: float | None = None
-        shown_stored = -1
-        stable_since = loop.time()
+        self._start_live_display()
         seen_events: set[str] = set()
-        engine_started = False
+        live_engine = False
+        last_stored, quiet_since, deadline = -1, loop.time(), None
         try:
-            while loop.time() < deadline:
-                for service in self.services:
-                    if service.exited:
+            while deadline is None or loop.time() < deadline:
+                self._check_alive()
+                counts = await asyncio.to_thread(poll_store, engine)
+                events = await asyncio.to_thread(_new_events, engine, seen_events)
+                self._tell_events(events)
+                self._take_webhooks()
+                self._show(counts)
+                self._tell_day(counts)
+                if not live_engine and (code := self.backend.engine_done()) is not None:
+                    if code != 0:
                         raise DemoError(
-                            f"{service.name} stopped unexpectedly; see {service.log_path}"
+                            f"the rules engine on the story's clock failed (exit {code})"
                         )
-                if gateway.done():
-                    exc = gateway.exception() if not gateway.cancelled() else None
-                    raise DemoError(f"the gateway stopped: {exc!r}")
-                stored, events, pending = await asyncio.to_thread(_poll_store, engine)
-                self.report.pending_deliveries = pending
-                if stored != shown_stored:
-                    say(
-                        f"ingest: {stored} of {self.report.readings_held} readings in the "
-                        "record store"
+                    await self.backend.start_live_engine()
+                    live_engine = True
+                    deadline = loop.time() + self.options.timeout_s
+                    self.say("the story has caught up with today: `homevitals alerts run` goes on")
+                stored = sum(counts.stored.values()) + sum(counts.quarantined.values())
+                if stored != last_stored:
+                    last_stored, quiet_since = stored, loop.time()
+                quiet_s = loop.time() - quiet_since
+                if live_engine and all(p.done() for p in self.players):
+                    settled = (
+                        self._expected_arrived()
+                        and counts.pending_deliveries == 0
+                        and not self._nursing
                     )
-                    shown_stored = stored
-                    stable_since = loop.time()
-                self.report.readings_stored = stored
-                held = self.report.readings_held
-                if not engine_started and (
-                    stored >= held or (stored and loop.time() - stable_since > STALL_S)
-                ):
-                    engine_started = True
-                    await self._start_engine()
-                    continue  # poll again: the review committed events meanwhile
-                for event in events:
-                    if event.event_id in seen_events:
-                        continue
-                    seen_events.add(event.event_id)
-                    if event.type == "alert.opened" and event.alert_id:
-                        self.report.alerts[event.alert_id] = (event.rule_id, event.priority)
-                    say(
-                        f"rules engine: {event.type} {event.rule_id} (priority "
-                        f"{event.priority}) at {event.occurred_at:%Y-%m-%d %H:%M} UTC"
-                    )
-                while not self._webhooks.empty():
-                    hook = self._webhooks.get_nowait()
-                    self.report.webhooks.append(hook)
-                    say(
-                        f"care team received {hook.type} {hook.rule_id or ''} "
-                        f"(priority {hook.priority or '-'}), webhook-id {hook.webhook_id[:13]}: "
-                        "signature verified"
-                    )
-                if self.report.ok and engine_started and not pending:
-                    settled_at = settled_at or loop.time()
-                    if loop.time() - settled_at >= SETTLE_S:
+                    if (settled and quiet_s >= SETTLE_S) or quiet_s >= STALL_S:
                         return
                 await asyncio.sleep(POLL_S)
-            say(f"gave up after {self.options.timeout_s:.0f} s")
+            self.say(f"gave up waiting {self.options.timeout_s:.0f} s after the story ended")
         finally:
             engine.dispose()
 
+    def _tell_day(self, counts: StoreCounts) -> None:
+        """One line when a new day starts in the first patient's home."""
+        clock = self.clock.clock
+        if not self.hubs or clock.started_at is None:
+            return
+        zone = self.hubs[0].home.story.timezone
+        now = self.clock.now()
+        day, days = story_day(now, clock.sim_start, clock.caught_up_at() or now, zone)
+        if day == self._day:
+            return
+        self._day = day
+        produced = sum(h.home.readings_held for h in self.hubs)
+        stored = sum(counts.stored.values())
+        local = now.astimezone(ZoneInfo(zone))
+        self.say(
+            f"day {day} of {days}, {local:%a %d %b}: {produced} readings taken so far, "
+            f"{stored} in the record store"
+        )
 
-@dataclass(frozen=True)
-class EngineEvent:
-    """An alert event the engine committed (`alert_events`)."""
+    def _check_alive(self) -> None:
+        service = self.backend.stopped_unexpectedly()
+        if service is not None:
+            raise DemoError(f"{service.name} stopped unexpectedly; see {service.log_path}")
+        for hub in self.hubs:
+            why = demo_hubs.failed(hub)
+            if why is not None:
+                raise DemoError(why)
+        for player in self.players:
+            if player.done() and not player.cancelled() and player.exception() is not None:
+                raise DemoError(f"a simulated device failed: {player.exception()!r}")
 
-    event_id: str
-    type: str
-    rule_id: str
-    priority: str
-    alert_id: str | None
-    occurred_at: datetime
+    def _expected_arrived(self) -> bool:
+        got = {(h.patient_id, h.rule_id) for h in self.report.webhooks if h.type == "alert.opened"}
+        return all((h.home.patient_id, rule) in got for h in self.hubs for rule in h.home.expected)
+
+    def _tell_events(self, events: list[tuple[str, str, str | None, str | None, datetime]]) -> None:
+        names = self._names()
+        for kind, patient, rule, priority, at in events:
+            zone = next((h.home.story.timezone for h in self.hubs if h.home.patient_id == patient),
+                        "UTC")  # fmt: skip
+            local = _local(at, zone)
+            self.say(
+                f"rules engine: {kind} {rule} (priority {priority}) for "
+                f"{names.get(patient, patient)}, {local}"
+            )
+
+    def _take_webhooks(self) -> None:
+        names = self._names()
+        while not self._webhooks.empty():
+            hook = self._webhooks.get_nowait()
+            self.report.webhooks.append(hook)
+            who = names.get(hook.patient_id or "", hook.patient_id or "-")
+            if hook.type != "alert.updated":  # counted in the table, not told one by one
+                self.say(
+                    f"hospital clinic received {hook.type} {hook.rule_id or ''} for {who}, "
+                    f"webhook-id {hook.webhook_id[:13]}: signature verified"
+                )
+            if self.nurse is not None and hook.type == "alert.opened":
+                task = asyncio.create_task(self._acknowledge(hook))
+                self._nursing.add(task)
+                task.add_done_callback(self._nursing.discard)
+
+    async def _acknowledge(self, hook: Webhook) -> None:
+        assert self.nurse is not None
+        got = await self.nurse.handle(hook)
+        if isinstance(got, Acknowledged):
+            self.report.acknowledged[got.alert_id] = got
+            who = self._names().get(got.patient_id or "", "-")
+            self.say(
+                f"Nurse on call opened the {got.rule_id} alert for {who} (evidence: "
+                f"{got.evidence_readings} readings) and acknowledged it"
+            )
+        elif got is not None:
+            self.say(f"Nurse on call could not acknowledge {hook.alert_id}: {got}")
+
+    # ------------------------------------------------------------------------- progress
+
+    def _start_live_display(self) -> None:
+        if self.options.progress and self.console.is_terminal:
+            self._live = Live(console=self.console, refresh_per_second=4, transient=True)
+            self._live.start()
+
+    def _show(self, counts: StoreCounts) -> None:
+        acked: dict[str, int] = {}
+        for a in self.report.acknowledged.values():
+            acked[a.patient_id or ""] = acked.get(a.patient_id or "", 0) + 1
+        delivered: dict[str, int] = {}
+        for h in self.report.webhooks:
+            delivered[h.patient_id or ""] = delivered.get(h.patient_id or "", 0) + 1
+        rows = []
+        for hub in self.hubs:
+            pid = hub.home.patient_id
+            rows.append(Row(hub.home.story.display_name, Counts(
+                hub.home.readings_held, counts.stored.get(pid, 0),
+                counts.quarantined.get(hub.gateway_id, 0), counts.mirrored.get(pid, 0),
+                counts.alerts.get(pid, 0), delivered.get(pid, 0), acked.get(pid, 0),
+            )))  # fmt: skip
+        self._rows = rows
+        clock, wall = self.clock.clock, datetime.now(UTC)
+        zone = self.hubs[0].home.story.timezone if self.hubs else "UTC"
+        caught_up = clock.caught_up_at()
+        running = caught_up is None or wall < caught_up
+        self._title = headline(
+            self.clock.now(), clock.sim_start, caught_up or wall, zone=zone, speed=clock.speed,
+            running=running,
+        )  # fmt: skip
+        if self._live is not None:
+            self._live.update(render(self._title, rows))
+
+    # ---------------------------------------------------------------------- the verdict
+
+    async def _check(self, homes: list[Home]) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        if self.options.progress:
+            self.console.print(render(self._title, self._rows))
+        records = {h.patient_id: [r for d in h.devices for r in device_records(d)] for h in homes}
+        await asyncio.to_thread(write_devices, self.workdir, records)
+        await asyncio.to_thread(audit_anchor, self.db_url, self.workdir / ANCHOR_FILE)
+        self.report.check = await asyncio.to_thread(check_directory, self.workdir, self.db_url)
+        self.report.elapsed_s = self.say.elapsed_s
+        for line in self.report.summary_lines():
+            self.say.plain(line)
+
+    async def _keep_running(self, record: DemoRecord) -> None:
+        members = ", ".join(
+            f"{t.member_id} ({t.story.member}, {t.story.institution}; sees "
+            f"{', '.join(t.story.kinds)})"
+            for t in record.teams
+        )
+        lines = [
+            f"dashboard: {self.backend.api_url}/dashboard/",
+            f"  development sign-in code: {self.backend.dashboard_code}",
+            f"  members: {members}",
+            *(f"  pairing page of {h.home.story.display_name}'s hub: {h.page_url}"
+              for h in self.hubs if h.page_url),
+            "  (Ctrl-C stops everything; the record store stays in the demo directory)",
+        ]  # fmt: skip
+        (self.workdir / "dashboard-login.txt").write_text("\n".join(lines) + "\n")
+        self.report.dashboard = lines
+        for line in lines:
+            self.say.plain(line)
+        await asyncio.Event().wait()  # until cancelled (Ctrl-C)
 
 
-def _poll_store(engine: sa.Engine) -> tuple[int, list[EngineEvent], int]:
+def _new_events(
+    engine: sa.Engine, seen: set[str]
+) -> list[tuple[str, str, str | None, str | None, datetime]]:
+    """Alert events the engine committed since the last call (opened and resolved)."""
+    from alerts.engine import tables as engine_tables  # noqa: PLC0415
+
+    e = engine_tables.alert_events.c
     with engine.connect() as conn:
-        stored = int(conn.execute(sa.text("SELECT count(*) FROM readings")).scalar_one())
-        e = engine_tables.alert_events.c
         rows = conn.execute(
-            sa.select(
-                e.event_id, e.type, e.rule_id, e.priority, e.alert_id, e.occurred_at
-            ).order_by(e.occurred_at, e.event_id)
+            sa.select(e.event_id, e.type, e.patient_id, e.rule_id, e.priority, e.occurred_at)
+            .where(e.type.in_(("alert.opened", "alert.resolved")))
+            .order_by(e.occurred_at, e.event_id)
         ).all()
-        d = delivery_tables.webhook_deliveries.c
-        pending = conn.execute(
-            sa.select(sa.func.count()).where(d.status == delivery_tables.PENDING)
-        ).scalar_one()
-    events = [EngineEvent(str(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4], r[5]) for r in rows]
-    return stored, events, int(pending)
+    out = []
+    for event_id, kind, patient, rule, priority, occurred in rows:
+        if event_id in seen:
+            continue
+        seen.add(event_id)
+        at = occurred if occurred.tzinfo else occurred.replace(tzinfo=UTC)
+        out.append((str(kind), str(patient), rule, priority, at))
+    return out
 
 
-async def _stop_gateway(gateway: asyncio.Task[None]) -> None:
-    """Cancel the gateway once and wait for it, at most `GATEWAY_STOP_S`."""
-    gateway.cancel()
-    done, _ = await asyncio.wait({gateway}, timeout=GATEWAY_STOP_S)
-    if not done:
-        log.warning("the gateway did not stop within %s s", GATEWAY_STOP_S)
-        return
-    if not gateway.cancelled() and gateway.exception() is not None:
-        log.warning("the gateway ended with %r", gateway.exception())
+def _local(at: datetime, zone: str) -> str:
+    return f"{at.astimezone(ZoneInfo(zone)):%a %d %b %H:%M} ({zone})"
 
 
 def _log_to(path: Path) -> logging.Handler:
-    """Send this process's logs (gateway, devices) to `path`: the terminal tells the story."""
+    """Send this process's logs (hubs, devices) to `path`: the terminal tells the story."""
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
@@ -665,14 +598,28 @@ def _safe_url(url: str) -> str:
 
 
 async def run_demo(
-    options: DemoOptions, say: Say = print, home_builder: HomeBuilder | None = None
+    options: DemoOptions, say: Say | None = None, home_builder: HomeBuilder | None = None
 ) -> DemoReport:
     """Run the demo (see the module docstring) and return its report.
 
-    `home_builder` replaces the scenario with devices the caller builds on the air (tests).
+    `home_builder` replaces the scenarios with devices the caller builds on the air (tests);
+    `say` replaces printing to the terminal.
 
     Raises:
         DemoError: a part could not be started, or stopped while the demo ran.
-        ScenarioError: the scenario cannot be loaded.
+        ScenarioError: a scenario cannot be loaded.
     """
     return await Demo(options, say, home_builder).run()
+
+
+def check_only(directory: Path, db_url: str | None = None) -> CheckResult:
+    """Judge a finished run again from its directory (`homevitals demo --check-only`).
+
+    Raises:
+        DemoError: the directory lacks the run's evidence.
+        sqlalchemy.exc.SQLAlchemyError: the record store could not be read.
+    """
+    url = db_url or f"sqlite:///{directory / 'homevitals.db'}"
+    if db_url is None and not (directory / "homevitals.db").exists():
+        raise DemoError(f"{directory / 'homevitals.db'} is missing: not a demo directory")
+    return check_directory(directory, url)

@@ -1,32 +1,33 @@
-"""The demo's home: a scenario's simulated devices on the virtual air, holding the scenario's
-readings as generated history (meters, cuffs, a CGM's trace, thermometers, scales, oximeters'
-spot-checks; straps and oximeters also stream live), and the care plan the scenario's alerts
-assume.
+"""The demo's homes: a patient's simulated devices on the virtual air (meters and cuffs; a
+scenario may bring a CGM, a thermometer, a scale, an oximeter or a strap too), the readings they
+will take as the story's clock runs, the care plan the scenario's alerts assume, and what each
+meter and cuff holds (for the self-check).
 
-The rules engine evaluates at the wall clock (`homevitals alerts run`), so the scenario is moved
-by whole days to end before today's "now": the devices then hold what the patient measured over
-the last days (time of day and physiology unchanged), and the gateway back-fills it when it
-pairs them, which is what happens when a patient comes home from hospital with a meter full of
-readings.
+A scenario is moved by whole days so that its last planned reading is before today's "now"
+(`rebased`); the story then starts at its first day with empty devices, and the devices measure
+at the scenario's times as the accelerated clock (`homevitals.demo_clock`) passes them: two
+weeks at home in a couple of minutes, ending at today.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from devices.codecs.date_time import device_time_text
+from devices.reading import Kind, device_id_for, reading_id_for
 from firmware_sims.air import VirtualAir
 from firmware_sims.bp_cuff import BloodPressureCuff
 from firmware_sims.cgm_sensor import ContinuousGlucoseMonitor
 from firmware_sims.glucose_meter import GlucoseMeter
 from firmware_sims.heart_rate_strap import HeartRateStrap
-from firmware_sims.models import DeviceKind
-from firmware_sims.physiology_bp import BloodPressureSample
-from firmware_sims.physiology_glucose import GlucoseSample
 from firmware_sims.pulse_oximeter import PulseOximeter
-from firmware_sims.runner import MEALS, SimDevice, device_for, make_wearable_reading
+from firmware_sims.runner import ScenarioRun, SimDevice
 from firmware_sims.scenario import Scenario
 from firmware_sims.wearable_plans import HeartRateMinute, Spo2Minute
+from homevitals.demo_ledger import DeviceRecord
+from homevitals.demo_story import PatientStory, fixed_offset_zone, patient_for
 
 # The care plan the shipped scenarios are written against (tests/alerts/engine/test_scenarios.py):
 # the traditional 135/85 home threshold on `bp.home_aha_ama_2020`, and the patient's UTC offset
@@ -85,25 +86,20 @@ def care_plan(scenario: Scenario) -> CarePlanFile:
     return {scenario.patient_id: plan}
 
 
-def gateway_timezone(utc_offset_min: int) -> str:
-    """An IANA zone with the patient's fixed UTC offset (whole hours), else UTC."""
-    if utc_offset_min % 60 or not utc_offset_min:
-        return "UTC"
-    hours = utc_offset_min // 60
-    return f"Etc/GMT{-hours:+d}"  # POSIX sign convention: Etc/GMT-1 is UTC+1
-
-
 @dataclass
 class Home:
     """A patient's devices on the air, with what the demo expects of them.
 
     Attributes:
-        patient_id: whom the gateway pairs the devices to.
-        devices: the simulated meters and cuffs (powered on, memories filled).
+        patient_id: whom the hub pairs the devices to.
+        devices: the simulated meters and cuffs (powered on).
         passkeys: per upper-case address, the passkey the device shows (passkey models only).
         expected: rule id -> how many `alert.opened` webhooks must arrive at least.
         care_plan: per-patient rule overrides for the engine.
-        utc_offset_min: the home's UTC offset (the gateway's time zone).
+        utc_offset_min: the home's UTC offset.
+        patient: who the patient is (None: a demo patient made from the id).
+        player: the scenario that makes the readings as the clock runs (None: the devices hold
+            everything already).
     """
 
     patient_id: str
@@ -112,6 +108,25 @@ class Home:
     expected: dict[str, int] = field(default_factory=dict)
     care_plan: CarePlanFile = field(default_factory=dict)
     utc_offset_min: int = 0
+    patient: PatientStory | None = None
+    player: ScenarioRun | None = None
+
+    @property
+    def story(self) -> PatientStory:
+        """The patient as the record registers them."""
+        if self.patient is not None:
+            return self.patient
+        conditions = []
+        if any(isinstance(d, GlucoseMeter) for d in self.devices):
+            conditions.append("diabetes")
+        if any(isinstance(d, BloodPressureCuff) for d in self.devices):
+            conditions.append("hypertension")
+        return PatientStory(
+            self.patient_id,
+            f"Demo patient {self.patient_id}",
+            fixed_offset_zone(self.utc_offset_min),
+            tuple(conditions),
+        )
 
     @staticmethod
     def held_by(device: SimDevice) -> int:
@@ -124,70 +139,31 @@ class Home:
 
     @property
     def readings_held(self) -> int:
-        """Records in the devices' memories (what the gateway must fetch)."""
+        """Records in the devices' memories."""
         return sum(self.held_by(d) for d in self.devices)
 
+    @property
+    def readings_planned(self) -> int:
+        """Readings the devices will have taken at the end of the story."""
+        if self.player is None:
+            return self.readings_held
+        return len(self.player.timeline())
 
-async def build_home(scenario: Scenario, air: VirtualAir) -> Home:
-    """Create the scenario's devices on `air`, fill their memories with the planned readings
-    (history), and power them on.
+
+async def build_home(
+    scenario: Scenario, air: VirtualAir, clock: Callable[[], datetime], speed: float
+) -> Home:
+    """The scenario's devices on `air`, empty and powered on, on the story's clock; the
+    returned home's `player` takes the scenario's readings as the clock passes them.
 
     Raises:
-        FirmwareSimsError: a device cannot be created or a reading cannot be stored.
-        EncodeError: a planned value cannot be encoded by the device's firmware.
+        FirmwareSimsError: a device cannot be created.
     """
-    devices: list[SimDevice] = []
-    for index, spec in enumerate(scenario.devices):
-        common = {
-            "serial": spec.serial,
-            "address": spec.address,
-            "utc_offset_min": scenario.utc_offset_min,
-            "faults": spec.faults,
-            "passkey": spec.passkey,
-        }
-        kind = spec.model.kind
-        if kind is DeviceKind.CGM:
-            cgm = device_for(scenario, index, air, common)
-            assert isinstance(cgm, ContinuousGlucoseMonitor)
-            cgm.advance_to(scenario.start_utc + timedelta(days=scenario.days))
-            devices.append(cgm)
-        elif kind not in (DeviceKind.GLUCOSE_METER, DeviceKind.BP_CUFF):
-            wearable = device_for(scenario, index, air, common)
-            for planned in scenario.plan(index):
-                make_wearable_reading(wearable, planned)
-            devices.append(wearable)
-        elif spec.glucose is not None:
-            meter = GlucoseMeter(air, spec.model, **common)  # type: ignore[arg-type]
-            for sample in scenario.plan(index):
-                assert isinstance(sample, GlucoseSample)
-                meter.take_reading(
-                    sample.meter_mg_dl,
-                    meal=MEALS.get(sample.meal),
-                    control_solution=sample.control_solution,
-                    at_utc=sample.at_utc,
-                )
-            devices.append(meter)
-        else:
-            cuff = BloodPressureCuff(air, spec.model, **common)  # type: ignore[arg-type]
-            for sample in scenario.plan(index):
-                assert isinstance(sample, BloodPressureSample)
-                cuff.store(
-                    cuff.encode(
-                        systolic_mmhg=sample.systolic_mmhg,
-                        diastolic_mmhg=sample.diastolic_mmhg,
-                        pulse_per_min=sample.pulse_per_min,
-                        user_id=1,
-                        body_movement=sample.body_movement,
-                        irregular_pulse=sample.irregular_pulse,
-                        time_stamp=cuff.clock.now(sample.at_utc),
-                    )
-                )
-            devices.append(cuff)
-    for device in devices:
-        await device.power_on()
+    player = ScenarioRun(replace(scenario, time_acceleration=speed), air, clock=clock)
+    await player.start()
     return Home(
         patient_id=scenario.patient_id,
-        devices=devices,
+        devices=list(player.devices),
         passkeys={
             spec.address.upper(): spec.passkey
             for spec in scenario.devices
@@ -196,4 +172,58 @@ async def build_home(scenario: Scenario, air: VirtualAir) -> Home:
         expected={e.rule: e.min_count for e in scenario.expected_alerts},
         care_plan=care_plan(scenario),
         utc_offset_min=scenario.utc_offset_min,
+        patient=patient_for(scenario),
+        player=player,
     )
+
+
+def device_label(device: SimDevice) -> str:
+    """How a person names a device: its model and the last digits of its serial."""
+    serial = device.identity.serial or ""
+    return f"{device.model.model.removesuffix(' (simulated)')} ...{serial[-4:]}"
+
+
+def followed(device: SimDevice) -> bool:
+    """Whether the self-check follows the device's records: meters and cuffs (the other kinds
+    are counted in the progress table, and their readings checked by their own tests)."""
+    return isinstance(device, GlucoseMeter | BloodPressureCuff)
+
+
+def device_records(device: SimDevice) -> list[DeviceRecord]:
+    """Every record in a meter's or cuff's memory, with the reading id the hub must give it
+    (from its Device Information, kind, sequence number and raw device time, as `devices`
+    derives it); none for the kinds the self-check does not follow (`followed`)."""
+    ident = device.identity
+    device_id = device_id_for(
+        manufacturer=ident.manufacturer,
+        model=ident.model,
+        serial=ident.serial,
+        system_id=ident.system_id,
+    )
+    label = device_label(device)
+    out: list[DeviceRecord] = []
+    if not followed(device):
+        return out
+    if isinstance(device, GlucoseMeter):
+        for record in device.racp.records:
+            m = record.measurement
+            ketone = record.context is not None and record.context.is_ketone
+            rid = reading_id_for(
+                device_id=device_id,
+                kind=Kind.KETONE if ketone else Kind.GLUCOSE,
+                sequence=m.sequence_number,
+                device_time=device_time_text(m.base_time),
+            )
+            out.append(DeviceRecord(device_id, label, rid, m.sequence_number, bytes(m)))
+        return out
+    assert isinstance(device, BloodPressureCuff)
+    for stored in device.memory:
+        bp = stored.measurement
+        rid = reading_id_for(
+            device_id=device_id,
+            kind=Kind.BLOOD_PRESSURE,
+            sequence=None,
+            device_time=device_time_text(bp.time_stamp),
+        )
+        out.append(DeviceRecord(device_id, label, rid, None, bytes(bp), sent=stored.delivered))
+    return out

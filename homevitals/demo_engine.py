@@ -1,16 +1,18 @@
-"""`python -m homevitals.demo_engine`: the rules engine reviewing back-filled history in time
-order, for the demo (a composition root around `alerts.engine.runner.Runner`).
+"""`python -m homevitals.demo_engine`: the rules engine on the demo's accelerated clock (a
+composition root around `alerts.engine.runner.Runner`).
 
-A gateway that pairs a meter full of readings delivers days of history at once, while
-`homevitals alerts run` evaluates at the wall clock: a hypoglycaemia five days ago is history
-by then, and the per-reading rules rightly leave it alone. The demo wants to show what the
-care team would have received had the hub been there all along, so this runs the same engine
-(same rules, care plan, episode logic, transaction and delivery outbox) stepping its clock from
-the first stored reading to now, one step per reading and per hour, and then exits; the demo
-then starts `homevitals alerts run` for what comes next. The cursor and episodes it commits are
-the ones the continuous runner continues from.
+While the story plays, simulated time runs thousands of times faster than the wall clock
+(`homevitals.demo_clock`), and `homevitals alerts run` evaluates at the wall clock: a
+hypoglycaemia on the patient's third day home would be days old to it. This runs the same
+engine (same rules, care plan, episode logic, transaction and delivery outbox) stepping at the
+simulated time instead, every `--interval-s`, until simulated time has caught up with the wall
+clock; then it exits, and the demo starts `homevitals alerts run` for what comes next, from the
+cursor and episodes this one committed.
 
-    python -m homevitals.demo_engine --db URL [--care-plan plan.json] [--step-min 60]
+    python -m homevitals.demo_engine --sim-start ISO --started-at ISO --speed S
+                                     [--db URL] [--care-plan plan.json] [--interval-s 0.25]
+
+The record store is `--db` or, better (a command line is visible in `ps`), HV_ALERTS_DB_URL.
 
 Prints one JSON line per alert event it committed.
 """
@@ -20,56 +22,41 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
 import sys
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 
 import sqlalchemy as sa
 
 from alerts.delivery.migrations import migrate as migrate_delivery
 from alerts.delivery.outbox import enqueue_events
 from alerts.engine import store
-from alerts.engine.care_plan import EMPTY, CarePlan, CarePlanError, load_care_plan
+from alerts.engine.care_plan import CarePlan, CarePlanError, load_care_plan
 from alerts.engine.errors import StoreError
 from alerts.engine.patients import Layered
 from alerts.engine.record_patients import RecordPatients
 from alerts.engine.runner import Runner
 from alerts.errors import AlertsError
-from ingest import schema
+from homevitals.demo_clock import DemoClock
 
 log = logging.getLogger(__name__)
 
 
-def step_times(measured_at: Sequence[datetime], now: datetime, step: timedelta) -> list[datetime]:
-    """The moments to evaluate at: just after each reading, and every `step` from the first
-    reading to `now`, in order; always ends with `now`.
-
-    Raises:
-        ValueError: `step` is not positive, or a time is naive.
-    """
-    if step <= timedelta(0):
-        raise ValueError("step: must be positive")
-    if now.tzinfo is None or any(t.tzinfo is None for t in measured_at):
-        raise ValueError("times must be aware UTC datetimes")
-    moments = {t + timedelta(seconds=1) for t in measured_at if t < now}
-    if measured_at:
-        t = min(measured_at)
-        while t < now:
-            moments.add(t)
-            t += step
-    return [*sorted(m for m in moments if m < now), now]
-
-
-def _reading_times(engine: sa.Engine) -> list[datetime]:
-    r = schema.readings.c
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(r.measured_at)).scalars().all()
-    return [t if t.tzinfo else t.replace(tzinfo=UTC) for t in rows]
-
-
-def catch_up(url: str, plan: CarePlan, step: timedelta, now: datetime) -> int:
-    """Evaluate the store's readings at every step time up to `now`, delivering the events.
+def follow(
+    url: str,
+    plan: CarePlan,
+    clock: DemoClock,
+    *,
+    interval_s: float,
+    wall: Callable[[], datetime],
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Step the engine at `clock`'s simulated time until it has caught up with `wall`.
 
     Returns the number of events committed.
 
@@ -80,13 +67,15 @@ def catch_up(url: str, plan: CarePlan, step: timedelta, now: datetime) -> int:
     migrate_delivery(url)
     engine = store.make_engine(url)
     try:
-        patients = plan.patients()
+        patients = plan.patients()  # the record's time zones and conditions, then the plan's
         runner = Runner(
             engine, sink=enqueue_events, overrides=plan.overrides,
             patients_for=lambda conn: Layered(RecordPatients(conn), patients),
         )  # fmt: skip
         committed = 0
-        for moment in step_times(_reading_times(engine), now, step):
+        while True:
+            now_wall = wall()
+            moment = clock.at(now_wall)
             try:
                 result = runner.step(moment)
             except sa.exc.SQLAlchemyError as exc:
@@ -102,34 +91,55 @@ def catch_up(url: str, plan: CarePlan, step: timedelta, now: datetime) -> int:
                 }
                 sys.stdout.write(json.dumps(line) + "\n")
                 sys.stdout.flush()
-        return committed
+            if moment >= now_wall:
+                return committed
+            sleep(interval_s)
     finally:
         engine.dispose()
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; the exit status (0 done, 1 the store failed, 2 bad arguments)."""
     parser = argparse.ArgumentParser(prog="python -m homevitals.demo_engine")
-    parser.add_argument("--db", required=True, help="record store URL (SQLAlchemy)")
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("HV_ALERTS_DB_URL"),
+        help="record store URL (SQLAlchemy); default HV_ALERTS_DB_URL",
+    )
     parser.add_argument("--care-plan", type=Path, help="JSON {patient: {rule: {param: value}}}")
-    parser.add_argument("--step-min", type=float, default=60.0, help="clock step in minutes")
+    parser.add_argument("--sim-start", required=True, help="simulated start (ISO 8601, UTC)")
+    parser.add_argument("--started-at", required=True, help="wall time the clock started (ISO)")
+    parser.add_argument("--speed", type=float, required=True, help="simulated s per wall s")
+    parser.add_argument("--interval-s", type=float, default=0.25, help="wall s between steps")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    plan = EMPTY
     try:
+        if not args.db:
+            raise ValueError("--db or HV_ALERTS_DB_URL: the record store is required")
         plan = load_care_plan(args.care_plan)
-    except CarePlanError as exc:
-        print(f"--care-plan: {exc}", file=sys.stderr)
+        clock = DemoClock(
+            datetime.fromisoformat(args.sim_start),
+            args.speed,
+            datetime.fromisoformat(args.started_at),
+        )
+        if args.interval_s <= 0:
+            raise ValueError("--interval-s: must be > 0")
+    except (CarePlanError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.step_min <= 0:
-        print("--step-min: must be > 0", file=sys.stderr)
-        return 2
+    signal.signal(signal.SIGTERM, _stop)
     try:
-        count = catch_up(args.db, plan, timedelta(minutes=args.step_min), datetime.now(UTC))
+        count = follow(
+            args.db, plan, clock, interval_s=args.interval_s, wall=lambda: datetime.now(UTC)
+        )
     except AlertsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    log.info("history reviewed: %d alert events committed", count)
+    log.info("caught up with the wall clock: %d alert events committed", count)
     return 0
 
 

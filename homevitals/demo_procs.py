@@ -153,6 +153,22 @@ def find_mosquitto() -> str:
     raise DemoError("mosquitto is not installed (Debian: apt-get install mosquitto)")
 
 
+def broker_settings(data: Path) -> list[str]:
+    """The demo brokers' general settings: persistence under `data`, logging to stderr, and
+    queue limits."""
+    return [
+        "persistence true",
+        f"persistence_location {data}/",
+        "autosave_interval 1800",
+        "log_dest stderr",
+        "log_type error",
+        "log_type warning",
+        "log_type notice",
+        # mosquitto.conf(5): the stock limit of 1000 dropped QoS 1 messages to a slow subscriber.
+        "max_queued_messages 100000",
+    ]
+
+
 def mosquitto_service(workdir: Path, port: int) -> Service:
     """A Mosquitto 2 broker on 127.0.0.1:`port` with a generated config: persistence on (data
     under `workdir`), explicit queue limits, hub accounts in `workdir/passwd-gateways` (written
@@ -171,15 +187,7 @@ def mosquitto_service(workdir: Path, port: int) -> Service:
         f"listener {port} 127.0.0.1",
         "allow_anonymous true",
         f"password_file {passwd}",
-        "persistence true",
-        f"persistence_location {data}/",
-        "autosave_interval 1800",
-        "log_dest stderr",
-        "log_type error",
-        "log_type warning",
-        "log_type notice",
-        # mosquitto.conf(5): the stock limit of 1000 dropped QoS 1 messages to a slow subscriber.
-        "max_queued_messages 100000",
+        *broker_settings(data),
     ]
     if os.geteuid() == 0:
         lines.append("user root")  # keep the data directory ours; loopback-only demo broker

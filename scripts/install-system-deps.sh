@@ -1,33 +1,49 @@
 #!/usr/bin/env bash
-# Install the Debian packages the test suite and the demo need, when they are missing.
+# Install the Debian packages one purpose needs, when they are missing:
+#   install-system-deps.sh demo   what `make demo` runs: the broker (mosquitto), the zone data
+#                                 (the demo's patients live in Asia/Shanghai) and python3-venv
+#   install-system-deps.sh test   (the default) what `make test` starts as well: PostgreSQL,
+#                                 VictoriaMetrics, Chromium with a CJK font, docker-compose,
+#                                 openssl, mosquitto_passwd
 # Runs apt-get as root, through sudo otherwise; says clearly what to do if neither works.
-# The packages' own system services are never used (the tests start their own servers).
+# The packages' own system services are never used (the demo and the tests start their own).
 set -euo pipefail
+
+purpose="${1:-test}"
+case "$purpose" in
+  demo|test) ;;
+  *) echo "usage: $0 [demo|test]" >&2; exit 2 ;;
+esac
 
 need=()
 have_cmd() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+
+# demo (and test)
 have_cmd mosquitto || need+=(mosquitto)
-have_cmd mosquitto_passwd || need+=(mosquitto)
-have_cmd victoria-metrics || need+=(victoria-metrics)
-if ! have_cmd initdb && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  need+=(postgresql)
-fi
-have_cmd chromium || need+=(chromium)
-# A CJK font, so Chromium draws the dashboard's and pairing page's Chinese (tests, screenshots).
-[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
-have_cmd docker-compose || need+=(docker-compose)
-have_cmd openssl || need+=(openssl)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 # IANA time zone data: zoneinfo reads it for patients' local protocol windows.
 [ -e /usr/share/zoneinfo/Asia/Shanghai ] || need+=(tzdata)
 
+if [ "$purpose" = test ]; then
+  have_cmd mosquitto_passwd || need+=(mosquitto)
+  have_cmd victoria-metrics || need+=(victoria-metrics)
+  if ! have_cmd initdb && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    need+=(postgresql)
+  fi
+  have_cmd chromium || need+=(chromium)
+  # A CJK font, so Chromium draws the dashboard's and pairing page's Chinese (tests, screenshots).
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
+  have_cmd docker-compose || need+=(docker-compose)
+  have_cmd openssl || need+=(openssl)
+fi
+
 if [ ${#need[@]} -eq 0 ]; then
-  echo "system packages: all present"
+  echo "system packages ($purpose): all present"
   exit 0
 fi
 # de-duplicate
 mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
-echo "system packages: installing ${need[*]}"
+echo "system packages ($purpose): installing ${need[*]}"
 
 if [ "$(id -u)" -eq 0 ]; then
   SUDO=()

@@ -31,7 +31,7 @@ from firmware_sims.air import VirtualAir
 from firmware_sims.glucose_meter import GlucoseMeter
 from firmware_sims.hci_bridge import HciEndpoint, open_hci_endpoint
 from gateway.outbox import Outbox
-from homevitals.demo import prepare_store, register_care_team
+from homevitals.demo_record import prepare_store, register_care_team
 from tests.e2e.ledger import Content, LedgerReport, check_alerts, check_readings, report
 from tests.e2e.receiver import RecordingReceiver
 from tests.gateway.sims import make_meter
