@@ -23,7 +23,7 @@ Python API (names are stable):
 - Audit: `careteam.audit_store.append(conn, record, at)`, `record(actor, action, ...)`,
   `entries`, `iter_entries`, `head`, `verify`.
 - Enrolment: `careteam.enrolment_store.create_code`, `redeem`, `revoke_gateway`,
-  `hub_patients`, `enrolled_patients` (ingest's check).
+  `hub_patients`, `patient_gateways`, `enrolled_patients` (ingest's check).
 - Schema: `careteam.tables`; migrations: `careteam.migrations.migrate(url_or_engine)`.
 - Errors: `careteam.errors` (`CareteamError`, `InvalidFieldError(field, reason)`,
   `NotFoundError(field, value)`, ...).

@@ -396,6 +396,18 @@ def revoke_gateway(
         accounts.remove(row.mqtt_username)
 
 
+def patient_gateways(conn: sa.Connection, patient_id: str) -> tuple[str, ...]:
+    """The enrolled (not revoked) hubs that serve `patient_id`, by gateway id."""
+    g, gp = gateways.c, gateway_patients.c
+    rows = conn.execute(
+        sa.select(gp.gateway_id)
+        .join(gateways, g.gateway_id == gp.gateway_id)
+        .where(gp.patient_id == patient_id, gp.revoked_at.is_(None), g.revoked_at.is_(None))
+        .order_by(gp.gateway_id)
+    )
+    return tuple(r.gateway_id for r in rows)
+
+
 def enrolled_patients(conn: sa.Connection, gateway_ids: Iterable[str]) -> dict[str, frozenset[str]]:
     """Per enrolled (not revoked) gateway among `gateway_ids`, the patients it may report.
 

@@ -27,7 +27,7 @@ from api.record_queries import (
     audit_entries,
     search_alerts,
 )
-from careteam import consent_store, record, registry
+from careteam import consent_store, enrolment_store, record, registry
 from careteam.audit import AuditEntry
 from careteam.consent import Grant
 from careteam.errors import NotFoundError as RecordNotFoundError
@@ -51,6 +51,16 @@ class Section:
 
 
 @dataclass(frozen=True, slots=True)
+class HubState:
+    """An enrolled hub serving the patient, as ingest last heard from it (`hub_status`: the
+    hub's retained status, or its last will when it dropped off, and its heartbeats)."""
+
+    gateway_id: str
+    online: bool | None  # None: the hub has not reported a status since it was enrolled
+    last_heard_at: datetime | None  # its last status or heartbeat
+
+
+@dataclass(frozen=True, slots=True)
 class PatientRow:
     """One line of the patient list."""
 
@@ -58,7 +68,8 @@ class PatientRow:
     open_alerts: Mapping[str, int]  # priority -> count (empty when alerts are not granted)
     alerts_permitted: bool
     last_reading: Mapping[str, datetime | None]  # permitted reading kinds only
-    hub_last_seen: datetime | None
+    hub_last_seen: datetime | None  # the last reading received from any of its hubs
+    hubs: tuple[HubState, ...] = ()  # empty when devices are not granted
 
 
 @dataclass
@@ -116,6 +127,30 @@ def _hub_last_seen(conn: sa.Connection, patient_id: str) -> datetime | None:
     return _aware(at.scalar())
 
 
+def _hubs(conn: sa.Connection, patient_id: str) -> tuple[HubState, ...]:
+    gateway_ids = enrolment_store.patient_gateways(conn, patient_id)
+    if not gateway_ids:
+        return ()
+    h = schema.hub_status.c
+    heard = {
+        row.gateway_id: row
+        for row in conn.execute(
+            sa.select(h.gateway_id, h.online, h.status_at, h.heartbeat_at).where(
+                h.gateway_id.in_(gateway_ids)
+            )
+        )
+    }
+    hubs = []
+    for gateway_id in gateway_ids:
+        row = heard.get(gateway_id)
+        if row is None:
+            hubs.append(HubState(gateway_id, None, None))
+            continue
+        times = [t for t in (_aware(row.status_at), _aware(row.heartbeat_at)) if t is not None]
+        hubs.append(HubState(gateway_id, bool(row.online), max(times, default=None)))
+    return tuple(hubs)
+
+
 def patient_list(gate: Gate) -> list[PatientRow]:
     """The patients whose consent lets the caller's team see something, sorted by urgency."""
     scope = gate.patients_for((*READING_KINDS, "alerts", "devices"))
@@ -145,6 +180,7 @@ def patient_list(gate: Gate) -> list[PatientRow]:
                 hub_last_seen=_hub_last_seen(gate.conn, patient_id)
                 if "devices" in granted
                 else None,
+                hubs=_hubs(gate.conn, patient_id) if "devices" in granted else (),
             )
         )
     rows.sort(

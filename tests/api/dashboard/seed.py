@@ -1,6 +1,7 @@
 """A record for the dashboard tests: a patient with two weeks of cuff and meter readings
-(Asia/Shanghai), the alerts the engine raises from them, and two teams, one of which the
-patient has not granted blood pressure."""
+(Asia/Shanghai), the alerts the engine raises from them, two teams, one of which the patient has
+not granted blood pressure, and two enrolled hubs: one online, one that dropped off (its last
+will) two hours ago."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import sqlalchemy as sa
 
 from alerts.delivery.outbox import enqueue_events
 from alerts.engine.runner import Runner
-from careteam import registry
+from careteam import enrolment_store, registry
 from devices.reading import DeviceInfo, Kind, Reading
+from ingest.hub_facts import HubUpdates, write_hub_updates
 from ingest.store import write_batch
 from tests.api.record import reading
-from tests.support.record import ensure_patient, follow
+from tests.support.record import TEST_ACTOR, ensure_patient, follow
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 CUFF = DeviceInfo(
@@ -30,6 +32,9 @@ DAYS = 14
 BP_PER_DAY = 2  # morning and evening
 GLUCOSE_HOURS = (7, 11, 17, 22)  # local: fasting, before lunch, before dinner, bedtime
 TZ_OFFSET = timedelta(hours=8)  # Asia/Shanghai has no daylight saving
+HUB_ONLINE = "gw-dash-living-room"
+HUB_OFFLINE = "gw-dash-bedroom"
+HUB_OFFLINE_SINCE = NOW - timedelta(hours=2)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,10 @@ def seed(engine: sa.Engine) -> DashboardRecord:
         ensure_patient(conn, PATIENT, start, timezone="Asia/Shanghai")
         follow(conn, clinic_team, PATIENT, start)
         follow(conn, practice_team, PATIENT, start, kinds=("glucose", "alerts", "devices"))
+        for hub in (HUB_ONLINE, HUB_OFFLINE):
+            enrolment_store.enrol_gateway(conn, hub, [PATIENT], actor=TEST_ACTOR, at=start)
+        write_hub_updates(conn, HubUpdates(statuses={HUB_OFFLINE: False}), HUB_OFFLINE_SINCE)
+        write_hub_updates(conn, HubUpdates(statuses={HUB_ONLINE: True}), NOW)
     readings: list[Reading] = []
     seq = 0
     for day in range(DAYS - 1, -1, -1):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +20,14 @@ from api.record_queries import alert_by_id
 from api.tokens import Actor
 from careteam.tables import audit_log
 from tests.alerts.delivery.receiver import UvicornThread
-from tests.api.dashboard.seed import PATIENT, DashboardRecord, seed
+from tests.api.dashboard.seed import (
+    HUB_OFFLINE,
+    HUB_OFFLINE_SINCE,
+    HUB_ONLINE,
+    PATIENT,
+    DashboardRecord,
+    seed,
+)
 from tests.api.support import settings, token
 
 CHROMIUM = "/usr/bin/chromium"
@@ -93,6 +101,15 @@ def test_sign_in_open_patient_charts_and_acknowledge(
     row = page.locator(f"tr.patient-row[data-patient='{PATIENT}']")
     assert row.count() == 1
     assert "1 high" in row.inner_text()
+    # Each enrolled hub, online or not, from what ingest last heard (hub_status), local time.
+    online = row.locator(f".hub[data-gateway='{HUB_ONLINE}'] .badge")
+    offline = row.locator(f".hub[data-gateway='{HUB_OFFLINE}']")
+    assert online.inner_text() == "online"
+    assert "hub-online" in (online.get_attribute("class") or "")
+    assert offline.locator(".badge").inner_text() == "offline"
+    # Shown in the patient's zone (Asia/Shanghai, UTC+8), as Babel writes it for English.
+    since = HUB_OFFLINE_SINCE.astimezone(ZoneInfo("Asia/Shanghai"))
+    assert f"{since:%b} {since.day}, {since.year}, {since:%-I:%M}" in offline.inner_text()
     _shot(page, "patients-en")
 
     row.locator("a").click()
@@ -146,6 +163,9 @@ def test_chinese_mg_dl_and_a_kind_without_consent(
     page.fill("#code", DEV_CODE)
     page.click("form[action='/dashboard/dev-login'] button")
     assert page.locator("h1").inner_text() == "患者"
+    row = page.locator(f"tr.patient-row[data-patient='{PATIENT}']")
+    assert row.locator(f".hub[data-gateway='{HUB_ONLINE}'] .badge").inner_text() == "在线"
+    assert row.locator(f".hub[data-gateway='{HUB_OFFLINE}'] .badge").inner_text() == "离线"
     page.select_option("select[name='unit']", "mg/dL")
     page.click("form.prefs button")
     page.locator(f"tr.patient-row[data-patient='{PATIENT}'] a").click()
