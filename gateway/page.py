@@ -32,6 +32,7 @@ from gateway.enrolment import HubIdentity, Identity
 from gateway.errors import EnrolmentError, InvalidInputError, UnknownDeviceError
 from gateway.i18n import TEXT, GlucoseUnit, Locale, choose_locale, choose_unit
 from gateway.page_guard import SESSION_COOKIE, SESSION_S, Guard, GuardMiddleware
+from gateway.registry import PairedDevice
 from gateway.service import Gateway
 
 MAX_FORM_BYTES: Final = 4096
@@ -80,6 +81,13 @@ _WEARABLE: dict[Kind, tuple[str, str, int]] = {
     Kind.BODY_TEMPERATURE: ("body_temperature_c", "°C", 1),
     Kind.BODY_WEIGHT: ("body_weight_kg", "kg", 1),
 }
+
+
+def device_label(model: str | None, name: str | None, serial: str | None) -> str:
+    """How a person recognises a device: its model (else its advertised name) and the last four
+    characters of its serial, as printed on its label; never the radio address."""
+    shown = model or name or ""
+    return f"{shown} …{serial[-4:]}" if serial else shown
 
 
 def users_of(kind: str | None, patient_id: str, user_2: str) -> dict[int, str] | None:
@@ -141,6 +149,7 @@ def create_page(
             {
                 "device": p,
                 "kind": text[p.kind],
+                "label": device_label(p.device.model, p.name, p.device.serial),
                 "readings": [
                     (r, describe(r, unit)) for r in gateway.latest_readings(p.device_id, 5)
                 ],
@@ -170,6 +179,23 @@ def create_page(
             starting=", ".join(p.short_name for p in patients),
         )  # fmt: skip
         return HTMLResponse(html, status_code=status)
+
+    def confirm_unpair(request: Request, paired: list[PairedDevice], device_id: str) -> Response:
+        """Ask before unpairing (the same form again, with confirm=yes).
+
+        Raises:
+            UnknownDeviceError: no paired device has `device_id`.
+        """
+        locale = prefs(request)[0]
+        device = next((d for d in paired if d.device_id == device_id), None)
+        if device is None:
+            raise UnknownDeviceError(device_id)
+        label = device_label(device.device.model, device.name, device.device.serial)
+        html = _templates.get_template("page.html").render(
+            t=TEXT[locale], locale=locale, csrf=request.state.csrf,
+            confirm={"device_id": device_id, "label": label},
+        )  # fmt: skip
+        return HTMLResponse(html)
 
     def enrol_first(request: Request) -> HTMLResponse:
         return render(request, 409, TEXT[prefs(request)[0]]["enrol_first"])
@@ -267,6 +293,8 @@ def create_page(
             return enrol_first(request)
         try:
             form = await _form(request)
+            if form.get("confirm") != "yes":
+                return confirm_unpair(request, gateway.devices(), form.get("device_id", ""))
             await gateway.unpair(form.get("device_id", ""))
         except InvalidInputError as exc:
             return bad(request, exc)

@@ -168,12 +168,15 @@ async def test_cross_site_posts_are_refused(air: VirtualAir, a_hub: Hub) -> None
 
 
 async def _unpair_as_the_page_does(url: str, client: httpx.AsyncClient) -> httpx.Response:
-    """Unpair every device the way the page's form does, with this client's own token."""
+    """Unpair a device the way the page's forms do (unpair, then yes), with this client's own
+    token."""
     html = (await client.get("/")).text
     device_id = re.search(r'name="device_id" value="([^"]+)"', html)
     assert device_id is not None
     body = form_token(html) + f"&device_id={device_id.group(1)}".encode()
-    return await client.post("/unpair", content=body)
+    asked = await client.post("/unpair", content=body)  # the page asks first
+    assert asked.status_code == 200 and 'id="confirm-unpair"' in asked.text
+    return await client.post("/unpair", content=body + b"&confirm=yes")
 
 
 async def test_a_cross_site_page_in_chromium_cannot_pair_or_unpair(

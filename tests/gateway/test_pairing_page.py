@@ -1,5 +1,7 @@
-"""The pairing page in a real headless Chromium (Debian's, through Playwright): pair a simulated
-meter with its passkey, see its readings in the patient's language and unit, unpair."""
+"""The pairing page in a real headless Chromium (Debian's, through Playwright) on a phone-sized
+screen: pair a simulated meter with its passkey, see its readings in the patient's language and
+unit, devices by model and serial ending (never the radio address), 48 px touch targets in both
+languages, and unpair only after saying yes."""
 
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 from firmware_sims.air import VirtualAir
 from gateway.enrolment import HubIdentity
+from gateway.i18n import TEXT
 from gateway.page import create_page
 from gateway.service import Gateway
 from tests.gateway.sims import HUB_PATIENTS, PASSKEY, hub, make_meter
@@ -81,6 +84,20 @@ async def serve(
     return f"http://127.0.0.1:{port}", server, task
 
 
+PHONE = {"width": 390, "height": 844}  # CSS pixels of a common phone
+TARGET_PX = 48
+
+
+async def assert_touch_targets(page: Page) -> None:
+    """Every visible button, link and field is at least 48 x 48 CSS pixels."""
+    small = []
+    for target in await page.locator("button, a, select, input:not([type=hidden])").all():
+        box = await target.bounding_box()
+        if box is not None and (box["height"] < TARGET_PX or box["width"] < TARGET_PX):
+            small.append((await target.evaluate("e => e.outerHTML.slice(0, 80)"), box))
+    assert small == []
+
+
 async def test_pair_see_readings_switch_language_and_unit_then_unpair(
     air: VirtualAir, browser: Browser, tmp_path: Path
 ) -> None:
@@ -89,7 +106,7 @@ async def test_pair_see_readings_switch_language_and_unit_then_unpair(
     async with hub(air, tmp_path) as h:
         url, server, task = await serve(h.gateway, h.identity)
         try:
-            context = await browser.new_context(locale="zh-CN")
+            context = await browser.new_context(locale="zh-CN", viewport=PHONE, is_mobile=True)
             page = await context.new_page()
             await page.goto(url)
             assert await page.inner_text("h1") == "家庭网关：您的设备"
@@ -111,6 +128,13 @@ async def test_pair_see_readings_switch_language_and_unit_then_unpair(
             assert len(values) == 4 and all(v.endswith("mmol/L") for v in values)
             assert "Z. M." in await paired.inner_text()
             assert [p.patient_id for p in h.registry.all()] == ["patient-7"]
+            # The model and the serial's last digits, as on the meter's label; no radio address.
+            assert (
+                await paired.locator(".device-label").inner_text()
+                == "Accu-Chek Guide (simulated) …0001"
+            )
+            assert meter.address.upper() not in (await page.inner_text("body")).upper()
+            await assert_touch_targets(page)
 
             await page.click("#unit-mgdl")
             values_mg = await page.locator(".paired .reading .value").all_inner_texts()
@@ -118,9 +142,22 @@ async def test_pair_see_readings_switch_language_and_unit_then_unpair(
             await page.click("#lang-en")
             assert await page.inner_text("h1") == "Home hub: your devices"
 
+            await assert_touch_targets(page)
+            # Unpairing asks first; "no" keeps the device.
             await page.locator(".paired .unpair").click()
+            assert await page.inner_text("h1") == TEXT["en"]["unpair_title"]
+            assert "Accu-Chek Guide (simulated) …0001" in await page.inner_text("#confirm-ask")
+            await assert_touch_targets(page)
+            await page.click("#unpair-no")
+            assert await page.locator(".paired").count() == 1
+            assert len(h.registry.all()) == 1
+            await page.click("#lang-zh")
+            await page.locator(".paired .unpair").click()
+            assert await page.inner_text("h1") == TEXT["zh-CN"]["unpair_title"]
+            await assert_touch_targets(page)
+            await page.click("#unpair-yes")
             await page.wait_for_selector("#message")
-            assert await page.inner_text("#message") == "Device removed."
+            assert await page.inner_text("#message") == TEXT["zh-CN"]["unpaired"]
             assert await page.locator(".paired").count() == 0
             assert h.registry.all() == []
             await context.close()
