@@ -13,10 +13,11 @@ paho-mqtt 2.x runs its network loop in its own thread; this adapter bridges it t
 - Retained status `online`, last will `offline` (retained), and `offline` on a clean stop.
 - Reconnection waits are exponential with random jitter (`MqttConfig.reconnect`), so a fleet
   of hubs that lost the broker together does not come back in step.
-- Ingest announces itself the same way (`hv/v1/ingest/+/status`): each `online` counts in
-  `ingest_announcements` and sets `wake`, so the publish loop resends what is pending at once
+- Ingest announces itself the same way (`hv/v1/ingest/+/status`): each live `online` counts
+  in `ingest_announcements` and sets `wake`, so the publish loop resends what is pending at once
   instead of waiting out its backoff (after a broker restart ingest may resubscribe after the
-  hub reconnected).
+  hub reconnected). The retained one delivered on subscribing does not count: the connection
+  it follows has already made everything due.
 """
 
 from __future__ import annotations
@@ -366,7 +367,10 @@ class Publisher:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         if is_ingest_status_topic(message.topic):
-            if bytes(message.payload) == STATUS_ONLINE:
+            # A retained `online` comes with every (re)subscription, right after a connection
+            # that already made everything due: only a live one is news (else the whole
+            # backlog went out twice whenever it arrived after the first pass had begun).
+            if bytes(message.payload) == STATUS_ONLINE and not message.retain:
                 log.info("%s: ingest announced itself online", self.gateway_id)
                 self._call(self._ingest_online)
             return

@@ -15,7 +15,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.sessions.events import DeviceCursor
-from devices.wire import Receipt, encode_receipt, receipts_topic, status_topic
+from devices.wire import STATUS_ONLINE, Receipt, encode_receipt, receipts_topic, status_topic
 from gateway.delivery import batches, publish_loop, receipt_loop
 from gateway.errors import PublishError
 from gateway.outbox import Backoff, Outbox
@@ -227,6 +227,39 @@ async def test_ingest_announcing_itself_makes_the_hub_resend_at_once(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
     outbox.close()
+
+
+async def test_the_retained_online_met_on_subscribing_is_not_an_announcement(
+    mosquitto: MosquittoServer, tmp_path: Path, gateway_id: str
+) -> None:
+    # Ingest is up before the hub connects: its retained `online` reaches the hub with every
+    # subscription, after the connection already made the backlog due. Counted, it sent the
+    # backlog a second time whenever it arrived after the first pass began.
+    outbox = Outbox(tmp_path / "gw.sqlite", backoff=Backoff(first_s=3600, max_s=3600))
+    publisher = Publisher(
+        gateway_id, MqttConfig(mosquitto.host, mosquitto.port), wake=asyncio.Event()
+    )
+    dev = meter("MTR-RETAINED")
+    readings = [glucose(s, dev, gateway_id) for s in range(1, 4)]
+    outbox.store(dev.id, readings, None, [], utcnow())
+    peer = IngestPeer(mosquitto.host, mosquitto.port, send_receipts=False, announce=True)
+    try:
+        async with publisher:
+            tasks = await _publishing(publisher, outbox, no_subscriber_retry_s=3600)
+            try:
+                # The hub subscribed before it published: the retained status is behind it.
+                await wait_until(lambda: all(peer.received[r.reading_id] for r in readings))
+                live = peer.client.publish(peer.status, STATUS_ONLINE, qos=1, retain=True)
+                live.wait_for_publish(5)  # forwarded live: news, the backlog goes out again
+                await wait_until(lambda: all(peer.received[r.reading_id] == 2 for r in readings))
+                assert publisher.ingest_announcements == 1
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        peer.close()
+        outbox.close()
 
 
 async def test_not_authorized_puback_is_not_delivery(tmp_path: Path) -> None:
