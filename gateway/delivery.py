@@ -77,8 +77,12 @@ async def publish_loop(
     seen: tuple[int, int] = (0, 0)
     while True:
         checkpoint()
+        # One snapshot: a connection made while this pass awaits the outbox is seen at the
+        # next pass, which makes everything due first (a pass on the stale snapshot sent the
+        # backlog, and the connection's resend sent it all a second time).
         events = (publisher.connections, publisher.ingest_announcements)
-        if events != seen and publisher.connected.is_set():
+        connected = publisher.connected.is_set()
+        if events != seen and connected:
             seen = events
             # resend after a (re)connection or when ingest announces itself
             await asyncio.to_thread(outbox.make_all_due, now())
@@ -90,7 +94,9 @@ async def publish_loop(
             await _forward_packets(outbox, publisher, packets, now)
         if samples is not None and publisher.connected.is_set():
             await forward_samples(samples, publisher, now, max_bytes=max_batch_bytes)
-        if not due or not publisher.connected.is_set():
+        if not connected and publisher.connected.is_set():
+            continue  # connected meanwhile: start over from the connection's resend
+        if not due or not connected:
             wake.clear()
             # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancellation.
             with contextlib.suppress(TimeoutError):

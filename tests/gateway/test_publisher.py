@@ -262,6 +262,57 @@ async def test_the_retained_online_met_on_subscribing_is_not_an_announcement(
         outbox.close()
 
 
+async def test_a_backlog_goes_out_once_when_the_broker_answers_mid_pass(
+    mosquitto: MosquittoServer, tmp_path: Path, gateway_id: str
+) -> None:
+    # A hub starts with a backlog and its publish loop runs before the broker answers; the
+    # connection completes while the first pass reads the outbox. That pass must not publish
+    # on its stale view and then resend the whole backlog for the connection.
+    outbox = Outbox(tmp_path / "gw.sqlite", backoff=Backoff(first_s=3600, max_s=3600))
+    dev = meter("MTR-MIDPASS")
+    readings = [glucose(s, dev, gateway_id) for s in range(1, 4)]
+    outbox.store(dev.id, readings, None, [], utcnow())
+    peer = IngestPeer(mosquitto.host, mosquitto.port, send_receipts=False)
+    publisher = Publisher(
+        gateway_id, MqttConfig(mosquitto.host, mosquitto.port), wake=asyncio.Event()
+    )
+    answered = threading.Event()
+    on_connect = publisher._client.on_connect
+
+    def connected_then_tell(*args: object) -> None:
+        on_connect(*args)  # type: ignore[misc]  # queues the publisher's own bookkeeping
+        answered.set()
+
+    publisher._client.on_connect = connected_then_tell
+    passes = 0
+
+    def now() -> datetime:
+        nonlocal passes
+        passes += 1
+        if passes == 1:  # the first pass's outbox read: the broker answers meanwhile
+            assert answered.wait(10)
+        return utcnow()
+
+    try:
+        async with publisher:
+            task = asyncio.create_task(
+                publish_loop(outbox, publisher, now, publisher.wake or asyncio.Event(),
+                             poll_s=0.05, no_subscriber_retry_s=3600)
+            )  # fmt: skip
+            try:
+                await wait_until(lambda: all(peer.received[r.reading_id] for r in readings))
+                settled = passes
+                await wait_until(lambda: passes >= settled + 6)  # more passes, nothing due
+                assert [peer.received[r.reading_id] for r in readings] == [1, 1, 1]
+                assert [_attempts(outbox, r.reading_id) for r in readings] == [1, 1, 1]
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+    finally:
+        peer.close()
+        outbox.close()
+
+
 async def test_not_authorized_puback_is_not_delivery(tmp_path: Path) -> None:
     acl = "user gw-a\ntopic readwrite hv/v1/gw/gw-a/#\nuser gw-b\ntopic readwrite hv/v1/gw/gw-b/#\n"
     server = MosquittoServer(tmp_path / "mq", users={"gw-a": "secret-a", "gw-b": "pw-b"}, acl=acl)
