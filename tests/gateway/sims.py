@@ -205,18 +205,26 @@ async def hub(
 
 
 async def sync_heard(
-    gateway: Gateway, scan_s: float = 0.4, *, rounds: int = 10, meter_interval_s: float = 0.0
+    gateway: Gateway,
+    scan_s: float = 0.4,
+    *,
+    devices: int = 1,
+    rounds: int = 10,
+    meter_interval_s: float = 0.0,
 ) -> dict[str, SyncResult]:
-    """The first sync round that heard a due device (for a test with one such device).
+    """Each due device's result from the first sync round that heard it, once `devices` of
+    them were heard.
 
     A scan window can miss every advertisement of a device, as a real radio can (here: the
-    test's event loop starved for the whole window on a loaded machine); a round that heard
-    nothing changes nothing, and the hub's loop simply scans again, as this does, up to
-    `rounds` times. Never for stream devices (their rounds return nothing by design).
+    test's event loop starved for the whole window on a loaded machine); a round that did not
+    hear a device changes nothing for it, and the hub's loop simply scans again, as this does,
+    up to `rounds` times. Never for stream devices (their rounds return nothing by design).
     """
-    results: dict[str, SyncResult] = {}
+    heard: dict[str, SyncResult] = {}
     for _ in range(rounds):
         results = await gateway.sync_round(scan_s, meter_interval_s=meter_interval_s)
-        if results:
+        for device_id, result in results.items():
+            heard.setdefault(device_id, result)
+        if len(heard) >= devices:
             break
-    return results
+    return heard

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from firmware_sims.air import VirtualAir
-from tests.gateway.sims import PASSKEY, cuff_ids, hub, make_cuff, make_meter, meter_ids
+from tests.gateway.sims import PASSKEY, cuff_ids, hub, make_cuff, make_meter, meter_ids, sync_heard
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ async def test_meter_500_and_cuff_50_arrive_exactly_once(air: VirtualAir, tmp_pa
         assert (c.outcome, c.stored) == ("complete", 50), c.detail
         assert set(h.outbox.reading_ids()) == meter_ids(meter) | cuff_ids(cuff)
         assert len(h.outbox.reading_ids()) == 550
-        again = await h.gateway.sync_round(0.4)
+        again = await sync_heard(h.gateway, devices=2)
         assert {r.outcome for r in again.values()} == {"nothing_new"}
         assert sum(r.stored for r in again.values()) == 0
         assert len(h.registry.all()) == 2
@@ -76,7 +76,7 @@ async def test_a_synced_meter_waits_its_interval_a_cuff_is_synced_whenever_heard
         await h.gateway.discover(0.4)
         await h.gateway.pair(meter.address, "p-1", passkey=PASSKEY)
         await h.gateway.pair(cuff.address, "p-1")
-        first = await h.gateway.sync_round(0.4, meter_interval_s=3600)
+        first = await sync_heard(h.gateway, devices=2, meter_interval_s=3600)
         assert len(first) == 2  # never synced by the loop yet: both due
-        second = await h.gateway.sync_round(0.4, meter_interval_s=3600)
+        second = await sync_heard(h.gateway, meter_interval_s=3600)
         assert [h.registry.get(d).kind for d in second] == ["blood_pressure"]

@@ -15,7 +15,16 @@ import sqlalchemy as sa
 from firmware_sims.air import VirtualAir
 from gateway.delivery import publish_loop, receipt_loop
 from gateway.publisher import MqttConfig, Publisher
-from tests.gateway.sims import PASSKEY, cuff_ids, hub, make_cuff, make_meter, meter_ids, utcnow
+from tests.gateway.sims import (
+    PASSKEY,
+    cuff_ids,
+    hub,
+    make_cuff,
+    make_meter,
+    meter_ids,
+    sync_heard,
+    utcnow,
+)
 from tests.ingest.support import IngestProcess, check_delivery, end_session, ingest_env
 from tests.support.record import enrol
 from tests.support.servers import MosquittoServer
@@ -62,7 +71,7 @@ async def test_meter_and_cuff_reach_the_record_store_exactly_once(
                 async with asyncio.timeout(60):
                     while h.outbox.stats(utcnow()).pending:  # noqa: ASYNC110 - polls SQLite
                         await asyncio.sleep(0.1)
-                again = await h.gateway.sync_round(0.4)
+                again = await sync_heard(h.gateway, devices=2)
                 assert sorted(r.stored for r in again.values()) == [0, 0]
                 for task in tasks:
                     task.cancel()

@@ -40,7 +40,7 @@ async def test_temperatures_and_weights_arrive_once_each(air: VirtualAir, tmp_pa
         w = await h.gateway.pair(scale.address, "p-1", scan_s=0.4)
         assert (t.outcome, t.stored, w.outcome, w.stored) == ("complete", 5, "complete", 5)
         thermometer.take(38.4)
-        again = await h.gateway.sync_round(0.4)
+        again = await sync_heard(h.gateway, devices=2)
         assert sorted((r.outcome, r.stored) for r in again.values()) == [
             ("complete", 1),
             ("nothing_new", 0),
