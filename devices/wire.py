@@ -7,6 +7,10 @@
 - `hv/v1/gw/{gateway_id}/heartbeat`: a `hv.heartbeat/1` every few minutes and on connecting:
   the hub is alive, and when it last talked to each of its paired devices (contact, not
   readings: the data-freshness findings must never be mistaken for a patient not measuring).
+- `hv/v1/gw/{gateway_id}/pairings`: a `hv.pairing/1` envelope of the hub's pairings and
+  unpairings (device identity, kind, patient and cuff users, hub times), oldest first. The hub
+  keeps each event until a receipt names it under `pairings`, and sends newer events only
+  together with every older one not yet receipted, so the server sees them in order.
 - `hv/v1/gw/{gateway_id}/status` and `hv/v1/ingest/{client_id}/status`: retained `online`,
   last will `offline`.
 - `hv/v1/gw/{gateway_id}/receipts`: a `hv.receipt/1` listing the `reading_id`s ingest has
@@ -15,6 +19,8 @@
   names the quarantined ids whose content differed from the reading already stored under the
   same id; they are listed under `quarantined` too, so a hub that does not know the key still
   retires them. `sample_batches` (optional) names raw-sample batches written to the time series.
+  `pairings` (optional) names the pairing events the server has kept (recorded, or quarantined
+  when the hub may not report them).
 - `hv/v1/gw/{gateway_id}/samples`: raw stream samples for the time series only
   (`devices.sample_wire`).
 
@@ -38,6 +44,8 @@ from devices.reading import Reading, reading_from_json, reading_to_json
 BATCH_SCHEMA: Final = "hv.batch/1"
 QUARANTINE_SCHEMA: Final = "hv.quarantine/1"
 HEARTBEAT_SCHEMA: Final = "hv.heartbeat/1"
+PAIRING_SCHEMA: Final = "hv.pairing/1"
+PAIRING_ACTIONS: Final = ("pair", "unpair")
 MAX_PACKET_HEX: Final = 2 * 4096  # an ATT value is at most 512 bytes; generous
 RECEIPT_SCHEMA: Final = "hv.receipt/1"
 MAX_BATCH: Final = 1000
@@ -61,6 +69,11 @@ def quarantine_topic(gateway_id: str) -> str:
 def heartbeat_topic(gateway_id: str) -> str:
     """Topic a gateway publishes its heartbeat on."""
     return f"hv/v1/gw/{gateway_id}/heartbeat"
+
+
+def pairings_topic(gateway_id: str) -> str:
+    """Topic a gateway publishes its pairing events on."""
+    return f"hv/v1/gw/{gateway_id}/pairings"
 
 
 def status_topic(gateway_id: str) -> str:
@@ -405,6 +418,163 @@ def decode_heartbeat(payload: bytes, *, topic_gateway_id: str) -> Heartbeat:
 
 
 @dataclass(frozen=True, slots=True)
+class PairingEvent:
+    """A device paired to (or unpaired from) the hub's patients, as the hub's registry had it.
+
+    `event_id` is the hub's own id for the event (unique per hub, the server's dedupe key);
+    `user_patients` maps a shared cuff's user indexes to patients (empty: every reading of the
+    device is `patient_id`'s); `paired_at` and `at` (when this event happened) are hub times.
+    """
+
+    event_id: str
+    action: str  # PAIRING_ACTIONS
+    device_id: str
+    kind: str
+    patient_id: str
+    user_patients: tuple[tuple[int, str], ...]
+    manufacturer: str | None
+    model: str | None
+    serial: str | None
+    firmware: str | None
+    paired_at: datetime
+    at: datetime
+
+    @property
+    def patient_ids(self) -> tuple[str, ...]:
+        """Every patient the device's readings go to, `patient_id` first."""
+        others = (p for _, p in self.user_patients if p != self.patient_id)
+        return tuple(dict.fromkeys((self.patient_id, *others)))
+
+
+_PAIRING_KEYS: Final = frozenset(
+    {"event_id", "action", "device_id", "kind", "patient_id", "user_patients", "manufacturer",
+     "model", "serial", "firmware", "paired_at", "at"}
+)  # fmt: skip
+
+
+def pairing_to_json(event: PairingEvent) -> dict[str, object]:
+    """The JSON form of one pairing event."""
+    return {
+        "event_id": event.event_id,
+        "action": event.action,
+        "device_id": event.device_id,
+        "kind": event.kind,
+        "patient_id": event.patient_id,
+        "user_patients": [[index, patient] for index, patient in event.user_patients],
+        "manufacturer": event.manufacturer,
+        "model": event.model,
+        "serial": event.serial,
+        "firmware": event.firmware,
+        "paired_at": _iso(event.paired_at),
+        "at": _iso(event.at),
+    }
+
+
+def encode_pairings(gateway_id: str, events: Sequence[PairingEvent]) -> bytes:
+    """Serialise pairing events (oldest first) into a `hv.pairing/1` payload."""
+    body = {
+        "schema": PAIRING_SCHEMA,
+        "gateway_id": gateway_id,
+        "events": [pairing_to_json(e) for e in events],
+    }
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _optional_text(value: object, where: str) -> str | None:
+    return None if value is None else _text(value, where)
+
+
+def _users(value: object, where: str) -> tuple[tuple[int, str], ...]:
+    if not isinstance(value, list) or len(value) > 8:
+        raise ReadingValidationError(where, "must be a list of at most 8 [user index, patient]")
+    users: list[tuple[int, str]] = []
+    for i, pair in enumerate(value):
+        if not isinstance(pair, list) or len(pair) != 2 or type(pair[0]) is not int:
+            raise ReadingValidationError(f"{where}[{i}]", "must be [user index, patient id]")
+        if not 1 <= pair[0] <= 254:
+            raise ReadingValidationError(f"{where}[{i}]", "user index must be 1 to 254")
+        users.append((pair[0], _text(pair[1], f"{where}[{i}]")))
+    if len({index for index, _ in users}) != len(users):
+        raise ReadingValidationError(where, "names a user index twice")
+    return tuple(sorted(users))
+
+
+def pairing_from_json(item: object, where: str = "event") -> PairingEvent:
+    """Validate one pairing event's JSON.
+
+    Raises:
+        ReadingValidationError: naming the field (prefixed with `where`).
+    """
+    if not isinstance(item, dict) or set(item) != _PAIRING_KEYS:
+        raise ReadingValidationError(where, f"must have exactly {sorted(_PAIRING_KEYS)}")
+    action = item["action"]
+    if action not in PAIRING_ACTIONS:
+        raise ReadingValidationError(f"{where}.action", f"must be one of {PAIRING_ACTIONS}")
+    paired_at = _aware(item["paired_at"], f"{where}.paired_at")
+    at = _aware(item["at"], f"{where}.at")
+    assert paired_at is not None and at is not None
+    return PairingEvent(
+        event_id=_text(item["event_id"], f"{where}.event_id"),
+        action=str(action),
+        device_id=_text(item["device_id"], f"{where}.device_id"),
+        kind=_text(item["kind"], f"{where}.kind", 32),
+        patient_id=_text(item["patient_id"], f"{where}.patient_id"),
+        user_patients=_users(item["user_patients"], f"{where}.user_patients"),
+        manufacturer=_optional_text(item["manufacturer"], f"{where}.manufacturer"),
+        model=_optional_text(item["model"], f"{where}.model"),
+        serial=_optional_text(item["serial"], f"{where}.serial"),
+        firmware=_optional_text(item["firmware"], f"{where}.firmware"),
+        paired_at=paired_at,
+        at=at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedPairing:
+    """A pairing event that failed validation, with the event id it claimed (if any)."""
+
+    index: int
+    raw: object
+    error: ReadingValidationError
+
+    @property
+    def event_id(self) -> str | None:
+        """The event id it claimed, if it claimed a usable one."""
+        if isinstance(self.raw, dict):
+            claimed = self.raw.get("event_id")
+            if isinstance(claimed, str) and 0 < len(claimed) <= 64:
+                return claimed
+        return None
+
+
+def decode_pairings(
+    payload: bytes, *, topic_gateway_id: str
+) -> tuple[tuple[PairingEvent, ...], tuple[RejectedPairing, ...]]:
+    """Parse a `hv.pairing/1` payload received on `topic_gateway_id`'s pairings topic: the
+    valid events and the rejected ones, in payload order.
+
+    Raises:
+        ReadingValidationError: the envelope itself is unusable.
+    """
+    obj = _json_object(payload, {"schema", "gateway_id", "events"}, "envelope")
+    if obj["schema"] != PAIRING_SCHEMA:
+        raise ReadingValidationError("schema", f"must be {PAIRING_SCHEMA!r}")
+    if obj["gateway_id"] != topic_gateway_id:
+        raise ReadingValidationError("gateway_id", "does not match the topic's gateway")
+    items = obj["events"]
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+        raise ReadingValidationError("events", f"must be a list of 1-{MAX_BATCH} events")
+    good: list[PairingEvent] = []
+    bad: list[RejectedPairing] = []
+    for index, item in enumerate(items):
+        try:
+            good.append(pairing_from_json(item, f"events[{index}]"))
+        except ReadingValidationError as exc:
+            bad.append(RejectedPairing(index, item, exc))
+    return tuple(good), tuple(bad)
+
+
+@dataclass(frozen=True, slots=True)
 class Receipt:
     """Ingest's end-to-end acknowledgement: these ids are durably stored or quarantined.
 
@@ -418,10 +588,11 @@ class Receipt:
     conflicts: tuple[str, ...] = ()
     packets: tuple[int, ...] = ()
     sample_batches: tuple[str, ...] = ()
+    pairings: tuple[str, ...] = ()
 
 
 def encode_receipt(receipt: Receipt) -> bytes:
-    """Serialise a receipt (`conflicts` only when there are any)."""
+    """Serialise a receipt (`conflicts`, `packets` and `pairings` only when there are any)."""
     body: dict[str, object] = {
         "schema": RECEIPT_SCHEMA,
         "committed": list(receipt.committed),
@@ -433,6 +604,8 @@ def encode_receipt(receipt: Receipt) -> bytes:
         body["packets"] = list(receipt.packets)
     if receipt.sample_batches:
         body["sample_batches"] = list(receipt.sample_batches)
+    if receipt.pairings:
+        body["pairings"] = list(receipt.pairings)
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -449,15 +622,19 @@ def decode_receipt(payload: bytes) -> Receipt:
     if not isinstance(obj, dict) or obj.get("schema") != RECEIPT_SCHEMA:
         raise ReadingValidationError("schema", f"must be {RECEIPT_SCHEMA!r}")
     out: dict[str, tuple[str, ...]] = {}
-    for key in ("committed", "quarantined", "conflicts", "sample_batches"):
+    for key in ("committed", "quarantined", "conflicts", "sample_batches", "pairings"):
         ids = obj.get(key, [])
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise ReadingValidationError(key, "must be a list of reading id strings")
+            raise ReadingValidationError(key, "must be a list of id strings")
         out[key] = tuple(ids)
     packets = obj.get("packets", [])
     if not isinstance(packets, list) or not all(type(i) is int for i in packets):
         raise ReadingValidationError("packets", "must be a list of packet ids")
     return Receipt(
-        out["committed"], out["quarantined"], out["conflicts"], tuple(packets),
-        out["sample_batches"],
-    )  # fmt: skip
+        out["committed"],
+        out["quarantined"],
+        out["conflicts"],
+        tuple(packets),
+        sample_batches=out["sample_batches"],
+        pairings=out["pairings"],
+    )

@@ -1,4 +1,5 @@
-"""The MQTT payloads: hub quarantine forwarding (hv.quarantine/1) and receipts naming packets."""
+"""The MQTT payloads: hub quarantine forwarding (hv.quarantine/1), pairing events
+(hv.pairing/1), and receipts naming packets and pairing events."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ import pytest
 from devices.errors import ReadingValidationError
 from devices.wire import (
     HubPacket,
+    PairingEvent,
     Receipt,
     decode_packets,
+    decode_pairings,
     decode_receipt,
     encode_packets,
+    encode_pairings,
     encode_receipt,
     is_ingest_status_topic,
     loads,
@@ -95,3 +99,63 @@ def test_loads_refuses_what_json_loads_refuses(payload: bytes) -> None:
         json.loads(payload)
     with pytest.raises((json.JSONDecodeError, UnicodeDecodeError, RecursionError)):
         loads(payload)
+
+
+T1 = datetime(2026, 1, 2, 8, 30, tzinfo=UTC)
+CUFF = PairingEvent(
+    "e1", "pair", "dev-cuff", "blood_pressure", "p-1", ((1, "p-1"), (2, "p-2")),
+    "Omron", "HEM-7600", "BP0001", None, T1, T1,
+)  # fmt: skip
+
+
+def test_pairing_events_round_trip_in_order() -> None:
+    unpair = PairingEvent(
+        "e2", "unpair", "dev-m", "glucose", "p-1", (), None, None, None, None, T1, T1
+    )
+    payload = encode_pairings("gw-1", [CUFF, unpair])
+    assert decode_pairings(payload, topic_gateway_id="gw-1") == ((CUFF, unpair), ())
+    assert CUFF.patient_ids == ("p-1", "p-2") and unpair.patient_ids == ("p-1",)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "field"),
+    [
+        ("action", "forget", "events[0].action"),
+        ("user_patients", [[0, "p-1"]], "events[0].user_patients[0]"),
+        ("user_patients", [[2, "p-1"], [2, "p-2"]], "events[0].user_patients"),
+        ("user_patients", [["2", "p-2"]], "events[0].user_patients[0]"),
+        ("at", "2026-01-02T08:30:00", "events[0].at"),
+        ("patient_id", "", "events[0].patient_id"),
+        ("serial", 7, "events[0].serial"),
+    ],
+)
+def test_a_bad_pairing_event_is_rejected_alone_naming_the_field(
+    key: str, value: object, field: str
+) -> None:
+    body = json.loads(encode_pairings("gw-1", [CUFF, CUFF]))
+    body["events"][0][key] = value
+    good, bad = decode_pairings(json.dumps(body).encode(), topic_gateway_id="gw-1")
+    assert good == (CUFF,)
+    (rejected,) = bad
+    assert rejected.error.field == field and rejected.event_id == "e1"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"gateway_id": "gw-2"}, "gateway_id"), ({"events": []}, "events"), ({"x": 1}, "$")],
+)
+def test_malformed_pairing_envelopes_name_the_field(change: dict[str, object], field: str) -> None:
+    body = json.loads(encode_pairings("gw-1", [CUFF]))
+    body.update(change)
+    with pytest.raises(ReadingValidationError) as err:
+        decode_pairings(json.dumps(body).encode(), topic_gateway_id="gw-1")
+    assert err.value.field == field
+
+
+def test_receipts_carry_pairing_event_ids_only_when_there_are_some() -> None:
+    receipt = Receipt((), pairings=("e1", "e2"))
+    assert decode_receipt(encode_receipt(receipt)) == receipt
+    assert b"pairings" not in encode_receipt(Receipt(("a",)))
+    with pytest.raises(ReadingValidationError) as err:
+        decode_receipt(b'{"schema":"hv.receipt/1","committed":[],"pairings":[1]}')
+    assert err.value.field == "pairings"
