@@ -9,6 +9,8 @@ roll back the last commits on power loss, so every connection sets WAL *and* `sy
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
@@ -103,6 +105,7 @@ def connect(path: Path, *, max_size_bytes: int | None = None) -> sqlite3.Connect
     conn.execute("PRAGMA foreign_keys=ON")
     conn.executescript(SCHEMA)
     _add_missing_columns(conn)
+    _add_pairing_events(conn)
     if max_size_bytes is not None:
         page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
         conn.execute(f"PRAGMA max_page_count={max(1, max_size_bytes // page_size)}")
@@ -123,6 +126,65 @@ def _add_missing_columns(conn: sqlite3.Connection) -> None:
         have = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
         if column not in have:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
+# Pairings and unpairings, kept until ingest's receipt names them (`Registry` writes one in the
+# transaction of each change; `Outbox.due_pairings` forwards them, oldest first).
+PAIRING_EVENTS: Final = """
+CREATE TABLE pairing_events (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,  -- the order they happened in
+    event_id        TEXT NOT NULL UNIQUE,
+    action          TEXT NOT NULL CHECK (action IN ('pair', 'unpair')),
+    device_id       TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    patient_id      TEXT NOT NULL,
+    users           TEXT,                   -- JSON [[user index, patient id], ...]
+    manufacturer    TEXT,
+    model           TEXT,
+    serial          TEXT,
+    firmware        TEXT,
+    paired_at_s     REAL NOT NULL,
+    at_s            REAL NOT NULL,
+    sent_at_s       REAL,                   -- last forwarded to ingest (hv/v1/gw/+/pairings)
+    forwarded_at_s  REAL                    -- ingest's receipt named it
+)
+"""
+
+
+def _add_pairing_events(conn: sqlite3.Connection) -> None:
+    """Create the pairing log; a hub that paired devices before it existed reports each of
+    them once as paired (so the server's device registry learns of them)."""
+    exists = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pairing_events'"
+    if conn.execute(exists).fetchone() is not None:
+        return
+    with transaction(conn):
+        if conn.execute(exists).fetchone() is None:  # another connection may have won
+            conn.execute(PAIRING_EVENTS)
+            conn.execute(
+                "INSERT INTO pairing_events (event_id, action, device_id, kind, patient_id,"
+                " users, manufacturer, model, serial, firmware, paired_at_s, at_s)"
+                " SELECT lower(hex(randomblob(16))), 'pair', device_id, kind, patient_id, users,"
+                " manufacturer, model, serial, firmware, paired_at_s, paired_at_s FROM devices"
+                " ORDER BY paired_at_s, device_id"
+            )
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT on an autocommit connection; ROLLBACK when anything fails
+    (the commit included).
+
+    Raises:
+        sqlite3.Error: a statement or the commit failed; nothing was written.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def durability(conn: sqlite3.Connection) -> tuple[str, int]:

@@ -3,10 +3,10 @@
 `publish_loop` takes what is due, records the attempt, publishes batches (bounded by bytes,
 so a batch stays under the broker's `message_size_limit`) and waits for the PUBACK; it also
 forwards due raw-sample batches (`gateway.samples`, backed off per attempt) on their own
-topic. A failed publish leaves the readings pending: they come back when their backoff
-expires, or at once after the next (re)connection. `receipt_loop` retires what a receipt
-names and only then acknowledges the receipt message, so a crash in between re-delivers the
-receipt.
+topic, and pairing events in order (`Outbox.due_pairings`). A failed publish leaves the
+readings pending: they come back when their backoff expires, or at once after the next
+(re)connection. `receipt_loop` retires what a receipt names and only then acknowledges the
+receipt message, so a crash in between re-delivers the receipt.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 
 from devices.reading import Reading, reading_to_json
-from devices.wire import DeviceContact, Heartbeat, HubPacket
+from devices.wire import DeviceContact, Heartbeat, HubPacket, PairingEvent
 from gateway.cancelling import checkpoint
 from gateway.errors import PublishError
 from gateway.failpoints import AFTER_COMMIT, Failpoints
@@ -61,6 +61,7 @@ async def publish_loop(
     poll_s: float = 1.0,
     no_subscriber_retry_s: float = 5.0,
     packet_resend_s: float = 60.0,
+    pairing_resend_s: float = 30.0,
     failpoints: Failpoints | None = None,
     samples: SampleStore | None = None,
 ) -> None:
@@ -71,7 +72,8 @@ async def publish_loop(
     after `packet_resend_s` until a receipt names them). A batch refused with 0x10 (no
     subscriber yet) is retried after `no_subscriber_retry_s` without counting as an attempt,
     so a broker restart that briefly leaves ingest unsubscribed never pushes the backlog into
-    the long resend backoff.
+    the long resend backoff. Pairing events are sent oldest first, all that wait together,
+    again after `pairing_resend_s` until a receipt names them.
     """
     failpoints = failpoints or Failpoints()
     seen: tuple[int, int] = (0, 0)
@@ -92,6 +94,9 @@ async def publish_loop(
         packets = await asyncio.to_thread(outbox.unforwarded, now(), 100, packet_resend_s)
         if packets and publisher.connected.is_set():
             await _forward_packets(outbox, publisher, packets, now)
+        pairings = await asyncio.to_thread(outbox.due_pairings, now(), pairing_resend_s)
+        if pairings and publisher.connected.is_set():
+            await _forward_pairings(outbox, publisher, pairings, now)
         if samples is not None and publisher.connected.is_set():
             await forward_samples(samples, publisher, now, max_bytes=max_batch_bytes)
         if not connected and publisher.connected.is_set():
@@ -135,6 +140,18 @@ async def _forward_packets(
         log.warning(
             "%s: %d quarantined packets not forwarded: %s", publisher.gateway_id, len(packets), exc
         )
+
+
+async def _forward_pairings(
+    outbox: Outbox, publisher: Publisher, events: Sequence[PairingEvent], now: Clock
+) -> None:
+    await asyncio.to_thread(outbox.mark_pairings_sent, [e.event_id for e in events], now())
+    try:
+        await publisher.publish_pairings(events)
+    except PublishError as exc:
+        level = logging.DEBUG if exc.no_subscribers else logging.WARNING
+        log.log(level, "%s: %d pairing events not sent: %s",
+                publisher.gateway_id, len(events), exc)  # fmt: skip
 
 
 async def forward_samples(
@@ -241,6 +258,8 @@ async def receipt_loop(
         )
         if receipt.packets:
             await asyncio.to_thread(outbox.mark_forwarded, receipt.packets, now())
+        if receipt.pairings:
+            await asyncio.to_thread(outbox.mark_pairings_forwarded, receipt.pairings, now())
         if receipt.sample_batches and samples is not None:
             await asyncio.to_thread(samples.mark_forwarded, receipt.sample_batches, now())
         if receipt.conflicts:  # kept server-side in quarantine; worth an operator's look

@@ -9,7 +9,9 @@ A reading leaves the `pending` state only when ingest's end-to-end receipt names
 readings are re-published with exponential backoff, each delay jittered (+-20 %) so hubs do
 not resend in step. A full disk raises `OutboxFullError` and rolls the whole session back.
 Quarantined packets are forwarded to ingest's quarantine (`unforwarded`, `mark_forwarded` on
-its receipt) and pruned after the same retention.
+its receipt) and pruned after the same retention. So are pairing events (`due_pairings`,
+`mark_pairings_forwarded`), with one difference: they are sent in order, all pending ones
+together, and newer ones never overtake older ones that are still waiting for their receipt.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from devices.reading import Reading, reading_from_json, reading_to_json
 from devices.sessions.events import DeviceCursor, QuarantinedPacket
-from devices.wire import HubPacket
+from devices.wire import HubPacket, PairingEvent
 from gateway import db
 from gateway.errors import OutboxFullError
 
@@ -309,11 +312,69 @@ class Outbox:
             self._conn.execute("COMMIT")
             return self._conn.total_changes - before
 
-    def prune(self, now: datetime, retention_s: float) -> tuple[int, int]:
-        """Delete readings retired and packets forwarded more than `retention_s` ago.
+    def due_pairings(
+        self, now: datetime, resend_after_s: float, limit: int = 100
+    ) -> list[PairingEvent]:
+        """Pairing events not yet receipted, oldest first, when it is time to send them: none
+        while some were sent less than `resend_after_s` ago and are still waiting for their
+        receipt (so a newer event never reaches ingest before an older one), else all.
 
-        Pending readings and unforwarded packets are never touched. Returns (readings,
-        packets) deleted.
+        Raises:
+            sqlite3.Error: the query failed.
+        """
+        with self._lock:
+            in_flight = self._conn.execute(
+                "SELECT 1 FROM pairing_events WHERE forwarded_at_s IS NULL AND sent_at_s > ?"
+                " LIMIT 1",
+                (now.timestamp() - resend_after_s,),
+            ).fetchone()
+            if in_flight is not None:
+                return []
+            rows = self._conn.execute(
+                "SELECT event_id, action, device_id, kind, patient_id, users, manufacturer,"
+                " model, serial, firmware, paired_at_s, at_s FROM pairing_events"
+                " WHERE forwarded_at_s IS NULL ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [_pairing_event(row) for row in rows]
+
+    def mark_pairings_sent(self, event_ids: Iterable[str], now: datetime) -> None:
+        """Record that these pairing events were just sent (resent later unless receipted)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(
+                "UPDATE pairing_events SET sent_at_s = ? WHERE event_id = ?",
+                [(now.timestamp(), i) for i in event_ids],
+            )
+            self._conn.execute("COMMIT")
+
+    def mark_pairings_forwarded(self, event_ids: Iterable[str], now: datetime) -> int:
+        """Record ingest's receipt for pairing events; returns how many were new."""
+        with self._lock:
+            before = self._conn.total_changes
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(
+                "UPDATE pairing_events SET forwarded_at_s = ?"
+                " WHERE event_id = ? AND forwarded_at_s IS NULL",
+                [(now.timestamp(), i) for i in event_ids],
+            )
+            self._conn.execute("COMMIT")
+            return self._conn.total_changes - before
+
+    def pending_pairings(self) -> int:
+        """Pairing events the server has not receipted yet."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT count(*) FROM pairing_events WHERE forwarded_at_s IS NULL"
+            ).fetchone()
+        return int(row[0])
+
+    def prune(self, now: datetime, retention_s: float) -> tuple[int, int]:
+        """Delete readings retired, and packets and pairing events forwarded, more than
+        `retention_s` ago.
+
+        Pending readings, unforwarded packets and pairing events are never touched. Returns
+        (readings, packets) deleted.
 
         Raises:
             sqlite3.Error: the delete failed (nothing was deleted).
@@ -328,17 +389,23 @@ class Outbox:
                 "DELETE FROM quarantine WHERE forwarded_at_s IS NOT NULL AND forwarded_at_s < ?",
                 (cutoff,),
             ).rowcount
+            self._conn.execute(
+                "DELETE FROM pairing_events WHERE forwarded_at_s IS NOT NULL"
+                " AND forwarded_at_s < ?",
+                (cutoff,),
+            )
             self._conn.execute("COMMIT")
         return readings, packets
 
     def make_all_due(self, now: datetime) -> None:
-        """Make every pending reading (and unforwarded packet) due now (after a (re)connection
-        to the broker, or when ingest announces itself)."""
+        """Make every pending reading (and unforwarded packet and pairing event) due now (after
+        a (re)connection to the broker, or when ingest announces itself)."""
         with self._lock:
-            self._conn.execute(
-                "UPDATE quarantine SET sent_at_s = NULL"
-                " WHERE forwarded_at_s IS NULL AND sent_at_s IS NOT NULL"
-            )
+            for table in ("quarantine", "pairing_events"):
+                self._conn.execute(
+                    f"UPDATE {table} SET sent_at_s = NULL"  # noqa: S608 - our table names
+                    " WHERE forwarded_at_s IS NULL AND sent_at_s IS NOT NULL"
+                )
             self._conn.execute(
                 "UPDATE readings SET next_attempt_s = ? WHERE state = 'pending'"
                 " AND next_attempt_s > ?",
@@ -419,3 +486,23 @@ class Outbox:
             quarantined = self._conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]
         age = None if oldest is None else max(0.0, now.timestamp() - float(oldest))
         return OutboxStats(int(pending), int(retired), int(quarantined), age)
+
+
+def _pairing_event(row: tuple[Any, ...]) -> PairingEvent:
+    """A `pairing_events` row (the columns `due_pairings` selects) as the wire's event."""
+    event_id, action, device_id, kind, patient_id = (str(v) for v in row[:5])
+    manufacturer, model, serial, firmware, paired_at_s, at_s = row[6:]
+    return PairingEvent(
+        event_id,
+        action,
+        device_id,
+        kind,
+        patient_id,
+        tuple((int(i), str(p)) for i, p in json.loads(row[5] or "[]")),
+        manufacturer,
+        model,
+        serial,
+        firmware,
+        paired_at=datetime.fromtimestamp(paired_at_s, UTC),
+        at=datetime.fromtimestamp(at_s, UTC),
+    )

@@ -48,13 +48,16 @@ from devices.wire import (
     STATUS_ONLINE,
     Heartbeat,
     HubPacket,
+    PairingEvent,
     Receipt,
     decode_receipt,
     encode_batch,
     encode_heartbeat,
     encode_packets,
+    encode_pairings,
     heartbeat_topic,
     is_ingest_status_topic,
+    pairings_topic,
     quarantine_topic,
     readings_topic,
     receipts_topic,
@@ -218,6 +221,15 @@ class Publisher:
         """
         payload = encode_packets(self.gateway_id, packets)
         await self._publish(quarantine_topic(self.gateway_id), payload)
+
+    async def publish_pairings(self, events: Sequence[PairingEvent]) -> None:
+        """Publish pairing events (oldest first) at QoS 1 and wait for a successful PUBACK.
+
+        Raises:
+            PublishError: as `publish_batch`.
+        """
+        payload = encode_pairings(self.gateway_id, events)
+        await self._publish(pairings_topic(self.gateway_id), payload)
 
     async def publish_samples(self, batch_jsons: Sequence[str]) -> None:
         """Forward raw-sample batches (serialised) in one envelope at QoS 1 and wait for a

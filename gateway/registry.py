@@ -4,13 +4,19 @@ A device is identified by its Device Information (serial, or system id) through
 `devices.device_id_for`, never by its BLE address, which can rotate; the address is only where
 it was last seen. Rows live in the gateway's SQLite file (`gateway.db`), beside the outbox and
 the per-device cursors.
+
+Every pairing (a new or changed assignment) and unpairing is also written as a pairing event in
+the same transaction, so the server's device registry and audit trail learn of each one: the
+outbox forwards the events and keeps them until ingest's receipt names them.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import threading
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -80,6 +86,22 @@ def check_user_patients(users: Mapping[int, str] | None) -> tuple[tuple[int, str
     return tuple(sorted(users.items()))
 
 
+def _users_json(paired: PairedDevice) -> str | None:
+    return json.dumps(paired.user_patients) if paired.user_patients else None
+
+
+def _log_event(conn: sqlite3.Connection, action: str, paired: PairedDevice, at: datetime) -> None:
+    d = paired.device
+    conn.execute(
+        "INSERT INTO pairing_events (event_id, action, device_id, kind, patient_id, users,"
+        " manufacturer, model, serial, firmware, paired_at_s, at_s)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (uuid.uuid4().hex, action, d.id, paired.kind, paired.patient_id, _users_json(paired),
+         d.manufacturer, d.model, d.serial, d.firmware, paired.paired_at.timestamp(),
+         at.timestamp()),
+    )  # fmt: skip
+
+
 def _ts(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
@@ -102,17 +124,18 @@ class Registry:
             self._conn.close()
 
     def add(self, paired: PairedDevice) -> None:
-        """Insert or replace a device's assignment.
+        """Insert or replace a device's assignment, with its pairing event.
 
         Raises:
             InvalidInputError: bad `patient_id`, `user_patients` or `kind`.
+            sqlite3.Error: nothing was written.
         """
         check_patient_id(paired.patient_id)
         check_user_patients(dict(paired.user_patients))
         if paired.kind not in KINDS:
             raise InvalidInputError("kind", f"must be one of {KINDS}")
         d = paired.device
-        with self._lock:
+        with self._lock, db.transaction(self._conn):
             self._conn.execute(
                 "INSERT OR REPLACE INTO devices (device_id, address, name, kind, patient_id,"
                 " manufacturer, model, serial, firmware, paired_at_s, last_sync_at_s,"
@@ -130,9 +153,10 @@ class Registry:
                     paired.paired_at.timestamp(),
                     None if paired.last_sync_at is None else paired.last_sync_at.timestamp(),
                     paired.last_outcome,
-                    json.dumps(paired.user_patients) if paired.user_patients else None,
+                    _users_json(paired),
                 ),
             )
+            _log_event(self._conn, "pair", paired, paired.paired_at)
 
     def all(self) -> list[PairedDevice]:
         """Every paired device, in pairing order."""
@@ -173,15 +197,19 @@ class Registry:
         wanted = address.upper()
         return next((p for p in self.all() if p.address.upper() == wanted), None)
 
-    def remove(self, device_id: str) -> PairedDevice:
-        """Remove the assignment (the outbox keeps the device's cursor and readings).
+    def remove(self, device_id: str, at: datetime) -> PairedDevice:
+        """Remove the assignment, with its unpairing event at `at` (the outbox keeps the
+        device's cursor and readings).
 
         Raises:
             UnknownDeviceError: not paired.
+            sqlite3.Error: nothing was removed.
         """
         paired = self.get(device_id)
-        with self._lock:
-            self._conn.execute("DELETE FROM devices WHERE device_id = ?", (device_id,))
+        with self._lock, db.transaction(self._conn):
+            gone = self._conn.execute("DELETE FROM devices WHERE device_id = ?", (device_id,))
+            if gone.rowcount:
+                _log_event(self._conn, "unpair", paired, at)
         return paired
 
     def record_sync(self, device_id: str, at: datetime, outcome: str, address: str | None) -> None:

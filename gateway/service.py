@@ -191,7 +191,7 @@ class Gateway:
                     await client.unpair()
             except (BleakError, TimeoutError) as exc:
                 log.info("%s: bond not removed on the device: %s", device_id, exc)
-        return self.registry.remove(device_id)
+        return self.registry.remove(device_id, self.clock())
 
     def devices(self) -> list[PairedDevice]:
         """Paired devices."""

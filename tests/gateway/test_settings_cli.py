@@ -115,7 +115,7 @@ def test_registry_rejects_bad_input_and_unknown_devices(tmp_path: Path) -> None:
         registry.add(PairedDevice(device, "A", "scale", "p-1", datetime.now(UTC)))
     assert info.value.field == "kind"
     with pytest.raises(UnknownDeviceError):
-        registry.remove("dev-1")
+        registry.remove("dev-1", datetime.now(UTC))
     registry.add(PairedDevice(device, "aa:bb", "glucose", "p-1", datetime.now(UTC)))
     assert registry.by_address("AA:BB") is not None
     registry.close()
