@@ -1,4 +1,5 @@
-"""The care-team record: patients, institutions, teams, members, hub enrolment, consent, audit.
+"""The care-team record: patients, institutions, teams, members, hub and device enrolment,
+consent, audit.
 
 It sits below ingest, alerts and the API (it imports only the standard library, SQLAlchemy,
 Alembic and `cryptography`), so each of them reads and writes the record in its own transaction.
@@ -11,7 +12,8 @@ Python API (names are stable):
   `careteam.kinds` (`DATA_KINDS`, `parse_data_kinds`), `careteam.conditions` (`CONDITIONS`),
   `careteam.consent` (`Grant`, `GrantRequest`, `Accessor`, `Decision`, `decide`,
   `permitted_kinds`), `careteam.audit` (`Actor`, `AuditRecord`, `AuditEntry`, `Anchor`,
-  `verify_chain`, `to_fhir`, `describe`), `careteam.enrolment` (codes, attempt limits).
+  `verify_chain`, `to_fhir`, `describe`), `careteam.enrolment` (codes, attempt limits),
+  `careteam.forwarded` (`client_address`: a request's source behind trusted proxies).
 - Patients: `careteam.record.add_patient`, `update_care_plan`, `get_patient`, `list_patients`,
   `require_patients`, and for the rules engine `care_plans(conn, patient_ids)` -> IANA time
   zone and condition codes per patient.
@@ -24,6 +26,9 @@ Python API (names are stable):
   `entries`, `iter_entries`, `head`, `verify`.
 - Enrolment: `careteam.enrolment_store.create_code`, `redeem`, `revoke_gateway`,
   `hub_patients`, `patient_gateways`, `enrolled_patients` (ingest's check).
+- Devices hubs report: `careteam.device_store.record_pairings` (ingest, from ``hv.pairing/1``;
+  audits ``device.pair`` / ``device.unpair``), `devices_of_patient`, `devices_of_gateway`,
+  `device_records` -> `HubDevice`.
 - Schema: `careteam.tables`; migrations: `careteam.migrations.migrate(url_or_engine)`.
 - Errors: `careteam.errors` (`CareteamError`, `InvalidFieldError(field, reason)`,
   `NotFoundError(field, value)`, ...).

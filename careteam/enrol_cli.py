@@ -1,4 +1,5 @@
-"""`homevitals enrolment ...`: serve the hub enrolment endpoint, list and revoke hubs.
+"""`homevitals enrolment ...`: serve the hub enrolment endpoint, list and revoke hubs, and
+list the devices hubs reported pairing.
 
 The broker accounts of enrolled hubs live in Mosquitto's password file (``--passwd-file`` or
 ``HV_CARETEAM_BROKER_PASSWD_FILE``); the broker is told to reload through its process id
@@ -15,7 +16,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from careteam import enrolment_store
+from careteam import device_store, enrolment_store
 from careteam.broker import MosquittoPasswordFile, sighup_pid_file
 from careteam.cli import By, Db, actor, now, run
 from careteam.db import make_engine
@@ -109,6 +110,41 @@ def list_hubs(db: Db) -> None:
         return out
 
     for line in run(db, "enrolment list", _rows):
+        typer.echo(line)
+
+
+@app.command()
+def devices(
+    db: Db,
+    patient: Annotated[str | None, typer.Option(help="Only this patient's devices.")] = None,
+    gateway: Annotated[str | None, typer.Option(help="Only this hub's devices.")] = None,
+) -> None:
+    """Devices hubs reported: hub, device id, kind, model and serial, patients (with cuff
+    user), paired at, unpaired at (hub times)."""
+    if (patient is None) == (gateway is None):
+        typer.echo("enrolment devices: give --patient or --gateway", err=True)
+        raise typer.Exit(code=2)
+
+    def _rows(conn: object) -> list[str]:
+        import sqlalchemy as sa  # noqa: PLC0415
+
+        assert isinstance(conn, sa.Connection)
+        found = (
+            device_store.devices_of_patient(conn, patient)
+            if patient is not None
+            else device_store.devices_of_gateway(conn, str(gateway))
+        )
+        out = []
+        for d in found:
+            users = " ".join(p if u is None else f"{p}(user {u})" for p, u in d.patients)
+            unpaired = d.unpaired_at.isoformat() if d.unpaired_at else "-"
+            out.append(
+                f"{d.gateway_id}\t{d.device_id}\t{d.kind}\t{d.model or '-'} {d.serial or '-'}"
+                f"\t{users}\t{d.paired_at.isoformat()}\t{unpaired}"
+            )
+        return out
+
+    for line in run(db, "enrolment devices", _rows):
         typer.echo(line)
 
 

@@ -1,7 +1,8 @@
 """Tables of the care-team record (SQLAlchemy Core; migrations in careteam/migrations).
 
-Patients, institutions, teams and members, the patients a team follows, hub enrolment, consent
-grants, the audit trail, webhook endpoints and their (sealed) secrets. Delivery's tables
+Patients, institutions, teams and members, the patients a team follows, hub enrolment and the
+devices hubs report, consent grants, the audit trail, webhook endpoints and their (sealed)
+secrets. Delivery's tables
 (alerts/delivery/tables.py) live in their own `MetaData` and refer to endpoints by foreign key.
 
 Existing databases had the care-team tables from delivery's revision d0001; careteam's first
@@ -19,6 +20,8 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    ForeignKeyConstraint,
+    Index,
     Integer,
     MetaData,
     String,
@@ -184,6 +187,56 @@ enrolment_codes = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
     Column("used_at", UtcDateTime()),
     Column("used_by_gateway", String(64)),
+)
+
+# The devices hubs report pairing (`careteam.device_store`): one row per device and hub.
+hub_devices = Table(
+    "hub_devices",
+    metadata,
+    Column("gateway_id", String(64), ForeignKey("gateways.gateway_id"), primary_key=True),
+    Column("device_id", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("manufacturer", String(64)),
+    Column("model", String(64)),
+    Column("serial", String(64)),
+    Column("firmware", String(64)),
+    # The hub's times: when it paired the device, and unpaired it (None while paired).
+    Column("paired_at", UtcDateTime(), nullable=False),
+    Column("unpaired_at", UtcDateTime()),
+    # When the record learned the state it holds (ingest's receive time).
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# Whose readings a device gives: a row per patient; `user_index` is a shared cuff's user for
+# that patient (None: the device's readings without a user index).
+hub_device_patients = Table(
+    "hub_device_patients",
+    metadata,
+    Column("gateway_id", String(64), primary_key=True),
+    Column("device_id", String(64), primary_key=True),
+    Column("patient_id", String(64), ForeignKey("patient_records.patient_id"), primary_key=True),
+    Column("user_index", Integer),
+    ForeignKeyConstraint(
+        ["gateway_id", "device_id"], ["hub_devices.gateway_id", "hub_devices.device_id"]
+    ),
+    Index("ix_hub_device_patients_patient_id", "patient_id"),
+)
+
+# Every pairing event a hub reported, kept once (the hub's own event id): the history, and what
+# makes a resent event change nothing.
+hub_device_events = Table(
+    "hub_device_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("gateway_id", String(64), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("action", String(8), nullable=False),
+    Column("device_id", String(64), nullable=False),
+    # Space-separated patient ids the device's readings went to.
+    Column("patient_ids", Text, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),  # the hub's time of the event
+    Column("received_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("gateway_id", "event_id", name="uq_hub_device_events_event"),
 )
 
 enrolment_attempts = Table(

@@ -72,4 +72,4 @@ def test_a_database_from_before_the_record_upgrades(pg_url: str) -> None:
     assert patient.timezone == "UTC"
     assert [(g.method, g.data_kinds) for g in grants] == [("migrated", ("alerts",))]
     assert alerts.permit and not glucose.permit
-    assert versions["alembic_version_careteam"] == "c0001"
+    assert versions["alembic_version_careteam"] == "c0002"
