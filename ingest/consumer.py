@@ -50,6 +50,7 @@ from devices.wire import (
     decode_batch,
     decode_heartbeat,
     decode_packets,
+    decode_pairings,
     encode_receipt,
     gateway_id_from_topic,
     ingest_status_topic,
@@ -57,7 +58,7 @@ from devices.wire import (
     readings_topic,
     receipts_topic,
 )
-from ingest.enrolment import NOT_ENROLLED, split_enrolled
+from ingest.enrolment import NOT_ENROLLED, split_enrolled, split_pairings
 from ingest.errors import IngestError, StoreError
 from ingest.hub_facts import HubUpdates
 from ingest.rows import QuarantineItem, rejected_payload, unique_ids
@@ -122,6 +123,8 @@ class _Decoded:
     quarantined_by_gw: dict[str, list[str]]
     packets_by_gw: dict[str, list[int]]
     hub: HubUpdates = field(default_factory=HubUpdates)
+    # Pairing event ids to receipt: recorded, or kept in quarantine.
+    pairings_by_gw: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
 
 _Stage = tuple[list[Inbound], _Decoded, PreparedBatch]
@@ -151,6 +154,27 @@ def _hub_packets(msg: Inbound, gateway_id: str, out: _Decoded) -> None:
         out.packets_by_gw[gateway_id].append(packet.packet_id)
 
 
+def _hub_pairings(msg: Inbound, gateway_id: str, out: _Decoded) -> None:
+    """A hub's pairing events: the valid ones wait for the enrolment check (`_enforce`), a bad
+    one is quarantined alone (its JSON) and receipted under the id it claimed."""
+    good, bad = decode_pairings(msg.payload, topic_gateway_id=gateway_id)
+    out.hub.pairings.setdefault(gateway_id, []).extend(good)
+    out.pairings_by_gw[gateway_id].extend(e.event_id for e in good)
+    for rejected in bad:
+        out.quarantined.append(
+            QuarantineItem(
+                msg.topic,
+                rejected_payload(rejected.raw),
+                rejected.error.field,
+                rejected.error.reason,
+                gateway_id=gateway_id,
+                index=rejected.index,
+            )
+        )
+        if rejected.event_id is not None:
+            out.pairings_by_gw[gateway_id].append(rejected.event_id)
+
+
 def decode_messages(messages: list[Inbound], now: datetime) -> _Decoded:
     """Validate every message of a batch; what fails becomes a quarantine item."""
     out = _Decoded([], [], defaultdict(list), defaultdict(list), defaultdict(list))
@@ -169,6 +193,9 @@ def decode_messages(messages: list[Inbound], now: datetime) -> _Decoded:
             if msg.topic.endswith("/heartbeat"):
                 beat = decode_heartbeat(msg.payload, topic_gateway_id=gateway_id)
                 out.hub.heartbeats[gateway_id] = beat
+                continue
+            if msg.topic.endswith("/pairings"):
+                _hub_pairings(msg, gateway_id, out)
                 continue
             batch = decode_batch(msg.payload, topic_gateway_id=gateway_id, now=now)
         except ReadingValidationError as exc:
@@ -416,6 +443,7 @@ class Consumer:
             set(decoded.committed_by_gw)
             | set(decoded.quarantined_by_gw)
             | set(decoded.packets_by_gw)
+            | set(decoded.pairings_by_gw)
         )
         for gateway_id in sorted(gateways):
             committed = unique_ids(decoded.committed_by_gw.get(gateway_id, []))
@@ -427,6 +455,7 @@ class Consumer:
                 unique_ids([*decoded.quarantined_by_gw.get(gateway_id, []), *clashed]),
                 clashed,
                 tuple(dict.fromkeys(decoded.packets_by_gw.get(gateway_id, []))),
+                pairings=unique_ids(decoded.pairings_by_gw.get(gateway_id, [])),
             )
             topic = receipts_topic(gateway_id)
             sent.append(self._client.publish(topic, encode_receipt(receipt), qos=1))
@@ -456,12 +485,28 @@ class Consumer:
                     return None
 
     def _enforce(self, decoded: _Decoded, stop: threading.Event) -> bool:
-        """Move readings of unenrolled hubs or patients to quarantine (receipted as such)."""
-        if not decoded.readings:
+        """Move readings and pairing events of unenrolled hubs or patients to quarantine
+        (receipted as such)."""
+        pairings = decoded.hub.pairings
+        if not decoded.readings and not pairings:
             return True
-        enrolled = self._enrolments({r.gateway_id for r in decoded.readings}, stop)
+        gateways = {r.gateway_id for r in decoded.readings} | set(pairings)
+        enrolled = self._enrolments(gateways, stop)
         if enrolled is None:
             return False
+        if pairings:
+            kept, refused_events = split_pairings(pairings, enrolled)
+            decoded.hub.pairings = kept
+            decoded.quarantined.extend(refused_events)
+            if refused_events:
+                log.warning(
+                    "%s: %d pairing events quarantined: %s",
+                    self._settings.client_id,
+                    len(refused_events),
+                    NOT_ENROLLED,
+                )
+        if not decoded.readings:
+            return True
         topics = {gw: readings_topic(gw) for gw in decoded.committed_by_gw}
         split = split_enrolled(decoded.readings, enrolled, topics)
         if split.refused:

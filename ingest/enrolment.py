@@ -6,7 +6,9 @@ Ingest looks up, once per batch, which patients each gateway of the batch may re
 or a revocation counts from the next batch on). Everything else is quarantined with reason
 ``not_enrolled`` (field ``gateway_id`` for a hub that is not enrolled or was revoked,
 ``patient_id`` for a patient the hub does not serve) and receipted as quarantined, so the hub
-stops resending it and the reading is kept, not lost.
+stops resending it and the reading is kept, not lost. A hub's pairing events are held to the
+same rule (`split_pairings`): one that names a patient the hub does not serve is quarantined
+and receipted, and never reaches the device registry.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from devices.reading import Reading, reading_to_json
+from devices.wire import PairingEvent, pairing_to_json, pairings_topic
 from ingest.rows import QuarantineItem, rejected_payload
 
 NOT_ENROLLED: Final = "not_enrolled"
@@ -55,3 +58,28 @@ def split_enrolled(
             )
         )
     return Split(kept, refused)
+
+
+def split_pairings(
+    events: Mapping[str, Sequence[PairingEvent]], enrolled: Mapping[str, frozenset[str]]
+) -> tuple[dict[str, list[PairingEvent]], list[QuarantineItem]]:
+    """Per gateway, the pairing events it may report (an enrolled hub, every patient of the
+    event one it serves), in order; quarantine items for the rest."""
+    kept: dict[str, list[PairingEvent]] = {}
+    refused: list[QuarantineItem] = []
+    for gateway_id, items in events.items():
+        patients = enrolled.get(gateway_id)
+        for event in items:
+            if patients is not None and set(event.patient_ids) <= patients:
+                kept.setdefault(gateway_id, []).append(event)
+                continue
+            refused.append(
+                QuarantineItem(
+                    pairings_topic(gateway_id),
+                    rejected_payload(pairing_to_json(event)),
+                    "gateway_id" if patients is None else "patient_id",
+                    NOT_ENROLLED,
+                    gateway_id=gateway_id,
+                )
+            )
+    return kept, refused

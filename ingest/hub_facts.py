@@ -5,6 +5,10 @@ A hub's status (`online` / `offline`: its retained status and last will) and its
 and are written in the same transaction as the batch they came with, before the messages are
 acknowledged. Times are ingest's receive times: the hub's clock may be wrong, and freshness is
 about when *we* last heard.
+
+Pairing events (a device paired to or unpaired from the hub's patients) go to the care-team
+record's device registry (`careteam.device_store.record_pairings`, audited there) in the same
+transaction, after ingest has checked that the hub may report them (`ingest.enrolment`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from devices.wire import Heartbeat
+from careteam.device_store import record_pairings
+from devices.wire import Heartbeat, PairingEvent
 from ingest import schema
 from ingest.store import dialect_insert
 
@@ -26,9 +31,10 @@ class HubUpdates:
 
     statuses: dict[str, bool] = field(default_factory=dict)
     heartbeats: dict[str, Heartbeat] = field(default_factory=dict)
+    pairings: dict[str, list[PairingEvent]] = field(default_factory=dict)  # in arrival order
 
     def __bool__(self) -> bool:
-        return bool(self.statuses or self.heartbeats)
+        return bool(self.statuses or self.heartbeats or self.pairings)
 
 
 def _upsert_status(conn: sa.Connection, gateway_id: str, values: Mapping[str, object]) -> None:
@@ -37,7 +43,7 @@ def _upsert_status(conn: sa.Connection, gateway_id: str, values: Mapping[str, ob
 
 
 def write_hub_updates(conn: sa.Connection, updates: HubUpdates, now: datetime) -> None:
-    """Record statuses and heartbeats in the caller's transaction.
+    """Record statuses, heartbeats and pairing events in the caller's transaction.
 
     A heartbeat replaces the hub's device list (an unpaired device stops being watched) and,
     being proof of life, sets the hub online.
@@ -61,3 +67,6 @@ def write_hub_updates(conn: sa.Connection, updates: HubUpdates, now: datetime) -
                     for d in beat.devices
                 ],
             )  # fmt: skip
+    for gateway_id, events in sorted(updates.pairings.items()):
+        if events:
+            record_pairings(conn, gateway_id, events, at=now)

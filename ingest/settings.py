@@ -81,10 +81,11 @@ class Settings(BaseSettings):
         return f"$share/{self.share_group}/hv/v1/gw/+/samples"
 
     @property
-    def hub_subscriptions(self) -> tuple[str, str]:
-        """The shared subscriptions to hubs' status (retained, last will) and heartbeats."""
+    def hub_subscriptions(self) -> tuple[str, str, str]:
+        """The shared subscriptions to hubs' status (retained, last will), heartbeats and
+        pairing events."""
         group = f"$share/{self.share_group}/hv/v1/gw/+"
-        return f"{group}/status", f"{group}/heartbeat"
+        return f"{group}/status", f"{group}/heartbeat", f"{group}/pairings"
 
 
 def _check_secret(

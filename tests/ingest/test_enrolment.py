@@ -14,8 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from careteam import enrolment_store
+from devices.wire import PairingEvent
 from ingest import schema
-from ingest.enrolment import split_enrolled
+from ingest.enrolment import split_enrolled, split_pairings
 from ingest.store import make_engine, migrate
 from tests.ingest.support import (
     GatewaySim,
@@ -39,6 +40,23 @@ def test_split_names_the_field() -> None:
     assert [(q.reading_id, q.field, q.reason) for q in split.refused] == [
         (foreign.reading_id, "patient_id", "not_enrolled"),
         (stray.reading_id, "gateway_id", "not_enrolled"),
+    ]
+
+
+def test_pairing_events_are_held_to_the_same_rule() -> None:
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    cuff = PairingEvent(
+        "e1", "pair", "d1", "blood_pressure", "p1", ((1, "p1"), (2, "p2")),
+        None, None, None, None, at, at,
+    )  # fmt: skip
+    kept, refused = split_pairings(
+        {"gw-a": [cuff], "gw-b": [cuff], "gw-x": [cuff]},
+        {"gw-a": frozenset({"p1", "p2"}), "gw-b": frozenset({"p1"})},
+    )
+    assert kept == {"gw-a": [cuff]}  # user 2's patient must be served too
+    assert [(q.gateway_id, q.field, q.reason) for q in refused] == [
+        ("gw-b", "patient_id", "not_enrolled"),
+        ("gw-x", "gateway_id", "not_enrolled"),
     ]
 
 

@@ -352,22 +352,19 @@ def test_every_gateway_reads_ingest_status_and_none_can_forge_it(
     assert gw.messages == [("hv/v1/ingest/ingest-1/status", b"online")]
 
 
-def test_a_gateway_forwards_its_quarantine_and_heartbeat_only_into_its_own_tree(
+def test_a_gateway_forwards_its_quarantine_heartbeat_and_pairings_only_into_its_own_tree(
     broker: ShippedBroker, peers: list[Peer]
 ) -> None:
     ingest = _ingest(broker, peers)
-    ingest.subscribe("hv/v1/gw/+/quarantine")
-    ingest.subscribe("hv/v1/gw/+/heartbeat")
+    streams = ("quarantine", "heartbeat", "pairings")
+    for stream in streams:
+        ingest.subscribe(f"hv/v1/gw/+/{stream}")
     gw = _cert_gw(broker, peers, "gw-a")
-    assert gw.publish("hv/v1/gw/gw-b/quarantine", b"forged").value == 0x87
-    assert gw.publish("hv/v1/gw/gw-b/heartbeat", b"forged").value == 0x87
-    assert gw.publish("hv/v1/gw/gw-a/quarantine", b"own").value == 0x00
-    assert gw.publish("hv/v1/gw/gw-a/heartbeat", b"beat").value == 0x00
+    for stream in streams:
+        assert gw.publish(f"hv/v1/gw/gw-b/{stream}", b"forged").value == 0x87
+        assert gw.publish(f"hv/v1/gw/gw-a/{stream}", b"own").value == 0x00
     time.sleep(SETTLE_S)
-    assert sorted(ingest.messages) == [
-        ("hv/v1/gw/gw-a/heartbeat", b"beat"),
-        ("hv/v1/gw/gw-a/quarantine", b"own"),
-    ]
+    assert sorted(ingest.messages) == sorted((f"hv/v1/gw/gw-a/{s}", b"own") for s in streams)
 
 
 def test_sys_topics_only_for_ops(broker: ShippedBroker, peers: list[Peer]) -> None:
