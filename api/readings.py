@@ -1,4 +1,5 @@
-"""Reads of stored readings and devices for the FHIR views (adapter over ingest's tables).
+"""Reads of stored readings and devices for the FHIR views (adapter over ingest's tables and
+the care-team record's device registry, `careteam.device_store`).
 
 Rows become `devices.Reading` again (IEEE 11073 specials from the value document as `Special`,
 times as aware UTC), so the Observation mapping works on the same value the gateway built.
@@ -21,6 +22,8 @@ from api.fhir.observation import (
     views_for,
 )
 from api.fhir.resources import DeviceRecord
+from careteam import device_store
+from careteam.tables import hub_devices
 from devices.reading import DeviceInfo, Kind, OriginalValue, Reading, Value
 from devices.special import Special
 from ingest import schema
@@ -183,7 +186,9 @@ def search_observations(
 
 
 def devices_of(conn: sa.Connection, patient_id: str) -> list[DeviceRecord]:
-    """The meters and cuffs that sent readings for a patient, with the kinds they measured."""
+    """A patient's meters, cuffs and wearables: those their hubs reported pairing (active while
+    paired, with the hub as parent) and those that sent their readings, with the kinds measured.
+    """
     r, d = schema.readings.c, schema.devices.c
     rows = conn.execute(
         sa.select(r.device_id, r.kind)
@@ -194,6 +199,11 @@ def devices_of(conn: sa.Connection, patient_id: str) -> list[DeviceRecord]:
     kinds: dict[str, list[str]] = {}
     for device_id, kind in rows:
         kinds.setdefault(str(device_id), []).append(str(kind))
+    paired = {h.device_id: h for h in device_store.devices_of_patient(conn, patient_id)}
+    for device_id, hub_device in paired.items():  # the latest report of each device wins
+        kinds.setdefault(device_id, [])
+        if hub_device.kind not in kinds[device_id]:
+            kinds[device_id].insert(0, hub_device.kind)
     if not kinds:
         return []
     info = {
@@ -201,41 +211,50 @@ def devices_of(conn: sa.Connection, patient_id: str) -> list[DeviceRecord]:
         for row in conn.execute(sa.select(schema.devices).where(d.device_id.in_(list(kinds))))
     }
     out = []
-    for device_id, device_kinds in kinds.items():
+    for device_id in sorted(kinds):
         row = info.get(device_id)
+        reported = paired.get(device_id)
+        source = reported if reported is not None else row
         out.append(
             DeviceRecord(
                 device_id=device_id,
-                manufacturer=row.manufacturer if row is not None else None,
-                model=row.model if row is not None else None,
-                serial=row.serial if row is not None else None,
-                firmware=row.firmware if row is not None else None,
+                manufacturer=source.manufacturer if source is not None else None,
+                model=source.model if source is not None else None,
+                serial=source.serial if source is not None else None,
+                firmware=source.firmware if source is not None else None,
                 patient_id=patient_id,
-                kinds=tuple(device_kinds),
+                kinds=tuple(kinds[device_id]),
+                active=reported is None or reported.active,
+                gateway_id=None if reported is None else reported.gateway_id,
             )
         )
     return out
 
 
 def gateways_of(conn: sa.Connection, patient_id: str) -> list[str]:
-    """The gateways that forwarded readings of a patient."""
+    """The gateways that forwarded readings of a patient or reported one of their devices."""
     r = schema.readings.c
-    rows = conn.execute(
-        sa.select(r.gateway_id).where(r.patient_id == patient_id).distinct().order_by(r.gateway_id)
-    )
-    return [str(g) for (g,) in rows]
+    rows = conn.execute(sa.select(r.gateway_id).where(r.patient_id == patient_id).distinct())
+    found = {str(g) for (g,) in rows}
+    found |= {h.gateway_id for h in device_store.devices_of_patient(conn, patient_id)}
+    return sorted(found)
 
 
 def device_patients(conn: sa.Connection, device_id: str) -> list[str]:
-    """The patients a device (or, by gateway id, a gateway) sent readings of, by id."""
+    """The patients a device (or, by gateway id, a gateway) sent readings of, or its hub
+    reported it serves, by id."""
     r = schema.readings.c
     rows = conn.execute(
         sa.select(r.patient_id)
         .where(sa.or_(r.device_id == device_id, r.gateway_id == device_id))
         .distinct()
-        .order_by(r.patient_id)
     )
-    return [str(p) for (p,) in rows]
+    found = {str(p) for (p,) in rows}
+    for hub_device in device_store.device_records(conn, device_id):
+        found |= {patient for patient, _ in hub_device.patients}
+    for hub_device in device_store.devices_of_gateway(conn, device_id):
+        found |= {patient for patient, _ in hub_device.patients}
+    return sorted(found)
 
 
 def gateway_by_device_id(
@@ -246,6 +265,8 @@ def gateway_by_device_id(
 
 
 def all_gateways(conn: sa.Connection) -> list[str]:
-    """Every gateway that forwarded a reading."""
-    r = schema.readings.c
-    return [str(g) for (g,) in conn.execute(sa.select(r.gateway_id).distinct())]
+    """Every gateway that forwarded a reading or reported a device."""
+    r, h = schema.readings.c, hub_devices.c
+    found = {str(g) for (g,) in conn.execute(sa.select(r.gateway_id).distinct())}
+    found |= {str(g) for (g,) in conn.execute(sa.select(h.gateway_id).distinct())}
+    return sorted(found)

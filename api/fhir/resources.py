@@ -1,7 +1,8 @@
 """Devices, alerts and the care-team record as FHIR resources (pure JSON mappings).
 
 - Device: a meter or cuff (id = the reading's device id, from Device Information) or a gateway
-  (home hub; id = `ids.gateway_device_id`), with the patient who uses it.
+  (home hub; id = `ids.gateway_device_id`), with the patient who uses it; a device its hub
+  reported (the device registry) has the hub as `parent` and is ``inactive`` once unpaired.
 - Flag: an alert episode (status ``active`` while open and not resolved by a clinician), with
   its rule as the code and its priority in the flag-priority extension.
 - Patient, Practitioner (a care-team member; id = the member id) and CareTeam (participants
@@ -39,7 +40,8 @@ SNOMED: Final = "http://snomed.info/sct"
 
 @dataclass(frozen=True, slots=True)
 class DeviceRecord:
-    """A meter or cuff as ingest saw it."""
+    """A meter, cuff or wearable as its hub reported it (paired or not, and on which hub) or,
+    for one no hub reported, as ingest saw it in readings."""
 
     device_id: str
     manufacturer: str | None
@@ -48,6 +50,8 @@ class DeviceRecord:
     firmware: str | None
     patient_id: str | None
     kinds: tuple[str, ...]
+    active: bool = True  # False once its hub reported it unpaired
+    gateway_id: str | None = None  # the hub that reported it
 
 
 def device(record: DeviceRecord) -> dict[str, object]:
@@ -56,7 +60,7 @@ def device(record: DeviceRecord) -> dict[str, object]:
         "resourceType": "Device",
         "id": record.device_id,
         "identifier": [{"system": codes.DEVICE_ID_SYSTEM, "value": record.device_id}],
-        "status": "active",
+        "status": "active" if record.active else "inactive",
         "type": {"text": "personal health device: " + (", ".join(record.kinds) or "unknown")},
     }
     if record.manufacturer:
@@ -69,6 +73,8 @@ def device(record: DeviceRecord) -> dict[str, object]:
         out["version"] = [{"type": {"text": "firmware"}, "value": record.firmware}]
     if record.patient_id:
         out["patient"] = {"reference": f"Patient/{to_fhir_id(record.patient_id)}"}
+    if record.gateway_id:
+        out["parent"] = {"reference": f"Device/{gateway_device_id(record.gateway_id)}"}
     return out
 
 
