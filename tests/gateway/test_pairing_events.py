@@ -8,6 +8,7 @@ never reaches the registry."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import uuid
 from collections.abc import AsyncIterator
@@ -97,8 +98,12 @@ class _ForeignHub:
         self.receipted.extend(decode_receipt(msg.payload).pairings)
         self.got.set()
 
-    def report(self, event: PairingEvent) -> None:
-        payload = encode_pairings(self.gateway_id, [event])
+    def report(self, event: PairingEvent, **broken: object) -> None:
+        """Publish one event; `broken` overrides fields of its JSON (a bad event)."""
+        body = json.loads(encode_pairings(self.gateway_id, [event]))
+        body["events"][0].update(broken)
+        payload = json.dumps(body).encode()
+        self.got.clear()
         self.client.publish(pairings_topic(self.gateway_id), payload, qos=1).wait_for_publish(10)
 
     def close(self) -> None:
@@ -179,6 +184,22 @@ async def test_pairings_and_unpairings_reach_the_registry_and_the_audit_trail(
                 )
             ).all()
         assert kept == [("patient_id", "not_enrolled")]
+        # A malformed event: quarantined alone, naming its field, and receipted by its id.
+        bad = PairingEvent(
+            f"bad-{tag}", "pair", "dev-bad", "glucose", "patient-7", (),
+            None, None, None, None, now, now,
+        )  # fmt: skip
+        foreign.report(bad, action="forget")
+        assert await asyncio.to_thread(foreign.got.wait, WITHIN_S)
+        assert foreign.receipted == [forged.event_id, bad.event_id]
+        with engine.connect() as conn:
+            kept = conn.execute(
+                sa.select(schema.quarantine.c.field, schema.quarantine.c.reason)
+                .where(schema.quarantine.c.gateway_id == "gw-x")
+                .order_by(schema.quarantine.c.id)
+            ).all()
+            assert device_store.devices_of_gateway(conn, "gw-x") == []
+        assert kept[1][0] == "events[0].action" and "pair" in kept[1][1]
         assert len(_device_audit(engine)) == 4
     finally:
         foreign.close()
