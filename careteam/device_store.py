@@ -7,8 +7,9 @@ a resent event changes nothing), brings the registry up to date (`hub_devices`: 
 paired and unpaired at; `hub_device_patients`: whose readings it gives, by cuff user) and is
 audited in the same transaction: ``device.pair`` for each patient the device now serves,
 ``device.unpair`` for each patient it stopped serving (an unpairing, or a re-pairing to someone
-else). A hub sends its events in the order it made them, never a newer one before an older one
-that is still unreceipted (`devices.wire`), so they are applied in arrival order.
+else; the rule is `careteam.pairing`, pure). A hub sends its events in the order it made
+them, never a newer one before an older one that is still unreceipted (`devices.wire`), so
+they are applied in arrival order.
 
 Readers: `devices_of_patient` (the FHIR Device view and the dashboard), `devices_of_gateway`,
 `device_records` (one device across hubs).
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 from careteam import audit_store
 from careteam.audit import AuditRecord
 from careteam.errors import NotFoundError
+from careteam.pairing import Change, audit_changes, served
 from careteam.tables import hub_device_events, hub_device_patients, hub_devices, patient_records
 from devices.wire import PairingEvent
 
@@ -52,21 +54,12 @@ class HubDevice:
         return self.unpaired_at is None
 
 
-def _patients(event: PairingEvent) -> dict[str, int | None]:
-    """Patient -> cuff user index (None: readings without a user index) for the event."""
-    users: dict[str, int | None] = {patient: index for index, patient in event.user_patients}
-    users.setdefault(event.patient_id, None)
-    return users
-
-
-def _audit(
-    gateway_id: str, action: str, patient_id: str, event: PairingEvent, user: int | None
-) -> AuditRecord:
+def _audit(gateway_id: str, change: Change, event: PairingEvent) -> AuditRecord:
     return AuditRecord(
         actor_kind="gateway",
         actor_id=gateway_id,
-        action=action,
-        patient_id=patient_id,
+        action=change.action,
+        patient_id=change.patient_id,
         entity_kind="device",
         entity_id=event.device_id,
         source="mqtt",
@@ -74,7 +67,7 @@ def _audit(
             "gateway_id": gateway_id,
             "kind": event.kind,
             "model": event.model,
-            "user_index": user,
+            "user_index": change.user_index,
             "hub_event_id": event.event_id,
             "hub_at": event.at.isoformat(),
         },
@@ -98,7 +91,7 @@ def _apply(
 ) -> list[AuditRecord]:
     d, p = hub_devices.c, hub_device_patients.c
     before = _current_patients(conn, gateway_id, event.device_id)
-    now = _patients(event)
+    now = served(event)
     pairing = event.action == "pair"
     values = {
         "kind": event.kind,
@@ -130,15 +123,7 @@ def _apply(
             for patient, user in now.items()
         ],
     )  # fmt: skip
-    if pairing:  # a pairing for each patient it serves now; an unpairing for whoever it left
-        records = [_audit(gateway_id, "device.pair", pid, event, u) for pid, u in now.items()]
-        gone = {pid: u for pid, u in before.items() if pid not in now}
-    else:
-        records = []
-        gone = before | now
-    for pid, user in sorted(gone.items(), key=lambda g: (g[1] is None, g[1] or 0, g[0])):
-        records.append(_audit(gateway_id, "device.unpair", pid, event, user))
-    return records
+    return [_audit(gateway_id, c, event) for c in audit_changes(event, before, now)]
 
 
 def record_pairings(

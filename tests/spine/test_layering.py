@@ -56,6 +56,7 @@ CORE: tuple[str, ...] = (
     "careteam/audit.py",
     "careteam/enrolment.py",
     "careteam/forwarded.py",
+    "careteam/pairing.py",
     "ingest/points.py",
     "gateway/errors.py",
     "gateway/i18n.py",
