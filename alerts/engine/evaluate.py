@@ -36,6 +36,7 @@ from alerts.rules.late import SUBJECT as LATE
 from alerts.rules.localtime import LocalClock
 from alerts.rules.result import BoolArray, IntArray, RuleResult
 from alerts.rules.segments import Status
+from alerts.rules.window_pass import segment_starts
 
 Kernel = Callable[..., RuleResult]
 # (rule_id, subject): the key of one rule's state per patient ("" unless a rule has subjects).
@@ -153,7 +154,9 @@ def evaluate_all(
         offline = np.fromiter(
             (pid in offline_ids for pid in cols.patient_ids), np.bool_, cols.n_patients
         )
-    context = Context(LocalClock(zones), new_rows, offline)
+    context = Context(
+        LocalClock(zones), new_rows, offline, starts=segment_starts(cols), scratch={}
+    )
     results = []
     none = np.zeros(cols.n_patients, dtype=np.bool_)
     for rule in rules:

@@ -17,24 +17,26 @@ from collections.abc import Mapping
 import numpy as np
 
 from alerts.rules.catalog import MG70, PRIORITY_LEVEL, FloatArray, Rule
-from alerts.rules.columns import KindCode, MealCode, ReadingColumns, SpecialCode
+from alerts.rules.columns import KindCode, ReadingColumns, SpecialCode
 from alerts.rules.context import NO_CONTEXT, Context
 from alerts.rules.late import late_result
 from alerts.rules.result import BoolArray, IntArray, RuleResult
 from alerts.rules.segments import (
     Status,
     at,
-    distinct_days,
     hysteresis_state,
     last_row,
-    mean_and_cv,
     per_patient_count,
     runs,
 )
 from alerts.rules.trailing import trailing_window
+from alerts.rules.window_pass import shared_window_stats
 
 DAY_S = 86_400
 HOUR_S = 3_600
+WINDOW_RULES = frozenset(
+    {"glucose.tir_14d", "glucose.tbr_14d", "glucose.cv_14d", "glucose.fasting_mean_7d"}
+)
 # For the severity of an episode only: a meter's LO counts as 0 mmol/L, its HI as 40 mmol/L
 # (above the 600 mg/dL top of any home meter's measuring interval).
 LO_AS_MMOL_L = 0.0
@@ -217,52 +219,53 @@ def windows(
         KeyError: `rule` is not one of these window rules.
     """
     p = cols.patient
-    n_pat = cols.n_patients
+    rule_id = rule.rule_id
+    if rule_id not in WINDOW_RULES:
+        raise KeyError(rule_id)
+    # Each rule names the thresholds it reads, so rules with one window share one pass.
+    low = params["low_mmol_l"] if rule_id in ("glucose.tir_14d", "glucose.tbr_14d") else None
+    high = params["high_mmol_l"] if rule_id == "glucose.tir_14d" else None
+    w = shared_window_stats(
+        cols, now_s, from_s=now_s - at(params["window_d"], p) * DAY_S, low=low, high=high,
+        fasting=rule_id == "glucose.fasting_mean_7d", starts=context.starts,
+        scratch=context.scratch,
+    )  # fmt: skip
+    in_window = w.evidence
+    n = w.count
+    newest = w.newest
     t = cols.measured_at_s
-    v = cols.glucose_mmol_l
-    numeric = cols.glucose_special == SpecialCode.NONE
-    in_window = glucose_rows(cols, now_s) & (t >= now_s - at(params["window_d"], p) * DAY_S)
-    if rule.rule_id == "glucose.fasting_mean_7d":
-        in_window &= (cols.meal == MealCode.FASTING) & numeric
-    n = per_patient_count(p, in_window, n_pat)
-    newest = last_row(p, in_window, n_pat)
     fresh = (newest >= 0) & (np.append(t, 0)[newest] >= now_s - params["fresh_h"] * HOUR_S)
     enough = fresh & (n >= params["min_readings"])
     stats: dict[str, FloatArray] = {"readings": n.astype(np.float64)}
     if "min_days" in params:  # data sufficiency: readings on enough distinct (UTC) days
-        days = distinct_days(p, t // DAY_S, in_window, n_pat)
-        stats["days"] = days.astype(np.float64)
-        enough &= days >= params["min_days"]
+        stats["days"] = w.days.astype(np.float64)
+        enough &= w.days >= params["min_days"]
     with np.errstate(invalid="ignore", divide="ignore"):
-        if rule.rule_id == "glucose.tir_14d":
-            in_range = (v >= at(params["low_mmol_l"], p)) & (v <= at(params["high_mmol_l"], p))
-            share = per_patient_count(p, in_window & in_range, n_pat) / n
+        if rule_id == "glucose.tir_14d":
+            share = w.in_range / n
             stats["share_in_range"] = share
             severity = 1.0 - share
             opens = share < params["min_share"]
             keeps = share < params["clear_share"]
-        elif rule.rule_id == "glucose.tbr_14d":
-            below = (v < at(params["low_mmol_l"], p)) | (cols.glucose_special == SpecialCode.LO)
-            share = per_patient_count(p, in_window & below, n_pat) / n
+        elif rule_id == "glucose.tbr_14d":
+            share = w.below / n
             stats["share_below_range"] = share
             severity = share
             opens = share > params["max_share"]
             keeps = share > params["clear_share"]
-        elif rule.rule_id == "glucose.cv_14d":
-            m, mean, cv = mean_and_cv(p, v, in_window & numeric, n_pat)
+        elif rule_id == "glucose.cv_14d":
+            m, mean, cv = w.numeric, w.mean, w.cv
             stats.update(numeric_readings=m.astype(np.float64), mean_mmol_l=mean, cv=cv)
             enough &= m >= params["min_readings"]
             severity = cv
             opens = cv > params["max_cv"]
             keeps = cv > params["clear_cv"]
-        elif rule.rule_id == "glucose.fasting_mean_7d":
-            _, mean, _ = mean_and_cv(p, v, in_window, n_pat)
+        else:  # glucose.fasting_mean_7d
+            mean = w.mean
             stats["fasting_mean_mmol_l"] = mean
             severity = mean
             opens = mean > params["max_mean_mmol_l"]
             keeps = mean > params["clear_mean_mmol_l"]
-        else:
-            raise KeyError(rule.rule_id)
     return window_result(
         rule,
         cols,

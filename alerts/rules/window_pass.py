@@ -1,0 +1,264 @@
+"""The glucose window rules' statistics in one compiled pass per patient (numba).
+
+`glucose.tir_14d`, `glucose.tbr_14d`, `glucose.cv_14d` and `glucose.fasting_mean_7d` each look
+at a patient's glucose readings of the last `window_d` days. Rows are sorted by (patient,
+time), so a patient's window is the tail of their segment: a binary search finds its first
+row and one loop over it counts the readings, the distinct UTC days, the readings in range and
+below range, and sums the numeric values (mean and CV in two passes over the window, like the
+numpy reference: the same additions in the same row order, so the same floats). No per-rule
+temporaries over all rows: the only full-length output is the evidence mask, written for the
+window's rows. Patients are spread over the cores (`prange`).
+
+The row filter is `glucose.glucose_rows` (patient glucose results at or before now, no control
+solution, nothing implausible, no NaN/NRes) and, for the fasting mean, a fasting meal tag and a
+numeric value. Compiled on first use and cached next to this file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+from alerts.rules.columns import KindCode, MealCode, ReadingColumns, SpecialCode
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+_GLUCOSE = int(KindCode.GLUCOSE)
+_NONE = int(SpecialCode.NONE)
+_LO = int(SpecialCode.LO)
+_INVALID = int(SpecialCode.INVALID)
+_FASTING = int(MealCode.FASTING)
+DAY_S = 86_400
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _pass(  # noqa: PLR0917 (a compiled kernel takes plain arrays)
+    starts: Any,
+    t: Any,
+    kind: Any,
+    control: Any,
+    implausible: Any,
+    special: Any,
+    v: Any,
+    meal: Any,
+    now_s: int,
+    from_s: Any,
+    low: Any,
+    high: Any,
+    fasting: bool,
+    count: Any,
+    newest: Any,
+    days: Any,
+    in_range: Any,
+    below: Any,
+    numeric: Any,
+    mean: Any,
+    cv: Any,
+    evidence: Any,
+) -> None:  # pragma: no cover - compiled; checked against the numpy reference in tests
+    for p in numba.prange(starts.shape[0] - 1):
+        lo = starts[p]
+        hi = starts[p + 1]
+        first = from_s[p]
+        # First row of the segment measured at or after the window's start (binary search).
+        a = lo
+        b = hi
+        while a < b:
+            mid = (a + b) // 2
+            if t[mid] < first:
+                a = mid + 1
+            else:
+                b = mid
+        n = 0
+        last = -1
+        n_days = 0
+        day = -1
+        inside = 0
+        under = 0
+        m = 0
+        total = 0.0
+        for i in range(a, hi):
+            ti = t[i]
+            if ti > now_s:
+                break
+            if (
+                kind[i] != _GLUCOSE
+                or control[i]
+                or implausible[i]
+                or special[i] == _INVALID
+                or ti < first
+            ):
+                continue
+            if fasting and (meal[i] != _FASTING or special[i] != _NONE):
+                continue
+            evidence[i] = True
+            n += 1
+            last = i
+            d = ti // 86_400
+            if d != day:
+                n_days += 1
+                day = d
+            x = v[i]
+            if low[p] <= x <= high[p]:
+                inside += 1
+            if x < low[p] or special[i] == _LO:
+                under += 1
+            if special[i] == _NONE:
+                m += 1
+                total += x
+        count[p] = n
+        newest[p] = last
+        days[p] = n_days
+        in_range[p] = inside
+        below[p] = under
+        numeric[p] = m
+        if m == 0:
+            mean[p] = np.nan
+            cv[p] = np.nan
+            continue
+        centre = total / m
+        mean[p] = centre
+        if m < 2 or centre == 0.0:
+            cv[p] = np.nan
+            continue
+        ss = 0.0
+        for i in range(a, last + 1):
+            if evidence[i] and special[i] == _NONE:
+                dev = v[i] - centre
+                ss += dev * dev
+        cv[p] = np.sqrt(ss / (m - 1)) / centre
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStats:
+    """Per patient, over the window's glucose rows: `count`, `newest` (row, -1 if none),
+    distinct UTC `days`, readings `in_range` ([low, high]) and `below` (< low, or meter LO),
+    `numeric` readings and their `mean` and `cv` (sample SD / mean; NaN under two values or at
+    a zero mean); `evidence` marks the window's rows."""
+
+    count: IntArray
+    newest: IntArray
+    days: IntArray
+    in_range: IntArray
+    below: IntArray
+    numeric: IntArray
+    mean: FloatArray
+    cv: FloatArray
+    evidence: BoolArray
+
+
+def segment_starts(cols: ReadingColumns) -> IntArray:
+    """First row of each patient's segment, and the row count at the end (n_patients + 1)."""
+    codes = np.arange(cols.n_patients + 1, dtype=np.int64)
+    starts: IntArray = np.searchsorted(cols.patient, codes).astype(np.int64)
+    return starts
+
+
+def window_stats(
+    cols: ReadingColumns,
+    now_s: int,
+    *,
+    from_s: FloatArray | float,
+    low: FloatArray | float,
+    high: FloatArray | float,
+    fasting: bool = False,
+    starts: IntArray | None = None,
+) -> WindowStats:
+    """The statistics of each patient's glucose readings measured in [from_s, now_s].
+
+    `from_s`, `low` and `high` are one value for everyone or one per patient; `starts` are the
+    segment offsets (`segment_starts`) when the caller has them.
+    """
+    n_pat = cols.n_patients
+    if starts is None:
+        starts = segment_starts(cols)
+
+    def per_patient(value: FloatArray | float) -> FloatArray:
+        return np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=np.float64), n_pat))
+
+    def counts() -> IntArray:
+        return np.empty(n_pat, dtype=np.int64)
+
+    out = WindowStats(
+        counts(),
+        counts(),
+        counts(),
+        counts(),
+        counts(),
+        counts(),
+        mean=np.empty(n_pat),
+        cv=np.empty(n_pat),
+        evidence=np.zeros(len(cols), dtype=np.bool_),
+    )
+    if n_pat:
+        _pass(
+            starts, cols.measured_at_s, cols.kind, cols.control_solution, cols.implausible,
+            cols.glucose_special, cols.glucose_mmol_l, cols.meal, int(now_s), per_patient(from_s),
+            per_patient(low), per_patient(high), fasting, out.count, out.newest, out.days,
+            out.in_range, out.below, out.numeric, out.mean, out.cv, out.evidence,
+        )  # fmt: skip
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    cols: ReadingColumns
+    now_s: int
+    from_s: FloatArray
+    low: FloatArray
+    high: FloatArray
+    fasting: bool
+    stats: WindowStats
+
+
+def shared_window_stats(
+    cols: ReadingColumns,
+    now_s: int,
+    *,
+    from_s: FloatArray | float,
+    low: FloatArray | float | None,
+    high: FloatArray | float | None,
+    fasting: bool = False,
+    starts: IntArray | None = None,
+    scratch: dict[str, object] | None = None,
+) -> WindowStats:
+    """`window_stats`, shared between the rules of one evaluation through `scratch`.
+
+    A rule that does not read the readings in range passes `high=None`, one that reads neither
+    those nor the readings below range `low=None`: a pass made for another rule with the same
+    window (and the same thresholds where they matter) serves it. `glucose.tir_14d`,
+    `glucose.tbr_14d` and `glucose.cv_14d` with their default parameters share one pass.
+    """
+    n_pat = cols.n_patients
+
+    def per_patient(value: FloatArray | float) -> FloatArray:
+        return np.broadcast_to(np.asarray(value, dtype=np.float64), n_pat)
+
+    window = per_patient(from_s)
+    passes: list[_Shared] = []
+    if scratch is not None:
+        passes = scratch.setdefault("glucose_window_passes", [])  # type: ignore[assignment]
+        for done in passes:
+            if (
+                done.cols is cols
+                and done.now_s == now_s
+                and done.fasting == fasting
+                and np.array_equal(done.from_s, window)
+                and (low is None or np.array_equal(done.low, per_patient(low)))
+                and (high is None or np.array_equal(done.high, per_patient(high)))
+            ):
+                return done.stats
+    lows = per_patient(-np.inf if low is None else low)
+    highs = per_patient(np.inf if high is None else high)
+    stats = window_stats(
+        cols, now_s, from_s=window, low=lows, high=highs, fasting=fasting, starts=starts
+    )
+    if scratch is not None:
+        passes.append(_Shared(cols, now_s, window, lows, highs, fasting, stats))
+    return stats
