@@ -94,6 +94,7 @@ def lean_synthetic(n_patients: int, seed: int = 7) -> ReadingColumns:
         cols["kind"], cols["glucose_mmol_l"], cols["glucose_special"], cols["systolic_mmhg"],
         cols["diastolic_mmhg"], nan, cols["meal"], false, false, false, none, cols["cursor"],
         cols["measured_at_s"], np.broadcast_to(np.int16(NO_OFFSET), (n,)), none, false,
+        nan, nan, nan, nan,  # the wearables' value columns
     )  # fmt: skip
 
 
@@ -128,8 +129,8 @@ def measure(n_patients: int, n_new: int, baseline: bool) -> dict[str, float]:
         window.add(new, start_s=start)
         t1 = time.perf_counter()
         ids = sorted(set(new.patient_ids))
-        sub = window.patients(ids, since_s=since)
-        sub = sub.take(sub.measured_at_s <= NOW_S)
+        sub = window.patients(ids, since_s=since, until_s=NOW_S)
+        sub = sub.take(sub.measured_at_s <= NOW_S)  # as the runner does: nothing left to drop
         t2 = time.perf_counter()
         evaluate_all(sub, NOW_S, prior=no_prior_state(), rules=rules)
         t3 = time.perf_counter()

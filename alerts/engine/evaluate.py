@@ -141,7 +141,8 @@ def evaluate_all(
     """
     quality = RULES_BY_ID[plausibility.RULE_ID]
     limits = resolve_params(quality, cols.patient_ids, overrides or {})
-    cols = plausibility.flag_implausible(cols, limits)
+    starts = segment_starts(cols)
+    cols = plausibility.flag_implausible(cols, limits, starts)
     conditions: dict[str, frozenset[str]] = {}
     zones: list[tzinfo | None] = []
     if profiles:  # the loops run over the patients only when some have a profile
@@ -154,9 +155,7 @@ def evaluate_all(
         offline = np.fromiter(
             (pid in offline_ids for pid in cols.patient_ids), np.bool_, cols.n_patients
         )
-    context = Context(
-        LocalClock(zones), new_rows, offline, starts=segment_starts(cols), scratch={}
-    )
+    context = Context(LocalClock(zones), new_rows, offline, starts=starts, scratch={})
     results = []
     none = np.zeros(cols.n_patients, dtype=np.bool_)
     for rule in rules:

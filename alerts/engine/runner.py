@@ -157,7 +157,7 @@ class Runner:
                         {new.patient_ids[int(c)] for c in np.unique(fresh_new)} | self._pending
                     )
                     since_s = now_s - horizon_s(rules, self.overrides)
-                    sub = window.patients(pids, since_s=since_s)
+                    sub = window.patients(pids, since_s=since_s, until_s=now_s)
                     episodes = store.open_episodes(conn, pids) if pids else []
                 window_now = sub.take(sub.measured_at_s <= now_s)
                 fresh = window_now.cursor > _thresholds(window_now, held)

@@ -70,17 +70,23 @@ class TieredWindow:
         self.tail = None
         return merged
 
-    def patients(self, patient_ids: Sequence[str], *, since_s: int) -> ReadingColumns:
-        """The rows of these patients (base and tail) measured at or after `since_s`, sorted,
-        with a dictionary of just them. Cost: their rows, found through the offsets and one
-        binary search per patient."""
+    def patients(
+        self, patient_ids: Sequence[str], *, since_s: int, until_s: int | None = None
+    ) -> ReadingColumns:
+        """The rows of these patients (base and tail) measured at or after `since_s` (and at or
+        before `until_s`, if given), sorted, with a dictionary of just them. Cost: their rows,
+        found through the offsets and one or two binary searches per patient."""
         known = sorted((self.index[p], p) for p in set(patient_ids) if p in self.index)
         rest = sorted(set(patient_ids) - {p for _, p in known})
         ids = tuple([p for _, p in known] + rest)
         base_codes = np.array([c for c, _ in known], dtype=np.int64)
         since = (base_codes << TIME_BITS) | max(since_s - EPOCH_BASE_S, 0)
         lo = np.searchsorted(self._key, since).astype(np.int64)
-        hi = self.starts[base_codes + 1]
+        if until_s is None:
+            hi = self.starts[base_codes + 1]
+        else:
+            until = (base_codes << TIME_BITS) | max(until_s + 1 - EPOCH_BASE_S, 0)
+            hi = np.searchsorted(self._key, until).astype(np.int64)
         lengths = np.maximum(hi - lo, 0)
         total = int(lengths.sum())
         # Row numbers lo..hi-1 for each patient, without a Python loop over rows.
@@ -93,7 +99,11 @@ class TieredWindow:
                 [position.get(pid, -1) for pid in self.tail.patient_ids], dtype=np.int64
             )
             mine = tail_map[self.tail.patient]
-            picked = np.flatnonzero((mine >= 0) & (self.tail.measured_at_s >= since_s))
+            t_all = self.tail.measured_at_s
+            in_time = (
+                (t_all >= since_s) if until_s is None else (t_all >= since_s) & (t_all <= until_s)
+            )
+            picked = np.flatnonzero((mine >= 0) & in_time)
             if picked.size:
                 t_code = mine[picked]
                 t_time = self.tail.measured_at_s[picked]

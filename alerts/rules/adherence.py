@@ -22,7 +22,7 @@ from alerts.rules.columns import KindCode, ReadingColumns
 from alerts.rules.context import NO_CONTEXT, Context
 from alerts.rules.glucose import DAY_S, window_result
 from alerts.rules.result import BoolArray, IntArray, RuleResult
-from alerts.rules.segments import last_row
+from alerts.rules.segments import last_row, value_at
 
 SUBJECTS = {KindCode.GLUCOSE: "glucose", KindCode.BLOOD_PRESSURE: "blood_pressure"}
 
@@ -50,7 +50,7 @@ def no_readings(
     rows = (cols.kind == kind) & ~cols.control_solution & (t <= now_s)
     newest = last_row(p, rows, n_pat)
     has = newest >= 0
-    gap_d = np.where(has, (now_s - np.append(t, 0)[newest]) / DAY_S, np.inf)
+    gap_d = np.where(has, (now_s - value_at(t, newest, 0)) / DAY_S, np.inf)
     expects = params[f"expects_{subject}"]
     expected = np.where(expects < 0, gap_d <= params["lookback_d"], expects > 0)
     hub_offline = (

@@ -228,11 +228,9 @@ def home_protocol(
     n_pat = cols.n_patients
     override_min = params["utc_offset_min"]
     # Work on the recent cuff readings only (8 days and 14 h cover 7 local days at any offset).
-    cand = np.flatnonzero(
-        bp_rows(cols, now_s)
-        & ~cols.bp_flagged
-        & (cols.measured_at_s >= now_s - 8 * DAY_S - 14 * HOUR_S)
-    )
+    t = cols.measured_at_s
+    cand = np.flatnonzero((t >= now_s - 8 * DAY_S - 14 * HOUR_S) & (t <= now_s))
+    cand = cand[bp_ok(cols, cand, now_s) & ~cols.bp_flagged[cand]]
     ps = cols.patient[cand]
     clock = context.clock
     offset_s = clock.offsets_s(

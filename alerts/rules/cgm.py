@@ -24,7 +24,7 @@ from alerts.rules.columns import KindCode, ReadingColumns, SpecialCode
 from alerts.rules.context import NO_CONTEXT, Context
 from alerts.rules.glucose import DAY_S, HOUR_S, window_result
 from alerts.rules.result import BoolArray, IntArray, RuleResult
-from alerts.rules.segments import at, last_row, per_patient_sum
+from alerts.rules.segments import at, last_row, per_patient_sum, value_at
 
 MINUTE_S = 60
 
@@ -85,7 +85,7 @@ def time_in_ranges(
     wear = covered / (params["window_d"] * DAY_S)
     newest = last_row(p_all, in_window, n_pat)
     fresh = (newest >= 0) & (
-        np.append(cols.measured_at_s, 0)[newest] >= now_s - params["fresh_h"] * HOUR_S
+        value_at(cols.measured_at_s, newest, 0) >= now_s - params["fresh_h"] * HOUR_S
     )
     enough = fresh & (wear >= params["min_wear"])
     stats: dict[str, FloatArray] = {

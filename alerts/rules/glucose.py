@@ -28,6 +28,7 @@ from alerts.rules.segments import (
     last_row,
     per_patient_count,
     runs,
+    value_at,
 )
 from alerts.rules.trailing import trailing_window
 from alerts.rules.window_pass import shared_window_stats
@@ -234,7 +235,7 @@ def windows(
     n = w.count
     newest = w.newest
     t = cols.measured_at_s
-    fresh = (newest >= 0) & (np.append(t, 0)[newest] >= now_s - params["fresh_h"] * HOUR_S)
+    fresh = (newest >= 0) & (value_at(t, newest, 0) >= now_s - params["fresh_h"] * HOUR_S)
     enough = fresh & (n >= params["min_readings"])
     stats: dict[str, FloatArray] = {"readings": n.astype(np.float64)}
     if "min_days" in params:  # data sufficiency: readings on enough distinct (UTC) days

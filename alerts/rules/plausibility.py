@@ -29,7 +29,8 @@ from alerts.rules.catalog import Rule
 from alerts.rules.columns import KindCode, ReadingColumns, SpecialCode
 from alerts.rules.context import NO_CONTEXT, Context
 from alerts.rules.result import BoolArray, FloatArray, IntArray, RuleResult
-from alerts.rules.segments import Status, at
+from alerts.rules.segments import Status
+from alerts.rules.window_pass import implausible_flags, segment_starts
 
 DAY_S = 86_400
 SUBJECTS: Final = {
@@ -104,30 +105,37 @@ def implausible_reasons(
         }
 
 
-def flag_implausible(cols: ReadingColumns, params: Mapping[str, FloatArray]) -> ReadingColumns:
+def flag_implausible(
+    cols: ReadingColumns, params: Mapping[str, FloatArray], starts: IntArray | None = None
+) -> ReadingColumns:
     """`cols` with `implausible` set from the limits in `params` (same rows, same order).
 
-    One pass of comparisons over the value columns (NaN, where a column does not apply or a
-    glucose value is a meter special, compares false); the reasons are only worked out for the
-    finding's evidence (`implausible_reasons`).
+    One compiled pass over each patient's rows comparing every value column with the
+    patient's limits (`window_pass.implausible_flags`; NaN, where a column does not apply or a
+    glucose value is a meter special, compares false); the reasons are only worked out for
+    the finding's evidence (`implausible_reasons`). `starts`: the segment offsets, if known.
     """
-    p = cols.patient
-    g = cols.glucose_mmol_l
-    sys_ = cols.systolic_mmhg
-    dia = cols.diastolic_mmhg
-    with np.errstate(invalid="ignore"):
-        flags = (g < at(params["glucose_min_mmol_l"], p)) | (
-            g > at(params["glucose_max_mmol_l"], p)
-        )
-        flags |= (sys_ > at(params["systolic_max_mmhg"], p)) | (
-            sys_ < at(params["systolic_min_mmhg"], p)
-        )
-        flags |= (dia < at(params["diastolic_min_mmhg"], p)) | (dia >= sys_)
-        flags |= sys_ - dia < at(params["min_pulse_pressure_mmhg"], p)
-        for _, column, limit, below in _VITAL_LIMITS:
-            values = getattr(cols, column)
-            flags |= (values < at(params[limit], p)) if below else (values > at(params[limit], p))
-    flags &= ~cols.control_solution
+    n_pat = cols.n_patients
+
+    def limit(name: str) -> FloatArray:
+        return np.ascontiguousarray(np.broadcast_to(params[name], n_pat), dtype=np.float64)
+
+    below = [
+        (cols.glucose_mmol_l, limit("glucose_min_mmol_l")),
+        (cols.systolic_mmhg, limit("systolic_min_mmhg")),
+        (cols.diastolic_mmhg, limit("diastolic_min_mmhg")),
+    ]
+    above = [
+        (cols.glucose_mmol_l, limit("glucose_max_mmol_l")),
+        (cols.systolic_mmhg, limit("systolic_max_mmhg")),
+    ]
+    for _, column, name, is_below in _VITAL_LIMITS:
+        (below if is_below else above).append((getattr(cols, column), limit(name)))
+    flags = implausible_flags(
+        segment_starts(cols) if starts is None else starts, cols.control_solution, below=below,
+        above=above, systolic=cols.systolic_mmhg, diastolic=cols.diastolic_mmhg,
+        min_pulse_pressure=limit("min_pulse_pressure_mmhg"),
+    )  # fmt: skip
     if not flags.any() and not cols.implausible.any():
         return cols
     return replace(cols, implausible=flags)

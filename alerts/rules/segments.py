@@ -38,6 +38,17 @@ def at(values: FloatArray, patient: IntArray) -> FloatArray | float:
     return gathered
 
 
+def value_at(values: IntArray, rows: IntArray, fill: int) -> IntArray:
+    """`values[rows]`, with `fill` where a row is -1 (none), without copying `values`
+    (`np.append(values, fill)[rows]` copies the whole column)."""
+    out: IntArray = (
+        np.where(rows >= 0, values[np.maximum(rows, 0)], fill)
+        if values.size
+        else (np.full(rows.shape, fill, dtype=np.int64))
+    )
+    return out
+
+
 def per_patient_sum(patient: IntArray, values: FloatArray, n_patients: int) -> FloatArray:
     """Sum of `values` per patient (sequential in row order)."""
     return np.bincount(patient, weights=values, minlength=n_patients).astype(np.float64)

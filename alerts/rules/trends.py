@@ -19,7 +19,7 @@ from alerts.rules.columns import MealCode, ReadingColumns, SpecialCode
 from alerts.rules.context import NO_CONTEXT, Context
 from alerts.rules.glucose import DAY_S, HOUR_S, glucose_rows, window_result
 from alerts.rules.result import BoolArray, IntArray, RuleResult
-from alerts.rules.segments import at, last_row, per_patient_count
+from alerts.rules.segments import at, last_row, per_patient_count, value_at
 
 # Elements of one padded pairwise block (patients x n x n float64): about 64 MiB.
 BLOCK_ELEMENTS = 8_000_000
@@ -123,7 +123,7 @@ def trend(
     last = np.full(n_pat, np.nan)
     last[p[sel]] = x_days
     span = last - first
-    fresh = (newest >= 0) & (np.append(t, 0)[newest] >= now_s - params["fresh_h"] * HOUR_S)
+    fresh = (newest >= 0) & (value_at(t, newest, 0) >= now_s - params["fresh_h"] * HOUR_S)
     with np.errstate(invalid="ignore"):
         enough = fresh & (n >= params["min_readings"]) & (span >= params["min_span_d"])
         opens = slope > params[limit]

@@ -1,4 +1,4 @@
-"""The glucose window rules' statistics in one compiled pass per patient (numba).
+"""Compiled per-patient passes (numba): the glucose window rules' statistics, plausibility flags.
 
 `glucose.tir_14d`, `glucose.tbr_14d`, `glucose.cv_14d` and `glucose.fasting_mean_7d` each look
 at a patient's glucose readings of the last `window_d` days. Rows are sorted by (patient,
@@ -7,15 +7,18 @@ row and one loop over it counts the readings, the distinct UTC days, the reading
 below range, and sums the numeric values (mean and CV in two passes over the window, like the
 numpy reference: the same additions in the same row order, so the same floats). No per-rule
 temporaries over all rows: the only full-length output is the evidence mask, written for the
-window's rows. Patients are spread over the cores (`prange`).
+window's rows. Patients are spread over the cores (`prange`) when there are many rows.
 
 The row filter is `glucose.glucose_rows` (patient glucose results at or before now, no control
 solution, nothing implausible, no NaN/NRes) and, for the fasting mean, a fasting meal tag and a
-numeric value. Compiled on first use and cached next to this file.
+numeric value. `implausible_flags` is `alerts.rules.plausibility`'s flag pass: every limit
+compared in one loop over each patient's rows (with that patient's limits), where numpy makes a
+temporary per comparison. Compiled on first use and cached next to this file.
 """
 
 from __future__ import annotations
 
+import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +40,7 @@ _FASTING = int(MealCode.FASTING)
 DAY_S = 86_400
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _pass(  # noqa: PLR0917 (a compiled kernel takes plain arrays)
+def _pass_body(  # noqa: PLR0917 (a compiled kernel takes plain arrays)
     starts: Any,
     t: Any,
     kind: Any,
@@ -135,6 +137,25 @@ def _pass(  # noqa: PLR0917 (a compiled kernel takes plain arrays)
         cv[p] = np.sqrt(ss / (m - 1)) / centre
 
 
+def _build(body: Any, parallel: bool) -> Any:
+    """`body` compiled, over all cores or not. Numba's cache keys a kernel by its qualified name
+    and bytecode, not by its options: each build gets a name of its own."""
+    suffix = "_parallel" if parallel else "_serial"
+    func = types.FunctionType(
+        body.__code__, body.__globals__, body.__name__ + suffix, body.__defaults__
+    )
+    func.__qualname__ = body.__qualname__ + suffix
+    return numba.njit(parallel=parallel, cache=True, nogil=True)(func)
+
+
+# Two builds of each kernel: over all cores for large inputs, in the calling thread for small
+# ones (a continuous step's few thousand rows), where waking numba's worker threads costs more
+# than the work, and much more on a loaded machine.
+_pass_parallel = _build(_pass_body, parallel=True)
+_pass_serial = _build(_pass_body, parallel=False)
+PARALLEL_ROWS = 1_000_000  # rows from which a pass runs on all cores
+
+
 @dataclass(frozen=True, slots=True)
 class WindowStats:
     """Per patient, over the window's glucose rows: `count`, `newest` (row, -1 if none),
@@ -197,7 +218,8 @@ def window_stats(
         evidence=np.zeros(len(cols), dtype=np.bool_),
     )
     if n_pat:
-        _pass(
+        kernel = _pass_parallel if len(cols) >= PARALLEL_ROWS else _pass_serial
+        kernel(
             starts, cols.measured_at_s, cols.kind, cols.control_solution, cols.implausible,
             cols.glucose_special, cols.glucose_mmol_l, cols.meal, int(now_s), per_patient(from_s),
             per_patient(low), per_patient(high), fasting, out.count, out.newest, out.days,
@@ -262,3 +284,59 @@ def shared_window_stats(
     if scratch is not None:
         passes.append(_Shared(cols, now_s, window, lows, highs, fasting, stats))
     return stats
+
+
+def _implausible_body(  # noqa: PLR0917 (a compiled kernel takes plain arrays)
+    starts: Any,
+    control: Any,
+    below_cols: Any,
+    below_limits: Any,
+    above_cols: Any,
+    above_limits: Any,
+    sys_: Any,
+    dia: Any,
+    min_pulse_pressure: Any,
+    out: Any,
+) -> None:  # pragma: no cover - compiled; checked against the numpy reference in tests
+    for p in numba.prange(starts.shape[0] - 1):
+        for i in range(starts[p], starts[p + 1]):
+            if control[i]:
+                out[i] = False
+                continue
+            flag = dia[i] >= sys_[i] or sys_[i] - dia[i] < min_pulse_pressure[p]
+            for c in range(len(below_cols)):
+                if below_cols[c][i] < below_limits[c, p]:
+                    flag = True
+            for c in range(len(above_cols)):
+                if above_cols[c][i] > above_limits[c, p]:
+                    flag = True
+            out[i] = flag
+
+
+_implausible_parallel = _build(_implausible_body, parallel=True)
+_implausible_serial = _build(_implausible_body, parallel=False)
+
+
+def implausible_flags(
+    starts: IntArray,
+    control: BoolArray,
+    *,
+    below: list[tuple[FloatArray, FloatArray]],
+    above: list[tuple[FloatArray, FloatArray]],
+    systolic: FloatArray,
+    diastolic: FloatArray,
+    min_pulse_pressure: FloatArray,
+) -> BoolArray:
+    """Rows flagged implausible: a value below its lower or above its upper limit (`below`,
+    `above`: (column, per-patient limit) pairs), diastolic at or above systolic, or a pulse
+    pressure under the patient's minimum; never a control-solution result. NaN compares
+    false, as in numpy."""
+    out = np.empty(control.shape[0], dtype=np.bool_)
+    if out.shape[0]:
+        kernel = _implausible_parallel if out.shape[0] >= PARALLEL_ROWS else _implausible_serial
+        kernel(
+            starts, control, tuple(c for c, _ in below), np.stack([lim for _, lim in below]),
+            tuple(c for c, _ in above), np.stack([lim for _, lim in above]),
+            systolic, diastolic, min_pulse_pressure, out,
+        )  # fmt: skip
+    return out

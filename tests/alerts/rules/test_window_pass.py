@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from alerts.rules import plausibility
+from alerts.rules.catalog import RULES_BY_ID
 from alerts.rules.columns import KindCode, MealCode, SpecialCode, build_columns
 from alerts.rules.glucose import glucose_rows
 from alerts.rules.segments import distinct_days, last_row, mean_and_cv, per_patient_count
@@ -82,3 +84,38 @@ def test_rules_with_one_window_share_one_pass_and_others_get_their_own() -> None
         other.below, window_stats(cols, NOW_S, from_s=window, low=4.0, high=np.inf).below
     )
     assert get(None, None, NOW_S - 7.0 * DAY_S) is not tir
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_implausible_flags_equal_the_numpy_reference(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 3000
+    kinds = [k.value for k in KindCode]
+    cols = build_columns(
+        [f"p{i}" for i in rng.integers(0, 30, n)], NOW_S - rng.integers(0, 9 * DAY_S, n),
+        rng.choice(kinds, n),
+        glucose_mmol_l=np.where(rng.random(n) < 0.5, rng.uniform(0.0, 40.0, n), np.nan),
+        systolic_mmhg=np.where(rng.random(n) < 0.5, rng.uniform(20.0, 330.0, n), np.nan),
+        diastolic_mmhg=np.where(rng.random(n) < 0.5, rng.uniform(10.0, 200.0, n), np.nan),
+        heart_rate_per_min=np.where(rng.random(n) < 0.3, rng.uniform(10.0, 300.0, n), np.nan),
+        spo2_pct=np.where(rng.random(n) < 0.3, rng.uniform(30.0, 100.0, n), np.nan),
+        body_temperature_c=np.where(rng.random(n) < 0.3, rng.uniform(30.0, 45.0, n), np.nan),
+        body_weight_kg=np.where(rng.random(n) < 0.3, rng.uniform(10.0, 350.0, n), np.nan),
+        control_solution=rng.random(n) < 0.1,
+    )  # fmt: skip
+    rule = RULES_BY_ID[plausibility.RULE_ID]
+    params = {k: np.full(cols.n_patients, v) for k, v in rule.params.items()}
+    params["systolic_max_mmhg"] = rng.choice([300.0, 250.0], cols.n_patients)  # per patient
+    p = cols.patient
+    g, s, d = cols.glucose_mmol_l, cols.systolic_mmhg, cols.diastolic_mmhg
+    with np.errstate(invalid="ignore"):
+        expected = (g < params["glucose_min_mmol_l"][p]) | (g > params["glucose_max_mmol_l"][p])
+        expected |= (s > params["systolic_max_mmhg"][p]) | (s < params["systolic_min_mmhg"][p])
+        expected |= (d < params["diastolic_min_mmhg"][p]) | (d >= s)
+        expected |= s - d < params["min_pulse_pressure_mmhg"][p]
+        for _, column, limit, below in plausibility._VITAL_LIMITS:
+            v = getattr(cols, column)
+            expected |= (v < params[limit][p]) if below else (v > params[limit][p])
+    expected &= ~cols.control_solution
+    assert expected.any()
+    assert np.array_equal(plausibility.flag_implausible(cols, params).implausible, expected)
