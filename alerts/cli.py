@@ -199,14 +199,19 @@ def freshness(  # noqa: PLR0917 (typer options)
     pipeline_max_lag_s: Annotated[
         float, typer.Option(help="A reading waiting for the engine this long.")
     ] = 300.0,
+    clock_skew_max_s: Annotated[
+        float, typer.Option(help="A hub clock off by more than this (either way).")
+    ] = 300.0,
 ) -> None:
-    """Technical findings when data stops arriving: hub offline, device silent, pipeline
-    behind (its own process, apart from the engine it watches; SIGTERM to stop)."""
+    """Technical findings when data stops arriving or cannot be trusted: hub offline, hub
+    storage full, hub clock skewed, device silent, pipeline behind (its own process, apart from
+    the engine it watches; SIGTERM to stop)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     params = FreshnessParams(
         hub_offline_grace_s=hub_offline_grace_s,
         heartbeat_timeout_s=heartbeat_timeout_s,
         pipeline_max_lag_s=pipeline_max_lag_s,
+        clock_skew_max_s=clock_skew_max_s,
         default_contact_s=device_contact_s,
     )
     stop = threading.Event()

@@ -6,7 +6,9 @@
   the receipt names their hub-local ids under `packets`.
 - `hv/v1/gw/{gateway_id}/heartbeat`: a `hv.heartbeat/1` every few minutes and on connecting:
   the hub is alive, and when it last talked to each of its paired devices (contact, not
-  readings: the data-freshness findings must never be mistaken for a patient not measuring).
+  readings: the data-freshness findings must never be mistaken for a patient not measuring);
+  its `sent_at` (the hub's clock) lets ingest measure the hub's clock offset, and the optional
+  `storage_full: true` says the hub's disk is full (it leaves new records on the devices).
 - `hv/v1/gw/{gateway_id}/pairings`: a `hv.pairing/1` envelope of the hub's pairings and
   unpairings (device identity, kind, patient and cuff users, hub times), oldest first. The hub
   keeps each event until a receipt names it under `pairings`, and sends newer events only
@@ -322,11 +324,13 @@ class DeviceContact:
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
-    """The hub is alive at `sent_at` (its clock) and has these devices paired."""
+    """The hub is alive at `sent_at` (its clock) and has these devices paired; `storage_full`:
+    its outbox cannot store new records (the disk, or the outbox's size cap, is full)."""
 
     gateway_id: str
     sent_at: datetime
     devices: tuple[DeviceContact, ...]
+    storage_full: bool = False
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -335,7 +339,7 @@ def _iso(value: datetime | None) -> str | None:
 
 def encode_heartbeat(beat: Heartbeat) -> bytes:
     """Serialise a heartbeat."""
-    body = {
+    body: dict[str, object] = {
         "schema": HEARTBEAT_SCHEMA,
         "gateway_id": beat.gateway_id,
         "sent_at": _iso(beat.sent_at),
@@ -345,6 +349,8 @@ def encode_heartbeat(beat: Heartbeat) -> bytes:
             for d in beat.devices
         ],
     }  # fmt: skip
+    if beat.storage_full:  # only when true: a hub with room says what it always said
+        body["storage_full"] = True
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -366,8 +372,10 @@ def _text(value: object, where: str, limit: int = 64) -> str:
     return value
 
 
-def _json_object(payload: bytes, keys: set[str], what: str) -> dict[str, object]:
-    """The payload as a JSON object with exactly `keys`.
+def _json_object(
+    payload: bytes, keys: set[str], what: str, optional: frozenset[str] = frozenset()
+) -> dict[str, object]:
+    """The payload as a JSON object with exactly `keys` (and any of `optional`).
 
     Raises:
         ReadingValidationError: not JSON, not an object, or other keys.
@@ -376,7 +384,7 @@ def _json_object(payload: bytes, keys: set[str], what: str) -> dict[str, object]
         obj = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ReadingValidationError("$", f"{what} is not JSON: {exc}") from None
-    if not isinstance(obj, dict) or set(obj) != keys:
+    if not isinstance(obj, dict) or not keys <= set(obj) <= keys | optional:
         raise ReadingValidationError("$", f"{what} must have exactly {', '.join(sorted(keys))}")
     return obj
 
@@ -387,7 +395,10 @@ def decode_heartbeat(payload: bytes, *, topic_gateway_id: str) -> Heartbeat:
     Raises:
         ReadingValidationError: the payload is not a valid heartbeat.
     """
-    obj = _json_object(payload, {"schema", "gateway_id", "sent_at", "devices"}, "heartbeat")
+    obj = _json_object(
+        payload, {"schema", "gateway_id", "sent_at", "devices"}, "heartbeat",
+        frozenset({"storage_full"}),
+    )  # fmt: skip
     if obj["schema"] != HEARTBEAT_SCHEMA:
         raise ReadingValidationError("schema", f"must be {HEARTBEAT_SCHEMA!r}")
     if obj["gateway_id"] != topic_gateway_id:
@@ -414,7 +425,10 @@ def decode_heartbeat(payload: bytes, *, topic_gateway_id: str) -> Heartbeat:
         )
     sent = _aware(obj["sent_at"], "sent_at")
     assert sent is not None
-    return Heartbeat(topic_gateway_id, sent, tuple(devices))
+    storage_full = obj.get("storage_full", False)
+    if not isinstance(storage_full, bool):
+        raise ReadingValidationError("storage_full", "must be true or false")
+    return Heartbeat(topic_gateway_id, sent, tuple(devices), storage_full)
 
 
 @dataclass(frozen=True, slots=True)

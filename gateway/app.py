@@ -214,7 +214,13 @@ async def _run_enrolled(
                 prune_loop(hub.outbox, utc_now, settings.outbox_retention_s, PRUNE_EVERY_S)
             )
             tasks.create_task(
-                heartbeat_loop(publisher, gateway.devices, utc_now, settings.heartbeat_s)
+                heartbeat_loop(
+                    publisher,
+                    gateway.devices,
+                    utc_now,
+                    settings.heartbeat_s,
+                    storage_full=lambda: hub.outbox.full_since is not None,
+                )
             )
             tasks.create_task(
                 gateway.device_loop(

@@ -7,6 +7,11 @@ topic, and pairing events in order (`Outbox.due_pairings`). A failed publish lea
 readings pending: they come back when their backoff expires, or at once after the next
 (re)connection. `receipt_loop` retires what a receipt names and only then acknowledges the
 receipt message, so a crash in between re-delivers the receipt.
+
+A full disk stops the outbox from taking new readings (`Outbox.store`), not the hub: the
+bookkeeping writes here (attempts, retirements, forwarded marks) are skipped when the disk is
+full, so what is pending still goes out (at most once per `no_subscriber_retry_s` while they
+cannot be noted) and is simply sent again later; ingest keeps one copy.
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from devices.reading import Reading, reading_to_json
 from devices.wire import DeviceContact, Heartbeat, HubPacket, PairingEvent
 from gateway.cancelling import checkpoint
+from gateway.db import is_disk_full
 from gateway.errors import PublishError
 from gateway.failpoints import AFTER_COMMIT, Failpoints
 from gateway.outbox import Outbox
@@ -33,6 +40,23 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 _ENVELOPE_BYTES = 200
+_T = TypeVar("_T")
+
+
+async def _note(what: str, write: Callable[..., _T], *args: object) -> tuple[bool, _T | None]:
+    """Run an outbox bookkeeping write in a thread: (True, its result), or (False, None) when
+    the disk is full (logged).
+
+    Raises:
+        sqlite3.Error: any other database failure.
+    """
+    try:
+        return True, await asyncio.to_thread(write, *args)
+    except sqlite3.Error as exc:
+        if not is_disk_full(exc):
+            raise
+        log.warning("outbox: %s not noted, the disk is full", what)
+        return False, None
 
 
 def batches(readings: Sequence[Reading], max_bytes: int, max_count: int) -> Iterator[list[Reading]]:
@@ -87,9 +111,9 @@ async def publish_loop(
         if events != seen and connected:
             seen = events
             # resend after a (re)connection or when ingest announces itself
-            await asyncio.to_thread(outbox.make_all_due, now())
+            await _note("resend", outbox.make_all_due, now())
             if samples is not None:
-                await asyncio.to_thread(samples.make_all_due, now())
+                await _note("sample resend", samples.make_all_due, now())
         due = await asyncio.to_thread(outbox.due, now(), max_batch_count * 4)
         packets = await asyncio.to_thread(outbox.unforwarded, now(), 100, packet_resend_s)
         if packets and publisher.connected.is_set():
@@ -109,15 +133,16 @@ async def publish_loop(
                     await wake.wait()
             continue
         failpoints.hit(AFTER_COMMIT)
+        noted = True
         for batch in batches(due, max_batch_bytes, max_batch_count):
             ids = [r.reading_id for r in batch]
-            await asyncio.to_thread(outbox.mark_attempted, ids, now())
+            noted = (await _note("attempt", outbox.mark_attempted, ids, now()))[0] and noted
             try:
                 await publisher.publish_batch(batch)
             except PublishError as exc:
                 if exc.no_subscribers:
                     retry_at = now() + timedelta(seconds=no_subscriber_retry_s)
-                    await asyncio.to_thread(outbox.retry_soon, ids, retry_at)
+                    await _note("retry", outbox.retry_soon, ids, retry_at)
                     log.info(
                         "%s: no ingest subscribed yet (0x10); retrying in %.0f s",
                         publisher.gateway_id,
@@ -128,12 +153,14 @@ async def publish_loop(
                     "%s: batch of %d not delivered: %s", publisher.gateway_id, len(batch), exc
                 )
                 break
+        if not noted:  # the attempts are not on disk: hold the next round back instead
+            await asyncio.sleep(no_subscriber_retry_s)
 
 
 async def _forward_packets(
     outbox: Outbox, publisher: Publisher, packets: Sequence[HubPacket], now: Clock
 ) -> None:
-    await asyncio.to_thread(outbox.mark_sent, [p.packet_id for p in packets], now())
+    await _note("forwarding", outbox.mark_sent, [p.packet_id for p in packets], now())
     try:
         await publisher.publish_packets(packets)
     except PublishError as exc:
@@ -170,7 +197,8 @@ async def forward_samples(
             continue
         if chunk:
             ids = [batch_id for batch_id, _ in chunk]
-            await asyncio.to_thread(samples.mark_sent, ids, now())
+            if not (await _note("samples sent", samples.mark_sent, ids, now()))[0]:
+                return sent  # not backed off on disk: they wait for room, not resent each poll
             try:
                 await publisher.publish_samples([payload for _, payload in chunk])
             except PublishError as exc:
@@ -200,9 +228,11 @@ async def prune_loop(outbox: Outbox, now: Clock, retention_s: float, every_s: fl
         await asyncio.sleep(every_s)
 
 
-def heartbeat(gateway_id: str, devices: Sequence[PairedDevice], now: datetime) -> Heartbeat:
+def heartbeat(
+    gateway_id: str, devices: Sequence[PairedDevice], now: datetime, *, storage_full: bool = False
+) -> Heartbeat:
     """The hub's heartbeat: its paired devices and when it last reached each one (a session
-    with the device, whatever it held: contact, not readings)."""
+    with the device, whatever it held: contact, not readings), and whether its outbox is full."""
     return Heartbeat(
         gateway_id,
         now,
@@ -210,29 +240,40 @@ def heartbeat(gateway_id: str, devices: Sequence[PairedDevice], now: datetime) -
             DeviceContact(d.device_id, d.patient_id, d.kind, d.paired_at, d.last_sync_at)
             for d in devices
         ),
+        storage_full,
     )
 
 
 async def heartbeat_loop(
-    publisher: Publisher, devices: Callable[[], Sequence[PairedDevice]], now: Clock, every_s: float
+    publisher: Publisher,
+    devices: Callable[[], Sequence[PairedDevice]],
+    now: Clock,
+    every_s: float,
+    storage_full: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Publish a heartbeat every `every_s` and right after each (re)connection (cancel to stop).
+    """Publish a heartbeat every `every_s`, right after each (re)connection and as soon as
+    `storage_full()` changes (cancel to stop).
 
     Raises:
         sqlite3.Error: the device registry could not be read.
     """
     seen_connections = 0
+    said_full = False
     next_at = 0.0
     loop = asyncio.get_running_loop()
     while True:
         checkpoint()
         reconnected = publisher.connections != seen_connections and publisher.connected.is_set()
-        if publisher.connected.is_set() and (reconnected or loop.time() >= next_at):
+        full = storage_full()
+        changed = full != said_full
+        if publisher.connected.is_set() and (reconnected or changed or loop.time() >= next_at):
             seen_connections = publisher.connections
             paired = await asyncio.to_thread(devices)
+            beat = heartbeat(publisher.gateway_id, paired, now(), storage_full=full)
             try:
-                await publisher.publish_heartbeat(heartbeat(publisher.gateway_id, paired, now()))
+                await publisher.publish_heartbeat(beat)
                 next_at = loop.time() + every_s
+                said_full = full
             except PublishError as exc:
                 log.warning("%s: heartbeat not delivered: %s", publisher.gateway_id, exc)
         await asyncio.sleep(min(1.0, every_s))
@@ -247,21 +288,23 @@ async def receipt_loop(
         checkpoint()
         received = await publisher.receipts.get()
         receipt = received.receipt
-        retired = await asyncio.to_thread(
-            outbox.retire, receipt.committed, receipt.quarantined, now()
-        )
+        # Not noted (a full disk): the readings stay pending and are sent again; ingest keeps
+        # one copy and names them in its next receipt.
+        _, retired = await _note("receipt", outbox.retire, receipt.committed,
+                                 receipt.quarantined, now())  # fmt: skip
         log.debug(
             "%s: receipt retired %d of %d",
             publisher.gateway_id,
-            retired,
+            retired or 0,
             len(receipt.committed) + len(receipt.quarantined),
         )
         if receipt.packets:
-            await asyncio.to_thread(outbox.mark_forwarded, receipt.packets, now())
+            await _note("forwarded packets", outbox.mark_forwarded, receipt.packets, now())
         if receipt.pairings:
-            await asyncio.to_thread(outbox.mark_pairings_forwarded, receipt.pairings, now())
+            await _note("forwarded pairings", outbox.mark_pairings_forwarded, receipt.pairings,
+                        now())  # fmt: skip
         if receipt.sample_batches and samples is not None:
-            await asyncio.to_thread(samples.mark_forwarded, receipt.sample_batches, now())
+            await _note("forwarded samples", samples.mark_forwarded, receipt.sample_batches, now())
         if receipt.conflicts:  # kept server-side in quarantine; worth an operator's look
             log.warning(
                 "%s: ingest quarantined %d readings as conflicting with stored content",

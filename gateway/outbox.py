@@ -95,6 +95,9 @@ class Outbox:
         self._rng = rng or random.Random()  # noqa: S311 - resend jitter, not cryptography
         self._conn = db.connect(path, max_size_bytes=max_size_bytes)
         self._lock = threading.Lock()
+        # Since when sessions could not be stored for want of space (None: the last one was);
+        # the heartbeat says so, so the care team hears of it (the devices keep the records).
+        self.full_since: datetime | None = None
 
     def close(self) -> None:
         """Close the connection."""
@@ -161,8 +164,13 @@ class Outbox:
                     log.error(
                         "%s: outbox full, session of %d readings not stored", device_id, len(rows)
                     )
+                    if self.full_since is None:
+                        self.full_since = now
                     raise OutboxFullError(str(self.path)) from exc
                 raise
+            if self.full_since is not None:
+                log.warning("outbox stores again (full since %s)", self.full_since.isoformat())
+                self.full_since = None
         return StoreResult(stored, len(rows) - stored, len(quarantined))
 
     def cursor(self, device_id: str) -> DeviceCursor | None:
@@ -180,13 +188,16 @@ class Outbox:
         Payloads were produced by `reading_to_json` from valid readings; parsing them back
         re-checks them. A row that no longer parses (disk corruption, a hand edit) is moved to
         quarantine with its raw payload rather than published or left to block the queue.
+        A reading scheduled further ahead than any backoff reaches is due too: the hub's clock
+        was stepped back since (its schedule is on the wall clock, kept across restarts).
         """
+        latest_s = now.timestamp() + self.backoff.max_s * (1.0 + self.backoff.jitter_fraction)
         with self._lock:
             rows = self._conn.execute(
-                "SELECT reading_id, device_id, payload FROM readings"
-                " WHERE state = 'pending' AND next_attempt_s <= ? ORDER BY stored_at_s, rowid"
+                "SELECT reading_id, device_id, payload FROM readings WHERE state = 'pending'"
+                " AND (next_attempt_s <= ? OR next_attempt_s > ?) ORDER BY stored_at_s, rowid"
                 " LIMIT ?",
-                (now.timestamp(), limit),
+                (now.timestamp(), latest_s, limit),
             ).fetchall()
         out: list[Reading] = []
         for reading_id, device_id, payload in rows:

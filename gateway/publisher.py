@@ -71,6 +71,7 @@ log = logging.getLogger(__name__)
 
 ONLINE: Final = STATUS_ONLINE
 OFFLINE: Final = STATUS_OFFLINE
+HEARTBEAT_EXPIRY_S: Final = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,18 +246,25 @@ class Publisher:
     async def publish_heartbeat(self, beat: Heartbeat) -> None:
         """Publish the hub's heartbeat at QoS 1 and wait for a successful PUBACK.
 
+        It expires at the broker after `HEARTBEAT_EXPIRY_S` (MQTT 5 Message Expiry): a stale
+        heartbeat would claim the hub alive when it was not, and skew its clock offset.
+
         Raises:
             PublishError: as `publish_batch`.
         """
-        await self._publish(heartbeat_topic(self.gateway_id), encode_heartbeat(beat))
+        expiry = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        expiry.MessageExpiryInterval = HEARTBEAT_EXPIRY_S
+        await self._publish(heartbeat_topic(self.gateway_id), encode_heartbeat(beat), expiry)
 
-    async def _publish(self, topic: str, payload: bytes) -> None:
+    async def _publish(
+        self, topic: str, payload: bytes, properties: Properties | None = None
+    ) -> None:
         if not self.connected.is_set():
             raise PublishError(f"not connected to the broker ({self.last_error or 'connecting'})")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[ReasonCode] = loop.create_future()
         # Never hold our lock around paho calls: paho calls on_publish with its own lock held.
-        info = self._client.publish(topic, payload, qos=1)
+        info = self._client.publish(topic, payload, qos=1, properties=properties)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise PublishError(f"publish failed locally: {mqtt.error_string(info.rc)}")
         with self._lock:

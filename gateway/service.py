@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from bleak.exc import BleakError
 
@@ -44,6 +46,7 @@ from devices.sessions.summary import Stream
 from gateway.ble import SessionLink, inventory_of
 from gateway.cancelling import checkpoint
 from gateway.connections import ConnectFailedError, Connector, Seen
+from gateway.db import is_disk_full
 from gateway.errors import InvalidInputError, OutboxFullError
 from gateway.failpoints import BEFORE_COMMIT, Failpoints
 from gateway.outbox import Outbox
@@ -122,7 +125,10 @@ class Gateway:
     last_seen: dict[str, Seen] = field(default_factory=dict)
     samples: SampleStore | None = None
     streams: dict[str, asyncio.Task[SyncResult]] = field(default_factory=dict)
-    _next_sync: dict[str, datetime] = field(default_factory=dict)
+    # Sync schedule on the monotonic clock: the wall clock (`clock`) may be stepped back by
+    # hours (a hub that booted without the time, then NTP), which must not stall the meters.
+    monotonic: Callable[[], float] = time.monotonic
+    _next_sync: dict[str, float] = field(default_factory=dict)
 
     # ------------------------------------------------------------------------- pairing
 
@@ -206,7 +212,14 @@ class Gateway:
     async def sync(self, paired: PairedDevice, seen: Seen) -> SyncResult:
         """Run one session with a paired device and record how it ended."""
         result = await self._session(seen, paired, passkey=None, pairing=False)
-        self.registry.record_sync(paired.device_id, self.clock(), result.outcome, seen.address)
+        try:
+            self.registry.record_sync(paired.device_id, self.clock(), result.outcome, seen.address)
+        except sqlite3.Error as exc:
+            if not is_disk_full(exc):
+                raise
+            # Bookkeeping, not a reading: a full disk must not stop the hub (the records wait
+            # on the device, the heartbeat tells the care team).
+            log.warning("%s: sync not noted, the disk is full", paired.device_id)
         return result
 
     async def sync_round(
@@ -220,7 +233,7 @@ class Gateway:
         failed is due at once.
         """
         heard = await self.connector.scan(scan_s)
-        now = self.clock()
+        now = self.monotonic()
         by_address = {p.address.upper(): p for p in self.registry.all()}
         due = {
             paired.device_id: (paired, seen)
@@ -238,7 +251,7 @@ class Gateway:
         for (paired, _), result in zip(due.values(), results, strict=True):
             ok = result.outcome in (Outcome.COMPLETE, Outcome.NOTHING_NEW)
             wait_s = meter_interval_s if ok and paired.kind in RECORD_KINDS else 0.0
-            self._next_sync[paired.device_id] = self.clock() + timedelta(seconds=wait_s)
+            self._next_sync[paired.device_id] = self.monotonic() + wait_s
         return dict(zip(due, results, strict=True))
 
     async def stop_streams(self) -> dict[str, SyncResult]:

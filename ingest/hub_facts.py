@@ -4,7 +4,9 @@ A hub's status (`online` / `offline`: its retained status and last will) and its
 (alive, and when it last reached each paired device) arrive as MQTT messages like readings do
 and are written in the same transaction as the batch they came with, before the messages are
 acknowledged. Times are ingest's receive times: the hub's clock may be wrong, and freshness is
-about when *we* last heard.
+about when *we* last heard. The heartbeat's own time stamp (the hub's clock) against ingest's
+gives the hub's clock offset (heartbeats expire at the broker after a minute, so a late one
+cannot pass for a skewed clock), and the heartbeat says whether the hub's storage is full.
 
 Pairing events (a device paired to or unpaired from the hub's patients) go to the care-team
 record's device registry (`careteam.device_store.record_pairings`, audited there) in the same
@@ -54,7 +56,10 @@ def write_hub_updates(conn: sa.Connection, updates: HubUpdates, now: datetime) -
     for gateway_id, online in sorted(updates.statuses.items()):
         _upsert_status(conn, gateway_id, {"online": online, "status_at": now})
     for gateway_id, beat in sorted(updates.heartbeats.items()):
-        _upsert_status(conn, gateway_id, {"online": True, "heartbeat_at": now})
+        offset_s = round((beat.sent_at - now).total_seconds(), 3)
+        _upsert_status(conn, gateway_id, {"online": True, "heartbeat_at": now,
+                                          "storage_full": beat.storage_full,
+                                          "clock_offset_s": offset_s})  # fmt: skip
         contacts = schema.device_contacts
         conn.execute(contacts.delete().where(contacts.c.gateway_id == gateway_id))
         if beat.devices:

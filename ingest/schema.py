@@ -106,6 +106,9 @@ hub_status: Final = sa.Table(
     sa.Column("online", sa.Boolean(), nullable=False),
     sa.Column("status_at", UtcTime, nullable=True),  # when ingest received the last status
     sa.Column("heartbeat_at", UtcTime, nullable=True),  # when ingest received the last heartbeat
+    # From the last heartbeat: the hub's outbox is full; the hub's clock minus ingest's (s).
+    sa.Column("storage_full", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("clock_offset_s", sa.Float(), nullable=True),
 )
 
 device_contacts: Final = sa.Table(

@@ -21,6 +21,8 @@ have_cmd() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 # demo (and test)
 have_cmd mosquitto || need+=(mosquitto)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+# libfaketime: the fault suite sets a hub's wall clock ahead and back (LD_PRELOAD).
+ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 || need+=(libfaketime)
 # IANA time zone data: zoneinfo reads it for patients' local protocol windows.
 [ -e /usr/share/zoneinfo/Asia/Shanghai ] || need+=(tzdata)
 

@@ -11,8 +11,9 @@ over those patients); every `full_every_s` a step evaluates every patient, which
 time-driven changes through (readings ageing out of a window, `adherence.no_readings`).
 `adherence.no_readings` is only evaluated when the step has caught up with the store (fewer
 new readings than the batch limit): a pipeline that is behind must not look like a patient who
-stopped measuring; nor does a hub that is offline (an open `technical.hub_offline` finding of
-the freshness checker makes the patient's adherence "insufficient data").
+stopped measuring; nor does a hub that is offline or whose storage is full (an open
+`technical.hub_offline` or `technical.hub_storage_full` finding of the freshness checker makes
+the patient's adherence "insufficient data").
 
 Patients' time zones and conditions come through `patients_for(conn)` (a `PatientDirectory`;
 `run_forever` reads the patient record with the care plan's values as explicit overrides).
@@ -56,7 +57,7 @@ from alerts.engine.store_source import StoreSource
 from alerts.engine.tiered import TieredWindow
 from alerts.engine.window import merge
 from alerts.events import AlertEvent
-from alerts.freshness.core import HUB_OFFLINE
+from alerts.freshness.core import HUB_SILENCES
 from alerts.rules.catalog import RULES, Overrides
 from alerts.rules.columns import ReadingColumns
 from careteam import migrations as record_migrations
@@ -146,7 +147,7 @@ class Runner:
                 if full:
                     rules = [r for r in RULES if caught_up or r.rule_id != ADHERENCE_RULE]
                     episodes = _own_episodes(store.open_episodes(conn), held)
-                    hub_offline = {e.patient_id for e in episodes if e.rule_id == HUB_OFFLINE}
+                    hub_offline = {e.patient_id for e in episodes if e.rule_id in HUB_SILENCES}
                     sub = window.base
                 else:
                     # Only the patients with new readings, and only the rows their rules can

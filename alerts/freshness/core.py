@@ -9,7 +9,11 @@ Silence is a finding too, but never a clinical one. Three technical alarm condit
   last will, or a clean stop) `hub_offline_grace_s` ago and not `online` since, or its
   heartbeat is older than `heartbeat_timeout_s`;
 - `technical.device_silent` (low), subject `device:<device id>`: the hub is up but has not
-  been in contact with the device for its expected cadence (`device_contact_s` by kind).
+  been in contact with the device for its expected cadence (`device_contact_s` by kind);
+- `technical.hub_storage_full` (medium), subject `hub:<gateway id>`: the hub is up but says
+  (in its heartbeat) that its outbox cannot store new records;
+- `technical.hub_clock_skew` (low), subject `hub:<gateway id>`: the hub's clock differs from
+  ours by more than `clock_skew_max_s` (measured on its last heartbeat).
 
 Priorities, by the consequence of nobody responding (IEC 60601-1-8 table 1): a pipeline that
 is behind holds back *every* alarm of the patient, a level-2 hypoglycaemia included, while the
@@ -17,7 +21,10 @@ care team believes it is watching (death possible, onset prompt: high); an offli
 all of one household's data, but the devices keep their records and the patient still sees
 their own values (serious harm possible, onset delayed: medium); one silent device (flat
 battery, out of range) loses one kind of data for a while, its memory keeping the records
-(reversible, delayed: low).
+(reversible, delayed: low). A hub whose disk is full is up but takes no new records: its
+devices keep them in their memory until it has room again (as offline: medium). A hub whose
+clock is off gives wrong receive times and clock corrections (ids and raw device times are
+unaffected): the times a clinician reads may be off, nothing is lost (low).
 
 None of these is adherence (`adherence.no_readings`, a patient not measuring): they are about
 contact and transport, computed from the hub's status and heartbeat (when the hub last talked
@@ -44,24 +51,34 @@ from alerts.events import AlertEvent, EventType, Priority, event_id_for
 PIPELINE_BEHIND: Final = "technical.pipeline_behind"
 HUB_OFFLINE: Final = "technical.hub_offline"
 DEVICE_SILENT: Final = "technical.device_silent"
+STORAGE_FULL: Final = "technical.hub_storage_full"
+CLOCK_SKEW: Final = "technical.hub_clock_skew"
 RULE_VERSION: Final = 1
 PRIORITIES: Final = {
     PIPELINE_BEHIND: Priority.HIGH,
     HUB_OFFLINE: Priority.MEDIUM,
+    STORAGE_FULL: Priority.MEDIUM,
     DEVICE_SILENT: Priority.LOW,
+    CLOCK_SKEW: Priority.LOW,
 }
 RULES: Final = frozenset(PRIORITIES)
+# Findings under which a patient's silence is their hub's (it is offline, or cannot store what
+# the devices hold): `adherence.no_readings` has no data to judge them by.
+HUB_SILENCES: Final = frozenset({HUB_OFFLINE, STORAGE_FULL})
 _MARK_NAMESPACE: Final = uuid.UUID("9b7e1f64-3c52-5a8e-b1d0-6f2a4c8e0d17")
 
 
 @dataclass(frozen=True, slots=True)
 class HubFact:
-    """What the hub last said about itself: status (`online`/`offline`) and heartbeat times."""
+    """What the hub last said about itself: status (`online`/`offline`), heartbeat time (ours),
+    and from its last heartbeat: storage full, its clock minus ours (s)."""
 
     gateway_id: str
     online: bool
     status_at: datetime | None
     heartbeat_at: datetime | None
+    storage_full: bool = False
+    clock_offset_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +108,7 @@ class FreshnessParams:
     hub_offline_grace_s: float = 600.0
     heartbeat_timeout_s: float = 1800.0
     pipeline_max_lag_s: float = 300.0
+    clock_skew_max_s: float = 300.0
     default_contact_s: float = 26 * 3600.0
     device_contact_s: Mapping[str, float] = field(default_factory=dict)
 
@@ -135,12 +153,17 @@ def conditions(
 ) -> list[Condition]:
     """Every active technical condition at `now`, sorted by (patient, rule, subject)."""
     out: list[Condition] = []
+    hubs = list(hubs)
     down = {h.gateway_id: d for h in hubs if (d := _hub_down(h, now, params)) is not None}
+    up = {h.gateway_id: h for h in hubs if h.gateway_id not in down}
     seen_hub_patient: set[tuple[str, str]] = set()
     for dev in devices:
         offline = down.get(dev.gateway_id)
+        key = (dev.gateway_id, dev.patient_id)
+        if offline is None and dev.gateway_id in up and key not in seen_hub_patient:
+            seen_hub_patient.add(key)
+            out += _hub_up_findings(up[dev.gateway_id], dev.patient_id, now, params)
         if offline is not None:
-            key = (dev.gateway_id, dev.patient_id)
             if key not in seen_hub_patient:
                 seen_hub_patient.add(key)
                 since, why = offline
@@ -184,6 +207,26 @@ def conditions(
                 )
             )  # fmt: skip
     return sorted(out, key=lambda c: (c.patient_id, c.rule_id, c.subject))
+
+
+def _hub_up_findings(
+    hub: HubFact, patient_id: str, now: datetime, p: FreshnessParams
+) -> list[Condition]:
+    """A hub that is up but cannot store (full outbox) or keeps the wrong time, for one of its
+    patients."""
+    subject = f"hub:{hub.gateway_id}"
+    since = hub.heartbeat_at or now
+    out = []
+    if hub.storage_full:
+        out.append(Condition(STORAGE_FULL, patient_id, subject, since,
+                             {"gateway_id": hub.gateway_id, "reason": "the hub's storage is full;"
+                              " its devices keep new records until it has room"}))  # fmt: skip
+    offset = hub.clock_offset_s
+    if offset is not None and abs(offset) > p.clock_skew_max_s:
+        out.append(Condition(CLOCK_SKEW, patient_id, subject, since,
+                             {"gateway_id": hub.gateway_id, "clock_offset_s": offset,
+                              "max_skew_s": p.clock_skew_max_s}))  # fmt: skip
+    return out
 
 
 def _mark(condition: Condition, opened_at: datetime) -> str:

@@ -57,9 +57,11 @@ def load_facts(
     """The hubs, their devices, and the patients with readings the engine has not evaluated."""
     h, d, r = schema.hub_status.c, schema.device_contacts.c, schema.readings.c
     hubs = [
-        HubFact(row.gateway_id, bool(row.online), _utc(row.status_at), _utc(row.heartbeat_at))
-        for row in conn.execute(sa.select(h.gateway_id, h.online, h.status_at, h.heartbeat_at))
-    ]
+        HubFact(row.gateway_id, bool(row.online), _utc(row.status_at), _utc(row.heartbeat_at),
+                bool(row.storage_full), row.clock_offset_s)
+        for row in conn.execute(sa.select(h.gateway_id, h.online, h.status_at, h.heartbeat_at,
+                                          h.storage_full, h.clock_offset_s))
+    ]  # fmt: skip
     devices = [
         DeviceFact(row.device_id, row.gateway_id, row.patient_id, row.kind,
                    _utc(row.last_contact_at), _utc(row.paired_at) or row.paired_at)

@@ -1,5 +1,6 @@
 """The MQTT payloads: hub quarantine forwarding (hv.quarantine/1), pairing events
-(hv.pairing/1), and receipts naming packets and pairing events."""
+(hv.pairing/1), receipts naming packets and pairing events, the hub's heartbeat (hv.heartbeat/1)
+with its storage state."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ import pytest
 
 from devices.errors import ReadingValidationError
 from devices.wire import (
+    DeviceContact,
+    Heartbeat,
     HubPacket,
     PairingEvent,
     Receipt,
+    decode_heartbeat,
     decode_packets,
     decode_pairings,
     decode_receipt,
+    encode_heartbeat,
     encode_packets,
     encode_pairings,
     encode_receipt,
@@ -159,3 +164,27 @@ def test_receipts_carry_pairing_event_ids_only_when_there_are_some() -> None:
     with pytest.raises(ReadingValidationError) as err:
         decode_receipt(b'{"schema":"hv.receipt/1","committed":[],"pairings":[1]}')
     assert err.value.field == "pairings"
+
+
+BEAT = Heartbeat(
+    "gw-1",
+    datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    (DeviceContact("dev-1", "p-1", "glucose_meter", datetime(2026, 1, 1, tzinfo=UTC), None),),
+)
+
+
+def test_a_heartbeat_says_its_storage_is_full_only_when_it_is() -> None:
+    assert "storage_full" not in json.loads(encode_heartbeat(BEAT))  # as hubs always said
+    assert decode_heartbeat(encode_heartbeat(BEAT), topic_gateway_id="gw-1") == BEAT
+    full = Heartbeat(BEAT.gateway_id, BEAT.sent_at, BEAT.devices, storage_full=True)
+    assert json.loads(encode_heartbeat(full))["storage_full"] is True
+    assert decode_heartbeat(encode_heartbeat(full), topic_gateway_id="gw-1") == full
+
+
+@pytest.mark.parametrize(("change", "field"), [({"storage_full": "yes"}, "storage_full"),
+                                               ({"disk": 1}, "$")])  # fmt: skip
+def test_malformed_heartbeats_name_the_field(change: dict[str, object], field: str) -> None:
+    body = {**json.loads(encode_heartbeat(BEAT)), **change}
+    with pytest.raises(ReadingValidationError) as info:
+        decode_heartbeat(json.dumps(body).encode(), topic_gateway_id="gw-1")
+    assert info.value.field == field

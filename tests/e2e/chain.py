@@ -122,10 +122,20 @@ class Chain:
     def gateway_id(self) -> str:
         return f"gw-{self.tag}"
 
-    async def start(self, *, records: int, ingest_extra: Mapping[str, str] | None = None) -> None:
+    async def start(
+        self,
+        *,
+        records: int,
+        ingest_extra: Mapping[str, str] | None = None,
+        broker_config: str = "",
+        hub_data_dir: Path | None = None,
+    ) -> None:
         """Servers, proxies, the server-side processes, the meter holding `records` readings
-        (and a level-2 hypo), paired with the hub; the hub is started by `start_hub`."""
-        self.broker = MosquittoServer(self.workdir / "broker")
+        (and a level-2 hypo), paired with the hub; the hub is started by `proc("hub")`.
+        `broker_config` adds lines to Mosquitto's configuration; `hub_data_dir` puts the hub's
+        data elsewhere (a small filesystem of its own)."""
+        self.hub_dir = hub_data_dir or self.workdir / "hub"
+        self.broker = MosquittoServer(self.workdir / "broker", extra_config=broker_config)
         self.broker.start()
         self.hub_link = FaultProxy(self.broker.port).start()
         self.db_link = FaultProxy(self.postgres.port).start()
@@ -150,6 +160,8 @@ class Chain:
             "HV_DELIVERY_POLL_INTERVAL_S": "0.2",
             "HV_SECRETS_KEYS": self.receiver.secrets_keys,
         })  # fmt: skip
+        self._add("freshness", [HOMEVITALS, "alerts", "freshness", "--db", self.pg_url,
+                                "--interval-s", "0.5"], {})  # fmt: skip
         for name in ("ingest", "engine", "delivery"):
             self.procs[name].start()
         self.meter: GlucoseMeter = make_meter(self.air, serial=f"FS{self.tag}",
@@ -178,7 +190,7 @@ class Chain:
     def _hub_settings(self) -> Path:
         path = self.workdir / "gateway.toml"
         path.write_text(
-            f'gateway_id = "{self.gateway_id}"\ndata_dir = "{self.workdir / "hub"}"\n'
+            f'gateway_id = "{self.gateway_id}"\ndata_dir = "{self.hub_dir}"\n'
             f'mqtt_host = "127.0.0.1"\nmqtt_port = {self.hub_link.port}\n'
             f"mqtt_keepalive_s = {self.keepalive_s}\n"
             f'ble_transport = "{self.endpoint.spec}"\n'
@@ -186,7 +198,7 @@ class Chain:
             "silence_timeout_s = 2.0\noperation_timeout_s = 5.0\n"
             f"resend_first_s = {self.resend_first_s}\n"
             f"resend_max_s = {max(4.0, self.resend_first_s)}\nmax_batch_bytes = 4000\n"
-            "page_enabled = false\n"
+            "heartbeat_s = 2.0\npage_enabled = false\n"
         )
         return path
 
@@ -216,7 +228,7 @@ class Chain:
         return out
 
     def hub_ids(self) -> list[str]:
-        path = self.workdir / "hub" / "gateway.sqlite"
+        path = self.hub_dir / "gateway.sqlite"
         if not path.exists():
             return []
         box = Outbox(path)
@@ -254,6 +266,24 @@ class Chain:
                 out += [rid] * count
         return out
 
+    def findings(self, rule_id: str) -> list[tuple[str, dict[str, object]]]:
+        """(status, evidence) of this patient's episodes of `rule_id`, oldest first."""
+        engine = sa.create_engine(self.pg_url)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(sa.text(
+                    "SELECT status, evidence FROM alerts WHERE patient_id = :p AND rule_id = :r"
+                    " ORDER BY opened_at"), {"p": self.patient_id, "r": rule_id}).all()  # fmt: skip
+        finally:
+            engine.dispose()
+        return [(str(s), dict(e)) for s, e in rows]
+
+    def received(self, event_type: str, rule_id: str) -> bool:
+        """True once the care team's receiver verified an event of this type and rule."""
+        return any(r.verified and r.event()["type"] == event_type
+                   and r.event()["data"].get("rule_id") == rule_id  # type: ignore[attr-defined]
+                   for r in self.receiver.received)  # fmt: skip
+
     def raised(self) -> list[tuple[str, str]]:
         engine = sa.create_engine(self.pg_url)
         try:
@@ -282,13 +312,20 @@ class Chain:
         stored = {i for i, _ in self.stored()}
         if not produced <= stored:
             return False
-        box = self.workdir / "hub" / "gateway.sqlite"
-        outbox = Outbox(box)
+        outbox = Outbox(self.hub_dir / "gateway.sqlite")
         try:
             pending = outbox.stats(datetime.now(UTC)).pending
         finally:
             outbox.close()
         return pending == 0 and bool(self.delivered())
+
+    def hub_pending(self) -> int:
+        """Readings in the hub's outbox not yet receipted by ingest."""
+        outbox = Outbox(self.hub_dir / "gateway.sqlite")
+        try:
+            return outbox.stats(datetime.now(UTC)).pending
+        finally:
+            outbox.close()
 
     async def close(self) -> None:
         # The ledger was read: no orderly shutdown needed, and SIGTERMs one by one are slow.

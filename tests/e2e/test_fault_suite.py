@@ -8,16 +8,20 @@ Short scenarios run in `make test`; the long ones carry the `slow` marker and ru
 from __future__ import annotations
 
 import asyncio
+import errno
+import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 
+from alerts.freshness.core import CLOCK_SKEW, STORAGE_FULL
 from careteam.secrets import new_key_entry
 from devices.wire import status_topic
 from firmware_sims.air import VirtualAir
@@ -60,10 +64,12 @@ def _stored(chain: Chain) -> int:
     return len(chain.stored())
 
 
-async def _finish(chain: Chain, what: str, timeout_s: float = 120) -> None:
+async def _finish(
+    chain: Chain, what: str, timeout_s: float = 120, expected: dict[str, int] = EXPECTED
+) -> None:
     took = await until(chain.complete, timeout_s, f"{what}: the chain to drain")
     recovered(what, took)
-    report = chain.ledger(EXPECTED)
+    report = chain.ledger(expected)
     assert report.ok, f"{what}: {report}"
 
 
@@ -254,3 +260,132 @@ def _rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
+
+
+# ------------------------------------------------------------------------- hub disk and clock
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real filesystem with little room for the hub's data (tmpfs, 8 MiB; needs root)."""
+    mount = tmp_path / "hub-disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(mount)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small filesystem here (root needed): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True, check=False)
+
+
+def _fill(directory: Path) -> Path:
+    """Write a ballast file until the filesystem has no byte left (ENOSPC)."""
+    ballast = directory / "ballast"
+    with ballast.open("wb", buffering=0) as f:
+        for size in (1 << 20, 1 << 16, 1 << 12, 1 << 9, 1):
+            chunk = b"\0" * size
+            try:
+                while f.write(chunk):
+                    pass
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+    return ballast
+
+
+async def test_a_full_hub_disk_keeps_records_on_the_meter_alarms_and_loses_nothing(
+    chain: Chain, small_disk: Path
+) -> None:
+    expected = {**EXPECTED, STORAGE_FULL: 1}
+    await chain.start(records=20, hub_data_dir=small_disk / "hub")
+    chain.proc("freshness").start()
+    chain.proc("hub").start()
+    await _finish(chain, "baseline before the disk fills")
+    ballast = _fill(small_disk)
+    t0 = time.monotonic()
+    now = datetime.now(UTC)
+    before = set(chain.hub_ids())
+    for minutes in range(30):  # the patient measures while the hub has no room
+        chain.meter.take_reading(100 + minutes, at_utc=now - timedelta(minutes=40 - minutes))
+    new = set(chain.produced()) - before
+    hub = chain.proc("hub")
+    await until(lambda: chain.received("alert.opened", STORAGE_FULL), 60, "the disk-full alarm")
+    recovered("hub disk full: alarm delivered to the care team (s)", time.monotonic() - t0)
+    assert hub.alive(), hub.log()[-3000:]
+    assert "outbox full" in hub.log()
+    # Nothing of the new records reached the hub's disk: the meter keeps them.
+    assert not new & set(chain.hub_ids())
+    assert {i for i, _ in chain.stored()} & new == set()
+    await asyncio.sleep(3)  # a few more rounds of a full disk
+    assert hub.alive(), hub.log()[-3000:]
+    ballast.unlink()  # space returns
+    t0 = time.monotonic()
+    await _finish(chain, "hub disk full: space returned, everything stored", expected=expected)
+    await until(lambda: chain.findings(STORAGE_FULL)[-1][0] == "resolved", 30, "the all-clear")
+    recovered("hub disk full: finding resolved after space returned (s)", time.monotonic() - t0)
+    assert hub.kills == 0 and hub.alive()
+
+
+LIBFAKETIME = next(iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"))), None)
+
+
+@pytest.mark.skipif(LIBFAKETIME is None, reason="no libfaketime: scripts/install-system-deps.sh")
+async def test_a_hub_clock_jump_keeps_ids_and_raw_times_and_the_skew_is_flagged(
+    chain: Chain,
+) -> None:
+    # The hub's wall clock is faked by libfaketime (LD_PRELOAD: the process's own clock_gettime
+    # reads the offset in a file at each call); its monotonic clock is left alone, as a real
+    # clock step leaves it. (libfaketime 0.9.10 then fails time.sleep with EINVAL: nothing in
+    # the hub's path sleeps that way while it stays connected.)
+    expected = {**EXPECTED, CLOCK_SKEW: 1}
+    await chain.start(records=20)
+    chain.proc("freshness").start()
+    clock = chain.workdir / "hub-clock-offset"
+    clock.write_text("+0\n")
+    chain.proc("hub").start(
+        LD_PRELOAD=str(LIBFAKETIME), FAKETIME_TIMESTAMP_FILE=str(clock), FAKETIME_NO_CACHE="1",
+        FAKETIME_DONT_FAKE_MONOTONIC="1",
+    )  # fmt: skip
+    await _finish(chain, "baseline before the hub clock jumps")
+    clock.write_text("+2h\n")  # the hub's clock jumps two hours ahead
+    t0 = time.monotonic()
+    now = datetime.now(UTC)
+    before = set(chain.produced())
+    for minutes in range(3):
+        chain.meter.take_reading(110 + minutes, at_utc=now - timedelta(minutes=3 - minutes))
+    ahead = set(chain.produced()) - before
+    await until(lambda: ahead <= {i for i, _ in chain.stored()}, 60, "readings under the jump")
+    await until(lambda: chain.received("alert.opened", CLOCK_SKEW), 60, "the skew finding")
+    recovered("hub clock +2 h: skew flagged to the care team (s)", time.monotonic() - t0)
+    offset_s = float(chain.findings(CLOCK_SKEW)[-1][1]["clock_offset_s"])  # type: ignore[arg-type]
+    assert abs(offset_s - 7200) < 60, offset_s
+    # The hub's times were really off (its receive times), the device's raw times were not.
+    assert all(abs(skew - 7200) < 120 for skew in _receive_skews_s(chain, ahead)), "no jump"
+    clock.write_text("+0\n")  # the clock is stepped back (NTP): two hours backwards
+    t0 = time.monotonic()
+    now = datetime.now(UTC)
+    before = set(chain.produced())
+    for minutes in range(2):
+        chain.meter.take_reading(120 + minutes, at_utc=now - timedelta(minutes=2 - minutes))
+    back = set(chain.produced()) - before
+    await until(lambda: back <= {i for i, _ in chain.stored()}, 60, "readings after the step")
+    recovered("hub clock stepped back 2 h: new readings stored (s)", time.monotonic() - t0)
+    await until(lambda: chain.findings(CLOCK_SKEW)[-1][0] == "resolved", 60, "the all-clear")
+    recovered("hub clock stepped back 2 h: skew finding resolved (s)", time.monotonic() - t0)
+    await _finish(chain, "hub clock jumps: everything stored once", expected=expected)
+
+
+def _receive_skews_s(chain: Chain, reading_ids: set[str]) -> list[float]:
+    """Per reading: the hub's receive time minus the store's commit time (seconds)."""
+    engine = sa.create_engine(chain.pg_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT reading_id, received_at, stored_at FROM readings"
+                        " WHERE patient_id = :p"), {"p": chain.patient_id}).all()  # fmt: skip
+    finally:
+        engine.dispose()
+    return [(r - s).total_seconds() for i, r, s in rows if str(i) in reading_ids]

@@ -188,3 +188,29 @@ def test_an_outbox_file_from_before_forwarding_gains_the_columns(tmp_path: Path)
         assert (packet.device_id, packet.raw) == ("d1", b"\x01")
     finally:
         box.close()
+
+
+def test_a_clock_stepped_back_does_not_stall_resends(outbox: Outbox) -> None:
+    r1 = glucose(1)
+    ahead = T0 + timedelta(hours=2)  # the hub booted with its clock two hours ahead
+    outbox.store(meter().id, [r1], None, [], ahead)
+    outbox.mark_attempted([r1.reading_id], ahead)  # next attempt: ahead + 10 s
+    # NTP steps the clock back two hours: a schedule no backoff (40 s at most) could have set
+    # is due now, not in two hours.
+    assert outbox.due(T0, 10) == [r1]
+    outbox.mark_attempted([r1.reading_id], T0)
+    assert outbox.due(T0 + timedelta(seconds=19), 10) == []  # the backoff holds again
+
+
+def test_a_full_outbox_says_since_when_until_it_stores_again(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "small.sqlite", max_size_bytes=64 * 1024)
+    dev = meter()
+    assert box.full_since is None
+    with pytest.raises(OutboxFullError):
+        box.store(dev.id, [glucose(s) for s in range(1, 400)], None, [], T0)
+    with pytest.raises(OutboxFullError):
+        box.store(dev.id, [glucose(s) for s in range(1, 400)], None, [], T0 + timedelta(minutes=1))
+    assert box.full_since == T0  # the heartbeat reports it (gateway.delivery.heartbeat_loop)
+    box.store(dev.id, [glucose(1)], None, [], T0 + timedelta(minutes=2))
+    assert box.full_since is None
+    box.close()

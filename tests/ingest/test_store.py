@@ -13,8 +13,10 @@ import sqlalchemy as sa
 
 from devices import Special
 from devices.reading import CONTROL_SOLUTION, reading_from_json
+from devices.wire import Heartbeat
 from ingest import schema
 from ingest.errors import StoreError
+from ingest.hub_facts import HubUpdates, write_hub_updates
 from ingest.read_port import last_reading_id, readings_for_patient, readings_since
 from ingest.rows import QuarantineItem, typed_number
 from ingest.store import make_engine, migrate, write_batch
@@ -257,3 +259,26 @@ def test_whole_number_values_reach_the_typed_columns(db_url: str) -> None:
 def test_typed_columns_take_numbers_only(value: object, typed: float | None) -> None:
     got = typed_number(value)
     assert got == typed and (got is None or type(got) is float)
+
+
+def test_a_heartbeat_records_the_hubs_storage_state_and_clock_offset(db_url: str) -> None:
+    migrate(db_url)
+    engine = make_engine(db_url)
+    h = schema.hub_status.c
+    try:
+        # The hub's clock runs two hours ahead of ours and its outbox is full.
+        ahead = Heartbeat("gw-1", NOW + timedelta(hours=2, seconds=1.5), (), storage_full=True)
+        with engine.begin() as conn:
+            write_hub_updates(conn, HubUpdates(heartbeats={"gw-1": ahead}), NOW)
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(h.storage_full, h.clock_offset_s)).one()
+        assert (row.storage_full, row.clock_offset_s) == (True, 7201.5)
+        # The next heartbeat: room again, the clock stepped back behind ours.
+        behind = Heartbeat("gw-1", NOW - timedelta(seconds=30), ())
+        with engine.begin() as conn:
+            write_hub_updates(conn, HubUpdates(heartbeats={"gw-1": behind}), NOW)
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(h.storage_full, h.clock_offset_s)).one()
+        assert (row.storage_full, row.clock_offset_s) == (False, -30.0)
+    finally:
+        engine.dispose()

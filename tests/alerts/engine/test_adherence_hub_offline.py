@@ -1,6 +1,7 @@
 """Silence is never confused with a patient not measuring: while a patient's hub is offline (an
 open `technical.hub_offline` finding of the freshness checker), `adherence.no_readings` does not
-fire for them; once the hub is back and still brings nothing, it does.
+fire for them, nor while their hub says its storage is full (`technical.hub_storage_full`); once
+the hub is back and still brings nothing, it does.
 
 Real record store (SQLite, both migrations), hub facts written by ingest's own code, the real
 freshness step and the real engine runner.
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 from alerts.engine import store as alert_store
 from alerts.engine import tables
 from alerts.engine.runner import ADHERENCE_RULE, Runner
-from alerts.freshness.core import HUB_OFFLINE, FreshnessParams
+from alerts.freshness.core import HUB_OFFLINE, STORAGE_FULL, FreshnessParams
 from alerts.freshness.runner import step as freshness_step
 from devices.reading import Kind
 from devices.wire import DeviceContact, Heartbeat
@@ -57,7 +58,7 @@ def test_adherence_waits_while_the_hub_is_offline_and_fires_once_it_is_back(
     try:
         # Two patients who measured daily until four days ago (max_gap_d is 3 days).
         last = NOW - timedelta(days=4)
-        for patient in ("p-home", "p-away"):
+        for patient in ("p-home", "p-away", "p-full"):
             store(engine, [reading(patient, last - timedelta(days=d), d) for d in range(10)],
                   last)  # fmt: skip
         # p-home's hub is up and reaches the meter (which has nothing new); p-away's hub went
@@ -67,10 +68,21 @@ def test_adherence_waits_while_the_hub_is_offline_and_fires_once_it_is_back(
         _hub_says(engine, _beat("gw-home", "p-home", NOW - timedelta(minutes=2)),
                   NOW - timedelta(minutes=2))  # fmt: skip
 
+        # p-full's hub is up, reaches the meter, but its disk is full: the records stay on it.
+        full = _beat("gw-full", "p-full", NOW - timedelta(minutes=1))
+        beat = full.heartbeats["gw-full"]
+        full = HubUpdates(
+            heartbeats={
+                "gw-full": Heartbeat(beat.gateway_id, beat.sent_at, beat.devices, storage_full=True)
+            }
+        )
+        _hub_says(engine, full, NOW - timedelta(minutes=1))
+
         freshness_step(engine, NOW, PARAMS)
         assert _open(engine, HUB_OFFLINE) == {"p-away"}
+        assert _open(engine, STORAGE_FULL) == {"p-full"}
         Runner(engine).step(NOW)
-        assert _open(engine, ADHERENCE_RULE) == {"p-home"}  # not the patient behind the hub
+        assert _open(engine, ADHERENCE_RULE) == {"p-home"}  # not the patients behind the hubs
 
         # The hub returns (online, a heartbeat: it reached the meter, which had nothing new).
         back = NOW + timedelta(minutes=5)

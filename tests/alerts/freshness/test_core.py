@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 from alerts.engine.episodes import OpenEpisode
 from alerts.events import EventType, Priority
 from alerts.freshness.core import (
+    CLOCK_SKEW,
     DEVICE_SILENT,
     HUB_OFFLINE,
     PIPELINE_BEHIND,
+    STORAGE_FULL,
     DeviceFact,
     FreshnessParams,
     HubFact,
@@ -127,3 +129,31 @@ def test_a_hub_finding_is_also_announced_as_gateway_offline() -> None:
         changes[0].alert_id,
         Priority.MEDIUM,
     )
+
+
+def test_a_hub_that_says_its_storage_is_full_is_one_medium_finding_per_patient() -> None:
+    hubs = [HubFact("gw-1", True, ago(hours=1), ago(minutes=1), storage_full=True)]
+    devices = [device("m1"), device("c1"), device("m2", patient="p-2")]
+    found = conditions(NOW, hubs, devices, [], P)
+    assert [(c.rule_id, c.patient_id, c.subject) for c in found] == [
+        (STORAGE_FULL, "p-1", "hub:gw-1"),
+        (STORAGE_FULL, "p-2", "hub:gw-1"),
+    ]
+    [change, _] = transitions(found, [], NOW)
+    assert change.priority is Priority.MEDIUM and change.type is EventType.ALERT_OPENED
+    # Offline, it is the offline finding alone (a full disk under a dead hub is a guess).
+    down = [HubFact("gw-1", False, ago(minutes=11), ago(minutes=12), storage_full=True)]
+    assert {c.rule_id for c in conditions(NOW, down, devices, [], P)} == {HUB_OFFLINE}
+
+
+def test_a_hub_clock_off_by_more_than_the_limit_either_way_is_a_low_finding() -> None:
+    def found(offset_s: float | None) -> list[str]:
+        hubs = [HubFact("gw-1", True, ago(hours=1), ago(minutes=1), clock_offset_s=offset_s)]
+        return [c.rule_id for c in conditions(NOW, hubs, [device("m1")], [], P)]
+
+    assert found(None) == found(299.0) == found(-299.0) == []
+    assert found(7200.0) == found(-7200.0) == [CLOCK_SKEW]
+    hubs = [HubFact("gw-1", True, ago(hours=1), ago(minutes=1), clock_offset_s=-7200.0)]
+    [c] = conditions(NOW, hubs, [device("m1")], [], P)
+    assert c.evidence["clock_offset_s"] == -7200.0 and c.evidence["max_skew_s"] == 300.0
+    assert transitions([c], [], NOW)[0].priority is Priority.LOW
