@@ -15,11 +15,19 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from devices.sessions.events import DeviceCursor
-from devices.wire import STATUS_ONLINE, Receipt, encode_receipt, receipts_topic, status_topic
+from devices.wire import (
+    STATUS_ONLINE,
+    Heartbeat,
+    Receipt,
+    encode_receipt,
+    heartbeat_topic,
+    receipts_topic,
+    status_topic,
+)
 from gateway.delivery import batches, publish_loop, receipt_loop
 from gateway.errors import PublishError
 from gateway.outbox import Backoff, Outbox
-from gateway.publisher import MqttConfig, Publisher
+from gateway.publisher import HEARTBEAT_EXPIRY_S, MqttConfig, Publisher
 from tests.gateway.factories import glucose, meter
 from tests.gateway.ingest_peer import IngestPeer
 from tests.support.servers import MosquittoServer
@@ -368,3 +376,27 @@ def test_batches_respect_the_byte_limit() -> None:
     parts = list(batches(readings, max_bytes=5_000, max_count=1000))
     assert [r for part in parts for r in part] == readings
     assert len(parts) > 1 and all(len(p) >= 1 for p in parts)
+
+
+async def test_a_heartbeat_expires_at_the_broker_after_a_minute(
+    mosquitto: MosquittoServer, gateway_id: str
+) -> None:
+    # A heartbeat queued for an offline ingest must not be taken, minutes later, as the hub
+    # being alive or as its clock offset: it carries an MQTT 5 Message Expiry Interval.
+    got: list[mqtt.MQTTMessage] = []
+    listener = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    listener.on_message = lambda c, u, m: got.append(m)
+    listener.connect(mosquitto.host, mosquitto.port)
+    listener.subscribe(heartbeat_topic(gateway_id), qos=1)
+    listener.loop_start()
+    try:
+        publisher = Publisher(gateway_id, MqttConfig(mosquitto.host, mosquitto.port))
+        async with publisher:
+            await publisher.wait_connected(10)
+            await publisher.publish_heartbeat(Heartbeat(gateway_id, utcnow(), ()))
+        await wait_until(lambda: got, 10)
+    finally:
+        listener.disconnect()
+        listener.loop_stop()
+    expiry_s = getattr(got[0].properties, "MessageExpiryInterval", None)
+    assert expiry_s is not None and 0 < expiry_s <= HEARTBEAT_EXPIRY_S == 60
