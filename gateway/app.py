@@ -72,9 +72,10 @@ async def open_hub(
 ) -> AsyncIterator[Hub]:
     """Open the database, the BLE backend (unless `radio` is False) and the device service.
 
-    `clock` is the time the device service lives in (sessions, receive times, the sync
-    schedule): the wall clock, or a simulation's (the demo plays weeks in minutes, and the hub
-    must agree with the simulated devices' clocks).
+    `clock` is the time the device service lives in (sessions, receive times): the wall clock,
+    or a simulation's (the demo plays weeks in minutes, and the hub must agree with the
+    simulated devices' clocks). The sync schedule runs on the monotonic clock, so a wall clock
+    stepped back stalls no device.
 
     Raises:
         BumbleBleakError: the BLE transport cannot be opened.

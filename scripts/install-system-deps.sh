@@ -4,7 +4,7 @@
 #                                 (the demo's patients live in Asia/Shanghai) and python3-venv
 #   install-system-deps.sh test   (the default) what `make test` starts as well: PostgreSQL,
 #                                 VictoriaMetrics, Chromium with a CJK font, docker-compose,
-#                                 openssl, mosquitto_passwd
+#                                 openssl, mosquitto_passwd, libfaketime
 # Runs apt-get as root, through sudo otherwise; says clearly what to do if neither works.
 # The packages' own system services are never used (the demo and the tests start their own).
 set -euo pipefail
@@ -21,8 +21,6 @@ have_cmd() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 # demo (and test)
 have_cmd mosquitto || need+=(mosquitto)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
-# libfaketime: the fault suite sets a hub's wall clock ahead and back (LD_PRELOAD).
-ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 || need+=(libfaketime)
 # IANA time zone data: zoneinfo reads it for patients' local protocol windows.
 [ -e /usr/share/zoneinfo/Asia/Shanghai ] || need+=(tzdata)
 
@@ -37,6 +35,8 @@ if [ "$purpose" = test ]; then
   [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
   have_cmd docker-compose || need+=(docker-compose)
   have_cmd openssl || need+=(openssl)
+  # libfaketime: the fault suite sets a hub's wall clock ahead and back (LD_PRELOAD).
+  ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 || need+=(libfaketime)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then
