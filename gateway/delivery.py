@@ -172,7 +172,9 @@ async def _forward_packets(
 async def _forward_pairings(
     outbox: Outbox, publisher: Publisher, events: Sequence[PairingEvent], now: Clock
 ) -> None:
-    await asyncio.to_thread(outbox.mark_pairings_sent, [e.event_id for e in events], now())
+    if not (await _note("pairings sent", outbox.mark_pairings_sent,
+                        [e.event_id for e in events], now()))[0]:  # fmt: skip
+        return  # not backed off on disk: they wait for room, not resent on every pass
     try:
         await publisher.publish_pairings(events)
     except PublishError as exc:
