@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Locator, Page, async_playwright
 
 from firmware_sims.air import VirtualAir
 from gateway.enrolment import HubIdentity
@@ -84,6 +84,22 @@ async def serve(
     return f"http://127.0.0.1:{port}", server, task
 
 
+SCANS = 10
+
+
+async def look_until_found(page: Page, *selectors: str) -> list[Locator]:
+    """Press "Look for devices" until every selector is on the page, as a patient presses it
+    again when the page says nothing was found: one short scan can miss every advertisement on
+    a loaded machine (seen in a full run under load 7)."""
+    cards = [page.locator(s) for s in selectors]
+    for _ in range(SCANS):
+        async with page.expect_navigation():
+            await page.click("#scan")
+        if all([await card.count() == 1 for card in cards]):
+            return cards
+    raise AssertionError(f"not found after {SCANS} scans: {selectors}")
+
+
 PHONE = {"width": 390, "height": 844}  # CSS pixels of a common phone
 TARGET_PX = 48
 
@@ -110,9 +126,7 @@ async def test_pair_see_readings_switch_language_and_unit_then_unpair(
             page = await context.new_page()
             await page.goto(url)
             assert await page.inner_text("h1") == "家庭网关：您的设备"
-            await page.click("#scan")
-            card = page.locator(f'.discovered[data-address="{meter.address}"]')
-            await card.wait_for()
+            (card,) = await look_until_found(page, f'.discovered[data-address="{meter.address}"]')
             # A picker of the patients the hub is enrolled for, by short name: no typed ids.
             options = await card.locator(".patient option").all_inner_texts()
             assert options == [name for _, name in HUB_PATIENTS]
@@ -177,9 +191,7 @@ async def test_bad_input_is_refused_naming_the_field(
             context = await browser.new_context(locale="en-US")
             page = await context.new_page()
             await page.goto(url)
-            await page.click("#scan")
-            card = page.locator(".discovered").first
-            await card.wait_for()
+            (card,) = await look_until_found(page, f'.discovered[data-address="{meter.address}"]')
             await card.locator(".passkey").fill("12ab")
             await card.locator(".pair").click()
             await page.wait_for_selector("#message")

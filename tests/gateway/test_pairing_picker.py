@@ -14,7 +14,7 @@ from playwright.async_api import Browser
 
 from firmware_sims.air import VirtualAir
 from tests.gateway.sims import HUB_PATIENTS, PASSKEY, hub, make_cuff, utcnow
-from tests.gateway.test_pairing_page import browser, serve
+from tests.gateway.test_pairing_page import browser, look_until_found, serve
 
 __all__ = ["browser"]
 
@@ -47,9 +47,11 @@ async def test_a_household_cuff_maps_each_user_to_a_patient(
             await page.goto(url)
             hub_names = await page.locator(".hub-patient").all_inner_texts()
             assert hub_names == [name for _, name in HUB_PATIENTS]
-            await page.click("#scan")
-            card = page.locator(f'.discovered[data-address="{cuff.address}"]')
-            await card.wait_for()
+            card, other = await look_until_found(
+                page,
+                f'.discovered[data-address="{cuff.address}"]',
+                f'.discovered[data-address="{alone.address}"]',
+            )
             assert await card.locator("input.patient").count() == 0  # no free-text id
             await card.locator(".patient").select_option(label="W. L.")
             await card.locator(".user-2").select_option(label="L. F.")
@@ -59,7 +61,6 @@ async def test_a_household_cuff_maps_each_user_to_a_patient(
             paired_text = await page.locator(".paired").inner_text()
             assert "W. L." in paired_text and "User 2 of the cuff: L. F." in paired_text
             # The other cuff: user 2 left to nobody.
-            other = page.locator(f'.discovered[data-address="{alone.address}"]')
             await other.locator(".patient").select_option(label="Z. M.")
             await other.locator(".passkey").fill(str(PASSKEY))
             await other.locator(".pair").click()
