@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import subprocess
 import threading
 import time
@@ -277,20 +278,40 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small filesystem here (root needed): {done.stderr.strip()}")
     try:
+        _assert_small(mount)
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True, check=False)
 
 
+SMALL_DISK_MAX_BYTES = 64 << 20
+
+
+def _assert_small(mount: Path) -> None:
+    """The small filesystem is really what `mount` names (not the machine's own disk, e.g.
+    after something unmounted it): filling anything else would fill the machine."""
+    st = os.statvfs(mount)
+    size = st.f_blocks * st.f_frsize
+    assert os.path.ismount(mount) and size <= SMALL_DISK_MAX_BYTES, (
+        f"{mount} is not the small filesystem (mounted: {os.path.ismount(mount)}, {size} bytes)"
+    )
+
+
 def _fill(directory: Path) -> Path:
-    """Write a ballast file until the filesystem has no byte left (ENOSPC)."""
+    """Write a ballast file until the filesystem has no byte left (ENOSPC); never more than
+    the small filesystem can hold."""
+    _assert_small(directory)
     ballast = directory / "ballast"
+    written = 0
     with ballast.open("wb", buffering=0) as f:
         for size in (1 << 20, 1 << 16, 1 << 12, 1 << 9, 1):
             chunk = b"\0" * size
             try:
-                while f.write(chunk):
-                    pass
+                while n := f.write(chunk):
+                    written += n
+                    if written > SMALL_DISK_MAX_BYTES:
+                        ballast.unlink()
+                        pytest.fail(f"{directory} took {written} bytes: not the small filesystem")
             except OSError as exc:
                 assert exc.errno == errno.ENOSPC, exc
     return ballast
