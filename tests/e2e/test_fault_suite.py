@@ -77,8 +77,10 @@ async def _finish(
 async def test_sigkills_of_ingest_broker_and_hub_mid_stream_lose_and_double_nothing(
     chain: Chain,
 ) -> None:
-    await chain.start(records=200)
-    chain.db_link.set_mode(Mode.PASS, delay_s=0.05)  # commits take a while: faults land mid-way
+    # Small batches (two messages, about eight readings) whose commits take a while, so the
+    # faults land mid-way: in one batch of everything, all was stored before the first kill.
+    await chain.start(records=200, ingest_extra={"batch_max_messages": "2"})
+    chain.db_link.set_mode(Mode.PASS, delay_s=0.05)
     chain.proc("hub").start()
     await until(lambda: _stored(chain) >= 10, 120, "the first readings")
     chain.proc("ingest").kill()
