@@ -42,6 +42,7 @@ from devices.sessions import (
     WriteDone,
 )
 from gateway.cancelling import checkpoint
+from gateway.progress import MEASUREMENT_UUIDS, Step, StepSink
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +65,35 @@ class SessionLink:
     """Carries one session over one connection. Create it before the `BleakClient`, and pass
     `on_disconnect` as the client's `disconnected_callback`."""
 
-    def __init__(self, clock: Clock, *, passkey: int | None = None, op_timeout_s: float = 30.0):
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        passkey: int | None = None,
+        op_timeout_s: float = 30.0,
+        on_step: StepSink | None = None,
+    ):
         self._clock = clock
         self._passkey = passkey
         self._op_timeout_s = op_timeout_s
         self._inputs: asyncio.Queue[Input] = asyncio.Queue()
+        self._on_step = on_step
+        self.received = 0  # measurements notified so far (what the page says it is reading)
 
     def on_disconnect(self, client: BleakClient) -> None:
         """bleak's disconnected callback."""
         self._inputs.put_nowait(Disconnected("link lost"))
 
     def _on_notify(self, char: BleakGATTCharacteristic, data: bytearray) -> None:
-        self._inputs.put_nowait(Notified(char.uuid.lower(), bytes(data)))
+        uuid = char.uuid.lower()
+        self._inputs.put_nowait(Notified(uuid, bytes(data)))
+        if uuid in MEASUREMENT_UUIDS:
+            self.received += 1
+            self._step(Step.READING)
+
+    def _step(self, step: Step) -> None:
+        if self._on_step is not None:
+            self._on_step(step, self.received)
 
     def _now(self) -> Instant:
         return Instant(time.monotonic(), self._clock())
@@ -131,6 +149,7 @@ class SessionLink:
             async with asyncio.timeout(self._op_timeout_s):
                 match command:
                     case Pair():
+                        self._step(Step.BONDING)
                         if self._passkey is None:
                             await client.pair()
                         else:

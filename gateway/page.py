@@ -16,7 +16,11 @@ hub is starting and reloads until the hub's composition root swaps in the full p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 from urllib.parse import parse_qs, urlencode
@@ -32,11 +36,16 @@ from gateway.enrolment import HubIdentity, Identity
 from gateway.errors import EnrolmentError, InvalidInputError, UnknownDeviceError
 from gateway.i18n import TEXT, GlucoseUnit, Locale, choose_locale, choose_unit
 from gateway.page_guard import SESSION_COOKIE, SESSION_S, Guard, GuardMiddleware
+from gateway.progress import Tracker
 from gateway.registry import PairedDevice
 from gateway.service import Gateway
 
+log = logging.getLogger(__name__)
+
 MAX_FORM_BYTES: Final = 4096
 SCAN_S: Final = 3.0
+KEPT_PAIRINGS: Final = 16  # pairings whose progress or result the page can still show
+REFRESH_S: Final = 1  # how often a page showing a pairing in progress reloads itself
 _SPECIAL_LABEL: Final = {Special.POSITIVE_INFINITY: "HI", Special.NEGATIVE_INFINITY: "LO"}
 
 _templates = Environment(
@@ -97,6 +106,34 @@ def users_of(kind: str | None, patient_id: str, user_2: str) -> dict[int, str] |
     return {1: patient_id, 2: user_2} if user_2 else {1: patient_id}
 
 
+async def run_pairing(
+    gateway: Gateway,
+    tracker: Tracker,
+    address: str,
+    patient_id: str,
+    *,
+    passkey: int | None,
+    user_patients: Mapping[int, str] | None,
+) -> None:
+    """Pair in the background, telling `tracker` each step and how it ended; never raises
+    (the page shows a hub fault as an error instead of reloading forever)."""
+    try:
+        result = await gateway.pair(
+            address,
+            patient_id,
+            passkey=passkey,
+            user_patients=user_patients,
+            on_step=tracker.report,
+        )
+    except InvalidInputError as exc:
+        tracker.fail(exc.field, exc.reason)
+    except Exception as exc:  # a hub fault must end the progress page, not leave it spinning
+        log.exception("pairing stopped by a hub fault")
+        tracker.fail("hub", type(exc).__name__)
+    else:
+        tracker.finish(result.outcome, result.stored)
+
+
 async def _form(request: Request) -> dict[str, str]:
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
@@ -129,6 +166,9 @@ def create_page(
     login, but Host, Origin, CSRF token and security headers all checked.
     """
     app = FastAPI(title="homevitals hub", docs_url=None, redoc_url=None, openapi_url=None)
+    # Pairings the page started: id -> (tracker, advertised name, kind), oldest first.
+    pairings: dict[str, tuple[Tracker, str, str]] = {}
+    running: set[asyncio.Task[None]] = set()  # held so the tasks are not collected
     the_guard = guard or Guard(pin=None)
     app.add_middleware(GuardMiddleware, guard=the_guard)
 
@@ -139,11 +179,44 @@ def create_page(
             choose_unit(header, request.cookies.get("hv_unit")),
         )
 
+    def pairing_state(
+        text: dict[str, str], pairing_id: str
+    ) -> tuple[dict[str, object] | None, str, bool]:
+        """(progress to show while running, else None; the message; whether it is an error)."""
+        entry = pairings.get(pairing_id)
+        if entry is None:
+            return None, text["pairing_gone"], False
+        tracker, name, kind = entry
+        state = tracker.progress
+        if not tracker.done:
+            line = text[f"step_{state.step}"].format(count=state.received)
+            shown: dict[str, object] = {
+                "title": text["progress_title"].format(device=name or text.get(kind, "")),
+                "step": state.step.value, "line": line, "received": state.received,
+                "elapsed": text["progress_elapsed"].format(
+                    seconds=tracker.elapsed_s(time.monotonic())
+                ),
+            }  # fmt: skip
+            return shown, "", False
+        if state.error is not None:
+            field, reason = state.error
+            if field == "hub":
+                return None, text["pairing_failed"], True
+            return None, text["bad_input"].format(field=field, reason=reason), True
+        template = text.get(f"result_{state.outcome}", text["result_other"])
+        message = template.format(stored=state.stored, outcome=state.outcome)
+        return None, message, not tracker.succeeded
+
     def render(request: Request, status: int = 200, message: str | None = None) -> HTMLResponse:
         locale, unit = prefs(request)
         text = TEXT[locale]
         if gateway is None:
             return enrol_only(request, locale, status, message)
+        error = status >= 400
+        progress = None
+        pairing_id = request.query_params.get("pairing")
+        if message is None and pairing_id is not None:
+            progress, message, error = pairing_state(text, pairing_id)
         devices = gateway.devices()
         paired = [
             {
@@ -164,7 +237,8 @@ def create_page(
         ]
         html = _templates.get_template("page.html").render(
             t=text, locale=locale, unit=unit, seen=nearby, csrf=request.state.csrf,
-            paired=paired, message=message or request.query_params.get("msg"),
+            paired=paired, message=message or request.query_params.get("msg"), error=error,
+            progress=progress, refresh_s=REFRESH_S,
             patients=patients, names=names, can_enrol=hub is not None and hub.enrolment_url,
         )  # fmt: skip
         return HTMLResponse(html, status_code=status)
@@ -236,6 +310,8 @@ def create_page(
         text = TEXT[prefs(request)[0]]
         if gateway is None:
             return enrol_first(request)
+        if any(not tracker.done for tracker, _, _ in pairings.values()):
+            return render(request, 409, text["busy"])
         try:
             form = await _form(request)
             passkey_text = form.get("passkey", "")
@@ -248,10 +324,20 @@ def create_page(
             user_2 = form.get("user_2", "")
             if user_2 and (user_2 not in served or user_2 == patient_id):
                 raise InvalidInputError("user_2", "pick another patient this hub serves, or nobody")
-            address = form.get("address", "")
-            seen = gateway.last_seen.get(address)
-            kind = seen.kind if seen is not None else None
-            result = await gateway.pair(
+        except InvalidInputError as exc:
+            return bad(request, exc)
+        address = form.get("address", "")
+        seen = gateway.last_seen.get(address)
+        kind = seen.kind if seen is not None else None
+        tracker = Tracker(time.monotonic())
+        pairing_id = secrets.token_urlsafe(9)
+        pairings[pairing_id] = (tracker, (seen.name or "") if seen else "", kind or "")
+        while len(pairings) > KEPT_PAIRINGS:
+            del pairings[next(iter(pairings))]
+        task = asyncio.create_task(
+            run_pairing(
+                gateway,
+                tracker,
                 address,
                 patient_id,
                 passkey=int(passkey_text) if passkey_text else None,
@@ -259,11 +345,10 @@ def create_page(
                 # quarantined on the hub, never attributed to the wrong patient.
                 user_patients=users_of(kind, patient_id, user_2),
             )
-        except InvalidInputError as exc:
-            return bad(request, exc)
-        key = f"result_{result.outcome}"
-        template = text.get(key, text["result_other"])
-        return back(template.format(stored=result.stored, outcome=result.outcome))
+        )
+        running.add(task)
+        task.add_done_callback(running.discard)
+        return RedirectResponse("/?" + urlencode({"pairing": pairing_id}), status_code=303)
 
     @app.post("/enrol")
     async def enrol(request: Request) -> Response:

@@ -50,6 +50,7 @@ from gateway.db import is_disk_full
 from gateway.errors import InvalidInputError, OutboxFullError
 from gateway.failpoints import BEFORE_COMMIT, Failpoints
 from gateway.outbox import Outbox
+from gateway.progress import Step, StepSink
 from gateway.quirks import profile_for
 from gateway.registry import PairedDevice, Registry, check_patient_id, check_user_patients
 from gateway.samples import SampleStore
@@ -145,11 +146,13 @@ class Gateway:
         passkey: int | None = None,
         scan_s: float = 3.0,
         user_patients: Mapping[int, str] | None = None,
+        on_step: StepSink | None = None,
     ) -> SyncResult:
         """Bond with the device at `address`, identify it, assign it to `patient_id`, and
         fetch what it holds. A cuff two people share maps each device user index to a patient
         (`user_patients`, e.g. ``{1: "p-1", 2: "p-2"}``); readings of other users are then
-        quarantined rather than given to `patient_id`.
+        quarantined rather than given to `patient_id`. `on_step` is told each step reached
+        (looking, connecting, bonding, reading with the measurements received, saving).
 
         Raises:
             InvalidInputError: bad `patient_id`, `user_patients` or `passkey`, or no health
@@ -161,6 +164,8 @@ class Gateway:
             raise InvalidInputError("passkey", "must be 6 digits")
         seen = self.last_seen.get(address)
         if seen is None:
+            if on_step is not None:
+                on_step(Step.LOOKING, 0)
             seen = (await self.connector.scan(scan_s)).get(address)
         if seen is None:
             raise InvalidInputError("address", f"no glucose meter or cuff advertising at {address}")
@@ -173,7 +178,9 @@ class Gateway:
             name=seen.name,
             user_patients=users,
         )
-        result = await self._session(seen, provisional, passkey=passkey, pairing=True)
+        result = await self._session(
+            seen, provisional, passkey=passkey, pairing=True, on_step=on_step
+        )
         # Once bonded and identified the device is paired, even if the transfer then failed:
         # the next sync goes on from the cursor (moved only past records already stored).
         if result.outcome in PAIRED_OUTCOMES and result.identified and result.device is not None:
@@ -325,10 +332,19 @@ class Gateway:
         return SESSIONS[paired.kind](params, inventory)
 
     async def _session(
-        self, seen: Seen, paired: PairedDevice, *, passkey: int | None, pairing: bool
+        self,
+        seen: Seen,
+        paired: PairedDevice,
+        *,
+        passkey: int | None,
+        pairing: bool,
+        on_step: StepSink | None = None,
     ) -> SyncResult:
         link = SessionLink(
-            self.clock, passkey=passkey, op_timeout_s=self.tuning.operation_timeout_s
+            self.clock,
+            passkey=passkey,
+            op_timeout_s=self.tuning.operation_timeout_s,
+            on_step=on_step,
         )
         stored = 0
         sessions: list[BaseSession] = []
@@ -341,6 +357,8 @@ class Gateway:
                     log.error("%s: records before identification ignored", seen.address)
                     return
                 device_id = identity.id
+                if on_step is not None and event.readings:
+                    on_step(Step.SAVING, link.received)
                 self.failpoints.hit(BEFORE_COMMIT)
                 result = await asyncio.to_thread(
                     self.outbox.store,
@@ -359,6 +377,8 @@ class Gateway:
                 stream = Stream(identity, paired.patient_id, self.gateway_id, event.kind)
                 await asyncio.to_thread(self.samples.store, stream, event.samples)
 
+        if on_step is not None:
+            on_step(Step.CONNECTING, 0)
         try:
             stream = paired.kind in STREAM_KINDS
             async with self.connector.connect(

@@ -102,6 +102,14 @@ async def _pair_for_real(client: httpx.AsyncClient, address: str) -> None:
         content=token + f"&address={address}&patient_id=patient-1&passkey={PASSKEY}".encode(),
     )
     assert paired.status_code == 303, paired.text
+    # The pairing runs in the background; its page reloads itself until the result shows.
+    location = paired.headers["location"]
+    async with asyncio.timeout(60):
+        shown = (await client.get(location)).text
+        while 'id="progress"' in shown:
+            await asyncio.sleep(0.2)
+            shown = (await client.get(location)).text
+    assert 'id="message" role="status"' in shown, shown
 
 
 def _assert_headers(response: httpx.Response) -> None:

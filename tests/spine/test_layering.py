@@ -60,6 +60,7 @@ CORE: tuple[str, ...] = (
     "ingest/points.py",
     "gateway/errors.py",
     "gateway/i18n.py",
+    "gateway/progress.py",
     "gateway/quirks.py",
     "ingest/rows.py",
     "ingest/conflicts.py",

@@ -1,0 +1,133 @@
+"""The pairing page says what is happening while it pairs and back-fills, in headless Chromium
+on a phone-sized screen in both languages: the page shows the step ("reading from the device:
+N readings received so far") and reloads itself each second until the result, with no script
+(the page's CSP forbids any); a failed pairing reads as an error, not as good news."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page
+from playwright.async_api import Error as PlaywrightError
+
+from firmware_sims.air import VirtualAir
+from firmware_sims.faults import Faults
+from gateway.i18n import TEXT, Locale
+from tests.gateway.sims import PASSKEY, hub, make_meter
+from tests.gateway.test_pairing_page import (
+    PHONE,
+    assert_touch_targets,
+    browser,
+    look_until_found,
+    serve,
+)
+
+__all__ = ["browser"]
+
+RECORDS = 30
+SLOW_S = 0.15  # the simulated meter waits this long before each record: ~4.5 s of transfer
+
+
+@pytest.fixture
+async def air() -> AsyncIterator[VirtualAir]:
+    async with VirtualAir(supervision_timeout_s=0.5) as the_air:
+        yield the_air
+
+
+async def steps_until_done(page: Page) -> list[tuple[str, int, str]]:
+    """(step, received, text) of each progress page seen, polled until the result shows."""
+    shown: list[tuple[str, int, str]] = []
+    deadline = asyncio.get_running_loop().time() + 120
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            if await page.locator("#message").count() == 1:
+                return shown
+            progress = page.locator("#progress")
+            step = await progress.get_attribute("data-step", timeout=2000)
+            received = await progress.get_attribute("data-received", timeout=2000)
+            line = await page.inner_text("#progress-step", timeout=2000)
+        except PlaywrightError:  # the page reloaded between the reads; read it again
+            continue
+        assert step is not None and received is not None
+        if not shown or shown[-1] != (step, int(received), line):
+            shown.append((step, int(received), line))
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no result within two minutes; progress seen: {shown}")
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+async def test_progress_is_shown_while_a_meter_back_fills(
+    air: VirtualAir, browser: Browser, tmp_path: Path, locale: Locale
+) -> None:
+    meter = make_meter(air, records=RECORDS, faults=Faults(slow_response_s=SLOW_S))
+    await meter.power_on()
+    text = TEXT[locale]
+    async with hub(air, tmp_path) as h:
+        url, server, task = await serve(h.gateway, h.identity)
+        try:
+            context = await browser.new_context(locale=locale, viewport=PHONE, is_mobile=True)
+            page = await context.new_page()
+            await page.goto(url)
+            (card,) = await look_until_found(page, f'.discovered[data-address="{meter.address}"]')
+            await card.locator(".passkey").fill(str(PASSKEY))
+            await card.locator(".pair").click()
+            assert await page.locator("#progress").count() == 1  # at once, not after the pairing
+            refresh = page.locator('meta[http-equiv="refresh"]')
+            assert await refresh.get_attribute("content") == "1"
+            await assert_touch_targets(page)
+            shown = await steps_until_done(page)
+            reading = [(n, line) for step, n, line in shown if step == "reading"]
+            # The count is seen growing, mid-transfer, in the patient's language.
+            assert reading, shown
+            assert any(0 < n < RECORDS for n, _ in reading), shown
+            for n, line in reading:
+                assert line == text["step_reading"].format(count=n)
+            counts = [n for n, _ in reading]
+            assert counts == sorted(counts)
+            message = page.locator("#message")
+            assert await message.inner_text() == text["result_complete"].format(stored=RECORDS)
+            assert await message.get_attribute("class") == "msg"
+            assert await message.get_attribute("role") == "status"
+            assert await page.locator('meta[http-equiv="refresh"]').count() == 0
+            assert await page.locator(".paired").count() == 1
+            await assert_touch_targets(page)
+            await context.close()
+        finally:
+            server.should_exit = True
+            await task
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+async def test_a_refused_pairing_looks_like_an_error(
+    air: VirtualAir, browser: Browser, tmp_path: Path, locale: Locale
+) -> None:
+    meter = make_meter(air, records=2, faults=Faults(refuse_pairing=True))
+    await meter.power_on()
+    text = TEXT[locale]
+    async with hub(air, tmp_path) as h:
+        url, server, task = await serve(h.gateway, h.identity)
+        try:
+            context = await browser.new_context(locale=locale, viewport=PHONE, is_mobile=True)
+            page = await context.new_page()
+            await page.goto(url)
+            (card,) = await look_until_found(page, f'.discovered[data-address="{meter.address}"]')
+            await card.locator(".passkey").fill(str(PASSKEY))
+            await card.locator(".pair").click()
+            await steps_until_done(page)
+            message = page.locator("#message")
+            assert await message.inner_text() == text["result_pairing_refused"]
+            assert await message.get_attribute("class") == "msg err"
+            assert await message.get_attribute("role") == "alert"
+            # Drawn as an error: a red border, unlike the green of a success.
+            border = await message.evaluate("e => getComputedStyle(e).borderTopColor")
+            assert border == "rgb(179, 38, 30)"
+            assert await page.locator(".paired").count() == 0
+            assert h.registry.all() == []
+            await assert_touch_targets(page)
+            await context.close()
+        finally:
+            server.should_exit = True
+            await task
