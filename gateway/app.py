@@ -319,6 +319,7 @@ def hub_page(
     return create_page(
         gateway,
         default_locale=settings.locale,
+        timezone=settings.timezone,
         guard=guard,
         hub=HubIdentity(settings.data_dir, settings.enrolment_url),
         on_enrolled=on_enrolled,

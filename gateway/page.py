@@ -21,10 +21,13 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 from urllib.parse import parse_qs, urlencode
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_date, format_time
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -92,6 +95,15 @@ _WEARABLE: dict[Kind, tuple[str, str, int]] = {
 }
 
 
+def local_time(at: datetime, zone: str, locale: Locale) -> str:
+    """`at` in the hub's time zone as the patient's language writes a date and a time of day
+    (no seconds, no zone name): "Dec 6, 2026 9:31 PM", "2026年12月6日 21:31"."""
+    here = at.astimezone(ZoneInfo(zone))
+    babel_locale = locale.replace("-", "_")
+    day = format_date(here, "medium", locale=babel_locale)
+    return f"{day} {format_time(here, 'short', locale=babel_locale)}"
+
+
 def device_label(model: str | None, name: str | None, serial: str | None) -> str:
     """How a person recognises a device: its model (else its advertised name) and the last four
     characters of its serial, as printed on its label; never the radio address."""
@@ -149,12 +161,14 @@ def create_page(
     gateway: Gateway | None,
     *,
     default_locale: Locale = "en",
+    timezone: str = "UTC",
     scan_s: float = SCAN_S,
     guard: Guard | None = None,
     hub: HubIdentity | None = None,
     on_enrolled: Callable[[Identity], None] | None = None,
 ) -> FastAPI:
-    """The pairing page's ASGI app, bound to `gateway` (`scan_s`: how long "look" scans).
+    """The pairing page's ASGI app, bound to `gateway` (`scan_s`: how long "look" scans;
+    times are shown in `timezone`, the hub's IANA zone).
 
     Devices are assigned to the patients the hub is enrolled for (`hub`), picked by short name
     (never a typed id); a cuff two people share maps its user 2 to the other patient. An
@@ -224,8 +238,12 @@ def create_page(
                 "kind": text[p.kind],
                 "label": device_label(p.device.model, p.name, p.device.serial),
                 "readings": [
-                    (r, describe(r, unit)) for r in gateway.latest_readings(p.device_id, 5)
+                    (r, local_time(r.measured_at, timezone, locale), describe(r, unit))
+                    for r in gateway.latest_readings(p.device_id, 5)
                 ],
+                "last_sync": (
+                    local_time(p.last_sync_at, timezone, locale) if p.last_sync_at else None
+                ),
             }
             for p in devices
         ]

@@ -66,11 +66,11 @@ def form_token(html: str) -> bytes:
 
 
 async def serve(
-    gateway: Gateway, identity: HubIdentity
+    gateway: Gateway, identity: HubIdentity, *, timezone: str = "UTC"
 ) -> tuple[str, uvicorn.Server, asyncio.Task[None]]:
     port = free_port()
     config = uvicorn.Config(
-        create_page(gateway, scan_s=0.5, hub=identity),
+        create_page(gateway, scan_s=0.5, hub=identity, timezone=timezone),
         host="127.0.0.1",
         port=port,
         log_level="warning",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,18 @@ __all__ = ["browser"]
 
 RECORDS = 30
 SLOW_S = 0.15  # the simulated meter waits this long before each record: ~4.5 s of transfer
+
+
+ZONE = "Asia/Shanghai"
+
+
+def written(at: datetime, locale: Locale) -> str:
+    """`at` at UTC+8 as each language writes it (spelled out here, not through Babel)."""
+    here = at.astimezone(timezone(timedelta(hours=8)))
+    if locale == "zh-CN":
+        return f"{here.year}年{here.month}月{here.day}日 {here:%H:%M}"
+    hour = here.hour % 12 or 12
+    return f"{here:%b} {here.day}, {here.year} {hour}:{here:%M}\u202f{here:%p}"
 
 
 @pytest.fixture
@@ -66,7 +79,7 @@ async def test_progress_is_shown_while_a_meter_back_fills(
     await meter.power_on()
     text = TEXT[locale]
     async with hub(air, tmp_path) as h:
-        url, server, task = await serve(h.gateway, h.identity)
+        url, server, task = await serve(h.gateway, h.identity, timezone=ZONE)
         try:
             context = await browser.new_context(locale=locale, viewport=PHONE, is_mobile=True)
             page = await context.new_page()
@@ -93,6 +106,15 @@ async def test_progress_is_shown_while_a_meter_back_fills(
             assert await message.get_attribute("role") == "status"
             assert await page.locator('meta[http-equiv="refresh"]').count() == 0
             assert await page.locator(".paired").count() == 1
+            # Times in the hub's zone (UTC+8), written the patient's way; never UTC.
+            (device,) = h.registry.all()
+            assert device.last_sync_at is not None
+            shown_sync = await page.inner_text(".paired .last-sync")
+            assert shown_sync == written(device.last_sync_at, locale)
+            shown_at = await page.locator(".paired .reading .at").all_inner_texts()
+            stored = h.outbox.latest(device.device_id, 5)
+            assert shown_at == [written(r.measured_at, locale) for r in stored]
+            assert "UTC" not in await page.inner_text("body")
             await assert_touch_targets(page)
             await context.close()
         finally:
