@@ -317,7 +317,11 @@ class Chain:
             pending = outbox.stats(datetime.now(UTC)).pending
         finally:
             outbox.close()
-        return pending == 0 and bool(self.delivered())
+        if pending or not self.delivered():
+            return False
+        # ...and mirrored: the mirror follows the store at its own pace (after a fault, a
+        # backlog), so a ledger read as soon as the store is complete finds it behind.
+        return produced <= set(self.mirrored())
 
     def hub_pending(self) -> int:
         """Readings in the hub's outbox not yet receipted by ingest."""
