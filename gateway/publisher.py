@@ -13,6 +13,8 @@ paho-mqtt 2.x runs its network loop in its own thread; this adapter bridges it t
 - Retained status `online`, last will `offline` (retained), and `offline` on a clean stop.
 - Reconnection waits are exponential with random jitter (`MqttConfig.reconnect`), so a fleet
   of hubs that lost the broker together does not come back in step.
+- A dead link is noticed within 1.5 x the keepalive, as the broker notices it (see
+  `PINGS_PER_KEEPALIVE`): a half-open connection does not hold the backlog for 2 x keepalive.
 - Ingest announces itself the same way (`hv/v1/ingest/+/status`): each live `online` counts
   in `ingest_announcements` and sets `wake`, so the publish loop resends what is pending at once
   instead of waiting out its backoff (after a broker restart ingest may resubscribe after the
@@ -72,6 +74,17 @@ log = logging.getLogger(__name__)
 ONLINE: Final = STATUS_ONLINE
 OFFLINE: Final = STATUS_OFFLINE
 HEARTBEAT_EXPIRY_S: Final = 60
+# paho pings after one idle keepalive and waits one more keepalive for the PINGRESP, so a link
+# that died without closing (half-open: the far end vanished) was noticed up to 2 x keepalive
+# later, while the broker drops the session at 1.5 x (MQTT 5 section 3.1.2.10). Once connected
+# the hub pings after a third of the negotiated keepalive of silence and gives the PINGRESP a
+# third: a dead link is noticed within 2/3 x keepalive plus paho's 1 s loop (under 1.5 x for a
+# keepalive of 3 s or more), and an idle hub still talks to the broker well within its 1.5 x.
+# The CONNECT carries the configured keepalive (restored at every disconnect). paho has no
+# public setting for it (its `keepalive` setter refuses an open connection, and the value it
+# pings by is the one it sends), hence its `_keepalive`; `tests/gateway/test_publisher.py::
+# test_a_half_open_link_is_noticed_within_one_and_a_half_keepalives` fails if that changes.
+PINGS_PER_KEEPALIVE: Final = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,6 +330,7 @@ class Publisher:
             log.error("%s: broker refused the connection: %s", self.gateway_id, reason.getName())
             return
         self._reconnect_attempts = 0
+        self._set_ping_interval(client, client.keepalive / PINGS_PER_KEEPALIVE)
         client.subscribe(receipts_topic(self.gateway_id), qos=1)
         client.subscribe(INGEST_STATUS_FILTER, qos=0)  # QoS 0: nothing to acknowledge
         status = client.publish(status_topic(self.gateway_id), ONLINE, qos=1, retain=True)
@@ -334,6 +348,7 @@ class Publisher:
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
+        self._set_ping_interval(client, self.config.keepalive_s)  # what the next CONNECT says
         refused = (self.last_error or "").startswith("connection refused")
         if reason.is_failure and not refused:
             self.last_error = f"disconnected: {reason.getName()}"
@@ -347,6 +362,13 @@ class Publisher:
             self._waiting.clear()
         for future in waiting:
             self._call(_fail, future, PublishError("link to the broker lost before PUBACK"))
+
+    @staticmethod
+    def _set_ping_interval(client: mqtt.Client, interval_s: float) -> None:
+        """Set the silence after which paho pings, and waits for the PINGRESP (on paho's
+        thread, from its callbacks; see `PINGS_PER_KEEPALIVE`)."""
+        if client.keepalive and hasattr(client, "_keepalive"):
+            client._keepalive = interval_s  # type: ignore[assignment]  # paho: float arithmetic
 
     def _set_connected(self, up: bool) -> None:
         if up:

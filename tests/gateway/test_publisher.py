@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from gateway.outbox import Backoff, Outbox
 from gateway.publisher import HEARTBEAT_EXPIRY_S, MqttConfig, Publisher
 from tests.gateway.factories import glucose, meter
 from tests.gateway.ingest_peer import IngestPeer
+from tests.support.fault_proxy import FaultProxy, Mode
 from tests.support.servers import MosquittoServer
 
 
@@ -400,3 +402,31 @@ async def test_a_heartbeat_expires_at_the_broker_after_a_minute(
         listener.loop_stop()
     expiry_s = getattr(got[0].properties, "MessageExpiryInterval", None)
     assert expiry_s is not None and 0 < expiry_s <= HEARTBEAT_EXPIRY_S == 60
+
+
+async def test_a_half_open_link_is_noticed_within_one_and_a_half_keepalives(
+    mosquitto: MosquittoServer, gateway_id: str
+) -> None:
+    # The broker drops a silent client after 1.5 x keepalive; the hub must notice a dead link
+    # as soon (paho alone pings after one idle keepalive and waits another: up to 2 x). Adds
+    # about 12 s to the default suite.
+    keepalive_s = 5
+    with FaultProxy(mosquitto.port) as proxy:
+        config = MqttConfig(mosquitto.host, proxy.port, keepalive_s=keepalive_s)
+        publisher = Publisher(gateway_id, config)
+        async with publisher:
+            await publisher.wait_connected(10)
+            await asyncio.sleep(keepalive_s)  # idle: its pings keep the link up
+            assert (publisher.connections, proxy.connections) == (1, 1)
+            # Traffic both ways just now (the worst case for paho's own schedule: a PUBACK,
+            # "no matching subscribers"), then the far end vanishes: nothing is closed, nothing
+            # arrives; a new connection works.
+            with pytest.raises(PublishError, match="0x10"):
+                await publisher.publish_heartbeat(Heartbeat(gateway_id, utcnow(), ()))
+            t0 = time.monotonic()
+            proxy.set_mode(Mode.HALF_OPEN)
+            await wait_until(lambda: not publisher.connected.is_set(), 3 * keepalive_s)
+            noticed_s = time.monotonic() - t0
+            assert noticed_s <= 1.5 * keepalive_s, f"dead link noticed after {noticed_s:.1f} s"
+            await publisher.wait_connected(3 * keepalive_s)  # through a new connection, once
+            assert (publisher.connections, proxy.connections) == (2, 2)
