@@ -4,8 +4,10 @@ No scripts, no CDN, no web fonts: plain HTML forms with inline CSS, so it works 
 internet. The patient looks for devices, pairs one (typing the passkey the device shows), sees
 paired devices with their last readings and last sync, and unpairs. `gateway.page_guard` stands
 in front: Host, Origin and CSRF-token checks, security headers, and the hub PIN when the page is
-reachable beyond loopback. Language and glucose unit
-come from `gateway.i18n` (Accept-Language, with switches kept in cookies). Forms are parsed
+reachable beyond loopback. Language and glucose unit come from `gateway.i18n` (Accept-Language,
+with switches kept in cookies); every string goes through its gettext catalogues, times are
+shown in the hub's zone. A pairing runs in the background: the page that shows its steps
+(`gateway.progress`) reloads itself each second (meta refresh) until the result. Forms are parsed
 with the standard library (bodies over 4 KiB are refused with 413), and bad input is answered
 with a 400 page naming the field.
 
@@ -22,6 +24,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Final
 from urllib.parse import parse_qs, urlencode
@@ -37,9 +40,19 @@ from devices.special import Special
 from devices.units import mmol_l_to_mg_dl
 from gateway.enrolment import HubIdentity, Identity
 from gateway.errors import EnrolmentError, InvalidInputError, UnknownDeviceError
-from gateway.i18n import TEXT, GlucoseUnit, Locale, choose_locale, choose_unit
+from gateway.i18n import (
+    KIND_NAMES,
+    LOCALES,
+    N_,
+    GlucoseUnit,
+    Locale,
+    choose_locale,
+    choose_unit,
+    tr,
+    translations,
+)
 from gateway.page_guard import SESSION_COOKIE, SESSION_S, Guard, GuardMiddleware
-from gateway.progress import Tracker
+from gateway.progress import Step, Tracker
 from gateway.registry import PairedDevice
 from gateway.service import Gateway
 
@@ -51,10 +64,67 @@ KEPT_PAIRINGS: Final = 16  # pairings whose progress or result the page can stil
 REFRESH_S: Final = 1  # how often a page showing a pairing in progress reloads itself
 _SPECIAL_LABEL: Final = {Special.POSITIVE_INFINITY: "HI", Special.NEGATIVE_INFINITY: "LO"}
 
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(["html"]),
-)
+# Messages the page composes in code (the templates hold the rest), as gettext message ids.
+PAIRING_GONE: Final = N_("That pairing is no longer shown. Your devices are listed below.")
+PAIRING_WITH: Final = N_("Pairing with %(device)s")
+ELAPSED: Final = N_("%(seconds)s s so far")
+HUB_FAULT: Final = N_("Pairing stopped because of a problem on the hub. Try again.")
+BAD_INPUT: Final = N_("Please check %(field)s: %(reason)s")
+STEP_LINES: Final[dict[Step, str]] = {
+    Step.LOOKING: N_("Looking for the device…"),
+    Step.CONNECTING: N_("Connecting to the device…"),
+    Step.BONDING: N_("Pairing with the device (checking the passkey)…"),
+    Step.READING: N_("Reading from the device: %(count)s readings received so far…"),
+    Step.SAVING: N_("Saving %(count)s readings on the hub…"),
+    Step.DONE: N_("Saving %(count)s readings on the hub…"),  # not shown: done shows the result
+}
+RESULTS: Final[dict[str, str]] = {
+    "complete": N_("Paired. Readings fetched: %(stored)s."),
+    "nothing_new": N_("Paired. The device had no new readings."),
+    "pairing_refused": N_("The device refused pairing. Check the passkey and try again."),
+    "not_bonded": N_("The device forgot this hub. Put it in pairing mode and pair again."),
+}
+RESULT_OTHER: Final = N_("Pairing did not finish (%(outcome)s). Try again.")
+# How a session ended, in words (the page's "Status", and a failed pairing's reason).
+OUTCOME_NAMES: Final[dict[str, str]] = {
+    "complete": N_("all readings fetched"),
+    "nothing_new": N_("nothing new"),
+    "pairing_refused": N_("pairing refused"),
+    "not_bonded": N_("the device forgot this hub"),
+    "identity_mismatch": N_("a different device answered"),
+    "disconnected": N_("the connection was lost"),
+    "timeout": N_("the device stopped answering"),
+    "device_error": N_("the device reported an error"),
+    "unsupported": N_("this device is not supported"),
+    "unreachable": N_("the device could not be reached"),
+    "outbox_full": N_("the hub's storage is full"),
+}
+
+
+def outcome_name(locale: Locale, outcome: str) -> str:
+    """A session outcome in the patient's words (unknown ones as they are)."""
+    return tr(locale, OUTCOME_NAMES[outcome]) if outcome in OUTCOME_NAMES else outcome
+
+
+@cache
+def _environment(locale: Locale) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_translations(translations(locale), newstyle=False)  # type: ignore[attr-defined]
+    return env
+
+
+def _page(locale: Locale, template: str, **context: object) -> str:
+    """A page as HTML in `locale` (its strings through the gettext catalogue)."""
+    return str(_environment(locale).get_template(template).render(locale=locale, **context))
+
+
+def bad_input(locale: Locale, field: str, reason: str) -> str:
+    """The message naming a field that was wrong and why (the page's own reasons translated)."""
+    return tr(locale, BAD_INPUT, field=field, reason=tr(locale, reason))
 
 
 def _number(value: float | Special, digits: int) -> str:
@@ -153,7 +223,7 @@ async def _form(request: Request) -> dict[str, str]:
     try:
         parsed = parse_qs(body.decode("utf-8"), strict_parsing=False, max_num_fields=20)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidInputError("form", "not a valid form") from exc
+        raise InvalidInputError("form", N_("not a valid form")) from exc
     return {k: v[0].strip() for k, v in parsed.items() if v}
 
 
@@ -194,53 +264,54 @@ def create_page(
         )
 
     def pairing_state(
-        text: dict[str, str], pairing_id: str
+        locale: Locale, pairing_id: str
     ) -> tuple[dict[str, object] | None, str, bool]:
         """(progress to show while running, else None; the message; whether it is an error)."""
         entry = pairings.get(pairing_id)
         if entry is None:
-            return None, text["pairing_gone"], False
+            return None, tr(locale, PAIRING_GONE), False
         tracker, name, kind = entry
         state = tracker.progress
         if not tracker.done:
-            line = text[f"step_{state.step}"].format(count=state.received)
+            device = name or (tr(locale, KIND_NAMES[kind]) if kind in KIND_NAMES else "")
             shown: dict[str, object] = {
-                "title": text["progress_title"].format(device=name or text.get(kind, "")),
-                "step": state.step.value, "line": line, "received": state.received,
-                "elapsed": text["progress_elapsed"].format(
-                    seconds=tracker.elapsed_s(time.monotonic())
-                ),
-            }  # fmt: skip
+                "title": tr(locale, PAIRING_WITH, device=device),
+                "step": state.step.value,
+                "line": tr(locale, STEP_LINES[state.step], count=state.received),
+                "received": state.received,
+                "elapsed": tr(locale, ELAPSED, seconds=tracker.elapsed_s(time.monotonic())),
+            }
             return shown, "", False
         if state.error is not None:
             field, reason = state.error
             if field == "hub":
-                return None, text["pairing_failed"], True
-            return None, text["bad_input"].format(field=field, reason=reason), True
-        template = text.get(f"result_{state.outcome}", text["result_other"])
-        message = template.format(stored=state.stored, outcome=state.outcome)
+                return None, tr(locale, HUB_FAULT), True
+            return None, bad_input(locale, field, reason), True
+        template = RESULTS.get(state.outcome or "", RESULT_OTHER)
+        shown_outcome = outcome_name(locale, state.outcome or "")
+        message = tr(locale, template, stored=state.stored, outcome=shown_outcome)
         return None, message, not tracker.succeeded
 
     def render(request: Request, status: int = 200, message: str | None = None) -> HTMLResponse:
         locale, unit = prefs(request)
-        text = TEXT[locale]
         if gateway is None:
             return enrol_only(request, locale, status, message)
         error = status >= 400
         progress = None
         pairing_id = request.query_params.get("pairing")
         if message is None and pairing_id is not None:
-            progress, message, error = pairing_state(text, pairing_id)
+            progress, message, error = pairing_state(locale, pairing_id)
         devices = gateway.devices()
         paired = [
             {
                 "device": p,
-                "kind": text[p.kind],
+                "kind": tr(locale, KIND_NAMES[p.kind]),
                 "label": device_label(p.device.model, p.name, p.device.serial),
                 "readings": [
                     (r, local_time(r.measured_at, timezone, locale), describe(r, unit))
                     for r in gateway.latest_readings(p.device_id, 5)
                 ],
+                "outcome": outcome_name(locale, p.last_outcome) if p.last_outcome else None,
                 "last_sync": (
                     local_time(p.last_sync_at, timezone, locale) if p.last_sync_at else None
                 ),
@@ -253,8 +324,9 @@ def create_page(
         nearby = [
             s for s in gateway.last_seen.values() if s.address.upper() not in paired_addresses
         ]
-        html = _templates.get_template("page.html").render(
-            t=text, locale=locale, unit=unit, seen=nearby, csrf=request.state.csrf,
+        html = _page(
+            locale, "page.html", kind_names=KIND_NAMES, unit=unit, seen=nearby,
+            csrf=request.state.csrf,
             paired=paired, message=message or request.query_params.get("msg"), error=error,
             progress=progress, refresh_s=REFRESH_S,
             patients=patients, names=names, can_enrol=hub is not None and hub.enrolment_url,
@@ -265,8 +337,8 @@ def create_page(
         request: Request, locale: Locale, status: int, message: str | None
     ) -> HTMLResponse:
         patients = hub.patients() if hub is not None else ()
-        html = _templates.get_template("enrol.html").render(
-            t=TEXT[locale], locale=locale, csrf=request.state.csrf, error=status >= 400,
+        html = _page(
+            locale, "enrol.html", csrf=request.state.csrf, error=status >= 400,
             message=message or request.query_params.get("msg"),
             starting=", ".join(p.short_name for p in patients),
         )  # fmt: skip
@@ -283,21 +355,27 @@ def create_page(
         if device is None:
             raise UnknownDeviceError(device_id)
         label = device_label(device.device.model, device.name, device.device.serial)
-        html = _templates.get_template("page.html").render(
-            t=TEXT[locale], locale=locale, csrf=request.state.csrf,
+        html = _page(
+            locale, "page.html", csrf=request.state.csrf,
             confirm={"device_id": device_id, "label": label},
         )  # fmt: skip
         return HTMLResponse(html)
 
     def enrol_first(request: Request) -> HTMLResponse:
-        return render(request, 409, TEXT[prefs(request)[0]]["enrol_first"])
+        return render(
+            request,
+            409,
+            tr(
+                prefs(request)[0],
+                "Enrol this hub with the code from your care team before pairing.",
+            ),
+        )
 
     def back(message: str) -> RedirectResponse:
         return RedirectResponse("/?" + urlencode({"msg": message}), status_code=303)
 
     def bad(request: Request, exc: InvalidInputError) -> HTMLResponse:
-        text = TEXT[prefs(request)[0]]
-        message = text["bad_input"].format(field=exc.field, reason=exc.reason)
+        message = bad_input(prefs(request)[0], exc.field, exc.reason)
         status = 413 if exc.field == "form" and "larger" in exc.reason else 400
         return render(request, status, message)
 
@@ -310,7 +388,7 @@ def create_page(
         request: Request, lang: str | None = None, unit: str | None = None
     ) -> Response:
         response = RedirectResponse("/", status_code=303)
-        if lang in TEXT:
+        if lang in LOCALES:
             response.set_cookie("hv_lang", lang, samesite="strict")
         if unit in ("mmol/L", "mg/dL"):
             response.set_cookie("hv_unit", unit, samesite="strict")
@@ -325,23 +403,31 @@ def create_page(
 
     @app.post("/pair")
     async def pair(request: Request) -> Response:
-        text = TEXT[prefs(request)[0]]
+        locale = prefs(request)[0]
         if gateway is None:
             return enrol_first(request)
         if any(not tracker.done for tracker, _, _ in pairings.values()):
-            return render(request, 409, text["busy"])
+            return render(
+                request,
+                409,
+                tr(locale, "Another device is being paired. Please wait until it has finished."),
+            )
         try:
             form = await _form(request)
             passkey_text = form.get("passkey", "")
             if passkey_text and not (passkey_text.isdigit() and len(passkey_text) == 6):
-                raise InvalidInputError("passkey", "must be the 6 digits the device shows")
+                raise InvalidInputError("passkey", N_("must be the 6 digits the device shows"))
             served = {p.patient_id for p in (hub.patients() if hub is not None else ())}
             patient_id = form.get("patient_id", "")
             if patient_id not in served:
-                raise InvalidInputError("patient_id", "pick one of the patients this hub serves")
+                raise InvalidInputError(
+                    "patient_id", N_("pick one of the patients this hub serves")
+                )
             user_2 = form.get("user_2", "")
             if user_2 and (user_2 not in served or user_2 == patient_id):
-                raise InvalidInputError("user_2", "pick another patient this hub serves, or nobody")
+                raise InvalidInputError(
+                    "user_2", N_("pick another patient this hub serves, or nobody")
+                )
         except InvalidInputError as exc:
             return bad(request, exc)
         address = form.get("address", "")
@@ -370,7 +456,7 @@ def create_page(
 
     @app.post("/enrol")
     async def enrol(request: Request) -> Response:
-        text = TEXT[prefs(request)[0]]
+        locale = prefs(request)[0]
         if hub is None:
             return bad(request, InvalidInputError("code", "this hub takes no enrolment codes"))
         try:
@@ -380,18 +466,28 @@ def create_page(
             return bad(request, exc)
         except EnrolmentError as exc:
             if exc.reason == "invalid_code":
-                return render(request, 400, text["code_refused"])
+                return render(
+                    request,
+                    400,
+                    tr(locale, "That code was not accepted (unknown, expired or already used)."),
+                )
             if exc.reason == "rate_limited":
-                return render(request, 429, text["code_later"])
-            return render(request, 502, text["enrol_unavailable"].format(reason=exc))
+                return render(
+                    request, 429, tr(locale, "Too many tries: wait a few minutes and try again.")
+                )
+            return render(
+                request,
+                502,
+                tr(locale, "The enrolment server could not be reached: %(reason)s", reason=exc),
+            )
         if on_enrolled is not None:
             on_enrolled(identity)
         names = ", ".join(p.short_name for p in identity.patients)
-        return back(text["enrolled"].format(names=names))
+        return back(tr(locale, "Enrolled: this hub serves %(names)s.", names=names))
 
     @app.post("/unpair")
     async def unpair(request: Request) -> Response:
-        text = TEXT[prefs(request)[0]]
+        locale = prefs(request)[0]
         if gateway is None:
             return enrol_first(request)
         try:
@@ -403,13 +499,11 @@ def create_page(
             return bad(request, exc)
         except UnknownDeviceError as exc:
             return bad(request, InvalidInputError("device_id", str(exc)))
-        return back(text["unpaired"])
+        return back(tr(locale, "Device removed."))
 
     def login_page(request: Request, status: int = 200, message: str | None = None) -> Response:
         locale = prefs(request)[0]
-        html = _templates.get_template("login.html").render(
-            t=TEXT[locale], locale=locale, csrf=request.state.csrf, message=message
-        )
+        html = _page(locale, "login.html", csrf=request.state.csrf, message=message)
         return HTMLResponse(html, status_code=status)
 
     @app.get("/login", response_class=HTMLResponse)
@@ -422,19 +516,29 @@ def create_page(
     async def login(request: Request) -> Response:
         if the_guard.pin is None:
             return RedirectResponse("/", status_code=303)
-        text = TEXT[prefs(request)[0]]
+        locale = prefs(request)[0]
         client = request.client.host if request.client else "?"
         try:
             pin = (await _form(request)).get("pin", "")
         except InvalidInputError:
             pin = ""
         if the_guard.locked_out(client):
-            return login_page(request, 429, text["login_locked"])
+            return login_page(
+                request,
+                429,
+                tr(locale, "Too many wrong PINs. Please wait a minute, then try again."),
+            )
         token = the_guard.try_login(client, pin)
         if token is None:
             locked = the_guard.locked_out(client)
             return login_page(
-                request, 429 if locked else 401, text["login_locked" if locked else "login_wrong"]
+                request,
+                429 if locked else 401,
+                (
+                    tr(locale, "Too many wrong PINs. Please wait a minute, then try again.")
+                    if locked
+                    else tr(locale, "That PIN is not right. Please try again.")
+                ),
             )
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(

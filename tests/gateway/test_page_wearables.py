@@ -9,7 +9,7 @@ import pytest
 
 from devices.reading import DeviceInfo, Kind, Reading, reading_id_for
 from gateway.connections import SERVICE_KINDS
-from gateway.i18n import TEXT
+from gateway.i18n import KIND_NAMES, LOCALES, Locale, tr
 from gateway.page import describe
 
 AT = datetime(2026, 3, 1, 7, 30, tzinfo=UTC)
@@ -29,9 +29,13 @@ def _reading(kind: Kind, values: dict[str, float]) -> Reading:
     )
 
 
-@pytest.mark.parametrize("locale", sorted(TEXT))
-def test_every_kind_the_hub_reads_has_a_name_on_the_page(locale: str) -> None:
-    assert set(SERVICE_KINDS.values()) <= set(TEXT[locale])  # type: ignore[index]
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_kind_the_hub_reads_has_a_name_on_the_page(locale: Locale) -> None:
+    assert set(SERVICE_KINDS.values()) <= set(KIND_NAMES)
+    names = {tr(locale, KIND_NAMES[kind]) for kind in SERVICE_KINDS.values()}
+    assert all(names) and len(names) == len(set(SERVICE_KINDS.values()))
+    if locale == "zh-CN":  # translated, not the English message ids
+        assert names.isdisjoint(KIND_NAMES.values())
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,6 @@ from playwright.async_api import Browser, Locator, Page, async_playwright
 
 from firmware_sims.air import VirtualAir
 from gateway.enrolment import HubIdentity
-from gateway.i18n import TEXT
 from gateway.page import create_page
 from gateway.service import Gateway
 from tests.gateway.sims import HUB_PATIENTS, PASSKEY, hub, make_meter
@@ -159,7 +158,7 @@ async def test_pair_see_readings_switch_language_and_unit_then_unpair(
             await assert_touch_targets(page)
             # Unpairing asks first; "no" keeps the device.
             await page.locator(".paired .unpair").click()
-            assert await page.inner_text("h1") == TEXT["en"]["unpair_title"]
+            assert await page.inner_text("h1") == "Remove this device?"
             assert "Accu-Chek Guide (simulated) …0001" in await page.inner_text("#confirm-ask")
             await assert_touch_targets(page)
             await page.click("#unpair-no")
@@ -167,11 +166,11 @@ async def test_pair_see_readings_switch_language_and_unit_then_unpair(
             assert len(h.registry.all()) == 1
             await page.click("#lang-zh")
             await page.locator(".paired .unpair").click()
-            assert await page.inner_text("h1") == TEXT["zh-CN"]["unpair_title"]
+            assert await page.inner_text("h1") == "移除此设备？"
             await assert_touch_targets(page)
             await page.click("#unpair-yes")
             await page.wait_for_selector("#message")
-            assert await page.inner_text("#message") == TEXT["zh-CN"]["unpaired"]
+            assert await page.inner_text("#message") == "设备已移除。"
             assert await page.locator(".paired").count() == 0
             assert h.registry.all() == []
             await context.close()

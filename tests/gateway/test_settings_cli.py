@@ -12,7 +12,7 @@ import pytest
 
 from devices.reading import DeviceInfo
 from gateway.errors import InvalidInputError, SettingsError, UnknownDeviceError
-from gateway.i18n import TEXT, choose_locale, choose_unit
+from gateway.i18n import choose_locale, choose_unit, tr
 from gateway.quirks import profile_for
 from gateway.registry import PairedDevice, Registry
 from gateway.settings import load_settings, require_gateway_id
@@ -130,7 +130,7 @@ def test_language_and_unit_choice() -> None:
     assert choose_unit("en-US,en;q=0.9", None) == "mg/dL"
     assert choose_unit("en-GB", None) == "mmol/L"
     assert choose_unit("en-US", "mmol/L") == "mmol/L"
-    assert set(TEXT["en"]) == set(TEXT["zh-CN"])
+    assert (tr("en", "Pair"), tr("zh-CN", "Pair")) == ("Pair", "配对")
 
 
 def test_quirk_profile_by_advertised_name() -> None:

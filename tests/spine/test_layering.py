@@ -59,7 +59,6 @@ CORE: tuple[str, ...] = (
     "careteam/pairing.py",
     "ingest/points.py",
     "gateway/errors.py",
-    "gateway/i18n.py",
     "gateway/progress.py",
     "gateway/quirks.py",
     "ingest/rows.py",
