@@ -1,7 +1,7 @@
-"""The demo's homes: a patient's simulated devices on the virtual air (meters and cuffs; a
-scenario may bring a CGM, a thermometer, a scale, an oximeter or a strap too), the readings they
-will take as the story's clock runs, the care plan the scenario's alerts assume, and what each
-meter and cuff holds (for the self-check).
+"""The demo's homes: a patient's simulated devices on the virtual air (meters and cuffs, Li Mei's
+scale; a scenario may bring a CGM, a thermometer, a scale, an oximeter or a strap too), the
+readings they will take as the story's clock runs, the care plan the scenario's alerts assume, and
+what each meter, cuff, scale and thermometer holds (for the self-check).
 
 A scenario is moved by whole days so that its last planned reading is before today's "now"
 (`rebased`); the story then starts at its first day with empty devices, and the devices measure
@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from devices.codecs.date_time import device_time_text
+from devices.codecs.temperature_measurement import TemperatureMeasurement
+from devices.codecs.weight_measurement import WeightMeasurement
 from devices.reading import Kind, device_id_for, reading_id_for
 from firmware_sims.air import VirtualAir
 from firmware_sims.bp_cuff import BloodPressureCuff
@@ -25,6 +27,7 @@ from firmware_sims.heart_rate_strap import HeartRateStrap
 from firmware_sims.pulse_oximeter import PulseOximeter
 from firmware_sims.runner import ScenarioRun, SimDevice
 from firmware_sims.scenario import Scenario
+from firmware_sims.vitals_devices import Thermometer, WeightScale
 from firmware_sims.wearable_plans import HeartRateMinute, Spo2Minute
 from homevitals.demo_ledger import DeviceRecord
 from homevitals.demo_story import PatientStory, fixed_offset_zone, patient_for
@@ -92,7 +95,7 @@ class Home:
 
     Attributes:
         patient_id: whom the hub pairs the devices to.
-        devices: the simulated meters and cuffs (powered on).
+        devices: the simulated devices (powered on).
         passkeys: per upper-case address, the passkey the device shows (passkey models only).
         expected: rule id -> how many `alert.opened` webhooks must arrive at least.
         care_plan: per-patient rule overrides for the engine.
@@ -184,9 +187,10 @@ def device_label(device: SimDevice) -> str:
 
 
 def followed(device: SimDevice) -> bool:
-    """Whether the self-check follows the device's records: meters and cuffs (the other kinds
-    are counted in the progress table, and their readings checked by their own tests)."""
-    return isinstance(device, GlucoseMeter | BloodPressureCuff)
+    """Whether the self-check follows the device's records: meters, cuffs, scales and
+    thermometers (what they hold until a host confirms it); a CGM's, an oximeter's and a strap's
+    readings are counted in the progress table and checked by their own tests."""
+    return isinstance(device, GlucoseMeter | BloodPressureCuff | WeightScale | Thermometer)
 
 
 def device_records(device: SimDevice) -> list[DeviceRecord]:
@@ -216,14 +220,27 @@ def device_records(device: SimDevice) -> list[DeviceRecord]:
             )
             out.append(DeviceRecord(device_id, label, rid, m.sequence_number, bytes(m)))
         return out
+    if isinstance(device, WeightScale | Thermometer):  # indicated, kept until confirmed
+        kind = Kind.BODY_WEIGHT if isinstance(device, WeightScale) else Kind.BODY_TEMPERATURE
+        codec = WeightMeasurement if isinstance(device, WeightScale) else TemperatureMeasurement
+        for stored in device.memory:
+            rid = reading_id_for(
+                device_id=device_id,
+                kind=kind,
+                sequence=None,
+                device_time=device_time_text(codec.from_bytes(stored.payload).time_stamp),
+            )
+            sent = stored.delivered
+            out.append(DeviceRecord(device_id, label, rid, None, stored.payload, sent=sent))
+        return out
     assert isinstance(device, BloodPressureCuff)
-    for stored in device.memory:
-        bp = stored.measurement
+    for stored_bp in device.memory:
+        bp = stored_bp.measurement
         rid = reading_id_for(
             device_id=device_id,
             kind=Kind.BLOOD_PRESSURE,
             sequence=None,
             device_time=device_time_text(bp.time_stamp),
         )
-        out.append(DeviceRecord(device_id, label, rid, None, bytes(bp), sent=stored.delivered))
+        out.append(DeviceRecord(device_id, label, rid, None, bytes(bp), sent=stored_bp.delivered))
     return out

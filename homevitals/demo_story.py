@@ -3,7 +3,8 @@
 Two patients come home, each with a glucose meter and a blood-pressure cuff on a home hub: Wang
 Jianguo, discharged from Riverside Hospital with type 2 diabetes on a new sulfonylurea dose and
 hypertension not yet controlled (scenario `discharge-t2-htn`), and Li Mei, whose diabetes and
-hypertension are well controlled (`well-controlled`, the negative control). Three care teams
+hypertension are well controlled and who weighs herself every morning on a bathroom scale
+(`well-controlled`, the negative control). Three care teams
 follow both: the hospital's clinic (every kind of data, alert webhooks, a nurse who
 acknowledges), the community health centre (every kind), and the family practice, which the
 patients did not grant blood pressure: its dashboard shows that section as not shared, and the

@@ -7,11 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from devices.codecs.temperature_measurement import TemperatureMeasurement
+from devices.codecs.weight_measurement import WeightMeasurement
+from devices.reading import Kind, reading_id_for
 from firmware_sims.air import VirtualAir
 from firmware_sims.scenario_files import load_scenario
+from firmware_sims.vitals_devices import Thermometer, WeightScale
 from homevitals.demo_check import StoryPatient, judge_alerts
 from homevitals.demo_clock import DemoClock
-from homevitals.demo_devices import build_home, care_plan, rebased
+from homevitals.demo_devices import build_home, care_plan, device_records, rebased
 from homevitals.demo_ledger import (
     DeviceRecord,
     Evidence,
@@ -113,6 +117,13 @@ async def test_a_heart_failure_home_gets_its_wearables_empty_until_the_story_pla
         try:
             kinds = sorted(type(d).__name__ for d in home.devices)
             held = [home.held_by(d) for d in home.devices]
+            scale = next(d for d in home.devices if isinstance(d, WeightScale))
+            thermometer = next(d for d in home.devices if isinstance(d, Thermometer))
+            weight_raw = scale.weigh(81.4)
+            temperature_raw = thermometer.take(38.2)
+            weights, temperatures = device_records(scale), device_records(thermometer)
+            scale.memory[0].delivered = True  # a host confirmed the indication
+            confirmed = device_records(scale)
         finally:
             for device in home.devices:
                 await device.power_off()
@@ -123,6 +134,20 @@ async def test_a_heart_failure_home_gets_its_wearables_empty_until_the_story_pla
     assert home.story.conditions == ("heart_failure",)
     assert home.expected == {"weight.gain_hf_3d": 1, "spo2.low_sustained": 1,
                              "temperature.fever": 1}  # fmt: skip
+    # The self-check follows what a scale and a thermometer hold, with the id the hub's session
+    # gives (device time: the Time Stamp as sent, `devices.sessions.build.episodic_times`).
+    for records, raw, kind, codec in (
+        (weights, weight_raw, Kind.BODY_WEIGHT, WeightMeasurement),
+        (temperatures, temperature_raw, Kind.BODY_TEMPERATURE, TemperatureMeasurement),
+    ):
+        (record,) = records
+        stamp = codec.from_bytes(raw).time_stamp
+        assert isinstance(stamp, datetime)
+        assert (record.raw, record.sequence, record.sent) == (raw, None, False)
+        assert record.reading_id == reading_id_for(
+            device_id=record.device_id, kind=kind, sequence=None, device_time=stamp.isoformat()
+        )
+    assert confirmed[0].sent is True
 
 
 # ---------------------------------------------------------------------------- the ledger
