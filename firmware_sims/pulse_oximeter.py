@@ -96,6 +96,7 @@ class PulseOximeter(ClockedPeripheral):
             operators=frozenset({Operator.ALL_RECORDS}), supports_delete=False
         )
         self.notifications_sent = 0
+        self.delivered: set[int] = set()  # spot-check indexes a host confirmed (indication)
         self._streamer: asyncio.Task[None] | None = None
         self._procedure: asyncio.Task[None] | None = None
         self._t0 = 0.0
@@ -147,15 +148,19 @@ class PulseOximeter(ClockedPeripheral):
             SFloat.from_value(round(pulse_per_min)),
             stamp,
         )
-        self.racp.add(SpotCheckRecord(len(self.racp.records), measurement))
+        record = SpotCheckRecord(len(self.racp.records), measurement)
+        self.racp.add(record)
         for connection in list(self.connections):
             if self.device.gatt_server.read_cccd(connection, self.spot_char)[0] & INDICATE:
-                asyncio.get_running_loop().create_task(self._indicate(connection, measurement))
+                asyncio.get_running_loop().create_task(self._indicate(connection, record))
         return bytes(measurement)
 
-    async def _indicate(self, connection: Connection, m: PlxSpotCheckMeasurement) -> None:
+    async def _indicate(self, connection: Connection, record: SpotCheckRecord) -> None:
         try:
-            await self.device.indicate_subscriber(connection, self.spot_char, bytes(m))
+            await self.device.indicate_subscriber(
+                connection, self.spot_char, bytes(record.measurement)
+            )
+            self.delivered.add(record.index)
         except Exception as exc:  # the link went away
             logger.debug("%s: spot-check not indicated: %r", self.address, exc)
 
@@ -231,6 +236,7 @@ class PulseOximeter(ClockedPeripheral):
                 await self.device.indicate_subscriber(
                     connection, self.spot_char, bytes(record.measurement)
                 )
+                self.delivered.add(record.index)
             await self.device.indicate_subscriber(connection, self.racp_char, action.response)
         except Exception as exc:  # the link dropped under us
             logger.debug("%s: RACP procedure ended: %r", self.address, exc)

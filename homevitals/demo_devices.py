@@ -187,10 +187,13 @@ def device_label(device: SimDevice) -> str:
 
 
 def followed(device: SimDevice) -> bool:
-    """Whether the self-check follows the device's records: meters, cuffs, scales and
-    thermometers (what they hold until a host confirms it); a CGM's, an oximeter's and a strap's
-    readings are counted in the progress table and checked by their own tests."""
-    return isinstance(device, GlucoseMeter | BloodPressureCuff | WeightScale | Thermometer)
+    """Whether the self-check follows the device's records: meters, cuffs, scales,
+    thermometers and oximeters' stored spot-checks (what they hold, and whether a host
+    confirmed it); a CGM's readings and the minute summaries of a strap's or an oximeter's
+    stream are counted in the progress table and checked by their own tests."""
+    return isinstance(
+        device, GlucoseMeter | BloodPressureCuff | WeightScale | Thermometer | PulseOximeter
+    )
 
 
 def device_records(device: SimDevice) -> list[DeviceRecord]:
@@ -219,6 +222,18 @@ def device_records(device: SimDevice) -> list[DeviceRecord]:
                 device_time=device_time_text(m.base_time),
             )
             out.append(DeviceRecord(device_id, label, rid, m.sequence_number, bytes(m)))
+        return out
+    if isinstance(device, PulseOximeter):  # stored spot-checks, every one sent at each sync
+        for spot in device.racp.records:
+            rid = reading_id_for(
+                device_id=device_id,
+                kind=Kind.SPO2,
+                sequence=None,
+                device_time=device_time_text(spot.measurement.time_stamp),
+            )
+            sent = spot.index in device.delivered
+            raw = bytes(spot.measurement)
+            out.append(DeviceRecord(device_id, label, rid, None, raw, sent=sent))
         return out
     if isinstance(device, WeightScale | Thermometer):  # indicated, kept until confirmed
         kind = Kind.BODY_WEIGHT if isinstance(device, WeightScale) else Kind.BODY_TEMPERATURE

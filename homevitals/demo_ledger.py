@@ -1,14 +1,14 @@
 """Where every reading a device produced ended up (pure: the evidence comes in as data).
 
-The demo's self-check passes only when each record a simulated meter, cuff, scale or
-thermometer holds is accounted for, and says where:
+The demo's self-check passes only when each record a simulated meter, cuff, scale,
+thermometer or oximeter (its stored spot-checks) holds is accounted for, and says where:
 
 - **stored**: its `reading_id` is in the record store (a second copy the device itself stored
   twice is *stored once*: the same id);
 - **quarantined**, with the reason: ingest kept the reading in its quarantine, or the hub kept
   the packet the device sent (a truncated indication) and forwarded it there;
 - **still on the device**, with the reason: a meter's record after the hub's cursor (the next
-  session fetches it), a cuff's, scale's or thermometer's reading it has not sent yet;
+  session fetches it), an episodic device's reading it has not sent yet;
 
 and nothing is *on the hub* (committed in its outbox, not yet confirmed by ingest) or
 **unaccounted** (sent, or behind the hub's cursor, and then found nowhere: a reading lost).
@@ -48,10 +48,10 @@ class DeviceRecord:
         device_id: the device's id (from its Device Information, as the hub derives it).
         label: how a person names the device (model and the last digits of the serial).
         reading_id: the id the hub must give it.
-        sequence: a meter's sequence number (None for a cuff, scale or thermometer).
+        sequence: a meter's sequence number (None for a cuff, scale, thermometer or oximeter).
         raw: the bytes the device sends for it (the measurement characteristic's value).
-        sent: a cuff's, scale's or thermometer's "delivered" mark (a host confirmed the
-            indication); None for a meter.
+        sent: a cuff's, scale's, thermometer's or oximeter's "delivered" mark (a host
+            confirmed the indication); None for a meter.
     """
 
     device_id: str
@@ -122,7 +122,7 @@ def _matching_packet(record: DeviceRecord, packets: list[Packet]) -> Packet | No
 
 def _left_on_device(record: DeviceRecord, evidence: Evidence) -> str | None:
     """Why a record is still on its device, or None when it should have left it."""
-    if record.sequence is None:  # a cuff, scale or thermometer: it says whether a host confirmed it
+    if record.sequence is None:  # episodic: it says whether a host confirmed the reading
         if record.sent:
             return None
         return "not sent yet (the device sends its unsent readings when the hub next connects)"

@@ -7,10 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from devices.codecs.plx_spot_check_measurement import PlxSpotCheckMeasurement
 from devices.codecs.temperature_measurement import TemperatureMeasurement
 from devices.codecs.weight_measurement import WeightMeasurement
 from devices.reading import Kind, reading_id_for
 from firmware_sims.air import VirtualAir
+from firmware_sims.pulse_oximeter import PulseOximeter
 from firmware_sims.scenario_files import load_scenario
 from firmware_sims.vitals_devices import Thermometer, WeightScale
 from homevitals.demo_check import StoryPatient, judge_alerts
@@ -121,7 +123,10 @@ async def test_a_heart_failure_home_gets_its_wearables_empty_until_the_story_pla
             thermometer = next(d for d in home.devices if isinstance(d, Thermometer))
             weight_raw = scale.weigh(81.4)
             temperature_raw = thermometer.take(38.2)
+            oximeter = next(d for d in home.devices if isinstance(d, PulseOximeter))
+            spot_raw = oximeter.spot_check(94.0, 71.0)
             weights, temperatures = device_records(scale), device_records(thermometer)
+            spots = device_records(oximeter)
             scale.memory[0].delivered = True  # a host confirmed the indication
             confirmed = device_records(scale)
         finally:
@@ -134,11 +139,12 @@ async def test_a_heart_failure_home_gets_its_wearables_empty_until_the_story_pla
     assert home.story.conditions == ("heart_failure",)
     assert home.expected == {"weight.gain_hf_3d": 1, "spo2.low_sustained": 1,
                              "temperature.fever": 1}  # fmt: skip
-    # The self-check follows what a scale and a thermometer hold, with the id the hub's session
-    # gives (device time: the Time Stamp as sent, `devices.sessions.build.episodic_times`).
+    # The self-check follows what a scale, a thermometer and an oximeter hold, with the id the
+    # hub's session gives (device time: the Time Stamp as sent, `build.episodic_times`).
     for records, raw, kind, codec in (
         (weights, weight_raw, Kind.BODY_WEIGHT, WeightMeasurement),
         (temperatures, temperature_raw, Kind.BODY_TEMPERATURE, TemperatureMeasurement),
+        (spots, spot_raw, Kind.SPO2, PlxSpotCheckMeasurement),
     ):
         (record,) = records
         stamp = codec.from_bytes(raw).time_stamp

@@ -41,12 +41,14 @@ async def test_spot_checks_back_filled_and_the_stream_summarized(
     now = datetime.now(UTC)
     for hours in (30, 20, 10):
         oximeter.spot_check(95.0, 72.0, at=now - timedelta(hours=hours))
+    assert oximeter.delivered == set()  # stored, no host has confirmed any yet
     await oximeter.power_on()
     clock = ShiftedClock()
     async with hub(air, tmp_path, clock=clock) as h:
         paired = await h.gateway.pair(oximeter.address, "p-1", scan_s=0.4)
         assert (paired.outcome, paired.stored) == ("complete", 3), paired.detail
         assert paired.device is not None
+        assert oximeter.delivered == {0, 1, 2}  # the RACP transfer's indications, confirmed
         device_id = paired.device.device_id
         await h.gateway.sync_round(0.4)  # the stream starts; the stored three come again
         [task] = h.gateway.streams.values()
@@ -55,6 +57,7 @@ async def test_spot_checks_back_filled_and_the_stream_summarized(
         ended = await asyncio.wait_for(task, 15)  # the oximeter drops the link after 40
         assert ended.outcome == "disconnected"
         assert ended.stored == 1
+        assert oximeter.delivered == {0, 1, 2, 3}  # the live one too
         clock.shift = timedelta(minutes=2)
         assert await h.gateway.summarize_streams() >= 1
         readings = h.outbox.latest(device_id, 100)
