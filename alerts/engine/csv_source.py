@@ -33,6 +33,7 @@ import numpy as np
 
 from alerts.engine.errors import ReadingInputError
 from alerts.rules.columns import (
+    KIND_BY_NAME,
     NO_OFFSET,
     KindCode,
     MealCode,
@@ -48,16 +49,6 @@ COLUMNS: Final = (
 VITAL_COLUMNS: Final = ("heart_rate_per_min", "spo2_pct", "body_temperature_c", "body_weight_kg")
 OPTIONAL_COLUMNS: Final = ("reading_id", "received_at", "device_id", *VITAL_COLUMNS)
 SHOWN_CHARS: Final = 40  # a cell longer than this is shortened in error messages
-KINDS: Final = {
-    "glucose": KindCode.GLUCOSE,
-    "blood_pressure": KindCode.BLOOD_PRESSURE,
-    "ketone": KindCode.KETONE,
-    "heart_rate": KindCode.HEART_RATE,
-    "spo2": KindCode.SPO2,
-    "body_temperature": KindCode.BODY_TEMPERATURE,
-    "body_weight": KindCode.BODY_WEIGHT,
-    "cgm_glucose": KindCode.CGM_GLUCOSE,
-}
 # The value column each wearable kind requires (and the only kind it may appear on).
 VITAL_OF_KIND: Final = {
     KindCode.HEART_RATE: "heart_rate_per_min",
@@ -229,10 +220,10 @@ def _parse_row(line: int, cell: dict[str, str], cols: dict[str, list[object]], r
     pid = cell["patient_id"]
     if not _ID.match(pid):
         raise ReadingInputError(line, "patient_id", f"{shown(pid)} is not a patient id")
-    kind = KINDS.get(cell["kind"])
+    kind = KIND_BY_NAME.get(cell["kind"])
     if kind is None:
         raise ReadingInputError(
-            line, "kind", f"{shown(cell['kind'])} is not one of {sorted(KINDS)}"
+            line, "kind", f"{shown(cell['kind'])} is not one of {sorted(KIND_BY_NAME)}"
         )
     measured, offset = _time(line, "measured_at", cell["measured_at"])
     received = measured

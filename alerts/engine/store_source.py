@@ -22,7 +22,14 @@ import sqlalchemy as sa
 
 from alerts.engine.csv_source import BP_QUALITY_FLAGS, SPECIALS
 from alerts.engine.partitions import PARTITIONS, PG_PARTITION_SQL
-from alerts.rules.columns import KindCode, MealCode, ReadingColumns, SpecialCode, build_columns
+from alerts.rules.columns import (
+    KIND_BY_NAME,
+    KindCode,
+    MealCode,
+    ReadingColumns,
+    SpecialCode,
+    build_columns,
+)
 from ingest import schema
 
 _R = schema.readings.c
@@ -33,16 +40,6 @@ _SELECT: Final = (
     sa.cast(_R.status, sa.Text), sa.cast(_R["values"], sa.Text), _R.received_at, _R.stored_at,
     _R.device_id,
 )  # fmt: skip
-KIND_CODES: Final = {
-    "glucose": KindCode.GLUCOSE,
-    "blood_pressure": KindCode.BLOOD_PRESSURE,
-    "ketone": KindCode.KETONE,
-    "heart_rate": KindCode.HEART_RATE,
-    "spo2": KindCode.SPO2,
-    "body_temperature": KindCode.BODY_TEMPERATURE,
-    "body_weight": KindCode.BODY_WEIGHT,
-    "cgm_glucose": KindCode.CGM_GLUCOSE,
-}
 # The wearables' values live in the `values` document only (no typed column): the one each kind
 # is evaluated on.
 VITAL_OF_KIND: Final = {
@@ -125,7 +122,7 @@ def to_columns(rows: Sequence[sa.Row[tuple[object, ...]]]) -> ReadingColumns:
         vitals[vital][i] = _number(document, vital)
     by_text = {text: _status_flags(text) for text in set(status)}
     flags = np.array([by_text[text] for text in status], dtype=np.bool_).reshape(-1, 2)
-    kind_of = {k: int(KIND_CODES.get(str(k), KindCode.OTHER)) for k in set(kinds)}
+    kind_of = {k: int(KIND_BY_NAME.get(str(k), KindCode.OTHER)) for k in set(kinds)}
     meal_of = {m: int(MEAL_CODES.get(str(m).lower(), MealCode.NONE)) for m in set(meals)}
     return build_columns(
         [str(p) for p in pids],

@@ -56,6 +56,10 @@ class KindCode(IntEnum):
     CGM_GLUCOSE = 8  # interstitial glucose from a continuous monitor
 
 
+# The record's kind names (devices.Kind values) and their codes; any other kind is OTHER.
+KIND_BY_NAME: Final = {k.name.lower(): k for k in KindCode if k is not KindCode.OTHER}
+
+
 class SpecialCode(IntEnum):
     """What a glucose value that is not a number was (devices.Special)."""
 
