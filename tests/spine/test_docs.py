@@ -7,6 +7,7 @@ import ast
 import re
 import subprocess
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,45 @@ def test_docs_pages_named_in_the_repository_exist() -> None:
             found |= {f"docs/{m}" for m in re.findall(r"\]\(([a-z0-9-]+\.md)\)", text)}
         missing |= {page for page in found if not (ROOT / page).is_file()}
     assert missing == set()
+
+
+# A test named in prose: `tests/x/test_y.py`, `x/test_y.py` (under tests/), `test_y.py` (beside
+# the file named before it on the line or in the paragraph), each optionally `::test_name`, or
+# `::test_name` alone (in the file named before it).
+TEST_REFERENCE = re.compile(r"`((?:tests/)?[a-z0-9_/]*test_[a-z0-9_]+\.py)?(?:::(\w+))?`")
+
+
+def _cited_tests(text: str) -> Iterator[tuple[str, Path, str | None]]:
+    """(paragraph start, test file, test name or None) for every test a page names."""
+    for paragraph in re.split(r"\n\s*\n", text):
+        last: Path | None = None
+        for match in TEST_REFERENCE.finditer(paragraph):
+            path, name = match.groups()
+            if path is None and name is None:
+                continue
+            if path is not None:
+                if "/" not in path and last is not None:
+                    last = last.parent / path
+                else:
+                    last = Path(path if path.startswith("tests/") else f"tests/{path}")
+            if last is None:
+                raise AssertionError(f"`::{name}` names no file: {paragraph[:80]!r}")
+            yield paragraph[:60], last, name
+
+
+def test_every_test_the_docs_cite_exists() -> None:
+    """docs/threat-model.md and docs/reliability.md name the test behind each guarantee: a
+    renamed or deleted test must not leave a guarantee citing nothing."""
+    missing = []
+    pages = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+    for page in pages:
+        for where, path, name in _cited_tests(page.read_text()):
+            source = ROOT / path
+            if not source.is_file():
+                missing.append(f"{page.name}: {path} ({where!r})")
+            elif name is not None and not re.search(rf"def {name}\b", source.read_text()):
+                missing.append(f"{page.name}: {path}::{name}")
+    assert missing == []
 
 
 def test_every_catalogue_rule_is_explained_in_the_clinical_page() -> None:
