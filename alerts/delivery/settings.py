@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     api_base_url: str = Field(min_length=1)
     ack_base_url: str | None = None
     ack_key: SecretStr | None = None
-    # SEC-SSRF-08 / SEC-WH-07: development and test flag, never set in a deployment.
+    # Development and test flag (docs/threat-model.md, webhooks), never set in a deployment.
     allow_loopback_receivers: bool = False
     # Private networks (comma-separated CIDRs inside 10/8, 172.16/12, 192.168/16, fc00::/7)
     # whose receivers are allowed, e.g. a hospital intranet. Off by default; every use is audited.

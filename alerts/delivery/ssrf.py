@@ -2,14 +2,14 @@
 
 SSRF (docs/threat-model.md, webhooks). A webhook URL is user input that makes our server open a
 connection, so it is checked twice: at registration (scheme, port, credentials, literal addresses in
-any encoding) and at every send, against every address the host resolves to (SEC-SSRF-01/02). The
-adapter then connects to the address that was checked, never resolving again (SEC-SSRF-04).
+any encoding) and at every send, against every address the host resolves to. The adapter
+then connects to the address that was checked, never resolving again.
 
 Which addresses are allowed is `special_addresses.classify`: globally routable unicast only, every
 IANA special-purpose block and every IPv6 form embedding an IPv4 address refused. IPv4 written
 the way `inet_aton(3)` reads it (``2130706433``, ``0x7f000001``, ``017700000001``, ``127.1``) is
-normalised first (SEC-SSRF-03). Loopback targets, over plain HTTP on any port, are allowed only
-when the development flag `allow_loopback` is set; its default is False (SEC-SSRF-08). Private
+normalised first. Loopback targets, over plain HTTP on any port, are allowed only
+when the development flag `allow_loopback` is set; its default is False. Private
 networks the operator lists (`allow_networks`) are allowed over https on the usual ports, and
 the approval names the network so that its use can be audited.
 """

@@ -1,4 +1,5 @@
-"""Tokens and scopes: SMART v1/v2 parsing, issue/verify, forged tokens (SEC-AUTH-01)."""
+"""Tokens and scopes: SMART v1/v2 parsing, issue/verify, forged tokens
+(docs/threat-model.md, API)."""
 
 from __future__ import annotations
 

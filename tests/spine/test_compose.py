@@ -240,7 +240,8 @@ def test_env_example_names_every_variable() -> None:
 
 
 def test_shipped_config_never_allows_loopback_webhooks() -> None:
-    # SEC-SSRF-08 / SEC-WH-07: the test-only flag stays off in what we ship.
+    # The test-only flag for loopback receivers (docs/threat-model.md, webhooks) stays off in
+    # what we ship.
     text = (ROOT / "docker-compose.yml").read_text()
     assert "ALLOW_LOOPBACK" not in text.upper()
 

@@ -1,5 +1,5 @@
-"""SEC-SSRF-08 / SEC-WH-07: nothing the project ships turns the loopback/http flag on, and the
-shipped Python defaults keep it off."""
+"""The development flag for loopback receivers (docs/threat-model.md, webhooks): nothing the
+project ships turns the loopback/http flag on, and the shipped Python defaults keep it off."""
 
 from __future__ import annotations
 

@@ -302,8 +302,9 @@ def test_secret_rotation_overlaps_then_ends(
 def test_send_time_resolution_is_checked_and_pinned(
     db: sa.Engine, clock: FakeClock, receiver: ScriptedReceiver
 ) -> None:
-    # SEC-SSRF-01/04. `receiver.test` exists only in this stub resolver: the request can only
-    # reach the receiver if the worker connects to the address it checked, not to a new lookup.
+    # Checked at send time and pinned (docs/threat-model.md, webhooks). `receiver.test` exists
+    # only in this stub resolver: the request can only reach the receiver if the worker connects
+    # to the address it checked, not to a new lookup.
     answers: dict[str, list[IPAddress]] = {"receiver.test": [ipaddress.ip_address("127.0.0.1")]}
 
     def resolver(host: str, port: int) -> list[IPAddress]:

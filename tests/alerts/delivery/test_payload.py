@@ -1,4 +1,5 @@
-"""Webhook bodies: thin (SEC-WH-06), deterministic, valid against the published schema."""
+"""Webhook bodies: thin (docs/threat-model.md, webhooks), deterministic, valid against the
+published schema."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The retry schedule (SEC-WH-05), walked with a fake clock: no sleeping, no HTTP."""
+"""The retry schedule (docs/threat-model.md, webhooks), walked with a fake clock: no sleeping,
+no HTTP."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Signatures (SEC-WH-01..04): ours verify with the reference library and with an independent
-verifier written here from the Standard Webhooks specification; every negative case fails."""
+"""Signatures (docs/threat-model.md, webhooks): ours verify with the reference library and with
+an independent verifier written here from the Standard Webhooks specification; every negative
+case fails."""
 
 from __future__ import annotations
 
@@ -147,7 +148,8 @@ def test_signing_refuses_no_secret_and_naive_time() -> None:
 
 
 def test_mac_comparisons_in_delivery_are_constant_time() -> None:
-    # SEC-WH-02 static check: no `==`/`!=` on anything named like a MAC or signature.
+    # Constant-time comparison, checked statically: no `==`/`!=` on anything named like a MAC or
+    # signature.
     root = Path(__file__).parents[3] / "alerts" / "delivery"
     offenders = []
     for path in root.rglob("*.py"):

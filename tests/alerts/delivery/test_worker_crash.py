@@ -97,7 +97,7 @@ def test_sigkill_mid_send_then_restart_delivers_everything(
 
 
 def test_the_shipped_defaults_keep_loopback_and_http_off() -> None:
-    # SEC-SSRF-08 / SEC-WH-07.
+    # The development flag for loopback receivers (docs/threat-model.md, webhooks).
     assert Settings.model_fields["allow_loopback_receivers"].default is False
     settings = load_settings(
         database_url="postgresql://db/hv",
