@@ -7,8 +7,8 @@ SQLite (the embedded default) gets WAL and ``synchronous=FULL`` on every connect
 Writers serialise their transactions (a transaction-scoped advisory lock on PostgreSQL, the
 database write lock on SQLite), so `readings.id` values become visible in increasing order and
 "every row after id N" is a cursor that never skips a row committed later by another process.
-The parallel part of ingest (decoding, validation and, on PostgreSQL, the COPY into a private
-staging table) stays outside the lock; ids are drawn only once it is held.
+The parallel part of ingest (decoding, validation, the COPY text) stays outside the lock; ids
+are drawn only once it is held.
 """
 
 from __future__ import annotations
@@ -175,10 +175,15 @@ _PG_COLUMNS: Final = tuple(c.name for c in schema.readings.columns if c.name != 
 if set(_PG_COLUMNS) != set(COPY_COLUMNS):  # a column added to one and not the other
     raise RuntimeError(f"ingest.rows.COPY_COLUMNS {COPY_COLUMNS} != readings {_PG_COLUMNS}")
 _NAMES: Final = ", ".join(f'"{name}"' for name in COPY_COLUMNS)
-# PostgreSQL fast path: COPY the rows into a per-connection temporary table (psycopg formats COPY
-# rows in C), then one INSERT ... SELECT with ON CONFLICT moves the new ones into `readings`.
-# Several times faster than multi-row INSERT statements. Only our own column names are
-# formatted into the SQL; the data travels through COPY.
+# PostgreSQL fast path: COPY the rows (formatted by psycopg in C) straight into `readings` after
+# a savepoint. When an id is stored already the COPY fails as a whole and is rolled back to the
+# savepoint; then the rows go into a per-connection temporary table, and one INSERT ... SELECT
+# with ON CONFLICT moves the new ones into `readings`. Both are several times faster than
+# multi-row INSERT statements. Only our own column names are formatted into the SQL; the data
+# travels through COPY.
+_PG_COPY_READINGS: Final = f"COPY readings ({_NAMES}) FROM STDIN"
+_PG_SAVEPOINT: Final = "SAVEPOINT hv_ingest_copy"
+_PG_ROLLBACK_TO: Final = "ROLLBACK TO SAVEPOINT hv_ingest_copy"
 _STAGE_SELECT: Final = f"SELECT {_NAMES} FROM readings WITH NO DATA"  # noqa: S608
 _PG_STAGE: Final = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS readings_stage ON COMMIT DELETE ROWS AS " + _STAGE_SELECT
@@ -204,7 +209,7 @@ _STAGE_READY: Final = "hv_ingest_readings_stage"
 
 
 def _pg_stage(conn: sa.Connection, copy_data: bytes, *, create: bool) -> None:
-    """COPY rows into this connection's staging table (no lock needed: it is private)."""
+    """COPY rows into this connection's staging table (private to the connection)."""
     try:
         with _driver(conn).cursor() as cursor:
             if create:
@@ -213,6 +218,26 @@ def _pg_stage(conn: sa.Connection, copy_data: bytes, *, create: bool) -> None:
                 copy.write(copy_data)
     except psycopg.Error as exc:
         raise StoreError(f"batch not committed: {type(exc).__name__}: {exc}") from exc
+
+
+def _pg_copy_readings(conn: sa.Connection, copy_data: bytes) -> bool:
+    """COPY rows straight into `readings` after `_PG_SAVEPOINT` (the write lock held).
+
+    True when every row went in. False when a `reading_id` was already stored (a redelivered or
+    re-sent batch): the COPY is undone back to the savepoint and nothing of it stays; the caller
+    then takes the staging path, whose ON CONFLICT keeps the stored rows.
+    """
+    driver = _driver(conn)
+    try:
+        try:
+            with driver.cursor() as cursor, cursor.copy(_PG_COPY_READINGS) as copy:
+                copy.write(copy_data)
+        except psycopg.errors.UniqueViolation:
+            driver.execute(_PG_ROLLBACK_TO)
+            return False
+    except psycopg.Error as exc:
+        raise StoreError(f"batch not committed: {type(exc).__name__}: {exc}") from exc
+    return True
 
 
 def copy_text(rows: Iterable[Sequence[object]]) -> bytes:
@@ -242,11 +267,11 @@ _PG_DEVICES: Final = (
 
 
 def _pg_locked_writes(
-    conn: sa.Connection, readings: Sequence[Reading], *, staged: bool, now: datetime
-) -> list[str]:
-    """Take the write lock, add patients and devices and move the staged rows into `readings`,
-    in one round trip (psycopg's pipeline mode: the statements are sent together and run in
-    order); return the ids that were new."""
+    conn: sa.Connection, readings: Sequence[Reading], *, savepoint: bool, now: datetime
+) -> None:
+    """Take the write lock, add patients and devices and (`savepoint`) set the savepoint the
+    direct COPY rolls back to, in one round trip (psycopg's pipeline mode: the statements are
+    sent together and run in order)."""
     p_rows = [(r["patient_id"], r["first_seen_at"]) for r in patient_rows(readings, stored_at=now)]
     d_rows = [
         (r["device_id"], r["manufacturer"], r["model"], r["serial"], r["firmware"], now)
@@ -254,15 +279,23 @@ def _pg_locked_writes(
     ]
     driver = _driver(conn)
     try:
-        with driver.cursor() as cursor, driver.cursor() as move:
-            with driver.pipeline():
-                cursor.execute(_PG_LOCK)
-                if p_rows:
-                    cursor.executemany(_PG_PATIENTS, p_rows)
-                    cursor.executemany(_PG_DEVICES, d_rows)
-                if staged:
-                    move.execute(_PG_MOVE)
-            return [str(r[0]) for r in move.fetchall()] if staged else []
+        with driver.cursor() as cursor, driver.pipeline():
+            cursor.execute(_PG_LOCK)
+            if p_rows:
+                cursor.executemany(_PG_PATIENTS, p_rows)
+                cursor.executemany(_PG_DEVICES, d_rows)
+            if savepoint:
+                cursor.execute(_PG_SAVEPOINT)
+    except psycopg.Error as exc:
+        raise StoreError(f"batch not committed: {type(exc).__name__}: {exc}") from exc
+
+
+def _pg_move(conn: sa.Connection) -> list[str]:
+    """Move the staged rows into `readings` (ON CONFLICT: stored ids stay); the new ids."""
+    try:
+        with _driver(conn).cursor() as cursor:
+            cursor.execute(_PG_MOVE)
+            return [str(r[0]) for r in cursor.fetchall()]
     except psycopg.Error as exc:
         raise StoreError(f"batch not committed: {type(exc).__name__}: {exc}") from exc
 
@@ -421,11 +454,15 @@ def write_on(
     inserted) and ``"before_commit"`` after the last statement (fault-injection points for the
     tests).
 
-    On PostgreSQL with psycopg a batch of new readings costs five round trips: BEGIN, the COPY
-    into the connection's staging table (two), one pipeline (lock, patients, devices, move)
-    and the commit. The consumer keeps one connection for its writes, so no pool check-out
-    (and no pre-ping) precedes a batch: a dead connection shows as a failed batch, which is
-    retried on a new one.
+    On PostgreSQL with psycopg a batch of new readings costs four round trips: one pipeline
+    (BEGIN, the write lock, patients, devices, a savepoint), the COPY of the rows straight into
+    `readings` (two) and the commit; the rows are written once. When an id of the batch is
+    stored already (a redelivery, a resend), the COPY fails on the unique `reading_id`, is rolled
+    back to the savepoint, and the rows take the staging path: COPY into the connection's
+    temporary table, then one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` that keeps the
+    stored rows and returns the new ids. The consumer keeps one connection for its writes, so no
+    pool check-out (and no pre-ping) precedes a batch: a dead connection shows as a failed
+    batch, which is retried on a new one.
 
     Raises:
         StoreError: the transaction failed and was rolled back; nothing of the batch is stored.
@@ -442,15 +479,17 @@ def write_on(
                 # encoding takes the generic path
                 and _driver(conn).info.encoding == "utf-8"
             )
-            if fast:
-                staged = bool(prepared.readings)
-                if staged and prepared.copy_data is not None:
+            if fast and prepared.copy_data is not None:
+                rows = bool(prepared.readings)
+                _pg_locked_writes(conn, prepared.readings, savepoint=rows, now=now)
+                if rows and _pg_copy_readings(conn, prepared.copy_data):
+                    inserted.update(r.reading_id for r in prepared.readings)
+                elif rows:  # some id is stored already: staging table, then ON CONFLICT
                     staged_on = conn.connection.info
                     create = not staged_on.get(_STAGE_READY, False)
-                    # before the lock: replicas COPY in parallel
                     _pg_stage(conn, prepared.copy_data, create=create)
-                inserted.update(_pg_locked_writes(conn, prepared.readings, staged=staged, now=now))
-                if staged and hook is not None:
+                    inserted.update(_pg_move(conn))
+                if rows and hook is not None:
                     hook("mid_batch")
                 quarantined_new = _quarantine_items(conn, quarantined, now) if quarantined else 0
             else:
