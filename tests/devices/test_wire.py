@@ -5,9 +5,12 @@ with its storage state."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from devices.errors import ReadingValidationError
 from devices.wire import (
@@ -24,6 +27,7 @@ from devices.wire import (
     encode_packets,
     encode_pairings,
     encode_receipt,
+    has_long_digit_run,
     is_ingest_status_topic,
     loads,
 )
@@ -96,6 +100,23 @@ def test_loads_means_what_json_loads_means(payload: bytes) -> None:
     expected = json.loads(payload)
     got = loads(payload)
     assert repr(got) == repr(expected)  # repr: NaN, -0.0 and int vs float compared exactly
+
+
+@given(
+    st.lists(
+        st.one_of(st.sampled_from([b"0", b"9", b"/", b":", b" ", b"\xb9"]), st.binary()),
+        max_size=60,
+    ).map(b"".join)
+)
+def test_long_digit_runs_are_found_as_the_regular_expression_finds_them(payload: bytes) -> None:
+    assert has_long_digit_run(payload) == (re.search(rb"[0-9]{19}", payload) is not None)
+
+
+def test_long_digit_runs_at_the_edges() -> None:
+    assert has_long_digit_run(b"1" * 19)
+    assert has_long_digit_run(b'{"n":' + b"9" * 25 + b"}")
+    assert not has_long_digit_run(b"1" * 18 + b"." + b"1" * 18)
+    assert not has_long_digit_run(b"")
 
 
 @pytest.mark.parametrize("payload", [b"[1,]", b"{", b"\xff", b"[" * 100_000])
