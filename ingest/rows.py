@@ -162,8 +162,12 @@ class CopyRows:
         # Keyed with each value's type: 1, 1.0 and True are equal but spelled differently.
         self._context: dict[tuple[tuple[str, type, object], ...], str] = {(): "{}"}
 
-    def row(self, reading: Reading, *, stored_at: datetime) -> tuple[object, ...]:
-        """Return the COPY row of a validated reading."""
+    def row(self, reading: Reading, *, stored_at: datetime | str) -> tuple[object, ...]:
+        """Return the COPY row of a validated reading.
+
+        `stored_at` may come as its COPY text already (`stored_at_text`): it is the same for
+        every row of a batch, so it is formatted once.
+        """
         values = reading.values
         context = reading.context
         meal = context.get("meal")

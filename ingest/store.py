@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from psycopg._copy_base import TextFormatter  # the C row formatter Copy uses
-from psycopg.adapt import Transformer
+from psycopg.adapt import PyFormat, Transformer
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -240,6 +240,11 @@ def _pg_copy_readings(conn: sa.Connection, copy_data: bytes) -> bool:
     return True
 
 
+def stored_at_text(moment: datetime) -> str:
+    """`moment` as the COPY text psycopg's own dumper makes of it (formatted once per batch)."""
+    return bytes(_TEXT_DUMPERS.get_dumper(moment, PyFormat.TEXT).dump(moment) or b"").decode()
+
+
 def copy_text(rows: Iterable[Sequence[object]]) -> bytes:
     """`rows` as COPY text data, formatted by psycopg's own (C) row formatter.
 
@@ -342,6 +347,7 @@ class PreparedBatch:
 
 
 _COPY_ROWS: Final = CopyRows()  # its caches are only read and extended under the GIL
+_TEXT_DUMPERS: Final = Transformer()
 
 
 def uses_copy(engine: sa.Engine) -> bool:
@@ -368,8 +374,8 @@ def prepare_batch(readings: Sequence[Reading], *, now: datetime, copy: bool) -> 
     kept = tuple(unique.values())
     copy_data = None
     if copy:
-        row = _COPY_ROWS.row
-        copy_data = copy_text([row(r, stored_at=now) for r in kept])
+        row, stored_at = _COPY_ROWS.row, stored_at_text(now)
+        copy_data = copy_text([row(r, stored_at=stored_at) for r in kept])
     return PreparedBatch(kept, now, copy_data, tuple(conflicts))
 
 

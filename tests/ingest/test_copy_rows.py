@@ -10,7 +10,7 @@ from devices import Special
 from devices.reading import OriginalValue
 from ingest import schema
 from ingest.rows import COPY_COLUMNS, CopyRows, reading_row
-from ingest.store import copy_text
+from ingest.store import copy_text, stored_at_text
 from tests.ingest.support import make_reading
 
 T0 = datetime(2026, 3, 1, 7, 58, 0, 123_456, tzinfo=UTC)
@@ -65,3 +65,12 @@ def test_copy_text_escapes_like_copy_text_format() -> None:
         b"a\\tb\\nc\\\\d\\re\t\\N\tt\tf\t3\t2.5\t2026-03-01 07:58:00.000001+00:00\n"
         + "ü\t\t\\N\t\\N\t\\N\t\\N\t\\N\n".encode()
     )
+
+
+def test_stored_at_formatted_once_is_the_same_copy_text() -> None:
+    """prepare_batch formats a batch's stored_at once: the COPY text is what the datetime's."""
+    copy_rows = CopyRows()
+    for moment in (T0, datetime(2026, 3, 29, 1, 30, 0, 123456, tzinfo=UTC)):
+        reading = make_reading("gw-1", "p-1", "SN-1", 2)
+        as_text = copy_rows.row(reading, stored_at=stored_at_text(moment))
+        assert copy_text([as_text]) == copy_text([copy_rows.row(reading, stored_at=moment)])
