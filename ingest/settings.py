@@ -22,6 +22,9 @@ PREFIX = "HV_INGEST_"
 Failpoint = Literal["mid_batch", "before_commit", "after_commit", "mirror_after_write"]
 
 
+IN_FLIGHT_BATCHES = 4  # batches of unacknowledged messages the broker may send ahead
+
+
 class Settings(BaseSettings):
     """Everything ingest needs to run; defaults fit the embedded single-machine setup."""
 
@@ -40,8 +43,9 @@ class Settings(BaseSettings):
     keepalive_s: int = Field(default=30, ge=5, le=3600)
 
     # A batch is up to `batch_max_messages` MQTT messages or `batch_max_wait_ms` of waiting.
-    # The broker's in-flight window (MQTT 5 Receive Maximum) is twice that, so the next batch
-    # arrives while the current one commits.
+    # The broker's in-flight window (MQTT 5 Receive Maximum) is four times that: one batch
+    # committing, one validated and waiting for the writer, and two arriving, so the validation
+    # stage never waits for the broker to refill the window after an acknowledgement.
     batch_max_messages: int = Field(default=200, ge=1, le=32_000)
     batch_max_wait_ms: int = Field(default=20, ge=1, le=60_000)
 
@@ -62,7 +66,7 @@ class Settings(BaseSettings):
     @property
     def receive_maximum(self) -> int:
         """The MQTT 5 Receive Maximum sent on CONNECT (at most 65535)."""
-        return min(2 * self.batch_max_messages, 65_535)
+        return min(IN_FLIGHT_BATCHES * self.batch_max_messages, 65_535)
 
     @property
     def subscription(self) -> str:

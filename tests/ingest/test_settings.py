@@ -12,7 +12,7 @@ def test_defaults_are_the_embedded_setup() -> None:
     settings = load_settings()
     assert settings.db_url.get_secret_value().startswith("sqlite:///")
     assert settings.subscription == "$share/ingest/hv/v1/gw/+/readings"
-    assert settings.receive_maximum == 2 * settings.batch_max_messages
+    assert settings.receive_maximum == 4 * settings.batch_max_messages
     assert settings.failpoint is None and settings.unsafe_ack_before_commit is False
 
 
