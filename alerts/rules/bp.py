@@ -18,19 +18,13 @@ from collections.abc import Mapping
 import numpy as np
 
 from alerts.rules.catalog import FloatArray, Rule
-from alerts.rules.columns import NO_OFFSET, KindCode, ReadingColumns
+from alerts.rules.columns import KindCode, ReadingColumns
 from alerts.rules.context import NO_CONTEXT, Context
-from alerts.rules.glucose import DAY_S, HOUR_S, reading_rule_result, recent, window_result
+from alerts.rules.glucose import HOUR_S, reading_rule_result, window_result
 from alerts.rules.late import late_result
+from alerts.rules.protocol_pass import protocol_stats
 from alerts.rules.result import BoolArray, IntArray, RuleResult
-from alerts.rules.segments import (
-    at,
-    distinct_days,
-    first_row,
-    last_row,
-    per_patient_count,
-    per_patient_sum,
-)
+from alerts.rules.row_pass import CUFF_ROWS, recent_rows
 
 # Protocol time slots, local hours inclusive: (4, 11) is 04:00-11:59. ESH: morning before
 # medication and evening; the Chinese guideline names 06-09 and 18-21.
@@ -65,12 +59,17 @@ def bp_ok(cols: ReadingColumns, sel: IntArray, now_s: int) -> BoolArray:
 
 
 def _bp_sel(
-    cols: ReadingColumns, now_s: int, params: Mapping[str, FloatArray], *, late: bool
+    cols: ReadingColumns,
+    now_s: int,
+    params: Mapping[str, FloatArray],
+    *,
+    late: bool,
+    starts: IntArray | None,
 ) -> IntArray:
-    """Cuff readings measured (live) or received (`late`) within the last `max_age_h`."""
-    age_s = at(params["max_age_h"], cols.patient) * HOUR_S
-    sel = recent(cols.received_at_s if late else cols.measured_at_s, now_s, age_s)
-    return sel[bp_ok(cols, sel, now_s)]
+    """Cuff readings (`bp_ok`) measured (live) or received (`late`) within the last
+    `max_age_h`."""
+    after_s = now_s - params["max_age_h"] * HOUR_S
+    return recent_rows(cols, now_s, after_s, CUFF_ROWS, by_received=late, starts=starts)
 
 
 def crisis_triggers(
@@ -136,7 +135,7 @@ def crisis(
     raised to `symptoms_priority` (high: an emergency) when a triggering reading of the episode
     carries `symptoms`. Severity: mmHg past the threshold of the worst reading.
     """
-    sel = _bp_sel(cols, now_s, params, late=late)
+    sel = _bp_sel(cols, now_s, params, late=late, starts=context.starts)
     trigger, confirmed, pending = crisis_triggers(cols, now_s, params, sel)
     symptoms = cols.symptoms[sel]
     if late:
@@ -182,7 +181,7 @@ def hypotension(
 ) -> RuleResult:
     """`bp.hypotension`: systolic < 90 or diastolic < 60 mmHg on a fresh reading (or, `late`,
     its late finding). Severity: mmHg below the threshold of the worst reading."""
-    sel = _bp_sel(cols, now_s, params, late=late)
+    sel = _bp_sel(cols, now_s, params, late=late, starts=context.starts)
     ps = cols.patient[sel]
     sys_ = cols.systolic_mmhg[sel]
     dia = cols.diastolic_mmhg[sel]
@@ -225,42 +224,22 @@ def home_protocol(
     Raises:
         KeyError: `rule` is not one of the three protocols.
     """
-    n_pat = cols.n_patients
-    override_min = params["utc_offset_min"]
-    # Work on the recent cuff readings only (8 days and 14 h cover 7 local days at any offset).
-    t = cols.measured_at_s
-    cand = np.flatnonzero((t >= now_s - 8 * DAY_S - 14 * HOUR_S) & (t <= now_s))
-    cand = cand[bp_ok(cols, cand, now_s) & ~cols.bp_flagged[cand]]
-    ps = cols.patient[cand]
-    clock = context.clock
-    offset_s = clock.offsets_s(
-        ps, cols.measured_at_s[cand], cols.utc_offset_min[cand], override_min
-    )
-    last_offset = np.full(n_pat, NO_OFFSET, dtype=np.int16)
-    has_offset = cols.utc_offset_min[cand] != NO_OFFSET
-    last_offset[ps[has_offset]] = cols.utc_offset_min[cand][has_offset]
-    now_offset_s = clock.offsets_now_s(now_s, n_pat, override_min, last_offset)
-    local_s = cols.measured_at_s[cand] + offset_s
-    day = local_s // DAY_S
-    hour = (local_s % DAY_S) // HOUR_S
-    keep = day >= (now_s + now_offset_s[ps]) // DAY_S - 6
+    slots_h: tuple[tuple[int, int], ...]
     if rule.rule_id == "bp.home_esh_7d":
-        keep &= _slot(hour, ESH_MORNING_H) | _slot(hour, ESH_EVENING_H)
-        keep &= _not_first_day(ps, day, keep, n_pat)
+        slots_h, drop_first_day = (ESH_MORNING_H, ESH_EVENING_H), True
     elif rule.rule_id == "bp.home_china_2019":
-        keep &= _slot(hour, CHINA_MORNING_H) | _slot(hour, CHINA_EVENING_H)
-        keep &= _not_first_day(ps, day, keep, n_pat)
-    elif rule.rule_id != "bp.home_aha_ama_2020":
+        slots_h, drop_first_day = (CHINA_MORNING_H, CHINA_EVENING_H), True
+    elif rule.rule_id == "bp.home_aha_ama_2020":
+        slots_h, drop_first_day = (), False
+    else:
         raise KeyError(rule.rule_id)
-    n = per_patient_count(ps, keep, n_pat)
-    days = distinct_days(ps, day, keep, n_pat)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_sys = per_patient_sum(ps[keep], cols.systolic_mmhg[cand[keep]], n_pat) / n
-        mean_dia = per_patient_sum(ps[keep], cols.diastolic_mmhg[cand[keep]], n_pat) / n
-    rows = np.zeros(len(cols), dtype=np.bool_)
-    rows[cand[keep]] = True
-    last = last_row(ps, keep, n_pat)
-    newest = np.where(last >= 0, np.append(cand, -1)[last], -1)
+    # One compiled pass per patient over the cuff readings of the last 8 days and 14 hours.
+    w = protocol_stats(
+        cols, now_s, clock=context.clock, override_min=params["utc_offset_min"],
+        slots_h=slots_h, drop_first_day=drop_first_day, starts=context.starts,
+    )  # fmt: skip
+    n, days, newest = w.count, w.days, w.newest
+    mean_sys, mean_dia = w.mean_systolic_mmhg, w.mean_diastolic_mmhg
     enough = (n >= params["min_readings"]) & (days >= params["min_days"])
     opens = (mean_sys >= params["systolic_mmhg"]) | (mean_dia >= params["diastolic_mmhg"])
     keeps = (mean_sys >= params["clear_systolic_mmhg"]) | (
@@ -274,18 +253,6 @@ def home_protocol(
     }
     severity = np.fmax(mean_sys - params["systolic_mmhg"], mean_dia - params["diastolic_mmhg"])
     return window_result(
-        rule, cols, in_window=rows, newest=newest, enough=enough, opens=opens,
+        rule, cols, in_window=w.evidence, newest=newest, enough=enough, opens=opens,
         keeps=keeps, stats=stats, params=params, was_active=was_active, severity=severity,
     )  # fmt: skip
-
-
-def _slot(hour: IntArray, bounds: tuple[int, int]) -> BoolArray:
-    mask: BoolArray = (hour >= bounds[0]) & (hour <= bounds[1])
-    return mask
-
-
-def _not_first_day(p: IntArray, day: IntArray, rows: BoolArray, n_pat: int) -> BoolArray:
-    first = first_row(p, rows, n_pat)
-    first_day = np.append(day, np.iinfo(np.int64).max)[first]  # -1 (no rows) picks the sentinel
-    mask: BoolArray = day > first_day[p]
-    return mask

@@ -21,6 +21,7 @@ from alerts.rules.columns import KindCode, ReadingColumns, SpecialCode
 from alerts.rules.context import NO_CONTEXT, Context
 from alerts.rules.late import late_result
 from alerts.rules.result import BoolArray, IntArray, RuleResult
+from alerts.rules.row_pass import GLUCOSE_ROWS, recent_rows
 from alerts.rules.segments import (
     Status,
     at,
@@ -97,9 +98,10 @@ def per_reading(
     Raises:
         KeyError: `rule` is not one of the three per-reading glucose rules.
     """
-    age_s = at(params["max_age_h"], cols.patient) * HOUR_S
-    sel = recent(cols.received_at_s if late else cols.measured_at_s, now_s, age_s)
-    sel = sel[glucose_ok(cols, sel, now_s)]
+    after_s = now_s - params["max_age_h"] * HOUR_S
+    sel = recent_rows(
+        cols, now_s, after_s, GLUCOSE_ROWS, by_received=late, starts=context.starts
+    )  # `recent` and `glucose_ok` in one compiled pass
     ps = cols.patient[sel]
     v = cols.glucose_mmol_l[sel]
     hi = cols.glucose_special[sel] == SpecialCode.HI

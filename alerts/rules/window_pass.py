@@ -137,7 +137,7 @@ def _pass_body(  # noqa: PLR0917 (a compiled kernel takes plain arrays)
         cv[p] = np.sqrt(ss / (m - 1)) / centre
 
 
-def _build(body: Any, parallel: bool) -> Any:
+def build_kernel(body: Any, parallel: bool) -> Any:
     """`body` compiled, over all cores or not. Numba's cache keys a kernel by its qualified name
     and bytecode, not by its options: each build gets a name of its own."""
     suffix = "_parallel" if parallel else "_serial"
@@ -151,8 +151,8 @@ def _build(body: Any, parallel: bool) -> Any:
 # Two builds of each kernel: over all cores for large inputs, in the calling thread for small
 # ones (a continuous step's few thousand rows), where waking numba's worker threads costs more
 # than the work, and much more on a loaded machine.
-_pass_parallel = _build(_pass_body, parallel=True)
-_pass_serial = _build(_pass_body, parallel=False)
+_pass_parallel = build_kernel(_pass_body, parallel=True)
+_pass_serial = build_kernel(_pass_body, parallel=False)
 PARALLEL_ROWS = 1_000_000  # rows from which a pass runs on all cores
 
 
@@ -313,8 +313,8 @@ def _implausible_body(  # noqa: PLR0917 (a compiled kernel takes plain arrays)
             out[i] = flag
 
 
-_implausible_parallel = _build(_implausible_body, parallel=True)
-_implausible_serial = _build(_implausible_body, parallel=False)
+_implausible_parallel = build_kernel(_implausible_body, parallel=True)
+_implausible_serial = build_kernel(_implausible_body, parallel=False)
 
 
 def implausible_flags(
