@@ -26,6 +26,7 @@ from alerts.rules.localtime import LocalClock
 from alerts.rules.protocol_pass import HISTORY_S, protocol_stats
 from alerts.rules.row_pass import CUFF_ROWS, GLUCOSE_ROWS, PROTOCOL_ROWS, recent_rows
 from alerts.rules.segments import distinct_days, first_row, last_row, per_patient_sum
+from alerts.rules.window_pass import segment_starts
 
 # 2026-03-29 20:00 UTC: Europe's clocks went forward that morning (a DST day in the window).
 NOW_S = 1_774_814_400
@@ -206,3 +207,57 @@ def test_protocol_local_day_starts_at_local_midnight_across_dst() -> None:
     )  # fmt: skip
     assert utc.count.tolist() == [2]
     assert utc.days.tolist() == [2]
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("per_patient", [False, True])
+def test_implausible_flags_with_the_same_limits_for_everyone(seed: int, per_patient: bool) -> None:
+    """The flat pass (everyone's limits the same) and the per-patient pass (a care plan's own
+    limit) both equal the numpy comparisons, across more rows than one block."""
+    rng = np.random.default_rng(seed)
+    n = 20_000
+    cols = build_columns(
+        [f"p{i}" for i in rng.integers(0, 50, n)], NOW_S - rng.integers(0, 9 * DAY_S, n),
+        rng.choice([k.value for k in KindCode], n),
+        glucose_mmol_l=np.where(rng.random(n) < 0.5, rng.uniform(0.0, 40.0, n), np.nan),
+        systolic_mmhg=np.where(rng.random(n) < 0.5, rng.uniform(20.0, 330.0, n), np.nan),
+        diastolic_mmhg=np.where(rng.random(n) < 0.5, rng.uniform(10.0, 200.0, n), np.nan),
+        heart_rate_per_min=np.where(rng.random(n) < 0.3, rng.uniform(10.0, 300.0, n), np.nan),
+        spo2_pct=np.where(rng.random(n) < 0.3, rng.uniform(30.0, 100.0, n), np.nan),
+        body_temperature_c=np.where(rng.random(n) < 0.3, rng.uniform(30.0, 45.0, n), np.nan),
+        body_weight_kg=np.where(rng.random(n) < 0.3, rng.uniform(10.0, 350.0, n), np.nan),
+        control_solution=rng.random(n) < 0.1,
+    )  # fmt: skip
+    rule = RULES_BY_ID[plausibility.RULE_ID]
+    params = {k: np.full(cols.n_patients, v) for k, v in rule.params.items()}
+    if per_patient:
+        params["min_pulse_pressure_mmhg"][3] = 25.0
+    p = cols.patient
+    g, s, d = cols.glucose_mmol_l, cols.systolic_mmhg, cols.diastolic_mmhg
+    with np.errstate(invalid="ignore"):
+        expected = (g < params["glucose_min_mmol_l"][p]) | (g > params["glucose_max_mmol_l"][p])
+        expected |= (s > params["systolic_max_mmhg"][p]) | (s < params["systolic_min_mmhg"][p])
+        expected |= (d < params["diastolic_min_mmhg"][p]) | (d >= s)
+        expected |= s - d < params["min_pulse_pressure_mmhg"][p]
+        for _, column, limit, below in plausibility._VITAL_LIMITS:
+            v = getattr(cols, column)
+            expected |= (v < params[limit][p]) if below else (v > params[limit][p])
+    expected &= ~cols.control_solution
+    assert expected.any() and not expected.all()
+    assert np.array_equal(plausibility.flag_implausible(cols, params).implausible, expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_segment_starts_equal_searchsorted(seed: int) -> None:
+    """Patients without rows (first, middle, last codes), one row, long segments, no rows."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.choice([0, 0, 1, 2, 7, 180, 1000], 60)
+    patient = np.repeat(np.arange(60, dtype=np.int64), sizes)
+    cols = build_columns(
+        [f"p{i:02d}" for i in patient], NOW_S - np.arange(patient.size), patient * 0
+    )
+    ids = tuple(f"p{i:02d}" for i in range(60))  # every code, with rows or not
+    cols = replace(cols, patient_ids=ids, patient=patient)
+    expected = np.searchsorted(patient, np.arange(61))
+    assert np.array_equal(segment_starts(cols), expected)
+    assert segment_starts(replace(cols, patient=patient[:0])).tolist() == [0] * 61
