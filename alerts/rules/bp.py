@@ -20,11 +20,11 @@ import numpy as np
 from alerts.rules.catalog import FloatArray, Rule
 from alerts.rules.columns import KindCode, ReadingColumns
 from alerts.rules.context import NO_CONTEXT, Context
-from alerts.rules.glucose import HOUR_S, reading_rule_result, window_result
+from alerts.rules.glucose import reading_rule_result, window_result
 from alerts.rules.late import late_result
 from alerts.rules.protocol_pass import protocol_stats
 from alerts.rules.result import BoolArray, IntArray, RuleResult
-from alerts.rules.row_pass import CUFF_ROWS, recent_rows
+from alerts.rules.row_pass import CUFF_ROWS, fresh_rows
 
 # Protocol time slots, local hours inclusive: (4, 11) is 04:00-11:59. ESH: morning before
 # medication and evening; the Chinese guideline names 06-09 and 18-21.
@@ -67,9 +67,8 @@ def _bp_sel(
     starts: IntArray | None,
 ) -> IntArray:
     """Cuff readings (`bp_ok`) measured (live) or received (`late`) within the last
-    `max_age_h`."""
-    after_s = now_s - params["max_age_h"] * HOUR_S
-    return recent_rows(cols, now_s, after_s, CUFF_ROWS, by_received=late, starts=starts)
+    `max_age_h` (`row_pass.fresh_rows`)."""
+    return fresh_rows(cols, now_s, CUFF_ROWS, params, late=late, starts=starts)
 
 
 def crisis_triggers(

@@ -21,7 +21,7 @@ from alerts.rules.columns import KindCode, ReadingColumns, SpecialCode
 from alerts.rules.context import NO_CONTEXT, Context
 from alerts.rules.late import late_result
 from alerts.rules.result import BoolArray, IntArray, RuleResult
-from alerts.rules.row_pass import GLUCOSE_ROWS, recent_rows
+from alerts.rules.row_pass import GLUCOSE_ROWS, fresh_rows
 from alerts.rules.segments import (
     Status,
     at,
@@ -98,10 +98,7 @@ def per_reading(
     Raises:
         KeyError: `rule` is not one of the three per-reading glucose rules.
     """
-    after_s = now_s - params["max_age_h"] * HOUR_S
-    sel = recent_rows(
-        cols, now_s, after_s, GLUCOSE_ROWS, by_received=late, starts=context.starts
-    )  # `recent` and `glucose_ok` in one compiled pass
+    sel = fresh_rows(cols, now_s, GLUCOSE_ROWS, params, late=late, starts=context.starts)
     ps = cols.patient[sel]
     v = cols.glucose_mmol_l[sel]
     hi = cols.glucose_special[sel] == SpecialCode.HI

@@ -1,18 +1,18 @@
 """Compiled home blood-pressure protocol pass (numba): one loop per patient over the cuff
 readings measured in the last 8 days and 14 hours (which cover 7 local days at any offset).
 
-Measured times ascend within a patient's segment, so a scan back from its end finds them; the loop
-keeps the plausible cuff readings with both pressures and no measurement-status flag (what
+Measured times ascend within a patient's segment, so a search back from its end finds them; the
+loop keeps the plausible cuff readings with both pressures and no measurement-status flag (what
 `bp.bp_ok` and the protocols' flag filter select) and works out for each its local time (the
 care plan's fixed offset, else the offset written with the reading, else the patient's time
 zone, else UTC: `alerts.rules.localtime`), local day and hour. A reading counts when its day is
 one of the last 7 local days (today in the patient's local time at now and the 6 before) and,
 for a protocol with time slots, its hour lies in one of them; "day 1" (the day of the first
-reading counted so far) is dropped when the protocol says so. Per patient: the readings
-counted, their distinct local days (counted where the day changes from one counted reading to
-the next, as `segments.distinct_days`), the mean systolic and diastolic pressures (summed in row
-order, as `np.bincount` sums them: the same floats) and the newest counted row; the counted rows
-are marked in `evidence`. No temporaries over the rows, only the evidence mask.
+reading counted so far) is dropped when the protocol says so. Per patient: the readings counted,
+their distinct local days (counted where the day changes from one counted reading to the next,
+as `segments.distinct_days`), the mean systolic and diastolic pressures (summed in row order, as
+`np.bincount` sums them: the same floats) and the newest counted row; the counted rows are
+marked in `evidence`. No temporaries over the rows, only the evidence mask.
 
 When some patient has a time zone, the offsets are looked up in numpy first
 (`LocalClock.offsets_s`, for the candidate rows `row_pass.recent_rows` selects) and the loop
@@ -79,14 +79,14 @@ def _protocol_body(  # noqa: PLR0917 (a compiled kernel takes plain arrays)
         if not has_fixed:
             for j in range(e - 1, a - 1, -1):
                 i = cand[j] if listed else j
-                if not listed and (
-                    implausible[i] or flagged[i] or not cuff_ok(i, kind, systolic, diastolic)
+                own = row_offset_min[i]
+                if own == NO_OFFSET or (
+                    not listed
+                    and (implausible[i] or flagged[i] or not cuff_ok(i, kind, systolic, diastolic))
                 ):
                     continue
-                own = row_offset_min[i]
-                if own != NO_OFFSET:
-                    now_offset = np.int64(own) * 60
-                    break
+                now_offset = np.int64(own) * 60
+                break
         first_day_kept = (now_s + now_offset) // DAY_S - 6
         n = 0
         n_days = 0

@@ -4,16 +4,18 @@ A per-reading rule looks at a patient's readings measured (live) or received (la
 last `max_age_h`; a home protocol at the cuff readings measured in its last 8 days and 14 hours.
 numpy compares whole columns and keeps what matched (a temporary per comparison, over all rows);
 here one loop per patient segment does it. Measured times ascend within a segment (rows are
-sorted by patient and time), so the window's rows are found scanning back from the segment's
-end (`first_after`); received times do not ascend, so the late selection scans the segment up
-to the last row measured at or before now. The row filter is applied in the same loop:
-`glucose.glucose_ok` (`GLUCOSE_ROWS`), `bp.bp_ok` (`CUFF_ROWS`), and for the protocols also no
-cuff measurement-status flag (`PROTOCOL_ROWS`). Rows come out ascending, as `np.flatnonzero`
-gives them: a first pass counts each patient's rows, a second writes them at their offsets.
+sorted by patient and time), so the window's rows are found searching back from the segment's
+end (`first_after`); received times do not ascend, so the late selection scans the rows measured
+from the earliest a late reading can have been measured up to now. The row filter is applied in
+the same loop: `glucose.glucose_ok` (`GLUCOSE_ROWS`), `bp.bp_ok` (`CUFF_ROWS`), and for the
+protocols also no cuff measurement-status flag (`PROTOCOL_ROWS`). Rows come out ascending, as
+`np.flatnonzero` gives them: a first pass counts each patient's rows, a second writes them at
+their offsets.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 import numba
@@ -29,6 +31,8 @@ PROTOCOL_ROWS: Final = 2
 _GLUCOSE = int(KindCode.GLUCOSE)
 _BLOOD_PRESSURE = int(KindCode.BLOOD_PRESSURE)
 _INVALID = int(SpecialCode.INVALID)
+DAY_S = 86_400
+HOUR_S = 3_600
 
 
 def _rows_body(  # noqa: PLR0917 (a compiled kernel takes plain arrays)
@@ -45,6 +49,8 @@ def _rows_body(  # noqa: PLR0917 (a compiled kernel takes plain arrays)
     flagged: Any,
     which: int,
     after_s: Any,
+    min_delay_s: Any,
+    measured_after_s: Any,
     now_s: int,
     fill: bool,
     first: Any,
@@ -54,17 +60,24 @@ def _rows_body(  # noqa: PLR0917 (a compiled kernel takes plain arrays)
 ) -> None:  # pragma: no cover - compiled; checked against the numpy reference in tests
     for p in numba.prange(starts.shape[0] - 1):
         after = after_s[p]
-        if fill:  # the bounds the counting pass found
+        min_delay = min_delay_s[p]
+        if fill:  # the bounds the counting pass found, for the patients with rows
+            if count[p + 1] == count[p]:
+                continue
             a = first[p]
             e = end[p]
         else:  # rows measured at or before now; live: measured after the window's start too
             e = first_after(measured, starts[p], starts[p + 1], now_s)
-            a = starts[p] if by_received else first_after(measured, starts[p], e, after)
+            a = first_after(measured, starts[p], e, measured_after_s[p] if by_received else after)
             first[p] = a
             end[p] = e
         k = count[p] if fill else 0
         for i in range(a, e):
-            if by_received and (received[i] <= after or received[i] > now_s):
+            if by_received and (
+                received[i] <= after
+                or received[i] > now_s
+                or received[i] - measured[i] <= min_delay
+            ):
                 continue
             if implausible[i]:
                 continue
@@ -86,14 +99,27 @@ def _rows_body(  # noqa: PLR0917 (a compiled kernel takes plain arrays)
 def first_after(t: Any, lo: int, hi: int, x: float) -> int:  # pragma: no cover - compiled
     """First row of [lo, hi) with t > x (t ascending there), hi if none.
 
-    A scan back from hi: it reads the rows after x, the recent ones the caller reads next
-    anyway, one cache line after the other, where a binary search's probes wait on memory one
-    after the other.
+    A galloping search back from hi (steps of 1, 2, 4, ... then a binary search): its cost
+    grows with the log of the rows after x, the recent ones, so finding the few rows after
+    now or the last day costs a probe or two where a binary search over the segment costs
+    eight, each waiting on memory.
     """
-    j = hi
-    while j > lo and t[j - 1] > x:
-        j -= 1
-    return j
+    j = hi  # t[j:hi] > x
+    step = 1
+    while j > lo:
+        k = max(j - step, lo)
+        if t[k] <= x:
+            lo = k + 1
+            break
+        j = k
+        step *= 2
+    while lo < j:
+        mid = (lo + j) // 2
+        if t[mid] > x:
+            j = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -115,18 +141,29 @@ def recent_rows(
     which: int,
     *,
     by_received: bool = False,
+    min_delay_s: FloatArray | float = -np.inf,
+    measured_after_s: FloatArray | float = -np.inf,
     starts: IntArray | None = None,
 ) -> IntArray:
     """Rows (ascending) passing the filter `which` whose measured (or `by_received`, received)
-    time lies in (after_s, now_s], measured at or before now.
+    time lies in (after_s, now_s], measured at or before now; `by_received`, only those
+    received more than `min_delay_s` after they were measured (the late ones) and measured
+    after `measured_after_s` (the earliest a late reading the rule can keep was measured).
 
-    `after_s` is one time for everyone or one per patient; `starts` are the segment offsets
-    (`window_pass.segment_starts`) when the caller has them.
+    `after_s`, `min_delay_s` and `measured_after_s` are one value for everyone or one per
+    patient; `starts` are the segment offsets (`window_pass.segment_starts`) when the caller
+    has them.
     """
     n_pat = cols.n_patients
     if starts is None:
         starts = segment_starts(cols)
-    after = np.ascontiguousarray(np.broadcast_to(np.asarray(after_s, dtype=np.float64), n_pat))
+
+    def per_patient(value: FloatArray | float) -> FloatArray:
+        return np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=np.float64), n_pat))
+
+    after = per_patient(after_s)
+    min_delay = per_patient(min_delay_s)
+    measured_after = per_patient(measured_after_s)
     count = np.zeros(n_pat + 1, dtype=np.int64)
     first = np.empty(n_pat, dtype=np.int64)
     end = np.empty(n_pat, dtype=np.int64)
@@ -138,8 +175,8 @@ def recent_rows(
         kernel(
             starts, by_received, cols.measured_at_s, cols.received_at_s, cols.kind,
             cols.control_solution, cols.implausible, cols.glucose_special, cols.systolic_mmhg,
-            cols.diastolic_mmhg, cols.bp_flagged, which, after, int(now_s), fill, first, end,
-            counts, out,
+            cols.diastolic_mmhg, cols.bp_flagged, which, after, min_delay, measured_after,
+            int(now_s), fill, first, end, counts, out,
         )  # fmt: skip
 
     run(False, count, np.zeros(0, dtype=np.int64))
@@ -148,3 +185,28 @@ def recent_rows(
     rows = np.empty(int(offsets[-1]), dtype=np.int64)
     run(True, offsets, rows)
     return rows
+
+
+def fresh_rows(
+    cols: ReadingColumns,
+    now_s: int,
+    which: int,
+    params: Mapping[str, FloatArray],
+    *,
+    late: bool,
+    starts: IntArray | None = None,
+) -> IntArray:
+    """The rows a per-reading rule with parameters `params` looks at: passing `which` and
+    measured within the last `max_age_h` (live), or (`late`) received within it and more than
+    `max_age_h` after they were measured, at most `late_max_age_d` before (`late.late_rows`
+    keeps no other row: leaving the others out here changes no result)."""
+    max_age_s = params["max_age_h"] * HOUR_S
+    if not late:
+        return recent_rows(cols, now_s, now_s - max_age_s, which, starts=starts)
+    # A late reading the rule keeps was received after now - max_age and measured at most
+    # late_max_age_d before it was received; one second of slack for the float bound.
+    earliest_s = now_s - max_age_s - params["late_max_age_d"] * DAY_S - 1.0
+    return recent_rows(
+        cols, now_s, now_s - max_age_s, which, by_received=True, min_delay_s=max_age_s,
+        measured_after_s=earliest_s, starts=starts,
+    )  # fmt: skip

@@ -338,54 +338,6 @@ def _implausible_body(  # noqa: PLR0917 (a compiled kernel takes plain arrays)
 
 _implausible_parallel = build_kernel(_implausible_body, parallel=True)
 _implausible_serial = build_kernel(_implausible_body, parallel=False)
-_BLOCK_ROWS = 8192  # rows per block of the flat pass (its flags stay in the L1 cache)
-
-
-def _implausible_flat_body(  # noqa: PLR0917 (a compiled kernel takes plain arrays)
-    control: Any,
-    below_cols: Any,
-    below_limits: Any,
-    above_cols: Any,
-    above_limits: Any,
-    sys_: Any,
-    dia: Any,
-    min_pulse_pressure: float,
-    out: Any,
-) -> None:  # pragma: no cover - compiled; checked against the numpy reference in tests
-    n = out.shape[0]
-    for block in numba.prange((n + _BLOCK_ROWS - 1) // _BLOCK_ROWS):
-        lo = block * _BLOCK_ROWS
-        hi = min(lo + _BLOCK_ROWS, n)
-        # Slices indexed from 0: loops the compiler vectorizes (no negative-index checks).
-        flags = out[lo:hi]
-        s = sys_[lo:hi]
-        d = dia[lo:hi]
-        for k in range(flags.shape[0]):
-            flags[k] = (d[k] >= s[k]) | (s[k] - d[k] < min_pulse_pressure)
-        for c in range(len(below_cols)):
-            column = below_cols[c][lo:hi]
-            limit = below_limits[c]
-            for k in range(flags.shape[0]):
-                flags[k] = flags[k] | (column[k] < limit)
-        for c in range(len(above_cols)):
-            column = above_cols[c][lo:hi]
-            limit = above_limits[c]
-            for k in range(flags.shape[0]):
-                flags[k] = flags[k] | (column[k] > limit)
-        ctl = control[lo:hi]
-        for k in range(flags.shape[0]):
-            flags[k] = flags[k] & ~ctl[k]
-
-
-_implausible_flat_parallel = build_kernel(_implausible_flat_body, parallel=True)
-_implausible_flat_serial = build_kernel(_implausible_flat_body, parallel=False)
-
-
-def _uniform(limits: FloatArray) -> bool:
-    """Whether every patient has the same limit (no care-plan override), per row of a
-    (limit, patient) array; there is at least one patient."""
-    per_limit = limits.reshape(-1, limits.shape[-1])
-    return bool((per_limit.min(axis=1) == per_limit.max(axis=1)).all())
 
 
 def implausible_flags(
@@ -403,26 +355,11 @@ def implausible_flags(
     pressure under the patient's minimum; never a control-solution result. NaN compares
     false, as in numpy."""
     out = np.empty(control.shape[0], dtype=np.bool_)
-    if not out.shape[0]:
-        return out
-    parallel = out.shape[0] >= PARALLEL_ROWS
-    below_limits = np.stack([lim for _, lim in below])
-    above_limits = np.stack([lim for _, lim in above])
-    below_cols = tuple(c for c, _ in below)
-    above_cols = tuple(c for c, _ in above)
-    if _uniform(below_limits) and _uniform(above_limits) and _uniform(min_pulse_pressure):
-        # The same limits for everyone: one flat pass over the rows, block by block and column
-        # by column (loops the compiler vectorizes, each column read in order).
-        flat = _implausible_flat_parallel if parallel else _implausible_flat_serial
-        flat(
-            control, below_cols, np.ascontiguousarray(below_limits[:, 0]), above_cols,
-            np.ascontiguousarray(above_limits[:, 0]), systolic, diastolic,
-            float(min_pulse_pressure[0]), out,
+    if out.shape[0]:
+        kernel = _implausible_parallel if out.shape[0] >= PARALLEL_ROWS else _implausible_serial
+        kernel(
+            starts, control, tuple(c for c, _ in below), np.stack([lim for _, lim in below]),
+            tuple(c for c, _ in above), np.stack([lim for _, lim in above]),
+            systolic, diastolic, min_pulse_pressure, out,
         )  # fmt: skip
-        return out
-    kernel = _implausible_parallel if parallel else _implausible_serial
-    kernel(
-        starts, control, below_cols, below_limits, above_cols, above_limits,
-        systolic, diastolic, min_pulse_pressure, out,
-    )  # fmt: skip
     return out

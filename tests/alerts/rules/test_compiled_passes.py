@@ -22,9 +22,17 @@ from alerts.rules.bp import (
 from alerts.rules.catalog import RULES_BY_ID
 from alerts.rules.columns import NO_OFFSET, KindCode, ReadingColumns, build_columns
 from alerts.rules.glucose import glucose_ok
+from alerts.rules.late import late_rows
 from alerts.rules.localtime import LocalClock
 from alerts.rules.protocol_pass import HISTORY_S, protocol_stats
-from alerts.rules.row_pass import CUFF_ROWS, GLUCOSE_ROWS, PROTOCOL_ROWS, recent_rows
+from alerts.rules.row_pass import (
+    CUFF_ROWS,
+    GLUCOSE_ROWS,
+    PROTOCOL_ROWS,
+    first_after,
+    fresh_rows,
+    recent_rows,
+)
 from alerts.rules.segments import distinct_days, first_row, last_row, per_patient_sum
 from alerts.rules.window_pass import segment_starts
 
@@ -88,6 +96,13 @@ def test_recent_rows_equal_the_numpy_selection(seed: int, which: int, by_receive
     got = recent_rows(cols, NOW_S, after_s, which, by_received=by_received)
     assert expected.size
     assert np.array_equal(got, expected)
+    if by_received:  # only the rows that arrived more than a (per-patient) delay late
+        min_delay_s = rng.choice([0.0, 3600.0, 86_400.5], cols.n_patients)
+        delay_s = cols.received_at_s - cols.measured_at_s
+        late = expected[delay_s[expected] > min_delay_s[cols.patient[expected]]]
+        assert 0 < late.size < expected.size
+        got = recent_rows(cols, NOW_S, after_s, which, by_received=True, min_delay_s=min_delay_s)
+        assert np.array_equal(got, late)
     # One time for everyone gives the same rows as that time per patient.
     same = np.full(cols.n_patients, after_s[0])
     assert np.array_equal(
@@ -212,8 +227,8 @@ def test_protocol_local_day_starts_at_local_midnight_across_dst() -> None:
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("per_patient", [False, True])
 def test_implausible_flags_with_the_same_limits_for_everyone(seed: int, per_patient: bool) -> None:
-    """The flat pass (everyone's limits the same) and the per-patient pass (a care plan's own
-    limit) both equal the numpy comparisons, across more rows than one block."""
+    """The same limits for everyone, or a care plan's own limit for one patient: the flags
+    equal the numpy comparisons over 20,000 rows of 50 patients."""
     rng = np.random.default_rng(seed)
     n = 20_000
     cols = build_columns(
@@ -261,3 +276,52 @@ def test_segment_starts_equal_searchsorted(seed: int) -> None:
     expected = np.searchsorted(patient, np.arange(61))
     assert np.array_equal(segment_starts(cols), expected)
     assert segment_starts(replace(cols, patient=patient[:0])).tolist() == [0] * 61
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("rule_id", ["glucose.hypo_l2", "bp.crisis"])
+def test_fresh_rows_keep_every_row_a_late_finding_keeps(seed: int, rule_id: str) -> None:
+    """Late: the rows `late.late_rows` keeps (delay over max_age_h, at most late_max_age_d)
+    are all among `fresh_rows`, which are all among the numpy selection (received within
+    max_age_h, the row filter); live: exactly the numpy selection."""
+    rng = np.random.default_rng(seed)
+    n = 4000
+    measured = NOW_S - rng.integers(-DAY_S, 25 * DAY_S, n)
+    delay = np.where(rng.random(n) < 0.5, rng.integers(0, 20 * DAY_S, n), 0)
+    kind = rng.choice([KindCode.GLUCOSE, KindCode.BLOOD_PRESSURE], n)
+    cols = build_columns(
+        [f"p{i}" for i in rng.integers(0, 30, n)], measured, kind,
+        glucose_mmol_l=np.where(kind == KindCode.GLUCOSE, rng.uniform(1.0, 20.0, n), np.nan),
+        systolic_mmhg=np.where(kind == KindCode.BLOOD_PRESSURE, 150.0, np.nan),
+        diastolic_mmhg=np.where(kind == KindCode.BLOOD_PRESSURE, 90.0, np.nan),
+        received_at_s=measured + delay,
+    )  # fmt: skip
+    rule = RULES_BY_ID[rule_id]
+    params = {k: np.full(cols.n_patients, v) for k, v in rule.params.items()}
+    params["max_age_h"][::3] = 6.5  # per patient
+    which = GLUCOSE_ROWS if rule_id.startswith("glucose") else CUFF_ROWS
+    ok = glucose_ok if which == GLUCOSE_ROWS else bp_ok
+    age_s = params["max_age_h"][cols.patient] * HOUR_S
+    for late in (False, True):
+        times = cols.received_at_s if late else cols.measured_at_s
+        sel = np.flatnonzero((times > NOW_S - age_s) & (times <= NOW_S))
+        sel = sel[ok(cols, sel, NOW_S)]
+        got = fresh_rows(cols, NOW_S, which, params, late=late)
+        if not late:
+            assert np.array_equal(got, sel)
+            continue
+        kept = sel[late_rows(cols, NOW_S, params, sel)]
+        assert kept.size and got.size < sel.size
+        assert np.isin(kept, got).all()
+        assert np.isin(got, sel).all()
+        assert np.array_equal(got, np.sort(got))
+
+
+def test_first_after_equals_searchsorted() -> None:
+    """The galloping search back: every range and threshold, duplicates, none or all after."""
+    rng = np.random.default_rng(5)
+    t = np.sort(rng.integers(0, 50, 200)).astype(np.int64)
+    for lo, hi in ((0, 200), (0, 0), (17, 18), (30, 190), (199, 200)):
+        for x in (-1.0, 0.0, 7.0, 24.5, 49.0, 60.0, *t[lo:hi:7].astype(float)):
+            expected = lo + int(np.searchsorted(t[lo:hi], x, side="right"))
+            assert first_after(t, lo, hi, x) == expected, (lo, hi, x)
