@@ -6,6 +6,7 @@ worker process. It owns every client it opens and closes them on the way out.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import signal
@@ -69,6 +70,21 @@ def _mirror_writer(settings: Settings) -> InfluxLineWriter | FileLineWriter | No
     )
 
 
+# Allocations between two young-generation collections (CPython's default is 700). Validating a
+# batch of 2,000 readings allocates about 100,000 short-lived objects without reference cycles;
+# with the default every batch set off well over a hundred collections, each also walking the
+# objects start-up left (SQLAlchemy, paho, pydantic), which is a tenth of the validation time.
+GC_YOUNG_ALLOCATIONS = 50_000
+
+
+def tune_gc() -> None:
+    """Move what start-up allocated out of the collector's way (`gc.freeze`) and collect the
+    young generation less often. Garbage in cycles is still collected, later."""
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_ALLOCATIONS, older, oldest)
+
+
 def run_service(settings: Settings, *, mirror: bool = True, consume: bool = True) -> None:
     """Run consumer and mirror until SIGTERM/SIGINT.
 
@@ -117,6 +133,7 @@ def run_service(settings: Settings, *, mirror: bool = True, consume: bool = True
                 )
                 sample_thread.start()
             consumer.start()
+            tune_gc()
             consumer.run(stop)
         else:
             stop.wait()
