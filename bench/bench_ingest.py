@@ -18,7 +18,7 @@ publishing speed and process start-up are not measured.
   20 ms (an index look-up, not a count) and checks the count once at the end.
 - parts of ingest alone, in the bench's own process, on the same payloads and batch sizes:
   validation (`decode_messages` and `prepare_batch`: JSON, checks, ids, COPY text; one thread,
-  no I/O, the garbage collector tuned as in the service), the write path
+  no I/O, the interpreter tuned as in the service), the write path
   (`ingest.store.write_on` with prepared batches on one connection, one transaction each),
   and a plain COPY of the same rows into `readings` with one commit per batch
   (what PostgreSQL itself takes for these rows with fsync on, the floor of any write path).
@@ -62,7 +62,7 @@ from bench.procstat import cpu_s, tree_cpu_s
 from devices.wire import encode_batch, readings_topic
 from ingest.consumer import Inbound, decode_messages
 from ingest.rows import COPY_COLUMNS
-from ingest.service import tune_gc
+from ingest.service import tune_interpreter
 from ingest.store import (
     HeldConnection,
     PreparedBatch,
@@ -358,8 +358,8 @@ class Bench:
         size = BATCH_MESSAGES[per_message]
         now = datetime.now(UTC)
         prepared = []
-        threshold = gc.get_threshold()
-        tune_gc()  # as `python -m ingest run` does before it consumes
+        threshold, interval = gc.get_threshold(), sys.getswitchinterval()
+        tune_interpreter()  # as `python -m ingest run` does before it consumes
         try:
             start = self.meter.sample()
             for i in range(0, len(messages), size):
@@ -369,6 +369,7 @@ class Bench:
         finally:
             gc.set_threshold(*threshold)
             gc.unfreeze()
+            sys.setswitchinterval(interval)
         stored = sum(len(p.readings) for p in prepared)
         if stored != len(payloads) * per_message:
             raise RuntimeError(f"validation kept {stored} of {len(payloads) * per_message}")
