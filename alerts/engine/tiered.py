@@ -29,6 +29,23 @@ _FIELDS: Final = tuple(
 TAIL_SHARE: Final = 0.02
 
 
+def segment_search(times: IntArray, lo: IntArray, hi: IntArray, value_s: int) -> IntArray:
+    """Per segment [lo, hi) of ascending `times`, the first row with a time >= `value_s` (hi
+    if none): binary searches of all segments at once, each within its own rows (a search of
+    the whole column would start far away in memory for every patient)."""
+    lo = lo.copy()
+    hi = hi.copy()
+    last = max(times.shape[0] - 1, 0)
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            return lo
+        mid = (lo + hi) >> 1
+        right = open_ & (times[np.minimum(mid, last)] < value_s)
+        lo = np.where(right, mid + 1, lo)
+        hi = np.where(open_ & ~right, mid, hi)
+
+
 class TieredWindow:
     """See module doc."""
 
@@ -41,7 +58,6 @@ class TieredWindow:
         self.index = {pid: i for i, pid in enumerate(base.patient_ids)}
         codes = np.arange(base.n_patients + 1, dtype=np.int64)
         self.starts: IntArray = np.searchsorted(base.patient, codes).astype(np.int64)
-        self._key: IntArray = base.key  # the sort key, computed once per compaction
 
     def __len__(self) -> int:
         return len(self.base) + (len(self.tail) if self.tail is not None else 0)
@@ -80,19 +96,17 @@ class TieredWindow:
         rest = sorted(set(patient_ids) - {p for _, p in known})
         ids = tuple([p for _, p in known] + rest)
         base_codes = np.array([c for c, _ in known], dtype=np.int64)
-        since = (base_codes << TIME_BITS) | max(since_s - EPOCH_BASE_S, 0)
-        lo = np.searchsorted(self._key, since).astype(np.int64)
-        if until_s is None:
-            hi = self.starts[base_codes + 1]
-        else:
-            until = (base_codes << TIME_BITS) | max(until_s + 1 - EPOCH_BASE_S, 0)
-            hi = np.searchsorted(self._key, until).astype(np.int64)
+        first, end = self.starts[base_codes], self.starts[base_codes + 1]
+        times = self.base.measured_at_s
+        lo = segment_search(times, first, end, since_s)
+        hi = end if until_s is None else segment_search(times, lo, end, until_s + 1)
         lengths = np.maximum(hi - lo, 0)
         total = int(lengths.sum())
         # Row numbers lo..hi-1 for each patient, without a Python loop over rows.
         rows = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
         code = np.repeat(np.arange(len(known), dtype=np.int64), lengths)
-        out = {name: getattr(self.base, name)[rows] for name in _FIELDS}
+        base_t = self.base.measured_at_s[rows]
+        picked = np.zeros(0, dtype=np.int64)
         if self.tail is not None and len(self.tail):
             position = {pid: i for i, pid in enumerate(ids)}
             tail_map = np.array(
@@ -104,20 +118,32 @@ class TieredWindow:
                 (t_all >= since_s) if until_s is None else (t_all >= since_s) & (t_all <= until_s)
             )
             picked = np.flatnonzero((mine >= 0) & in_time)
-            if picked.size:
-                t_code = mine[picked]
-                t_time = self.tail.measured_at_s[picked]
-                order = np.lexsort((self.tail.cursor[picked], t_time, t_code))
-                picked, t_code, t_time = picked[order], t_code[order], t_time[order]
-                key = (code << TIME_BITS) | (out["measured_at_s"] - EPOCH_BASE_S)
-                t_key = (t_code << TIME_BITS) | (t_time - EPOCH_BASE_S)
-                at = np.searchsorted(key, t_key, side="right")
-                out = {
-                    name: np.insert(out[name], at, getattr(self.tail, name)[picked])
-                    for name in _FIELDS
-                }
-                code = np.insert(code, at, t_code)
-        cols = ReadingColumns(ids, code, **out)
+        if not picked.size:
+            out = {
+                name: getattr(self.base, name)[rows] for name in _FIELDS if name != "measured_at_s"
+            }
+            cols = ReadingColumns(ids, code, measured_at_s=base_t, **out)
+        else:
+            assert self.tail is not None
+            t_code = mine[picked]
+            t_time = self.tail.measured_at_s[picked]
+            order = np.lexsort((self.tail.cursor[picked], t_time, t_code))
+            picked, t_code, t_time = picked[order], t_code[order], t_time[order]
+            key = (code << TIME_BITS) | (base_t - EPOCH_BASE_S)
+            t_key = (t_code << TIME_BITS) | (t_time - EPOCH_BASE_S)
+            # Where each row goes: a tail row after the base rows with the same key (as
+            # `np.insert` at the positions found), a base row after the tail rows before it.
+            at = np.searchsorted(key, t_key, side="right")
+            tail_pos = at + np.arange(picked.size)
+            base_pos = np.arange(total) + np.searchsorted(at, np.arange(total), side="right")
+            merged = {}
+            for name in ("patient", *_FIELDS):
+                column = getattr(self.base, name)
+                both = np.empty(total + picked.size, dtype=column.dtype)
+                both[base_pos] = code if name == "patient" else column[rows]
+                both[tail_pos] = t_code if name == "patient" else getattr(self.tail, name)[picked]
+                merged[name] = both
+            cols = ReadingColumns(ids, **merged)
         duplicate = duplicate_rows(cols)  # a tail row repeating a base row: one reading
         return cols.take(~duplicate) if duplicate.any() else cols
 

@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from alerts.engine.tiered import TieredWindow
 from alerts.engine.window import merge
 from alerts.rules.columns import KindCode, ReadingColumns, build_columns
 
@@ -47,3 +48,33 @@ def test_merge_equals_building_from_all_rows(
     assert np.all(np.diff(key) >= 0)  # still sorted by (patient, time) ...
     ties = np.flatnonzero(np.diff(key) == 0)
     assert np.all(merged.cursor[ties] < merged.cursor[ties + 1])  # ... then cursor
+
+
+@settings(max_examples=80, deadline=None, print_blob=True)
+@given(
+    rows, rows, st.sets(st.sampled_from(["a", "b", "c", "zz", "new"]), max_size=5),
+    st.integers(0, 50), st.one_of(st.none(), st.integers(0, 50)),
+)  # fmt: skip
+def test_tiered_patients_equal_selecting_from_all_rows(
+    old: list[tuple[str, int, float]],
+    new: list[tuple[str, int, float]],
+    wanted: set[str],
+    since: int,
+    until: int | None,
+) -> None:
+    """The rows of some patients (base through the segment offsets, tail merged in) equal
+    those patients' rows of all the readings, within the time range."""
+    window = TieredWindow(_build(old, 1))
+    window.add(_build(new, 1 + len(old)), start_s=BASE)
+    got = window.patients(
+        sorted(wanted), since_s=BASE + since, until_s=None if until is None else BASE + until
+    )
+    everything = _build(old + new, 1)
+    ids = np.asarray(everything.patient_ids, dtype=object)[everything.patient]
+    keep = np.isin(ids, sorted(wanted)) & (everything.measured_at_s >= BASE + since)
+    if until is not None:
+        keep &= everything.measured_at_s <= BASE + until
+    assert sorted(_rows(got)) == sorted(_rows(everything.take(keep)))
+    assert np.all(np.diff(got.key) >= 0)  # sorted by (patient, time) ...
+    ties = np.flatnonzero(np.diff(got.key) == 0)
+    assert np.all(got.cursor[ties] < got.cursor[ties + 1])  # ... then cursor
