@@ -6,7 +6,8 @@ What `alerts.engine.runner.Runner` does between full steps, in memory (no databa
 batch of `--new` readings (one each from as many patients) to the window, gather those
 patients' rows within the rules' horizon and evaluate every rule but adherence on them
 (`alerts.engine.tiered.TieredWindow`: the batch goes to the tail, the patients' rows are found
-through segment offsets). Baseline in the same run: the previous step, which merged the batch
+through segment offsets; `alerts.engine.scoped.evaluate_scoped`: each rule over the rows it
+reads). Baseline in the same run: the previous step, which merged the batch
 into the whole window (one `np.insert` per column), then selected the patients' rows with a
 pass over the window. Each size runs in its own process, so its peak resident memory (the
 window itself, the offsets and the step's temporaries) is its own; the synthetic window of the
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from alerts.engine.evaluate import evaluate_all, horizon_s, no_prior_state
+from alerts.engine.scoped import evaluate_scoped
 from alerts.engine.tiered import TieredWindow
 from alerts.engine.window import merge
 from alerts.rules.catalog import RULES
@@ -132,7 +134,7 @@ def measure(n_patients: int, n_new: int, baseline: bool) -> dict[str, float]:
         sub = window.patients(ids, since_s=since, until_s=NOW_S)
         sub = sub.take(sub.measured_at_s <= NOW_S)  # as the runner does: nothing left to drop
         t2 = time.perf_counter()
-        evaluate_all(sub, NOW_S, prior=no_prior_state(), rules=rules)
+        evaluate_scoped(sub, NOW_S, prior=no_prior_state(), rules=rules)
         t3 = time.perf_counter()
         cpu = time.process_time() - c0
         if t3 - t0 < best.get("step_s", float("inf")):

@@ -139,6 +139,36 @@ def evaluate_all(
         RuleParameterError: a care-plan override is unusable.
         KeyError: a rule has no kernel.
     """
+    cols, conditions, context = prepare(
+        cols, overrides=overrides, profiles=profiles, new_rows=new_rows, hub_offline=hub_offline
+    )
+    results = []
+    none = np.zeros(cols.n_patients, dtype=np.bool_)
+    for rule in rules:
+        params = resolve_params(rule, cols.patient_ids, overrides or {}, conditions)
+        for subject, kernel in KERNELS[rule.rule_id]:
+            key = (rule.rule_id, subject)
+            was = prior.was_active.get(key, none)
+            after = prior.anchor_row.get(key)
+            results.append(kernel(rule, cols, now_s, params, was, after_row=after, context=context))
+    return results
+
+
+def prepare(
+    cols: ReadingColumns,
+    *,
+    overrides: Overrides | None,
+    profiles: Profiles | None,
+    new_rows: BoolArray | None,
+    hub_offline: Collection[str],
+) -> tuple[ReadingColumns, dict[str, frozenset[str]], Context]:
+    """What every kernel of one evaluation shares: `cols` with the implausible readings
+    flagged, the patients' care-plan conditions and the kernels' `Context` (see
+    `evaluate_all`).
+
+    Raises:
+        RuleParameterError: a care-plan override of the plausibility limits is unusable.
+    """
     quality = RULES_BY_ID[plausibility.RULE_ID]
     limits = resolve_params(quality, cols.patient_ids, overrides or {})
     starts = segment_starts(cols)
@@ -156,16 +186,7 @@ def evaluate_all(
             (pid in offline_ids for pid in cols.patient_ids), np.bool_, cols.n_patients
         )
     context = Context(LocalClock(zones), new_rows, offline, starts=starts, scratch={})
-    results = []
-    none = np.zeros(cols.n_patients, dtype=np.bool_)
-    for rule in rules:
-        params = resolve_params(rule, cols.patient_ids, overrides or {}, conditions)
-        for subject, kernel in KERNELS[rule.rule_id]:
-            key = (rule.rule_id, subject)
-            was = prior.was_active.get(key, none)
-            after = prior.anchor_row.get(key)
-            results.append(kernel(rule, cols, now_s, params, was, after_row=after, context=context))
-    return results
+    return cols, conditions, context
 
 
 # History a rule needs besides its window parameters (home protocols: 7 local days at any

@@ -52,6 +52,7 @@ from alerts.engine.leases import Held, LeaseKeeper, Scope, WholeStore
 from alerts.engine.partitions import PARTITIONS, partition_of, partitions_of
 from alerts.engine.patients import NO_PATIENTS, Layered, PatientDirectory
 from alerts.engine.record_patients import RecordPatients
+from alerts.engine.scoped import evaluate_scoped
 from alerts.engine.source import ReadingSource
 from alerts.engine.store_source import StoreSource
 from alerts.engine.tiered import TieredWindow
@@ -164,7 +165,10 @@ class Runner:
                 fresh = window_now.cursor > _thresholds(window_now, held)
                 prior = prior_state(window_now, episodes)
                 profiles = self.patients_for(conn).profiles(window_now.patient_ids)
-                results = evaluate_all(
+                # A full step evaluates every row; a step for the patients with new readings
+                # runs each rule over the rows it reads (its kinds, its horizon): same results.
+                evaluate = evaluate_all if full else evaluate_scoped
+                results = evaluate(
                     window_now, now_s, prior=prior, overrides=self.overrides, rules=rules,
                     profiles=profiles, new_rows=fresh, hub_offline=hub_offline,
                 )  # fmt: skip

@@ -78,6 +78,8 @@ CORE: tuple[str, ...] = (
     "alerts/engine/offline.py",
     "alerts/engine/replay.py",
     "alerts/engine/window.py",
+    "alerts/engine/tiered.py",
+    "alerts/engine/scoped.py",
     "alerts/engine/source.py",
     "alerts/freshness/core.py",
     "api/errors.py",

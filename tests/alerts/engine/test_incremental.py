@@ -1,8 +1,10 @@
 """The incremental step equals a full evaluation: a runner that evaluates only the patients with
 new readings (from its tiered window: base, tail, segment offsets, rows within the rules'
 horizon) and one that evaluates everyone at every step end with the same alerts, revisions and
-events, over batches with late (back-filled) and repeated readings. Every patient sends in
-every batch, so both evaluate the same patients; adherence (full steps only) is left out."""
+events, over batches with late (back-filled), repeated readings and a patient new to the window.
+Every patient sends in every batch, so both evaluate the same patients; adherence (full steps
+only) is left out. The incremental runner evaluates each rule over the rows it reads
+(`alerts.engine.scoped`), the full one every rule over every row."""
 
 from __future__ import annotations
 
@@ -33,9 +35,11 @@ def _engine(path: Path) -> sa.Engine:
     return make_engine(url)
 
 
-def _batch(rng: random.Random, at: datetime, seq: int) -> list[Reading]:
+def _batch(
+    rng: random.Random, at: datetime, seq: int, patients: list[str] = PATIENTS
+) -> list[Reading]:
     out = []
-    for n, pid in enumerate(PATIENTS):
+    for n, pid in enumerate(patients):
         # Mostly now; sometimes back-filled by up to 10 days (a hub that was offline).
         when = at - timedelta(minutes=rng.randint(0, 50))
         if rng.random() < 0.2:
@@ -95,7 +99,8 @@ def test_incremental_steps_equal_full_evaluations(
     full = Runner(full_db, full_every_s=0.0)
     at = NOW
     for step in range(8):
-        batch = _batch(rng, at, step)
+        # A patient new to the window joins from the fourth step on.
+        batch = _batch(rng, at, step, PATIENTS + ["joiner"] * (step >= 3))
         for engine in engines:
             store(engine, batch, at)
         incremental.step(at)
