@@ -279,8 +279,15 @@ def _run(engine: sa.Engine, url: str, n: int, args: argparse.Namespace, *, histo
         # Backlog, evaluated by the continuous path.
         workers.signal(signal.SIGSTOP)
         now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+        # A patient's backlog readings a second apart: readings identical in time and value
+        # are one reading to the engine (it merges them), which is not the backlog to measure.
         backlog = [
-            reading(f"p{i % a.patients:06d}", now, 50_000 + i, glucose=6.0 + i % 25 / 10)
+            reading(
+                f"p{i % a.patients:06d}",
+                now - timedelta(seconds=i // a.patients),
+                50_000 + i,
+                glucose=6.0 + i % 25 / 10,
+            )
             for i in range(a.backlog)
         ]
         before = _max_id(engine)
