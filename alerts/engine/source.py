@@ -20,7 +20,9 @@ class ReadingSource(Protocol):
     """Where the engine reads readings from."""
 
     def readings_after(self, after_id: int, limit: int) -> ReadingColumns:
-        """Up to `limit` readings with cursor > `after_id`, lowest cursor first."""
+        """Up to `limit` readings with cursor > `after_id`, lowest cursor first (identical
+        readings under other cursors included: the caller's cursor passes every row read, and
+        its window counts them once)."""
         ...
 
     def readings_between(self, start: datetime, end: datetime) -> ReadingColumns:

@@ -81,8 +81,11 @@ def _status_flags(text: object) -> tuple[bool, bool]:
     return bool(BP_QUALITY_FLAGS & flags), "symptoms" in flags
 
 
-def to_columns(rows: Sequence[sa.Row[tuple[object, ...]]]) -> ReadingColumns:
-    """Convert selected `readings` rows (see `_SELECT`) to sorted columns.
+def to_columns(
+    rows: Sequence[sa.Row[tuple[object, ...]]], *, merge_duplicates: bool = True
+) -> ReadingColumns:
+    """Convert selected `readings` rows (see `_SELECT`) to sorted columns (identical readings
+    merged unless `merge_duplicates` is False: see `build_columns`).
 
     Column by column: the JSON documents arrive as text and are parsed only where they matter
     (a typed column is NULL and the document names it; a non-empty status), which is what a
@@ -144,6 +147,7 @@ def to_columns(rows: Sequence[sa.Row[tuple[object, ...]]]) -> ReadingColumns:
             np.array([_epoch_s(m) for m in stored], dtype=np.int64),
         ),
         device_ref=[str(d) for d in devices],
+        merge_duplicates=merge_duplicates,
         **vitals,
     )
 
@@ -153,11 +157,15 @@ def readings_after(
 ) -> ReadingColumns:
     """Up to `limit` readings with `readings.id > after_id` (and `where`), lowest ids first.
 
+    Every row read is returned, identical readings under other ids included: the caller's
+    cursor must pass them all (else the next read finds them again, one group per step), and
+    the window it adds them to counts them once.
+
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database could not be read.
     """
     query = sa.select(*_SELECT).where(_R.id > after_id, *where).order_by(_R.id).limit(limit)
-    return to_columns(conn.execute(query).all())
+    return to_columns(conn.execute(query).all(), merge_duplicates=False)
 
 
 def readings_between(

@@ -200,9 +200,12 @@ def build_columns(
     spo2_pct: npt.ArrayLike | None = None,
     body_temperature_c: npt.ArrayLike | None = None,
     body_weight_kg: npt.ArrayLike | None = None,
+    merge_duplicates: bool = True,
 ) -> ReadingColumns:
     """Build sorted columns from unsorted per-reading arrays (missing columns default empty;
-    `received_at_s` defaults to `measured_at_s`), without duplicate readings.
+    `received_at_s` defaults to `measured_at_s`), without duplicate readings unless
+    `merge_duplicates` is False (rows read past a cursor: the reader must pass them all, and
+    the window it adds them to merges them).
 
     Raises:
         ColumnsError: arrays of different lengths, times before 2000 or past 2136, unknown
@@ -262,6 +265,8 @@ def build_columns(
             for col, dt in zip(columns, _DTYPES, strict=True)
         ),
     )
+    if not merge_duplicates:
+        return cols
     duplicate = duplicate_rows(cols)
     return cols.take(~duplicate) if duplicate.any() else cols
 

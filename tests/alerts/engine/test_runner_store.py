@@ -24,7 +24,7 @@ from alerts.events import AlertEvent
 from ingest.store import make_engine
 from ingest.store import migrate as ingest_migrate
 from tests.alerts.engine.scenario import NOW, first_batch, second_batch
-from tests.alerts.engine.support import store
+from tests.alerts.engine.support import reading, store
 
 State = tuple[set[tuple[object, ...]], set[tuple[object, ...]], set[tuple[object, ...]], int]
 
@@ -190,3 +190,24 @@ def test_crash_mid_evaluation_then_restart_gives_no_duplicate_and_no_missing_ale
     Runner(reference).step(t1)
     assert _state(crashed) == _state(reference)
     assert restarted.step(t1 + timedelta(minutes=1)).events == ()
+
+
+def test_a_step_moves_the_cursor_past_readings_it_merged_as_duplicates(pg_url: str) -> None:
+    """Readings identical in patient, time and value under different ids are one reading to the
+    rules; the step that read them has still read them all: its cursor passes every id, so the
+    next step does not read them again (one group per wake-up, the engine looking behind)."""
+    engine = _setup(pg_url)
+    at = NOW - timedelta(hours=1)
+    repeats = [reading(f"p{p}", at, seq, glucose=6.1) for seq in range(5) for p in range(3)]
+    store(engine, repeats, NOW)
+    runner = Runner(engine, full_every_s=86_400.0)
+    runner.step(NOW)  # the first step loads the window
+    store(engine, [reading(f"p{p}", at, 10 + seq, glucose=6.1) for seq in range(4)
+                   for p in range(3)], NOW)  # fmt: skip
+    with engine.connect() as conn:
+        last_id = int(conn.execute(sa.text("SELECT max(id) FROM readings")).scalar_one())
+    result = runner.step(NOW + timedelta(seconds=1))
+    assert result.cursor == last_id
+    assert result.caught_up
+    with engine.connect() as conn:
+        assert alert_store.read_cursor(conn) == last_id
