@@ -189,7 +189,10 @@ def parse_rows(rows: Iterable[tuple[int, list[str]]]) -> ReadingColumns:
         received_at_s=np.array(cols["received"], dtype=np.int64),
         utc_offset_min=np.array(cols["offset"], dtype=np.int16),
         device_ref=[str(d) for d in cols["device"]],
-        **{name: np.array(cols[name], dtype=np.float64) for name in VITAL_COLUMNS},
+        heart_rate_per_min=np.array(cols["heart_rate_per_min"], dtype=np.float64),
+        spo2_pct=np.array(cols["spo2_pct"], dtype=np.float64),
+        body_temperature_c=np.array(cols["body_temperature_c"], dtype=np.float64),
+        body_weight_kg=np.array(cols["body_weight_kg"], dtype=np.float64),
     )
 
 
