@@ -90,10 +90,13 @@ def seed(engine: sa.Engine) -> DashboardRecord:
                 )
             )  # fmt: skip
     bp_count = len(readings)
+    hypo_at = NOW - timedelta(hours=3)
     for day in range(DAYS - 1, -1, -1):
         for hour in GLUCOSE_HOURS:
             at = _local(day, hour, 10)
-            if at >= NOW:
+            # The hypo below is the newest glucose reading: a slot's reading after it would
+            # resolve its episode, and whether one falls there depends on the time of day.
+            if at >= hypo_at:
                 continue
             seq += 1
             mmol = 7.2 + 2.5 * math.sin(hour / 3 + day) + (1.5 if hour == 11 else 0.0)
@@ -103,8 +106,7 @@ def seed(engine: sa.Engine) -> DashboardRecord:
             )  # fmt: skip
     seq += 1  # a level 2 hypo three hours ago (the rule looks back 24 h)
     readings.append(
-        reading(PATIENT, METER, Kind.GLUCOSE, {"glucose_mmol_l": 2.7}, seq=seq,
-                at=NOW - timedelta(hours=3))
+        reading(PATIENT, METER, Kind.GLUCOSE, {"glucose_mmol_l": 2.7}, seq=seq, at=hypo_at)
     )  # fmt: skip
     glucose_count = len(readings) - bp_count
     write_batch(engine, readings, [], now=NOW)
