@@ -358,7 +358,7 @@ class Bench:
         size = BATCH_MESSAGES[per_message]
         now = datetime.now(UTC)
         prepared = []
-        threshold, interval = gc.get_threshold(), sys.getswitchinterval()
+        threshold = gc.get_threshold()
         tune_interpreter()  # as `python -m ingest run` does before it consumes
         try:
             start = self.meter.sample()
@@ -369,7 +369,6 @@ class Bench:
         finally:
             gc.set_threshold(*threshold)
             gc.unfreeze()
-            sys.setswitchinterval(interval)
         stored = sum(len(p.readings) for p in prepared)
         if stored != len(payloads) * per_message:
             raise RuntimeError(f"validation kept {stored} of {len(payloads) * per_message}")

@@ -10,7 +10,6 @@ import gc
 import itertools
 import logging
 import signal
-import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
@@ -76,21 +75,15 @@ def _mirror_writer(settings: Settings) -> InfluxLineWriter | FileLineWriter | No
 # with the default every batch set off well over a hundred collections, each also walking the
 # objects start-up left (SQLAlchemy, paho, pydantic), which is a tenth of the validation time.
 GC_YOUNG_ALLOCATIONS = 50_000
-# How long a thread running Python code keeps the GIL while another waits for it (CPython's
-# default is 5 ms). The consumer's threads hand the GIL over all the time: paho's network thread
-# after every socket read, the writer after every database round trip, each waiting for the
-# validation thread, which runs Python code without a pause. With 5 ms those waits left the
-# process idle for a quarter of a batched drain (0.77 cores busy, bench_ingest); see
-# bench/RESULTS.md for the figures with 0.5 ms.
-SWITCH_INTERVAL_S = 0.0005
+# The GIL switch interval stays CPython's 5 ms: 0.5 ms gave a batched drain more (0.95 cores
+# busy instead of 0.79 in short runs) but cost single-reading messages a quarter of their rate
+# over a 50,000-message drain (8,762 against 11,073 per second, bench/RESULTS.md).
 
 
 def tune_interpreter() -> None:
-    """Tune CPython for the consumer's threads: hand the GIL over sooner
-    (`SWITCH_INTERVAL_S`), move what start-up allocated out of the collector's way
+    """Tune CPython's collector for the consumer: move what start-up allocated out of its way
     (`gc.freeze`) and collect the young generation less often (garbage in reference cycles is
     still collected, later)."""
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_ALLOCATIONS, older, oldest)
