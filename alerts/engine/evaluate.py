@@ -207,12 +207,13 @@ def horizon_s(rules: Iterable[Rule], overrides: Overrides | None = None) -> int:
             for name, value in per_rule.get(rule.rule_id, {}).items():
                 values[name] = max(abs(values.get(name, 0.0)), abs(float(value)))
         max_age_s = values.get("max_age_h", 0.0) * 3600
+        baseline_s = values.get("window_h", 0.0) * 3600  # before each reading it judges
         longest = max(
             longest,
             values.get("window_d", 0.0) * 86_400,
             values.get("lookback_d", 0.0) * 86_400,
-            max_age_s + values.get("confirm_within_min", 0.0) * 60,
-            max_age_s + values.get("late_max_age_d", 0.0) * 86_400,
+            max_age_s + values.get("confirm_within_min", 0.0) * 60 + baseline_s,
+            max_age_s + values.get("late_max_age_d", 0.0) * 86_400 + baseline_s,
             _PROTOCOL_HISTORY_S + abs(values.get("utc_offset_min", 0.0)) * 60
             if "utc_offset_min" in rule.params
             else 0.0,

@@ -20,6 +20,7 @@ from alerts.engine.evaluate import (
     PatientProfile,
     PriorState,
     evaluate_all,
+    horizon_s,
     no_prior_state,
 )
 from alerts.engine.scoped import COPY_SHARE, KINDS, evaluate_scoped, rule_horizon_s
@@ -241,3 +242,25 @@ def test_late_finding_under_a_shorter_max_age() -> None:
     late = next(r for r in full if r.rule.rule_id == "bp.crisis" and r.subject == LATE)
     assert late.status[0] == 1  # severe, taken 5 h ago, arrived 1 h ago: late finding
     _assert_equal(evaluate_scoped(cols, NOW_S, prior=no_prior_state(), overrides=overrides), full)
+
+
+def test_a_late_weights_baseline_lies_within_the_rules_horizon() -> None:
+    """A weight that arrives late (taken up to `late_max_age_d` before it arrived, arriving
+    within `max_age_h`) is compared with the weights of the `window_h` before it: the rows a
+    continuous step gathers (`horizon_s`) must reach back that far, or the step misses a late
+    weight gain that a full evaluation raises (the cursor has passed the reading by then)."""
+    cols = _columns([
+        _one("a", K.BODY_WEIGHT, 18 * DAY, 0.4),  # the baseline, 60 h before the late weight
+        _one("a", K.BODY_WEIGHT, 15 * DAY + 12 * 3600, 0.45, delay_s=14 * DAY - 3600),
+    ])  # fmt: skip
+    profiles = {"a": PatientProfile(None, frozenset({HEART_FAILURE}))}
+    full = evaluate_all(cols, NOW_S, prior=no_prior_state(), profiles=profiles)
+    late = next(r for r in full if r.rule.rule_id == "weight.gain_hf_3d" and r.subject == LATE)
+    assert late.status[0] == 1  # 6 kg above the weight of 60 h before, arrived 37 h ago
+    rules = [r for r in RULES if r.rule_id != "adherence.no_readings"]
+    trimmed = cols.take(cols.measured_at_s >= NOW_S - horizon_s(rules))
+    cut = evaluate_all(trimmed, NOW_S, prior=no_prior_state(), profiles=profiles, rules=rules)
+    statuses = {(r.rule.rule_id, r.subject): r.status.tolist() for r in full}
+    assert {(r.rule.rule_id, r.subject): r.status.tolist() for r in cut} == {
+        key: status for key, status in statuses.items() if key[0] != "adherence.no_readings"
+    }
