@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from alerts.engine.window import merge
 from alerts.rules.columns import EPOCH_BASE_S, TIME_BITS, ReadingColumns, duplicate_rows
+from alerts.rules.window_pass import segment_starts
 
 IntArray = npt.NDArray[np.int64]
 _FIELDS: Final = tuple(
@@ -56,8 +57,7 @@ class TieredWindow:
     def _set_base(self, base: ReadingColumns) -> None:
         self.base = base
         self.index = {pid: i for i, pid in enumerate(base.patient_ids)}
-        codes = np.arange(base.n_patients + 1, dtype=np.int64)
-        self.starts: IntArray = np.searchsorted(base.patient, codes).astype(np.int64)
+        self.starts: IntArray = segment_starts(base)
 
     def __len__(self) -> int:
         return len(self.base) + (len(self.tail) if self.tail is not None else 0)
